@@ -1,0 +1,1 @@
+"""Generated wire code: run scripts/gen_proto.py, never edit by hand."""
