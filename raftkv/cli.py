@@ -1,0 +1,45 @@
+"""The `raftkv` command: `serve` a member, start a local `cluster`, manage `pki`."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: raftkv <command> [flags]
+
+commands:
+  serve     run one member (etcd-compatible flags; `raftkv serve --help`)
+  cluster   start a local 3- or 5-member cluster with mutual TLS on loopback
+  pki       create a CA and issue certificates (`raftkv pki --help`)
+  version   print the version
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if args else 2
+    cmd, rest = args[0], args[1:]
+    if cmd == "serve":
+        from raftkv.server.main import main as serve_main
+
+        return serve_main(rest)
+    if cmd == "cluster":
+        from raftkv.server.launcher import main as cluster_main
+
+        return cluster_main(rest)
+    if cmd == "pki":
+        from raftkv.pki import main as pki_main
+
+        return pki_main(rest)
+    if cmd == "version":
+        from raftkv.server.services import SERVER_VERSION
+
+        print(f"raftkv (etcd API {SERVER_VERSION})")
+        return 0
+    print(f"raftkv: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr, end="")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""`raftkv serve`: start one member — open its data, listen for clients and peers, run until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from urllib.parse import urlsplit
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from raftkv._pb.raftpb import raft_pb2_grpc as rpb_grpc
+from raftkv.server import services
+from raftkv.server.config import ConfigError, ServerConfig, parse_args
+from raftkv.server.http import serve_metrics
+from raftkv.server.member import RaftMember
+from raftkv.server.transport import MAX_PEER_MESSAGE_BYTES, PeerService
+
+log = logging.getLogger("raftkv")
+
+GRPC_OVERHEAD_BYTES = 512 * 1024
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _server_credentials(cert: str, key: str, ca: str, require_client: bool) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials([(_read(key), _read(cert))], root_certificates=_read(ca) if ca else None,
+                                       require_client_auth=require_client)
+
+
+def _add_ports(server: grpc.aio.Server, urls: list[str], creds: grpc.ServerCredentials | None, what: str) -> None:
+    for url in urls:
+        parts = urlsplit(url)
+        addr = f"{parts.hostname}:{parts.port}"
+        if parts.scheme == "https":
+            if creds is None:
+                raise ConfigError(f"{what} {url} is https but no certificate is configured")
+            bound = server.add_secure_port(addr, creds)
+        else:
+            bound = server.add_insecure_port(addr)
+        if bound == 0:
+            raise ConfigError(f"cannot listen on {what} {url}: address in use or not available")
+
+
+async def run(cfg: ServerConfig) -> int:
+    member = RaftMember(cfg)
+    member.open()
+
+    client_creds = (_server_credentials(cfg.cert_file, cfg.key_file, cfg.trusted_ca_file, cfg.client_cert_auth)
+                    if cfg.cert_file else None)
+    peer_creds = (_server_credentials(cfg.peer_cert_file, cfg.peer_key_file, cfg.peer_trusted_ca_file,
+                                      cfg.peer_client_cert_auth) if cfg.peer_cert_file else None)
+    opts = [("grpc.max_receive_message_length", cfg.max_request_bytes + GRPC_OVERHEAD_BYTES),
+            ("grpc.max_send_message_length", 2**31 - 1), ("grpc.so_reuseport", 0),
+            ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.min_ping_interval_without_data_ms", 5000)]
+    client_server = grpc.aio.server(options=opts)
+    services.add_all(client_server, member)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, client_server)
+    _add_ports(client_server, cfg.listen_client_urls, client_creds, "--listen-client-urls")
+
+    peer_server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_PEER_MESSAGE_BYTES),
+                                           ("grpc.so_reuseport", 0)])
+    rpb_grpc.add_RaftPeerServicer_to_server(PeerService(member), peer_server)
+    _add_ports(peer_server, cfg.listen_peer_urls, peer_creds, "--listen-peer-urls")
+
+    async def set_health(lead: int) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if lead else health_pb2.HealthCheckResponse.NOT_SERVING
+        await health_servicer.set("", status)
+
+    member.on_leader_change.append(lambda lead: asyncio.get_running_loop().create_task(set_health(lead)))
+    await set_health(0)
+
+    await peer_server.start()
+    await client_server.start()
+    metrics = [await serve_metrics(member, u) for u in cfg.listen_metrics_urls]
+    await member.start()
+    log.info("raftkv member %s (%x) serving clients on %s, peers on %s", cfg.name, member.id,
+             ",".join(cfg.listen_client_urls), ",".join(cfg.listen_peer_urls))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stopped = loop.create_task(member.wait_stopped())
+    stop_requested = loop.create_task(stop.wait())
+    await asyncio.wait([stopped, stop_requested], return_when=asyncio.FIRST_COMPLETED)
+    log.info("raftkv member %s stopping", cfg.name)
+    await member.stop(transfer_leadership=stop.is_set())
+    for srv in metrics:
+        srv.close()
+    await client_server.stop(grace=1)
+    await peer_server.stop(grace=1)
+    return 1 if member.fatal is not None else 0
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        cfg = parse_args(argv)
+        logging.getLogger().setLevel(cfg.log_level.upper())
+        return asyncio.run(run(cfg))
+    except ConfigError as exc:
+        print(f"raftkv serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"raftkv serve: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,504 @@
+"""The etcd v3 gRPC services, each method a few lines: validate, call the member, fill the header.
+
+Errors from the cores are translated in exactly one place (`_abort`, through
+`raftkv.server.errors.to_status`), so every method answers with etcd's code and message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from raftkv import errors
+from raftkv._pb.etcdserverpb import rpc_pb2 as pb
+from raftkv._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
+from raftkv.mvcc import check_compaction, check_delete_range, check_put, check_range, check_txn
+from raftkv.raft.types import NONE
+from raftkv.server.codec import Op
+from raftkv.server.errors import to_status
+from raftkv.server.member import MAX_LEASE_TTL, RaftMember
+from raftkv.server.transport import grpc_target
+
+log = logging.getLogger("raftkv.services")
+
+SERVER_VERSION = "3.5.17"
+CLUSTER_VERSION = "3.5.0"
+SNAPSHOT_CHUNK_BYTES = 32 * 1024
+WATCH_MAX_EVENTS_PER_RESPONSE = 1000
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: BaseException) -> Any:
+    code, message = to_status(err)
+    if code == grpc.StatusCode.UNKNOWN:
+        log.exception("unexpected error", exc_info=err)
+    await context.abort(code, message)
+
+
+class _Base:
+    def __init__(self, member: RaftMember) -> None:
+        self.m = member
+
+    def header(self, h: pb.ResponseHeader, revision: int | None = None) -> None:
+        h.cluster_id = self.m.cluster_id
+        h.member_id = self.m.id
+        h.raft_term = self.m.term
+        if revision is not None:
+            h.revision = revision
+        elif not h.revision:
+            h.revision = self.m.store.rev
+
+
+class KVService(_Base, pb_grpc.KVServicer):
+    async def Range(self, request: pb.RangeRequest, context: grpc.aio.ServicerContext) -> pb.RangeResponse:
+        try:
+            check_range(request)
+            if not request.serializable:
+                await self.m.read_barrier()
+            resp = self.m.applier.range(request)
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def Put(self, request: pb.PutRequest, context: grpc.aio.ServicerContext) -> pb.PutResponse:
+        try:
+            check_put(request)
+            resp = await self.m.propose(Op.PUT, request.SerializeToString())
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def DeleteRange(self, request: pb.DeleteRangeRequest, context: grpc.aio.ServicerContext
+                          ) -> pb.DeleteRangeResponse:
+        try:
+            check_delete_range(request)
+            resp = await self.m.propose(Op.DELETE_RANGE, request.SerializeToString())
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def Txn(self, request: pb.TxnRequest, context: grpc.aio.ServicerContext) -> pb.TxnResponse:
+        try:
+            check_txn(request, self.m.cfg.max_txn_ops)
+            resp = await self.m.propose(Op.TXN, request.SerializeToString())
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def Compact(self, request: pb.CompactionRequest, context: grpc.aio.ServicerContext
+                      ) -> pb.CompactionResponse:
+        try:
+            check_compaction(request)
+            resp = await self.m.propose(Op.COMPACTION, request.SerializeToString())
+            if request.physical:
+                self.m.store.commit()
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+
+class WatchService(_Base, pb_grpc.WatchServicer):
+    """One gRPC stream = one MVCC watch stream; a writer drains it whenever it has output."""
+
+    async def Watch(self, request_iterator: AsyncIterator[pb.WatchRequest], context: grpc.aio.ServicerContext
+                    ) -> None:
+        ws = self.m.store.watch_stream()
+        wake = asyncio.Event()
+        ws.set_notify(wake.set)
+        outbox: list[pb.WatchResponse] = []
+        progress: dict[int, bool] = {}
+        fragment: dict[int, bool] = {}
+        closed = asyncio.Event()
+
+        async def reader() -> None:
+            try:
+                async for req in request_iterator:
+                    kind = req.WhichOneof("request_union")
+                    if kind == "create_request":
+                        outbox.append(self._create(ws, req.create_request, progress, fragment))
+                    elif kind == "cancel_request":
+                        wid = req.cancel_request.watch_id
+                        if ws.cancel(wid):
+                            progress.pop(wid, None)
+                            r = pb.WatchResponse(watch_id=wid, canceled=True)
+                            self.header(r.header)
+                            outbox.append(r)
+                    elif kind == "progress_request":
+                        r = pb.WatchResponse(watch_id=-1)
+                        self.header(r.header, ws.request_progress())
+                        outbox.append(r)
+                    wake.set()
+            finally:
+                closed.set()
+                wake.set()
+
+        reader_task = asyncio.get_running_loop().create_task(reader())
+        interval = self.m.cfg.watch_progress_notify_interval
+        last_sent = time.monotonic()
+        try:
+            while not closed.is_set():
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=min(interval, 1.0))
+                except TimeoutError:
+                    pass
+                wake.clear()
+                while outbox:
+                    await context.write(outbox.pop(0))
+                    last_sent = time.monotonic()
+                for batch in ws.poll(WATCH_MAX_EVENTS_PER_RESPONSE):
+                    for r in self._responses(batch, fragment.get(batch.watch_id, False)):
+                        await context.write(r)
+                    last_sent = time.monotonic()
+                if progress and time.monotonic() - last_sent >= interval:
+                    rev = ws.request_progress()
+                    for wid in list(progress):
+                        r = pb.WatchResponse(watch_id=wid)
+                        self.header(r.header, rev)
+                        await context.write(r)
+                    last_sent = time.monotonic()
+        finally:
+            reader_task.cancel()
+            ws.close()
+
+    def _create(self, ws: Any, c: pb.WatchCreateRequest, progress: dict[int, bool], fragment: dict[int, bool]
+                ) -> pb.WatchResponse:
+        r = pb.WatchResponse()
+        try:
+            wid = ws.watch(c.key, c.range_end, c.start_revision, c.prev_kv, set(c.filters),
+                           c.watch_id if c.watch_id else -1)
+        except errors.Compacted as err:
+            r.watch_id = c.watch_id if c.watch_id else -1
+            r.created = True
+            r.canceled = True
+            r.compact_revision = err.compact_revision
+            self.header(r.header)
+            return r
+        except errors.RaftKVError as err:
+            r.watch_id = -1
+            r.created = True
+            r.canceled = True
+            r.cancel_reason = err.message
+            self.header(r.header)
+            return r
+        if c.progress_notify:
+            progress[wid] = True
+        if c.fragment:
+            fragment[wid] = True
+        r.watch_id = wid
+        r.created = True
+        self.header(r.header)
+        return r
+
+    def _responses(self, batch: Any, fragment: bool) -> list[pb.WatchResponse]:
+        r = pb.WatchResponse(watch_id=batch.watch_id, compact_revision=batch.compact_revision,
+                             canceled=batch.canceled)
+        self.header(r.header, batch.revision)
+        if not batch.events:
+            return [r]
+        limit = self.m.cfg.max_request_bytes
+        if not fragment:
+            r.events.extend(batch.events)
+            return [r]
+        out: list[pb.WatchResponse] = []
+        cur = pb.WatchResponse(watch_id=batch.watch_id)
+        size = 0
+        for ev in batch.events:
+            n = ev.ByteSize()
+            if cur.events and size + n > limit:
+                cur.fragment = True
+                out.append(cur)
+                cur = pb.WatchResponse(watch_id=batch.watch_id)
+                size = 0
+            cur.events.append(ev)
+            size += n
+        out.append(cur)
+        for x in out:
+            self.header(x.header, batch.revision)
+        return out
+
+
+class LeaseService(_Base, pb_grpc.LeaseServicer):
+    async def LeaseGrant(self, request: pb.LeaseGrantRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.LeaseGrantResponse:
+        try:
+            if request.TTL > MAX_LEASE_TTL:
+                raise errors.LeaseTTLTooLarge()
+            if request.ID < 0:
+                raise errors.InvalidArgument("etcdserver: lease ID must be positive")
+            req = pb.LeaseGrantRequest(TTL=request.TTL, ID=request.ID or self.m.new_lease_id())
+            resp = await self.m.propose(Op.LEASE_GRANT, req.SerializeToString())
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def LeaseRevoke(self, request: pb.LeaseRevokeRequest, context: grpc.aio.ServicerContext
+                          ) -> pb.LeaseRevokeResponse:
+        try:
+            resp = await self.m.propose(Op.LEASE_REVOKE, request.SerializeToString())
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def LeaseKeepAlive(self, request_iterator: AsyncIterator[pb.LeaseKeepAliveRequest],
+                             context: grpc.aio.ServicerContext) -> AsyncIterator[pb.LeaseKeepAliveResponse]:
+        async for req in request_iterator:
+            resp = pb.LeaseKeepAliveResponse(ID=req.ID)
+            try:
+                if self.m.is_leader:
+                    resp.TTL = self.m.lessor.renew(req.ID, time.monotonic())
+                else:
+                    resp = await self._forward_keepalive(req)
+            except errors.LeaseNotFound:
+                resp.TTL = 0  # etcd answers an unknown lease on the stream with TTL 0
+            except Exception as err:
+                await _abort(context, err)
+                return
+            self.header(resp.header)
+            yield resp
+
+    async def _leader_channel(self) -> grpc.aio.Channel:
+        self.m.check_serving()
+        urls = self.m.leader_client_urls()
+        if not urls:
+            raise errors.NoLeader()
+        return self.m.client_channel(grpc_target(urls[0]), urls[0].startswith("https"))
+
+    async def _forward_keepalive(self, req: pb.LeaseKeepAliveRequest) -> pb.LeaseKeepAliveResponse:
+        stub = pb_grpc.LeaseStub(await self._leader_channel())
+        call = stub.LeaseKeepAlive(timeout=self.m.request_timeout)
+        await call.write(req)
+        resp = await call.read()
+        call.cancel()
+        if resp is grpc.aio.EOF:
+            raise errors.NoLeader()
+        return resp  # type: ignore[no-any-return]
+
+    async def LeaseTimeToLive(self, request: pb.LeaseTimeToLiveRequest, context: grpc.aio.ServicerContext
+                              ) -> pb.LeaseTimeToLiveResponse:
+        try:
+            if not self.m.is_leader:
+                stub = pb_grpc.LeaseStub(await self._leader_channel())
+                try:
+                    resp = await stub.LeaseTimeToLive(request, timeout=self.m.request_timeout)
+                except grpc.aio.AioRpcError as rpc_err:
+                    await context.abort(rpc_err.code(), rpc_err.details() or "")
+                self.header(resp.header)
+                return resp
+            granted, remaining, keys = self.m.lessor.time_to_live(request.ID, time.monotonic())
+            resp = pb.LeaseTimeToLiveResponse(ID=request.ID, TTL=int(remaining), grantedTTL=granted)
+            if request.keys:
+                resp.keys.extend(keys)
+        except errors.LeaseNotFound:
+            # etcd reports an unknown lease in TimeToLive as TTL -1 rather than an error
+            resp = pb.LeaseTimeToLiveResponse(ID=request.ID, TTL=-1)
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def LeaseLeases(self, request: pb.LeaseLeasesRequest, context: grpc.aio.ServicerContext
+                          ) -> pb.LeaseLeasesResponse:
+        resp = pb.LeaseLeasesResponse(leases=[pb.LeaseStatus(ID=i) for i in sorted(self.m.lessor.leases())])
+        self.header(resp.header)
+        return resp
+
+
+class ClusterService(_Base, pb_grpc.ClusterServicer):
+    def _members(self) -> list[pb.Member]:
+        return [pb.Member(ID=x.id, name=x.name, peerURLs=x.peer_urls, clientURLs=x.client_urls,
+                          isLearner=x.is_learner) for x in self.m.membership.sorted()]
+
+    async def MemberList(self, request: pb.MemberListRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.MemberListResponse:
+        try:
+            if request.linearizable:
+                await self.m.read_barrier()
+        except Exception as err:
+            return await _abort(context, err)
+        resp = pb.MemberListResponse(members=self._members())
+        self.header(resp.header)
+        return resp
+
+    async def MemberAdd(self, request: pb.MemberAddRequest, context: grpc.aio.ServicerContext
+                        ) -> pb.MemberAddResponse:
+        try:
+            if not request.peerURLs or any(not u.startswith(("http://", "https://")) for u in request.peerURLs):
+                raise errors.MemberBadURLs()
+            added = await self.m.member_add(list(request.peerURLs), request.isLearner)
+        except Exception as err:
+            return await _abort(context, err)
+        resp = pb.MemberAddResponse(member=pb.Member(ID=added.id, peerURLs=added.peer_urls,
+                                                     isLearner=added.is_learner), members=self._members())
+        self.header(resp.header)
+        return resp
+
+    async def MemberRemove(self, request: pb.MemberRemoveRequest, context: grpc.aio.ServicerContext
+                           ) -> pb.MemberRemoveResponse:
+        try:
+            await self.m.member_remove(request.ID)
+        except Exception as err:
+            return await _abort(context, err)
+        resp = pb.MemberRemoveResponse(members=self._members())
+        self.header(resp.header)
+        return resp
+
+    async def MemberUpdate(self, request: pb.MemberUpdateRequest, context: grpc.aio.ServicerContext
+                           ) -> pb.MemberUpdateResponse:
+        try:
+            await self.m.member_update(request.ID, list(request.peerURLs))
+        except Exception as err:
+            return await _abort(context, err)
+        resp = pb.MemberUpdateResponse(members=self._members())
+        self.header(resp.header)
+        return resp
+
+    async def MemberPromote(self, request: pb.MemberPromoteRequest, context: grpc.aio.ServicerContext
+                            ) -> pb.MemberPromoteResponse:
+        try:
+            await self.m.member_promote(request.ID)
+        except Exception as err:
+            return await _abort(context, err)
+        resp = pb.MemberPromoteResponse(members=self._members())
+        self.header(resp.header)
+        return resp
+
+
+class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
+    async def Alarm(self, request: pb.AlarmRequest, context: grpc.aio.ServicerContext) -> pb.AlarmResponse:
+        try:
+            if request.action == pb.AlarmRequest.GET:
+                resp = pb.AlarmResponse(alarms=[
+                    pb.AlarmMember(memberID=mid, alarm=a) for mid, a in sorted(self.m.alarms)
+                    if request.alarm in (pb.NONE, a) and request.memberID in (0, mid)])
+            else:
+                resp = await self.m.propose(Op.ALARM, request.SerializeToString())
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def Status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusResponse:
+        st = self.m.node.status()
+        me = self.m.membership.members.get(self.m.id)
+        resp = pb.StatusResponse(version=SERVER_VERSION, dbSize=self.m.store.db_size(), leader=self.m.lead,
+                                 raftIndex=st.commit, raftTerm=self.m.term, raftAppliedIndex=self.m.applied_index,
+                                 dbSizeInUse=self.m.store.db_size_in_use(),
+                                 isLearner=bool(me and me.is_learner))
+        if self.m.lead == NONE:
+            resp.errors.append("etcdserver: no leader")
+        for mid, alarm in sorted(self.m.alarms):
+            resp.errors.append(f"memberID:{mid} alarm:{pb.AlarmType.Name(alarm)} ")
+        self.header(resp.header)
+        return resp
+
+    async def Defragment(self, request: pb.DefragmentRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.DefragmentResponse:
+        try:
+            self.m.store.commit()
+            defrag = getattr(self.m.store, "defragment", None)
+            if defrag is not None:
+                defrag()
+        except Exception as err:
+            return await _abort(context, err)
+        resp = pb.DefragmentResponse()
+        self.header(resp.header)
+        return resp
+
+    async def Hash(self, request: pb.HashRequest, context: grpc.aio.ServicerContext) -> pb.HashResponse:
+        resp = pb.HashResponse(hash=self.m.store.hash())
+        self.header(resp.header)
+        return resp
+
+    async def HashKV(self, request: pb.HashKVRequest, context: grpc.aio.ServicerContext) -> pb.HashKVResponse:
+        try:
+            h, compact_rev, hash_rev = self.m.store.hash_kv(request.revision)
+        except Exception as err:
+            return await _abort(context, err)
+        resp = pb.HashKVResponse(hash=h, compact_revision=compact_rev, hash_revision=hash_rev)
+        self.header(resp.header)
+        return resp
+
+    async def Snapshot(self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext
+                       ) -> AsyncIterator[pb.SnapshotResponse]:
+        fd, path = tempfile.mkstemp(dir=self.m.snap_dir, suffix=".client")
+        os.close(fd)
+        try:
+            self.m.store.commit()
+            self.m.store.snapshot_to(path)
+            total = os.path.getsize(path)
+            sent = 0
+            with open(path, "rb") as fh:
+                while True:
+                    chunk = fh.read(SNAPSHOT_CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    sent += len(chunk)
+                    resp = pb.SnapshotResponse(remaining_bytes=total - sent, blob=chunk)
+                    self.header(resp.header)
+                    yield resp
+        finally:
+            os.unlink(path)
+
+    async def MoveLeader(self, request: pb.MoveLeaderRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.MoveLeaderResponse:
+        try:
+            await self.m.move_leader(request.targetID)
+        except Exception as err:
+            return await _abort(context, err)
+        resp = pb.MoveLeaderResponse()
+        self.header(resp.header)
+        return resp
+
+    async def Downgrade(self, request: pb.DowngradeRequest, context: grpc.aio.ServicerContext
+                        ) -> pb.DowngradeResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "etcdserver: downgrade is not supported by raftkv")
+
+
+class AuthService(_Base, pb_grpc.AuthServicer):
+    """Auth is not implemented yet: it is reported disabled, and every change is refused as etcd does
+    for a cluster whose auth is disabled (Authenticate), or as not supported (user/role changes)."""
+
+    async def AuthStatus(self, request: pb.AuthStatusRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.AuthStatusResponse:
+        resp = pb.AuthStatusResponse(enabled=False, authRevision=0)
+        self.header(resp.header)
+        return resp
+
+    async def Authenticate(self, request: pb.AuthenticateRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await _abort(context, errors.AuthNotEnabled())
+
+
+def _not_enabled(name: str) -> Any:
+    async def method(self: AuthService, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await _abort(context, errors.AuthNotEnabled())
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("AuthEnable", "AuthDisable", "UserAdd", "UserGet", "UserList", "UserDelete", "UserChangePassword",
+              "UserGrantRole", "UserRevokeRole", "RoleAdd", "RoleGet", "RoleList", "RoleDelete",
+              "RoleGrantPermission", "RoleRevokePermission"):
+    setattr(AuthService, _name, _not_enabled(_name))
+
+
+def add_all(server: grpc.aio.Server, member: RaftMember) -> None:
+    pb_grpc.add_KVServicer_to_server(KVService(member), server)
+    pb_grpc.add_WatchServicer_to_server(WatchService(member), server)
+    pb_grpc.add_LeaseServicer_to_server(LeaseService(member), server)
+    pb_grpc.add_ClusterServicer_to_server(ClusterService(member), server)
+    pb_grpc.add_MaintenanceServicer_to_server(MaintenanceService(member), server)
+    pb_grpc.add_AuthServicer_to_server(AuthService(member), server)
