@@ -32,7 +32,7 @@ def generate(out: pathlib.Path) -> None:
         sys.exit("gen_proto: protoc failed")
     # protoc writes absolute imports rooted at proto/ ("from mvccpb import kv_pb2");
     # make them package-relative to raftkv._pb.
-    pattern = re.compile(r"^from (%s) import" % "|".join(PACKAGES), re.M)
+    pattern = re.compile(r"^from ({}) import".format("|".join(PACKAGES)), re.M)
     for path in out.rglob("*.py*"):
         text = path.read_text()
         new = pattern.sub(r"from raftkv._pb.\1 import", text)

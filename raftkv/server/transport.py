@@ -124,7 +124,8 @@ class PeerTransport:
                 self.active[pid] = True
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError, ConnectionError) as exc:
                 if self.active.get(pid, True):
-                    log.warning("peer %x unreachable: %s", pid, getattr(exc, "details", lambda: exc)())
+                    reason = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+                    log.warning("peer %x unreachable: %s", pid, reason)
                 self.active[pid] = False
                 if call is not None:
                     call.cancel()
