@@ -110,12 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--config-file", default="", help="YAML file with etcd's config-file keys; flags override it")
     for f in dataclasses.fields(ServerConfig):
         flag = "--" + f.name.replace("_", "-")
+        flags = [flag]
         if f.name == "watch_progress_notify_interval":
-            flag = "--experimental-watch-progress-notify-interval"
+            flags = ["--experimental-watch-progress-notify-interval"]
+        elif f.name == "snapshot_catchup_entries":
+            flags.append("--experimental-snapshot-catchup-entries")
         if f.type in ("bool", bool):
-            add(flag, dest=f.name, nargs="?", const="true", default=None, metavar="BOOL")
+            add(*flags, dest=f.name, nargs="?", const="true", default=None, metavar="BOOL")
         else:
-            add(flag, dest=f.name, default=None)
+            add(*flags, dest=f.name, default=None)
     return p
 
 
