@@ -1,0 +1,152 @@
+"""WAL record encoding, pure: bytes in, records (with their offsets) or a precise error out.
+
+Record layout (all integers big-endian):
+
+    u32 length of (type + payload) | u32 crc32 of (type + payload) | u8 type | payload
+
+Types and payloads:
+    METADATA    opaque bytes (the member's identity, written first in every segment)
+    HARD_STATE  u64 term | u64 vote | u64 commit
+    ENTRIES     u32 count, then per entry: u64 term | u64 index | u8 type | u32 len | data
+    SNAPSHOT    u64 index | u64 term | conf state (4 length-prefixed u64 lists, u8 auto_leave)
+
+One Ready's entries form one ENTRIES record, so a torn write loses a whole unacknowledged
+batch, never half of one.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+
+from raftkv.raft.types import ConfState, Entry, EntryType, HardState, SnapshotMetadata
+
+HEADER = struct.Struct(">IIB")
+HEADER_SIZE = HEADER.size
+_HS = struct.Struct(">QQQ")
+_ENTRY = struct.Struct(">QQBI")
+_U32 = struct.Struct(">I")
+_SNAP = struct.Struct(">QQ")
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+
+
+class RecordType(IntEnum):
+    METADATA = 1
+    HARD_STATE = 2
+    ENTRIES = 3
+    SNAPSHOT = 4
+
+
+class DecodeError(Exception):
+    """A record that cannot be read at `offset`; `torn` says whether it may be an interrupted write
+    at the end of the data (nothing valid can follow it)."""
+
+    def __init__(self, offset: int, reason: str, torn: bool) -> None:
+        super().__init__(f"offset {offset}: {reason}")
+        self.offset = offset
+        self.reason = reason
+        self.torn = torn
+
+
+@dataclass(slots=True)
+class Record:
+    offset: int
+    type: RecordType
+    payload: bytes
+
+
+def frame(rtype: RecordType, payload: bytes) -> bytes:
+    body = bytes((rtype,)) + payload
+    return _U32.pack(len(body)) + _U32.pack(zlib.crc32(body)) + body
+
+
+def encode_hard_state(hs: HardState) -> bytes:
+    return frame(RecordType.HARD_STATE, _HS.pack(hs.term, hs.vote, hs.commit))
+
+
+def encode_entries(entries: list[Entry]) -> bytes:
+    parts = [_U32.pack(len(entries))]
+    pack = _ENTRY.pack
+    for e in entries:
+        parts.append(pack(e.term, e.index, e.type, len(e.data)))
+        parts.append(e.data)
+    return frame(RecordType.ENTRIES, b"".join(parts))
+
+
+def _u64_list(xs: list[int]) -> bytes:
+    return _U32.pack(len(xs)) + b"".join(struct.pack(">Q", x) for x in xs)
+
+
+def encode_snapshot(meta: SnapshotMetadata) -> bytes:
+    cs = meta.conf_state
+    payload = (_SNAP.pack(meta.index, meta.term) + _u64_list(cs.voters) + _u64_list(cs.learners)
+               + _u64_list(cs.voters_outgoing) + _u64_list(cs.learners_next) + bytes((1 if cs.auto_leave else 0,)))
+    return frame(RecordType.SNAPSHOT, payload)
+
+
+def decode_hard_state(p: bytes) -> HardState:
+    return HardState(*_HS.unpack(p))
+
+
+def decode_entries(p: bytes) -> list[Entry]:
+    (count,) = _U32.unpack_from(p, 0)
+    pos = 4
+    out = []
+    unpack = _ENTRY.unpack_from
+    for _ in range(count):
+        term, index, etype, n = unpack(p, pos)
+        pos += _ENTRY.size
+        if pos + n > len(p):
+            raise ValueError("entry data runs past the record")
+        out.append(Entry(term, index, EntryType(etype), p[pos:pos + n]))
+        pos += n
+    if pos != len(p):
+        raise ValueError("trailing bytes after the last entry")
+    return out
+
+
+def decode_snapshot(p: bytes) -> SnapshotMetadata:
+    index, term = _SNAP.unpack_from(p, 0)
+    pos = _SNAP.size
+    lists = []
+    for _ in range(4):
+        (n,) = _U32.unpack_from(p, pos)
+        pos += 4
+        lists.append(list(struct.unpack_from(">" + "Q" * n, p, pos)))
+        pos += 8 * n
+    auto_leave = p[pos] == 1
+    return SnapshotMetadata(ConfState(lists[0], lists[1], lists[2], lists[3], auto_leave), index, term)
+
+
+def iter_records(data: bytes, base_offset: int = 0) -> Iterator[Record]:
+    """Yield records in order; raise DecodeError at the first unreadable one."""
+    pos = 0
+    end = len(data)
+    while pos < end:
+        if end - pos < HEADER_SIZE:
+            raise DecodeError(base_offset + pos, "incomplete record header", torn=True)
+        length, crc, rtype = HEADER.unpack_from(data, pos)
+        if length == 0 and crc == 0 and rtype == 0:
+            tail_zero = not any(data[pos:])
+            raise DecodeError(base_offset + pos, "zeroed record", torn=tail_zero)
+        if length < 1 or length > MAX_RECORD_BYTES:
+            raise DecodeError(base_offset + pos, f"impossible record length {length}", torn=_only_zeros_after(data, pos))
+        body_end = pos + 8 + length
+        if body_end > end:
+            raise DecodeError(base_offset + pos, "record runs past the end of the file", torn=True)
+        body = data[pos + 8:body_end]
+        if zlib.crc32(body) != crc:
+            raise DecodeError(base_offset + pos, "crc mismatch", torn=body_end == end or _only_zeros_after(data, body_end))
+        try:
+            rt = RecordType(rtype)
+        except ValueError:
+            raise DecodeError(base_offset + pos, f"unknown record type {rtype}", torn=False) from None
+        yield Record(base_offset + pos, rt, bytes(body[1:]))
+        pos = body_end
+
+
+def _only_zeros_after(data: bytes, pos: int) -> bool:
+    return not any(data[pos:])

@@ -1,0 +1,249 @@
+"""The write-ahead log: Raft hard state, entries and snapshot markers in CRC'd segment files.
+
+Durability contract: `save(..., sync=True)` returns only after one `write` and one
+`fdatasync` of the whole batch, so the caller may then send messages (votes, append
+responses) and acknowledge clients that depend on it. A failed fsync raises; the member
+must stop (its page cache can no longer be trusted).
+
+Files: `<dir>/<seq:016x>-<first index:016x>.wal`. Each segment starts with the metadata
+record and the latest hard state, so whole old segments can be deleted after a snapshot.
+On open, every segment is replayed in order. A record that cannot be read at the very end
+of the last segment is a torn write: it is cut off with a warning. A bad record anywhere
+else raises `WALCorrupt` naming the file and offset — committed data is never dropped
+silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from raftkv.raft.types import Entry, HardState, SnapshotMetadata
+from raftkv.storage import records as rec
+
+log = logging.getLogger("raftkv.wal")
+
+SEGMENT_BYTES = 64 * 1024 * 1024
+
+
+class WALCorrupt(Exception):
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(f"wal: corrupt record in {path} at offset {offset}: {reason}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+@dataclass
+class WALState:
+    metadata: bytes = b""
+    hard_state: HardState = field(default_factory=HardState)
+    entries: list[Entry] = field(default_factory=list)
+    snapshot: SnapshotMetadata | None = None
+
+
+@dataclass
+class _Segment:
+    path: str
+    seq: int
+    first_index: int
+    last_index: int = 0
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _segment_name(seq: int, first_index: int) -> str:
+    return f"{seq:016x}-{first_index:016x}.wal"
+
+
+def _list_segments(dirpath: str) -> list[_Segment]:
+    segs = []
+    for name in os.listdir(dirpath):
+        if not name.endswith(".wal"):
+            continue
+        try:
+            seq_s, idx_s = name[:-4].split("-")
+            segs.append(_Segment(os.path.join(dirpath, name), int(seq_s, 16), int(idx_s, 16)))
+        except ValueError:
+            log.warning("wal: ignoring unexpected file %s", name)
+    return sorted(segs, key=lambda s: s.seq)
+
+
+class WAL:
+    def __init__(self, dirpath: str, metadata: bytes, segments: list[_Segment], hard_state: HardState,
+                 last_index: int) -> None:
+        self.dir = dirpath
+        self.metadata = metadata
+        self.segments = segments
+        self.hard_state = hard_state
+        self.last_index = last_index
+        self._fd = os.open(segments[-1].path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+        self.segment_bytes = SEGMENT_BYTES
+        self.snapshot: SnapshotMetadata | None = None
+
+    # ---- creation and replay
+    @staticmethod
+    def exists(dirpath: str) -> bool:
+        return os.path.isdir(dirpath) and any(n.endswith(".wal") for n in os.listdir(dirpath))
+
+    @classmethod
+    def create(cls, dirpath: str, metadata: bytes) -> WAL:
+        if cls.exists(dirpath):
+            raise FileExistsError(f"wal: {dirpath} already holds a write-ahead log")
+        os.makedirs(dirpath, exist_ok=True)
+        path = os.path.join(dirpath, _segment_name(0, 1))
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(rec.frame(rec.RecordType.METADATA, metadata) + rec.encode_hard_state(HardState()))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(dirpath)
+        return cls(dirpath, metadata, [_Segment(path, 0, 1)], HardState(), 0)
+
+    @classmethod
+    def open(cls, dirpath: str) -> tuple[WAL, WALState]:
+        segs = _list_segments(dirpath)
+        if not segs:
+            raise FileNotFoundError(f"wal: no write-ahead log in {dirpath}")
+        state = WALState()
+        entries: list[Entry] = []
+        for i, seg in enumerate(segs):
+            last_segment = i == len(segs) - 1
+            with open(seg.path, "rb") as fh:
+                data = fh.read()
+            good_end = 0
+            try:
+                for r in rec.iter_records(data):
+                    good_end = r.offset
+                    cls._replay(r, state, entries, seg)
+            except rec.DecodeError as err:
+                if not (last_segment and err.torn):
+                    raise WALCorrupt(seg.path, err.offset, err.reason) from None
+                log.warning("wal: truncating torn write at the end of %s (offset %d: %s)", seg.path, err.offset,
+                            err.reason)
+                with open(seg.path, "r+b") as fh:
+                    fh.truncate(err.offset)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except (ValueError, IndexError) as err:
+                raise WALCorrupt(seg.path, good_end, f"undecodable payload: {err}") from None
+        snap_index = state.snapshot.index if state.snapshot else 0
+        state.entries = [e for e in entries if e.index > snap_index]
+        last = entries[-1].index if entries else snap_index
+        wal = cls(dirpath, state.metadata, segs, state.hard_state, max(last, snap_index))
+        wal.snapshot = state.snapshot
+        return wal, state
+
+    @staticmethod
+    def _replay(r: rec.Record, state: WALState, entries: list[Entry], seg: _Segment) -> None:
+        if r.type == rec.RecordType.METADATA:
+            if state.metadata and state.metadata != r.payload:
+                raise ValueError("metadata differs between segments")
+            state.metadata = r.payload
+        elif r.type == rec.RecordType.HARD_STATE:
+            state.hard_state = rec.decode_hard_state(r.payload)
+        elif r.type == rec.RecordType.SNAPSHOT:
+            snap = rec.decode_snapshot(r.payload)
+            if state.snapshot is None or snap.index >= state.snapshot.index:
+                state.snapshot = snap
+                kept = [e for e in entries if e.index > snap.index]
+                entries[:] = kept if kept and kept[0].index == snap.index + 1 else []
+        elif r.type == rec.RecordType.ENTRIES:
+            batch = rec.decode_entries(r.payload)
+            if not batch:
+                return
+            first = batch[0].index
+            if entries:
+                start = entries[0].index
+                if first < start:
+                    entries.clear()
+                else:
+                    del entries[first - start:]
+                    if entries and entries[-1].index != first - 1:
+                        raise ValueError(f"gap in entries: {entries[-1].index} then {first}")
+            entries.extend(batch)
+            seg.last_index = batch[-1].index
+
+    # ---- writing
+    def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool = True) -> None:
+        buf = []
+        if entries:
+            buf.append(rec.encode_entries(entries))
+        if hard_state is not None:
+            buf.append(rec.encode_hard_state(hard_state))
+        if not buf:
+            return
+        data = b"".join(buf)
+        if self._size + len(data) > self.segment_bytes and self._size > 0:
+            self._cut(entries[0].index if entries else self.last_index + 1)
+        self._write(data, sync)
+        if hard_state is not None:
+            self.hard_state = hard_state
+        if entries:
+            self.last_index = entries[-1].index
+            self.segments[-1].last_index = self.last_index
+
+    def _write(self, data: bytes, sync: bool) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._size += len(data)
+        if sync:
+            os.fdatasync(self._fd)
+
+    def save_snapshot(self, meta: SnapshotMetadata) -> None:
+        self._write(rec.encode_snapshot(meta), sync=True)
+        self.snapshot = meta
+        if meta.index > self.last_index:
+            self.last_index = meta.index
+
+    def _cut(self, first_index: int) -> None:
+        os.fdatasync(self._fd)
+        os.close(self._fd)
+        seq = self.segments[-1].seq + 1
+        path = os.path.join(self.dir, _segment_name(seq, first_index))
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as fh:
+            head = rec.frame(rec.RecordType.METADATA, self.metadata) + rec.encode_hard_state(self.hard_state)
+            if self.snapshot is not None:
+                head += rec.encode_snapshot(self.snapshot)
+            fh.write(head)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(self.dir)
+        self.segments.append(_Segment(path, seq, first_index))
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+
+    def release_to(self, index: int) -> None:
+        """Delete whole segments whose entries are all at or below `index` (covered by a snapshot)."""
+        removed = False
+        while len(self.segments) > 1:
+            nxt = self.segments[1]
+            if nxt.first_index - 1 <= index:
+                os.unlink(self.segments[0].path)
+                self.segments.pop(0)
+                removed = True
+            else:
+                break
+        if removed:
+            _fsync_dir(self.dir)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.fdatasync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
