@@ -1,0 +1,6 @@
+"""The lease table (pure; time passed in)."""
+
+from raftkv.lease.lessor import MAX_LEASE_TTL, Lease, Lessor
+
+MIN_TTL = 5
+__all__ = ["MAX_LEASE_TTL", "MIN_TTL", "Lease", "Lessor"]

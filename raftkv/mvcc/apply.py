@@ -1,0 +1,311 @@
+"""Applying etcd v3 requests to the store: the state-machine side of every KV and lease request.
+
+Every member applies the same committed requests in the same order and so reaches the same
+state: nothing here reads a clock or anything member-local. Requests are the etcdserverpb
+messages themselves; responses are built directly, with `header.revision` filled.
+"""
+
+from __future__ import annotations
+
+from raftkv import errors
+from raftkv._pb.etcdserverpb import rpc_pb2 as pb
+from raftkv._pb.mvccpb import kv_pb2
+from raftkv.lease.lessor import Lessor
+from raftkv.mvcc.core.key_index import Write
+from raftkv.mvcc.store import KVStore, WriteTxn
+
+RR = pb.RangeRequest
+_SORT_FIELD = {RR.VERSION: 3, RR.CREATE: 2, RR.MOD: 0}
+
+
+class Applier:
+    def __init__(self, store: KVStore, lessor: Lessor, max_txn_ops: int = 128,
+                 quota_bytes: int = 2 * 1024**3) -> None:
+        self.s = store
+        self.lessor = lessor
+        self.max_txn_ops = max_txn_ops
+        self.quota_bytes = quota_bytes
+        self.alarm_nospace_active = False
+        for lid, ttl in store.b.leases():
+            lessor.restore(lid, ttl)
+        for lid, key in store.live_leases():
+            lessor.attach(lid, key)
+
+    def reload(self) -> None:
+        """After the store was replaced by a snapshot image: rebuild the lease table from it."""
+        self.lessor.clear()
+        for lid, ttl in self.s.b.leases():
+            self.lessor.restore(lid, ttl)
+        for lid, key in self.s.live_leases():
+            self.lessor.attach(lid, key)
+
+    def set_nospace(self, active: bool) -> None:
+        self.alarm_nospace_active = active
+
+    # ------------------------------------------------------------------ range
+    def range(self, r: pb.RangeRequest) -> pb.RangeResponse:
+        resp = pb.RangeResponse()
+        self._range_into(r, self.s.check_read_rev(r.revision), resp)
+        resp.header.revision = self.s.rev
+        return resp
+
+    def _range_into(self, r: pb.RangeRequest, rev: int, resp: pb.RangeResponse) -> None:
+        s = self.s
+        found = s.visible(r.key, r.range_end, rev)
+        resp.count = len(found)
+        if r.min_mod_revision or r.max_mod_revision or r.min_create_revision or r.max_create_revision:
+            found = [(k, w) for k, w in found if _passes(r, w)]
+        order, target = r.sort_order, r.sort_target
+        if order == RR.NONE and target != RR.KEY:
+            order = RR.ASCEND
+        kvs: list[kv_pb2.KeyValue] | None = None
+        if order != RR.NONE and not (target == RR.KEY and order == RR.ASCEND):
+            desc = order == RR.DESCEND
+            if target == RR.KEY:
+                found.sort(key=lambda x: x[0], reverse=desc)
+            elif target == RR.VALUE:
+                pairs = [(s.fetch(k, w), (k, w)) for k, w in found]
+                pairs.sort(key=lambda p: p[0].value, reverse=desc)
+                kvs = [p[0] for p in pairs]
+                found = [p[1] for p in pairs]
+            else:
+                field = _SORT_FIELD[target]
+                found.sort(key=lambda x: x[1][field], reverse=desc)
+        if r.limit and len(found) > r.limit:
+            found = found[: r.limit]
+            if kvs is not None:
+                kvs = kvs[: r.limit]
+            resp.more = True
+        if r.count_only:
+            return
+        if kvs is None:
+            kvs = [s.fetch(k, w) for k, w in found]
+        if r.keys_only:
+            for kv in kvs:
+                kv.value = b""
+        resp.kvs.extend(kvs)
+
+    # ------------------------------------------------------------------ writes
+    def _check_space(self) -> None:
+        if self.alarm_nospace_active:
+            raise errors.NoSpace()
+
+    def put(self, r: pb.PutRequest) -> pb.PutResponse:
+        self._check_space()
+        txn = self.s.write_txn()
+        resp = pb.PutResponse()
+        self._put(txn, r, resp)
+        resp.header.revision = txn.end()
+        return resp
+
+    def _put(self, txn: WriteTxn, r: pb.PutRequest, resp: pb.PutResponse) -> None:
+        s = self.s
+        prev = s.get(r.key, txn.read_rev)
+        value, lease = r.value, r.lease
+        if r.ignore_value or r.ignore_lease:
+            if prev is None:
+                raise errors.KeyNotFound()
+            if r.ignore_value:
+                value = prev.value
+            if r.ignore_lease:
+                lease = prev.lease
+        if lease and lease not in self.lessor:
+            raise errors.LeaseNotFound()
+        if prev is not None and r.prev_kv:
+            resp.prev_kv.CopyFrom(prev)
+        txn.put(r.key, value, lease)
+        if prev is not None and prev.lease and prev.lease != lease:
+            self.lessor.detach(prev.lease, r.key)
+        if lease:
+            self.lessor.attach(lease, r.key)
+
+    def delete_range(self, r: pb.DeleteRangeRequest) -> pb.DeleteRangeResponse:
+        txn = self.s.write_txn()
+        resp = pb.DeleteRangeResponse()
+        self._delete(txn, r.key, r.range_end, r.prev_kv, resp)
+        resp.header.revision = txn.end()
+        return resp
+
+    def _delete(self, txn: WriteTxn, key: bytes, end: bytes, want_prev: bool, resp: pb.DeleteRangeResponse) -> None:
+        s = self.s
+        found = s.visible(key, end, txn.read_rev)
+        resp.deleted = len(found)
+        for k, w in found:
+            kv = s.fetch(k, w)
+            if want_prev:
+                resp.prev_kvs.append(kv)
+            if kv.lease:
+                self.lessor.detach(kv.lease, k)
+            txn.delete(k)
+
+    # ------------------------------------------------------------------ txn
+    def txn(self, r: pb.TxnRequest) -> pb.TxnResponse:
+        # As etcd: every compare (nested ones too) is evaluated against the state at the start, and
+        # every put on the chosen path is checked, before anything is written: a txn applies whole or not at all.
+        path: list[bool] = []
+        self._compare_path(r, self.s.rev, path)
+        self._check_path(r, iter(path), self.s.rev)
+        txn = self.s.write_txn()
+        resp = pb.TxnResponse()
+        self._txn(txn, r, resp, iter(path))
+        rev = txn.end()
+        resp.header.revision = rev
+        _fill_headers(resp, rev)
+        return resp
+
+    def _compare_path(self, r: pb.TxnRequest, rev: int, path: list[bool]) -> None:
+        ok = all(self._compare(c, rev) for c in r.compare)
+        path.append(ok)
+        for op in (r.success if ok else r.failure):
+            if op.WhichOneof("request") == "request_txn":
+                self._compare_path(op.request_txn, rev, path)
+
+    def _check_path(self, r: pb.TxnRequest, path: object, rev: int) -> None:
+        ok = next(path)  # type: ignore[call-overload]
+        ops = r.success if ok else r.failure
+        if self.alarm_nospace_active and _has_put(ops):
+            raise errors.NoSpace()
+        for op in ops:
+            kind = op.WhichOneof("request")
+            if kind == "request_put":
+                p = op.request_put
+                if (p.ignore_value or p.ignore_lease) and self.s.get(p.key, rev) is None:
+                    raise errors.KeyNotFound()
+                if p.lease and p.lease not in self.lessor:
+                    raise errors.LeaseNotFound()
+            elif kind == "request_range" and op.request_range.revision:
+                self.s.check_read_rev(op.request_range.revision)
+            elif kind == "request_txn":
+                self._check_path(op.request_txn, path, rev)
+
+    def _txn(self, txn: WriteTxn, r: pb.TxnRequest, resp: pb.TxnResponse, path: object) -> None:
+        ok = next(path)  # type: ignore[call-overload]
+        resp.succeeded = ok
+        ops = r.success if ok else r.failure
+        for op in ops:
+            out = resp.responses.add()
+            kind = op.WhichOneof("request")
+            if kind is not None:  # the response is present even when all its fields are empty
+                getattr(out, kind.replace("request_", "response_")).SetInParent()
+            if kind == "request_range":
+                rr = out.response_range
+                self._range_into(op.request_range, self._txn_read_rev(op.request_range, txn), rr)
+            elif kind == "request_put":
+                self._put(txn, op.request_put, out.response_put)
+            elif kind == "request_delete_range":
+                d = op.request_delete_range
+                self._delete(txn, d.key, d.range_end, d.prev_kv, out.response_delete_range)
+            elif kind == "request_txn":
+                self._txn(txn, op.request_txn, out.response_txn, path)
+
+    def _txn_read_rev(self, r: pb.RangeRequest, txn: WriteTxn) -> int:
+        if r.revision:
+            return self.s.check_read_rev(r.revision)
+        return txn.read_rev
+
+    def _compare(self, c: pb.Compare, rev: int) -> bool:
+        found = self.s.visible(c.key, c.range_end, rev)
+        if not found:
+            if c.target == pb.Compare.VALUE:
+                return False  # a missing key has no value to compare
+            return _cmp_int(0, _target_int(c), c.result)
+        for k, w in found:
+            if c.target == pb.Compare.VALUE:
+                kv = self.s.fetch(k, w)
+                if not _cmp_bytes(kv.value, c.value, c.result):
+                    return False
+            elif c.target == pb.Compare.LEASE:
+                kv = self.s.fetch(k, w)
+                if not _cmp_int(kv.lease, c.lease, c.result):
+                    return False
+            else:
+                actual = {pb.Compare.VERSION: w[3], pb.Compare.CREATE: w[2], pb.Compare.MOD: w[0]}[c.target]
+                if not _cmp_int(actual, _target_int(c), c.result):
+                    return False
+        return True
+
+    # ------------------------------------------------------------------ compaction and leases
+    def compact(self, r: pb.CompactionRequest) -> pb.CompactionResponse:
+        self.s.compact(r.revision)
+        resp = pb.CompactionResponse()
+        resp.header.revision = self.s.rev
+        return resp
+
+    def lease_grant(self, lid: int, ttl: int) -> pb.LeaseGrantResponse:
+        lease = self.lessor.grant(lid, ttl)
+        self.s.b.put_lease(lid, lease.ttl)
+        resp = pb.LeaseGrantResponse(ID=lid, TTL=lease.ttl)
+        resp.header.revision = self.s.rev
+        return resp
+
+    def lease_revoke(self, lid: int) -> pb.LeaseRevokeResponse:
+        keys = self.lessor.revoke(lid)
+        self.s.b.delete_lease(lid)
+        txn = self.s.write_txn()
+        for k in keys:
+            ki = self.s.index.get(k)
+            if ki is not None and ki.live():
+                txn.delete(k)
+        resp = pb.LeaseRevokeResponse()
+        resp.header.revision = txn.end()
+        return resp
+
+
+def _passes(r: pb.RangeRequest, w: Write) -> bool:
+    mod, create = w[0], w[2]
+    if r.min_mod_revision and mod < r.min_mod_revision:
+        return False
+    if r.max_mod_revision and mod > r.max_mod_revision:
+        return False
+    if r.min_create_revision and create < r.min_create_revision:
+        return False
+    if r.max_create_revision and create > r.max_create_revision:
+        return False
+    return True
+
+
+def _target_int(c: pb.Compare) -> int:
+    which = c.WhichOneof("target_union")
+    return int(getattr(c, which)) if which and which != "value" else 0
+
+
+def _cmp_int(a: int, b: int, result: int) -> bool:
+    if result == pb.Compare.EQUAL:
+        return a == b
+    if result == pb.Compare.GREATER:
+        return a > b
+    if result == pb.Compare.LESS:
+        return a < b
+    return a != b
+
+
+def _cmp_bytes(a: bytes, b: bytes, result: int) -> bool:
+    if result == pb.Compare.EQUAL:
+        return a == b
+    if result == pb.Compare.GREATER:
+        return a > b
+    if result == pb.Compare.LESS:
+        return a < b
+    return a != b
+
+
+def _has_put(ops: object) -> bool:
+    for op in ops:  # type: ignore[attr-defined]
+        kind = op.WhichOneof("request")
+        if kind == "request_put":
+            return True
+        if kind == "request_txn" and (_has_put(op.request_txn.success) or _has_put(op.request_txn.failure)):
+            return True
+    return False
+
+
+def _fill_headers(resp: pb.TxnResponse, rev: int) -> None:
+    """Inner responses carry the transaction's revision in their headers, as etcd's do."""
+    for out in resp.responses:
+        kind = out.WhichOneof("response")
+        if kind is None:
+            continue
+        inner = getattr(out, kind)
+        inner.header.revision = rev
+        if kind == "response_txn":
+            _fill_headers(inner, rev)
