@@ -94,7 +94,9 @@ def test_bad_input_is_refused_and_the_member_keeps_serving(cluster: Cluster) -> 
     raw = cluster.channel(cluster.nodes[0]).unary_unary("/etcdserverpb.KV/Put")
     with pytest.raises(grpc.RpcError) as info:
         raw(b"\xff\xff\xff\xff", timeout=10)
-    assert info.value.code() == grpc.StatusCode.INTERNAL
+    # grpc-python reports an undecodable request as UNKNOWN ("Error parsing message"); Go's grpc says INTERNAL
+    assert info.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+    assert "parsing message" in (info.value.details() or "")
     assert kv.Put(pb.PutRequest(key=b"still", value=b"serving"), timeout=10).header.revision > 0
 
 
@@ -131,9 +133,13 @@ def test_kill_leader_during_writes_loses_nothing_and_watchers_see_every_revision
     watch_stream = pb_grpc.WatchStub(cluster.channel(watch_node)).Watch(requests())
 
     def watch() -> None:
-        for resp in watch_stream:
-            for ev in resp.events:
-                seen.append((ev.kv.mod_revision, ev.kv.key))
+        try:
+            for resp in watch_stream:
+                for ev in resp.events:
+                    seen.append((ev.kv.mod_revision, ev.kv.key))
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.CANCELLED:  # cancelled = the test is done with it
+                raise
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
