@@ -76,11 +76,11 @@ def snapshot_from_pb(p: rpb.Snapshot) -> Snapshot:
 
 
 def message_to_pb(m: Message) -> rpb.Message:
-    out = rpb.Message(type=int(m.type), to=m.to, term=m.term, log_term=m.log_term, index=m.index,
-                      commit=m.commit, reject=m.reject, reject_hint=m.reject_hint, context=m.context)
+    out = rpb.Message(type=int(m.type), to=m.to, term=m.term, log_term=m.log_term,  # type: ignore[arg-type]
+                      index=m.index, commit=m.commit, reject=m.reject, reject_hint=m.reject_hint, context=m.context)
     setattr(out, "from", m.frm)
     if m.entries:
-        out.entries.extend([rpb.Entry(term=e.term, index=e.index, type=int(e.type), data=e.data)
+        out.entries.extend([rpb.Entry(term=e.term, index=e.index, type=int(e.type), data=e.data)  # type: ignore[arg-type]
                             for e in m.entries])
     if m.snapshot is not None:
         out.snapshot.CopyFrom(snapshot_to_pb(m.snapshot))

@@ -73,7 +73,10 @@ async def run(cfg: ServerConfig) -> int:
         status = health_pb2.HealthCheckResponse.SERVING if lead else health_pb2.HealthCheckResponse.NOT_SERVING
         await health_servicer.set("", status)
 
-    member.on_leader_change.append(lambda lead: asyncio.get_running_loop().create_task(set_health(lead)))
+    def on_leader_change(lead: int) -> None:
+        asyncio.get_running_loop().create_task(set_health(lead))
+
+    member.on_leader_change.append(on_leader_change)
     await set_health(0)
 
     await peer_server.start()

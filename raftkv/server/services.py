@@ -381,7 +381,8 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
         try:
             if request.action == pb.AlarmRequest.GET:
                 resp = pb.AlarmResponse(alarms=[
-                    pb.AlarmMember(memberID=mid, alarm=a) for mid, a in sorted(self.m.alarms)
+                    pb.AlarmMember(memberID=mid, alarm=a)  # type: ignore[arg-type]
+                    for mid, a in sorted(self.m.alarms)
                     if request.alarm in (pb.NONE, a) and request.memberID in (0, mid)])
             else:
                 resp = await self.m.propose(Op.ALARM, request.SerializeToString())
@@ -465,6 +466,7 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
     async def Downgrade(self, request: pb.DowngradeRequest, context: grpc.aio.ServicerContext
                         ) -> pb.DowngradeResponse:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "etcdserver: downgrade is not supported by raftkv")
+        raise AssertionError("unreachable: abort raises")
 
 
 class AuthService(_Base, pb_grpc.AuthServicer):
