@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from raftkv.raft.log import InvariantViolation, MemoryStorage
-from raftkv.raft.raft import Config, ProposalDropped, Raft, encode_conf_change
+from raftkv.raft.raft import Config, Raft, encode_conf_change
 from raftkv.raft.types import (
     NONE,
     ConfChange,
@@ -106,9 +106,7 @@ class RawNode:
                                    entries=[Entry(0, 0, EntryType.NORMAL, d) for d in datas]))
 
     def propose_conf_change(self, cc: ConfChange) -> None:
-        if self.raft.state != StateType.LEADER:
-            # conf changes are only accepted by the leader (the caller forwards or retries)
-            raise ProposalDropped("not leader")
+        """Like `propose`: a follower forwards it to the leader, which may still drop it."""
         self.raft.step(Message(type=MessageType.PROP, frm=self.raft.id,
                                entries=[Entry(0, 0, EntryType.CONF_CHANGE, encode_conf_change(cc))]))
 

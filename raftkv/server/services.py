@@ -7,6 +7,7 @@ Errors from the cores are translated in exactly one place (`_abort`, through
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import tempfile
@@ -439,17 +440,23 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
         try:
             self.m.store.commit()
             self.m.store.snapshot_to(path)
-            total = os.path.getsize(path)
+            # As etcd: the image, then its SHA-256 as the last 32 bytes (etcdctl checks for it).
+            total = os.path.getsize(path) + hashlib.sha256().digest_size
+            digest = hashlib.sha256()
             sent = 0
             with open(path, "rb") as fh:
                 while True:
                     chunk = fh.read(SNAPSHOT_CHUNK_BYTES)
                     if not chunk:
                         break
+                    digest.update(chunk)
                     sent += len(chunk)
                     resp = pb.SnapshotResponse(remaining_bytes=total - sent, blob=chunk)
                     self.header(resp.header)
                     yield resp
+            resp = pb.SnapshotResponse(remaining_bytes=0, blob=digest.digest())
+            self.header(resp.header)
+            yield resp
         finally:
             os.unlink(path)
 

@@ -63,6 +63,8 @@ class Cluster:
     heartbeat_ms: int = 50
     election_ms: int = 500
     extra_flags: list[str] = field(default_factory=list)
+    kind: str = "raftkv"
+    """`raftkv`, or `etcd` to run Debian's etcd 3.4 with exactly the same flags (compatibility tests)."""
     nodes: list[Node] = field(default_factory=list)
     _channels: dict[str, grpc.Channel] = field(default_factory=dict)
 
@@ -79,7 +81,8 @@ class Cluster:
     def command(self, n: Node) -> list[str]:
         cluster = ",".join(f"{x.name}=https://127.0.0.1:{x.peer_port}" for x in self.nodes)
         p = self.pki
-        return [sys.executable, "-m", "raftkv", "serve", "--name", n.name, "--data-dir", str(n.data_dir),
+        program = ["etcd"] if self.kind == "etcd" else [sys.executable, "-m", "raftkv", "serve"]
+        return [*program, "--name", n.name, "--data-dir", str(n.data_dir),
                 "--listen-client-urls", f"https://{n.endpoint}", "--advertise-client-urls", f"https://{n.endpoint}",
                 "--listen-peer-urls", f"https://127.0.0.1:{n.peer_port}",
                 "--initial-advertise-peer-urls", f"https://127.0.0.1:{n.peer_port}",
