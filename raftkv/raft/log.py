@@ -36,9 +36,10 @@ class MemoryStorage:
     """Entries the caller has persisted, kept in memory for the core to read. entries[0] is a dummy
     entry carrying the index and term of the last snapshot (or 0, 0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, conf_state: ConfState | None = None) -> None:
+        """`conf_state` seeds the membership of a log that has no snapshot yet (tests, scenarios)."""
         self.hard_state = HardState()
-        self._snapshot = Snapshot()
+        self._snapshot = Snapshot(metadata=SnapshotMetadata(conf_state=conf_state or ConfState()))
         self._ents: list[Entry] = [Entry(0, 0)]
 
     def initial_state(self) -> tuple[HardState, ConfState]:
