@@ -25,6 +25,7 @@ import random
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,8 @@ class RaftMember:
         self.fatal: BaseException | None = None
         self.on_leader_change: list[Callable[[int], None]] = []
         self.joining_cluster = False
+        self._wal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
+        self._read_in_flight = False
 
     # ------------------------------------------------------------------ start / stop
     def open(self) -> None:
@@ -199,6 +202,7 @@ class RaftMember:
         for fut in self.waits.values():
             if not fut.done():
                 fut.set_exception(errors.Stopped())
+        self._wal_thread.shutdown(wait=True)
         self.store.commit()
         self.store.close()
         self.wal.close()
@@ -248,7 +252,7 @@ class RaftMember:
                 await self._wake.wait()
                 self._wake.clear()
                 while self.node.has_ready():
-                    self._handle_ready()
+                    await self._handle_ready()
                     await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
@@ -261,7 +265,7 @@ class RaftMember:
                     fut.set_exception(errors.Stopped())
             raise
 
-    def _handle_ready(self) -> None:
+    async def _handle_ready(self) -> None:
         rd = self.node.ready()
         if rd.soft_state is not None:
             self._on_soft_state(rd.soft_state.lead, rd.soft_state.raft_state)
@@ -269,8 +273,12 @@ class RaftMember:
             self.term = rd.hard_state.term
         if rd.snapshot is not None and not rd.snapshot.is_empty():
             self._persist_snapshot(rd.snapshot)
-        if rd.hard_state is not None or rd.entries:
-            self.wal.save(rd.hard_state, rd.entries, sync=rd.must_sync)
+        if rd.must_sync:
+            # fsync in the WAL thread: proposals and peer messages keep arriving meanwhile and are
+            # batched into the next Ready (group commit). Nothing of `rd` is sent or applied before this returns.
+            await self.loop.run_in_executor(self._wal_thread, self.wal.save, rd.hard_state, rd.entries, True)
+        elif rd.hard_state is not None or rd.entries:
+            self.wal.save(rd.hard_state, rd.entries, sync=False)
         if rd.snapshot is not None and not rd.snapshot.is_empty():
             self.raft_storage.apply_snapshot(rd.snapshot)
             self._install_snapshot(rd.snapshot)
@@ -571,7 +579,7 @@ class RaftMember:
         self.check_serving()
         fut: asyncio.Future[None] = self.loop.create_future()
         self._read_pending.append(fut)
-        if len(self._read_pending) == 1:
+        if len(self._read_pending) == 1 and not self._read_rounds:
             self.loop.call_soon(self._start_read_round)
         try:
             await asyncio.wait_for(fut, self.request_timeout)
@@ -579,7 +587,8 @@ class RaftMember:
             raise errors.Timeout() from None
 
     def _start_read_round(self) -> None:
-        if not self._read_pending:
+        """One ReadIndex round at a time: every read that arrives meanwhile joins the next round."""
+        if not self._read_pending or self._read_rounds:
             return
         waiters, self._read_pending = self._read_pending, []
         ctx = self.next_request_id().to_bytes(8, "big")
@@ -598,6 +607,8 @@ class RaftMember:
         rnd = self._read_rounds.pop(rs.request_ctx, None)
         if rnd is None:
             return
+        if self._read_pending:
+            self.loop.call_soon(self._start_read_round)
         if self.applied_index >= rs.index:
             for f in rnd.waiters:
                 if not f.done():
