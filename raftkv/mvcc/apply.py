@@ -100,22 +100,25 @@ class Applier:
 
     def _put(self, txn: WriteTxn, r: pb.PutRequest, resp: pb.PutResponse) -> None:
         s = self.s
-        prev = s.get(r.key, txn.read_rev)
+        prev_w = s.get_write(r.key, txn.read_rev)
+        # the old value is read only when the request needs it (the index knows version and lease)
+        prev = s.fetch(r.key, prev_w) if prev_w is not None and (r.prev_kv or r.ignore_value) else None
         value, lease = r.value, r.lease
         if r.ignore_value or r.ignore_lease:
-            if prev is None:
+            if prev_w is None:
                 raise errors.KeyNotFound()
             if r.ignore_value:
+                assert prev is not None
                 value = prev.value
             if r.ignore_lease:
-                lease = prev.lease
+                lease = prev_w[4]
         if lease and lease not in self.lessor:
             raise errors.LeaseNotFound()
         if prev is not None and r.prev_kv:
             resp.prev_kv.CopyFrom(prev)
         txn.put(r.key, value, lease)
-        if prev is not None and prev.lease and prev.lease != lease:
-            self.lessor.detach(prev.lease, r.key)
+        if prev_w is not None and prev_w[4] and prev_w[4] != lease:
+            self.lessor.detach(prev_w[4], r.key)
         if lease:
             self.lessor.attach(lease, r.key)
 
@@ -131,11 +134,10 @@ class Applier:
         found = s.visible(key, end, txn.read_rev)
         resp.deleted = len(found)
         for k, w in found:
-            kv = s.fetch(k, w)
             if want_prev:
-                resp.prev_kvs.append(kv)
-            if kv.lease:
-                self.lessor.detach(kv.lease, k)
+                resp.prev_kvs.append(s.fetch(k, w))
+            if w[4]:
+                self.lessor.detach(w[4], k)
             txn.delete(k)
 
     # ------------------------------------------------------------------ txn
@@ -215,8 +217,7 @@ class Applier:
                 if not _cmp_bytes(kv.value, c.value, c.result):
                     return False
             elif c.target == pb.Compare.LEASE:
-                kv = self.s.fetch(k, w)
-                if not _cmp_int(kv.lease, c.lease, c.result):
+                if not _cmp_int(w[4], c.lease, c.result):
                     return False
             else:
                 actual = {pb.Compare.VERSION: w[3], pb.Compare.CREATE: w[2], pb.Compare.MOD: w[0]}[c.target]

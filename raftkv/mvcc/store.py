@@ -57,9 +57,9 @@ class KVStore:
             if ki is None:
                 ki = self.index[kv.key] = KeyIndex()
             if tomb:
-                ki.writes.append((main, sub, 0, 0))
+                ki.writes.append((main, sub, 0, 0, 0))
             else:
-                ki.writes.append((main, sub, kv.create_revision, kv.version))
+                ki.writes.append((main, sub, kv.create_revision, kv.version, kv.lease))
             rev = max(rev, main)
         meta_rev = self.b.get_meta("rev")
         self.rev = max(rev, _U64.unpack(meta_rev)[0] if meta_rev else 1)
@@ -73,10 +73,8 @@ class KVStore:
         """(lease, key) for every live key attached to a lease (to rebuild the lessor)."""
         for k, ki in self.index.items():
             w = ki.latest()
-            if w is not None and w[3] != 0:
-                kv = self._fetch(k, w)
-                if kv.lease:
-                    yield kv.lease, k
+            if w is not None and w[3] != 0 and w[4]:
+                yield w[4], k
 
     def restore_from(self, path: str) -> None:
         self.b.restore_from(path)
@@ -156,6 +154,10 @@ class KVStore:
 
     def fetch(self, key: bytes, w: Write) -> KeyValue:
         return self._fetch(key, w)
+
+    def get_write(self, key: bytes, rev: int) -> Write | None:
+        ki = self.index.get(key)
+        return ki.at(rev) if ki is not None else None
 
     def get(self, key: bytes, rev: int = 0) -> KeyValue | None:
         ki = self.index.get(key)
@@ -270,7 +272,7 @@ class WriteTxn:
         ki = s.index.get(key)
         if ki is None:
             ki = s.index[key] = KeyIndex()
-        w = ki.put(self.main, self.sub)
+        w = ki.put(self.main, self.sub, lease)
         kv = KeyValue(key=key, create_revision=w[2], mod_revision=self.main, version=w[3], value=value, lease=lease)
         s.b.put(rev_key(self.main, self.sub, PUT), kv.SerializeToString())
         self.sub += 1

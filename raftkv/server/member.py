@@ -556,14 +556,16 @@ class RaftMember:
             raise errors.NoLeader() from None
         self._wake.set()
         lead_at_start = self.lead
+        timer = self.loop.call_later(self.request_timeout, _expire, fut)
         try:
-            return await asyncio.wait_for(fut, self.request_timeout)
+            return await fut
         except TimeoutError:
             self.proposals_failed += 1
             if self.lead != lead_at_start:
                 raise errors.TimeoutDueToLeaderFail() from None
             raise errors.Timeout() from None
         finally:
+            timer.cancel()
             self.waits.pop(rid, None)
 
     async def wait_applied(self, index: int, timeout: float | None = None) -> None:
@@ -786,6 +788,12 @@ class RaftMember:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    """A request's deadline passed before its entry was applied (cheaper than wait_for per request)."""
+    if not fut.done():
+        fut.set_exception(TimeoutError())
 
 
 def _read(path: str) -> bytes:

@@ -1,10 +1,12 @@
 """The history of one key: which revisions wrote it, and which of them deleted it.
 
 etcd keeps "generations" (create ... tombstone); the same information is kept here as a
-flat list of `(main, sub, create_main, version)` per write, where a tombstone has
+flat list of `(main, sub, create_main, version, lease)` per write, where a tombstone has
 `version == 0`:
 
-    put@2  put@5  del@7  put@9      ->  (2,0,2,1) (5,0,2,2) (7,0,0,0) (9,0,9,1)
+    put@2  put@5  del@7  put@9      ->  (2,0,2,1,0) (5,0,2,2,0) (7,0,0,0,0) (9,0,9,1,0)
+
+Keeping the lease here lets a put detach the previous lease without reading the old value.
 
 Reading at revision r finds the last write with main <= r: a tombstone there means the
 key did not exist at r. Compacting at c keeps the last write with main <= c (unless it is
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-Write = tuple[int, int, int, int]  # (main, sub, create_main, version); version 0 = tombstone
+Write = tuple[int, int, int, int, int]  # (main, sub, create_main, version, lease); version 0 = tombstone
 
 
 class KeyIndex:
@@ -31,22 +33,22 @@ class KeyIndex:
     def live(self) -> bool:
         return bool(self.writes) and self.writes[-1][3] != 0
 
-    def put(self, main: int, sub: int) -> Write:
+    def put(self, main: int, sub: int, lease: int = 0) -> Write:
         last = self.writes[-1] if self.writes else None
         if last is not None and last[3] != 0:
-            w = (main, sub, last[2], last[3] + 1)
+            w = (main, sub, last[2], last[3] + 1, lease)
         else:
-            w = (main, sub, main, 1)
+            w = (main, sub, main, 1, lease)
         self.writes.append(w)
         return w
 
     def tombstone(self, main: int, sub: int) -> None:
-        self.writes.append((main, sub, 0, 0))
+        self.writes.append((main, sub, 0, 0, 0))
 
     def at(self, rev: int) -> Write | None:
         """The write visible at `rev` (None if the key did not exist then)."""
         w = self.writes
-        i = bisect_right(w, (rev, 1 << 62, 0, 0))
+        i = bisect_right(w, (rev, 1 << 62))
         if i == 0:
             return None
         found = w[i - 1]
@@ -54,13 +56,13 @@ class KeyIndex:
 
     def since(self, rev: int) -> list[Write]:
         """Writes with main >= rev, in order (for watchers catching up)."""
-        i = bisect_right(self.writes, (rev - 1, 1 << 62, 0, 0))
+        i = bisect_right(self.writes, (rev - 1, 1 << 62))
         return self.writes[i:]
 
     def compact(self, rev: int) -> list[Write]:
         """Forget history below `rev`; returns the writes whose values can be removed."""
         w = self.writes
-        i = bisect_right(w, (rev, 1 << 62, 0, 0))
+        i = bisect_right(w, (rev, 1 << 62))
         if i == 0:
             return []
         keep_from = i - 1
