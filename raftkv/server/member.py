@@ -583,10 +583,13 @@ class RaftMember:
         self._read_pending.append(fut)
         if len(self._read_pending) == 1 and not self._read_rounds:
             self.loop.call_soon(self._start_read_round)
+        timer = self.loop.call_later(self.request_timeout, _expire, fut)
         try:
-            await asyncio.wait_for(fut, self.request_timeout)
+            await fut
         except TimeoutError:
             raise errors.Timeout() from None
+        finally:
+            timer.cancel()
 
     def _start_read_round(self) -> None:
         """One ReadIndex round at a time: every read that arrives meanwhile joins the next round."""
