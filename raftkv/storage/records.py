@@ -12,6 +12,11 @@ Types and payloads:
 
 One Ready's entries form one ENTRIES record, so a torn write loses a whole unacknowledged
 batch, never half of one.
+
+Damage classification: a record that cannot be read (short header, impossible length,
+body past the end, CRC mismatch, unknown type) is a *torn* write only when no intact
+record starts anywhere after it; otherwise it is *corruption*. A record whose CRC holds
+but whose payload does not decode raises `PayloadError` (a `ValueError`).
 """
 
 from __future__ import annotations
@@ -87,11 +92,24 @@ def encode_snapshot(meta: SnapshotMetadata) -> bytes:
     return frame(RecordType.SNAPSHOT, payload)
 
 
+class PayloadError(ValueError):
+    """A record whose CRC is intact but whose payload does not decode (a bug or a forged file)."""
+
+
 def decode_hard_state(p: bytes) -> HardState:
+    if len(p) != _HS.size:
+        raise PayloadError(f"hard state payload of {len(p)} bytes")
     return HardState(*_HS.unpack(p))
 
 
 def decode_entries(p: bytes) -> list[Entry]:
+    try:
+        return _decode_entries(p)
+    except (struct.error, ValueError) as exc:
+        raise PayloadError(f"entries: {exc}") from None
+
+
+def _decode_entries(p: bytes) -> list[Entry]:
     (count,) = _U32.unpack_from(p, 0)
     pos = 4
     out = []
@@ -109,6 +127,13 @@ def decode_entries(p: bytes) -> list[Entry]:
 
 
 def decode_snapshot(p: bytes) -> SnapshotMetadata:
+    try:
+        return _decode_snapshot(p)
+    except (struct.error, IndexError) as exc:
+        raise PayloadError(f"snapshot marker: {exc}") from None
+
+
+def _decode_snapshot(p: bytes) -> SnapshotMetadata:
     index, term = _SNAP.unpack_from(p, 0)
     pos = _SNAP.size
     lists = []
@@ -118,35 +143,60 @@ def decode_snapshot(p: bytes) -> SnapshotMetadata:
         lists.append(list(struct.unpack_from(">" + "Q" * n, p, pos)))
         pos += 8 * n
     auto_leave = p[pos] == 1
+    if pos + 1 != len(p):
+        raise PayloadError("trailing bytes after the snapshot marker")
     return SnapshotMetadata(ConfState(lists[0], lists[1], lists[2], lists[3], auto_leave), index, term)
 
 
 def iter_records(data: bytes, base_offset: int = 0) -> Iterator[Record]:
-    """Yield records in order; raise DecodeError at the first unreadable one."""
+    """Yield records in order; raise DecodeError at the first unreadable one.
+
+    The error is `torn` (an interrupted final write) only if no valid record can be found
+    anywhere after the damaged one: a bit flip in a length field can make a record look
+    as if it ran past the end of the file, and calling that "torn" would silently drop the
+    committed records behind it.
+    """
+    view = memoryview(data)
     pos = 0
     end = len(data)
     while pos < end:
-        if end - pos < HEADER_SIZE:
-            raise DecodeError(base_offset + pos, "incomplete record header", torn=True)
-        length, crc, rtype = HEADER.unpack_from(data, pos)
-        if length == 0 and crc == 0 and rtype == 0:
-            tail_zero = not any(data[pos:])
-            raise DecodeError(base_offset + pos, "zeroed record", torn=tail_zero)
-        if length < 1 or length > MAX_RECORD_BYTES:
-            raise DecodeError(base_offset + pos, f"impossible record length {length}", torn=_only_zeros_after(data, pos))
+        reason = _check_record(view, pos, end)
+        if reason is not None:
+            raise DecodeError(base_offset + pos, reason, torn=not _valid_record_after(view, pos + 1))
+        length, _crc, rtype = HEADER.unpack_from(view, pos)
         body_end = pos + 8 + length
-        if body_end > end:
-            raise DecodeError(base_offset + pos, "record runs past the end of the file", torn=True)
-        body = data[pos + 8:body_end]
-        if zlib.crc32(body) != crc:
-            raise DecodeError(base_offset + pos, "crc mismatch", torn=body_end == end or _only_zeros_after(data, body_end))
-        try:
-            rt = RecordType(rtype)
-        except ValueError:
-            raise DecodeError(base_offset + pos, f"unknown record type {rtype}", torn=False) from None
-        yield Record(base_offset + pos, rt, bytes(body[1:]))
+        yield Record(base_offset + pos, RecordType(rtype), bytes(view[pos + 9:body_end]))
         pos = body_end
 
 
-def _only_zeros_after(data: bytes, pos: int) -> bool:
-    return not any(data[pos:])
+_VALID_TYPES = frozenset(int(t) for t in RecordType)
+
+
+def _check_record(data: memoryview, pos: int, end: int) -> str | None:
+    """Why the record at `pos` is unreadable, or None if it is intact."""
+    if end - pos < HEADER_SIZE:
+        return "incomplete record header"
+    length, crc, rtype = HEADER.unpack_from(data, pos)
+    if length < 1 or length > MAX_RECORD_BYTES:
+        return f"impossible record length {length}"
+    body_end = pos + 8 + length
+    if body_end > end:
+        return "record runs past the end of the file"
+    if zlib.crc32(data[pos + 8:body_end]) != crc:
+        return "crc mismatch"
+    if rtype not in _VALID_TYPES:
+        return f"unknown record type {rtype}"
+    return None
+
+
+def _valid_record_after(data: memoryview, start: int) -> bool:
+    """Whether an intact record begins anywhere at or after `start` (slow; only on the error path)."""
+    end = len(data)
+    if not bytes(data[start:]).strip(b"\0"):
+        return False
+    unpack = HEADER.unpack_from
+    for p in range(start, end - HEADER_SIZE + 1):
+        length, crc, rtype = unpack(data, p)
+        if rtype in _VALID_TYPES and 1 <= length <= end - p - 8 and zlib.crc32(data[p + 8:p + 8 + length]) == crc:
+            return True
+    return False

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from dataclasses import dataclass, field
 
 from raftkv.raft.types import Entry, HardState, SnapshotMetadata
@@ -114,6 +115,9 @@ class WAL:
         segs = _list_segments(dirpath)
         if not segs:
             raise FileNotFoundError(f"wal: no write-ahead log in {dirpath}")
+        for name in os.listdir(dirpath):
+            if name.endswith(".wal.tmp"):  # a segment cut interrupted before its rename
+                os.unlink(os.path.join(dirpath, name))
         state = WALState()
         entries: list[Entry] = []
         for i, seg in enumerate(segs):
@@ -134,10 +138,13 @@ class WAL:
                     fh.truncate(err.offset)
                     fh.flush()
                     os.fsync(fh.fileno())
-            except (ValueError, IndexError) as err:
+            except (ValueError, IndexError, struct.error) as err:
                 raise WALCorrupt(seg.path, good_end, f"undecodable payload: {err}") from None
         snap_index = state.snapshot.index if state.snapshot else 0
         state.entries = [e for e in entries if e.index > snap_index]
+        if state.entries and state.entries[0].index != snap_index + 1:
+            raise WALCorrupt(segs[0].path, 0, f"entries start at {state.entries[0].index} but the newest snapshot "
+                                              f"marker is at {snap_index} (segments missing?)")
         last = entries[-1].index if entries else snap_index
         wal = cls(dirpath, state.metadata, segs, state.hard_state, max(last, snap_index))
         wal.snapshot = state.snapshot
@@ -175,6 +182,17 @@ class WAL:
 
     # ---- writing
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool = True) -> None:
+        """Append one batch with one write and (if `sync`) one fdatasync; raises OSError if either fails.
+
+        `entries` must be contiguous and start at most one past `last_index` (a lower start is
+        a conflicting rewrite: on replay it replaces that index and everything after it).
+        """
+        if entries:
+            first = entries[0].index
+            if first > self.last_index + 1 or first < 1:
+                raise ValueError(f"wal: entries start at {first} but the log ends at {self.last_index}")
+            if entries[-1].index - first != len(entries) - 1:
+                raise ValueError("wal: entries in one batch are not contiguous")
         buf = []
         if entries:
             buf.append(rec.encode_entries(entries))
@@ -227,7 +245,15 @@ class WAL:
         self._size = os.fstat(self._fd).st_size
 
     def release_to(self, index: int) -> None:
-        """Delete whole segments whose entries are all at or below `index` (covered by a snapshot)."""
+        """Delete whole segments whose entries are all at or below `index`.
+
+        Clamped to the newest snapshot marker saved in this WAL: entries not covered by a
+        snapshot are never released (without a marker, nothing is). The segment holding
+        `index` and every later one are kept.
+        """
+        if self.snapshot is None:
+            return
+        index = min(index, self.snapshot.index)
         removed = False
         while len(self.segments) > 1:
             nxt = self.segments[1]

@@ -164,3 +164,97 @@ def test_fsync_failure_raises(tmp_path: pathlib.Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(os, "fdatasync", broken)
     with pytest.raises(OSError):
         w.save(None, ents(1, 1))
+
+
+def _write_batches(path: pathlib.Path, n: int) -> list[list[Entry]]:
+    batches = [ents(i * 4 + 1, i * 4 + 4) for i in range(n)]
+    w = WAL.create(str(path), b"m")
+    for b in batches:
+        w.save(None, b)
+    w.close()
+    return batches
+
+
+@pytest.mark.unit
+def test_length_flip_before_the_tail_is_corruption_not_a_torn_tail(tmp_path: pathlib.Path) -> None:
+    """A length field made larger than the rest of the file must not pass for an interrupted write."""
+    _write_batches(tmp_path, 5)
+    seg = _only_segment(tmp_path)
+    data = bytearray(seg.read_bytes())
+    records = list(rec.iter_records(bytes(data)))
+    victim = records[3]  # an ENTRIES record with two more after it
+    assert victim.type == rec.RecordType.ENTRIES
+    data[victim.offset + 1] ^= 0x10  # length grows by 1 MiB: runs past the end of the file
+    seg.write_bytes(bytes(data))
+    with pytest.raises(WALCorrupt) as info:
+        WAL.open(str(tmp_path))
+    assert info.value.offset == victim.offset and info.value.path == str(seg)
+
+
+@pytest.mark.unit
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=2, max_value=8), st.data())
+def test_wal_open_damage_is_repaired_or_reported(n: int, data: st.DataObject) -> None:
+    """Truncation anywhere: a prefix of whole batches survives. A bit flip in any record but the
+    last: WALCorrupt naming the segment and the damaged record's offset. Never a wrong entry."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = pathlib.Path(d)
+        batches = _write_batches(path, n)
+        seg = _only_segment(path)
+        blob = seg.read_bytes()
+        offsets = [r.offset for r in rec.iter_records(blob)]
+        header_end = offsets[2]  # metadata + initial hard state: written atomically at creation
+        if data.draw(st.booleans(), label="truncate"):
+            cut = data.draw(st.integers(min_value=header_end, max_value=len(blob)), label="cut")
+            seg.write_bytes(blob[:cut])
+            w, state = WAL.open(str(path))
+            w.close()
+            ends = [*offsets[1:], len(blob)]  # record i spans offsets[i]:ends[i]; records 2.. are the batches
+            whole = sum(1 for end in ends[2:] if end <= cut)
+            assert state.entries == [e for b in batches[:whole] for e in b]
+            assert seg.stat().st_size == ends[1 + whole], "the torn record was not cut off"
+        else:
+            pos = data.draw(st.integers(min_value=0, max_value=len(blob) - 1), label="flip at")
+            damaged = bytearray(blob)
+            damaged[pos] ^= 1 << data.draw(st.integers(min_value=0, max_value=7), label="bit")
+            seg.write_bytes(bytes(damaged))
+            owner = max(o for o in offsets if o <= pos)
+            if owner == offsets[-1]:
+                w, state = WAL.open(str(path))  # the last record: indistinguishable from a torn write
+                w.close()
+                assert state.entries == [e for b in batches[:-1] for e in b]
+            else:
+                with pytest.raises(WALCorrupt) as info:
+                    WAL.open(str(path))
+                assert info.value.path == str(seg) and info.value.offset == owner
+                assert str(seg) in str(info.value) and f"offset {owner}" in str(info.value)
+
+
+@pytest.mark.unit
+def test_release_needs_a_snapshot_marker(tmp_path: pathlib.Path) -> None:
+    w = WAL.create(str(tmp_path), b"m")
+    w.segment_bytes = 300
+    for i in range(1, 41, 4):
+        w.save(HardState(1, 1, i), ents(i, i + 3))
+    n = len(w.segments)
+    w.release_to(40)  # no snapshot marker: nothing may go
+    assert len(w.segments) == n
+    w.save_snapshot(SnapshotMetadata(ConfState([1]), 20, 1))
+    w.release_to(40)  # clamped to the marker at 20
+    assert w.segments[0].first_index <= 21
+    w.close()
+    _, state = WAL.open(str(tmp_path))
+    assert [e.index for e in state.entries] == list(range(21, 41))
+
+
+@pytest.mark.unit
+def test_save_rejects_a_gap(tmp_path: pathlib.Path) -> None:
+    w = WAL.create(str(tmp_path), b"m")
+    w.save(None, ents(1, 3))
+    with pytest.raises(ValueError):
+        w.save(None, ents(5, 6))
+    with pytest.raises(ValueError):
+        w.save(None, [Entry(1, 4), Entry(1, 6)])
+    w.close()
