@@ -1,12 +1,20 @@
-"""Snapshot files: written whole or not at all, verified before use.
+"""Snapshot files: written whole or not at all, verified before use, streamed in bounded memory.
 
-`Snapshotter` keeps `<term:016x>-<index:016x>.snap` files: a JSON header line (the Raft
-snapshot metadata), the data, and a 32-byte SHA-256 of everything before it. Each is
-written to a temporary file, fsynced, renamed and the directory fsynced; a file whose
-checksum does not match is skipped with a warning, never used.
+`Snapshotter` keeps each snapshot as two files in its directory:
 
-`SnapshotReceiver` assembles a state-machine image streamed from the leader in chunks
-(bounded memory), checks its SHA-256 and only then renames it into place.
+    <term:016x>-<index:016x>.snap       the state-machine image, byte for byte as the store made it
+    <term:016x>-<index:016x>.snap.sum   sidecar: one JSON line (Raft snapshot metadata, image size,
+                                        image sha256 in hex), then the 32-byte sha256 of that line
+
+Both are written to temporary files, fsynced and renamed, then the directory is fsynced; the
+sidecar is renamed last, so a snapshot exists only once its image is complete. Nothing is
+used without verifying the sidecar's own checksum and the image's size and sha256 (computed
+in chunks, never the whole image in memory); a bad snapshot is skipped with a warning. The
+newest `KEEP_SNAPSHOTS` are kept.
+
+`SnapshotReceiver` assembles an image streamed from the leader (`<term>-<index>.snap.db.part`),
+checks its sha256 and only then renames it to `<term>-<index>.snap.db`; on a mismatch it
+deletes the partial file and raises `SnapshotCorrupt`.
 """
 
 from __future__ import annotations
@@ -23,10 +31,25 @@ log = logging.getLogger("raftkv.snap")
 
 KEEP_SNAPSHOTS = 5
 COPY_CHUNK = 1 << 20
+MAX_SNAPSHOT_BYTES = 16 << 30
+"""Largest image accepted from a leader (etcd's backend quota tops out at 8 GiB)."""
+MAX_SIDECAR_BYTES = 64 << 10
+SHA256_BYTES = 32
+
+_IMAGE = ".snap"
+_SIDECAR = ".snap.sum"
+_RECEIVED = ".snap.db"
+_PART = ".part"
+_TMP = ".tmp"
 
 
 class SnapshotCorrupt(Exception):
-    pass
+    """A snapshot file or a streamed image whose contents do not match its checksum."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"snap: {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def sha256_of(path: str) -> bytes:
@@ -45,112 +68,204 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _meta_to_json(meta: SnapshotMetadata) -> bytes:
+def _stem(meta: SnapshotMetadata) -> str:
+    return f"{meta.term:016x}-{meta.index:016x}"
+
+
+def _parse_stem(name: str, suffix: str) -> tuple[int, int] | None:
+    """(index, term) from a `<term>-<index><suffix>` name, or None if it is not one."""
+    if not name.endswith(suffix):
+        return None
+    parts = name[: -len(suffix)].split("-")
+    if len(parts) != 2 or not all(len(p) == 16 for p in parts):
+        return None
+    try:
+        term, index = int(parts[0], 16), int(parts[1], 16)
+    except ValueError:
+        return None
+    return index, term
+
+
+def _sidecar_bytes(meta: SnapshotMetadata, size: int, digest: bytes) -> bytes:
     cs = meta.conf_state
-    return json.dumps({"index": meta.index, "term": meta.term, "voters": cs.voters, "learners": cs.learners,
+    line = json.dumps({"index": meta.index, "term": meta.term, "voters": cs.voters, "learners": cs.learners,
                        "voters_outgoing": cs.voters_outgoing, "learners_next": cs.learners_next,
-                       "auto_leave": cs.auto_leave}).encode() + b"\n"
+                       "auto_leave": cs.auto_leave, "size": size, "sha256": digest.hex()},
+                      sort_keys=True).encode() + b"\n"
+    return line + hashlib.sha256(line).digest()
 
 
-def _meta_from_json(line: bytes) -> SnapshotMetadata:
-    d = json.loads(line)
-    return SnapshotMetadata(ConfState(list(d["voters"]), list(d["learners"]), list(d["voters_outgoing"]),
-                                      list(d["learners_next"]), bool(d["auto_leave"])), int(d["index"]), int(d["term"]))
+def _parse_sidecar(path: str, blob: bytes) -> tuple[SnapshotMetadata, int, bytes]:
+    if len(blob) <= SHA256_BYTES or hashlib.sha256(blob[:-SHA256_BYTES]).digest() != blob[-SHA256_BYTES:]:
+        raise SnapshotCorrupt(path, "sidecar checksum mismatch")
+    try:
+        d = json.loads(blob[:-SHA256_BYTES])
+        cs = ConfState([int(x) for x in d["voters"]], [int(x) for x in d["learners"]],
+                       [int(x) for x in d["voters_outgoing"]], [int(x) for x in d["learners_next"]],
+                       bool(d["auto_leave"]))
+        digest = bytes.fromhex(d["sha256"])
+        return SnapshotMetadata(cs, int(d["index"]), int(d["term"])), int(d["size"]), digest
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SnapshotCorrupt(path, f"bad sidecar: {exc}") from None
+
+
+def _write_synced(path: str, chunks: Iterator[bytes]) -> None:
+    with open(path, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 class Snapshotter:
-    def __init__(self, dirpath: str) -> None:
+    """The snapshot directory of one member (single writer: the member loop)."""
+
+    def __init__(self, dirpath: str, keep: int = KEEP_SNAPSHOTS) -> None:
         self.dir = dirpath
+        self.keep = keep
         os.makedirs(dirpath, exist_ok=True)
+        self._remove_leftovers()
 
     def path_for(self, meta: SnapshotMetadata) -> str:
-        return os.path.join(self.dir, f"{meta.term:016x}-{meta.index:016x}.snap")
+        """Path of the image of the snapshot `meta` (whether or not it exists)."""
+        return os.path.join(self.dir, _stem(meta) + _IMAGE)
 
     def save(self, meta: SnapshotMetadata, src_path: str) -> str:
-        final = self.path_for(meta)
-        tmp = final + ".tmp"
+        """Copy the image at `src_path` in as the snapshot `meta`; returns the image's path."""
+        image = self.path_for(meta)
+        sidecar = image[: -len(_IMAGE)] + _SIDECAR
         h = hashlib.sha256()
-        with open(tmp, "wb") as out, open(src_path, "rb") as src:
-            header = _meta_to_json(meta)
-            out.write(header)
-            h.update(header)
-            while chunk := src.read(COPY_CHUNK):
-                out.write(chunk)
-                h.update(chunk)
-            out.write(h.digest())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, final)
+        size = 0
+
+        def copy() -> Iterator[bytes]:
+            nonlocal size
+            with open(src_path, "rb") as src:
+                while chunk := src.read(COPY_CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    yield chunk
+
+        _write_synced(image + _TMP, copy())
+        os.replace(image + _TMP, image)
+        _write_synced(sidecar + _TMP, iter([_sidecar_bytes(meta, size, h.digest())]))
+        os.replace(sidecar + _TMP, sidecar)
         _fsync_dir(self.dir)
         self._purge()
-        return final
+        return image
 
-    def _names(self) -> list[str]:
-        return sorted((n for n in os.listdir(self.dir) if n.endswith(".snap")),
-                      key=lambda n: int(n[:-5].split("-")[1], 16) if "-" in n else -1)
-
-    def _purge(self) -> None:
-        names = self._names()
-        for n in names[:-KEEP_SNAPSHOTS]:
-            os.unlink(os.path.join(self.dir, n))
-
-    def read(self, path: str) -> tuple[SnapshotMetadata, bytes]:
-        """Metadata and data of a snapshot file; SnapshotCorrupt if its checksum does not match."""
-        with open(path, "rb") as fh:
-            blob = fh.read()
-        if len(blob) < 33 or hashlib.sha256(blob[:-32]).digest() != blob[-32:]:
-            raise SnapshotCorrupt(f"snap: {path}: checksum mismatch")
-        nl = blob.index(b"\n")
-        try:
-            meta = _meta_from_json(blob[:nl])
-        except (ValueError, KeyError) as exc:
-            raise SnapshotCorrupt(f"snap: {path}: bad header: {exc}") from None
-        return meta, blob[nl + 1:-32]
+    def sha256(self, meta: SnapshotMetadata) -> bytes:
+        """The image's sha256 as recorded in its (verified) sidecar: what a follower checks a stream against."""
+        _meta, _size, digest = self._read_sidecar(os.path.join(self.dir, _stem(meta) + _SIDECAR))
+        return digest
 
     def load_newest(self) -> tuple[SnapshotMetadata, str] | None:
-        """The newest intact snapshot: its metadata and the path of a file holding only its data."""
-        for name in reversed(self._names()):
-            path = os.path.join(self.dir, name)
+        """The newest snapshot whose sidecar and image both verify: its metadata and image path."""
+        for _key, name in reversed(self._listed(_SIDECAR)):
+            sidecar = os.path.join(self.dir, name)
             try:
-                meta, data = self.read(path)
+                meta, size, digest = self._read_sidecar(sidecar)
+                image = self.path_for(meta)
+                if os.path.basename(image) != name[: -len(_SIDECAR)] + _IMAGE:
+                    raise SnapshotCorrupt(sidecar, "metadata does not match the file name")
+                if os.path.getsize(image) != size:
+                    raise SnapshotCorrupt(image, f"size {os.path.getsize(image)}, expected {size}")
+                if sha256_of(image) != digest:
+                    raise SnapshotCorrupt(image, "sha256 mismatch")
             except (SnapshotCorrupt, OSError) as exc:
-                log.warning("snap: skipping %s: %s", name, exc)
+                log.warning("snap: skipping snapshot %s: %s", name, exc)
                 continue
-            data_path = path + ".data"
-            with open(data_path, "wb") as fh:
-                fh.write(data)
-            return meta, data_path
+            return meta, image
         return None
 
     def open_chunks(self, meta: SnapshotMetadata, chunk_size: int = COPY_CHUNK) -> Iterator[bytes]:
+        """The image in chunks of at most `chunk_size` bytes, for streaming to a follower."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
         with open(self.path_for(meta), "rb") as fh:
             while chunk := fh.read(chunk_size):
                 yield chunk
 
+    # ---- housekeeping
+    def _read_sidecar(self, path: str) -> tuple[SnapshotMetadata, int, bytes]:
+        with open(path, "rb") as fh:
+            blob = fh.read(MAX_SIDECAR_BYTES + 1)
+        if len(blob) > MAX_SIDECAR_BYTES:
+            raise SnapshotCorrupt(path, "sidecar too large")
+        return _parse_sidecar(path, blob)
+
+    def _listed(self, suffix: str) -> list[tuple[tuple[int, int], str]]:
+        """(index, term) and name of every `<term>-<index><suffix>` file, oldest first."""
+        found = []
+        for name in os.listdir(self.dir):
+            key = _parse_stem(name, suffix)
+            if key is not None:
+                found.append((key, name))
+        return sorted(found)
+
+    def _purge(self) -> None:
+        for suffix, companion in ((_SIDECAR, _IMAGE), (_RECEIVED, None)):
+            listed = self._listed(suffix)
+            for _key, name in listed[: max(0, len(listed) - self.keep)]:
+                if companion is not None:  # the sidecar goes first: an image without one is never used
+                    os.unlink(os.path.join(self.dir, name))
+                    name = name[: -len(suffix)] + companion
+                try:
+                    os.unlink(os.path.join(self.dir, name))
+                except FileNotFoundError:
+                    pass
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of interrupted saves and receptions, and images whose sidecar never landed."""
+        names = set(os.listdir(self.dir))
+        for name in names:
+            orphan = _parse_stem(name, _IMAGE) is not None and name[: -len(_IMAGE)] + _SIDECAR not in names
+            partial = name.endswith((_IMAGE + _TMP, _SIDECAR + _TMP, _RECEIVED + _PART))
+            if orphan or partial:
+                log.warning("snap: removing leftover %s", name)
+                os.unlink(os.path.join(self.dir, name))
+
 
 class SnapshotReceiver:
-    """Follower side of a streamed image: write chunks, then `finish` verifies and publishes."""
+    """Follower side of a streamed image: `write` chunks, then `finish` verifies and publishes.
+
+    Memory is bounded by one chunk; the image is at most `MAX_SNAPSHOT_BYTES`.
+    """
 
     def __init__(self, dirpath: str, meta: SnapshotMetadata) -> None:
         os.makedirs(dirpath, exist_ok=True)
-        self.final = os.path.join(dirpath, f"{meta.term:016x}-{meta.index:016x}.snap.db")
-        self.tmp = self.final + ".part"
+        self.dir = dirpath
+        self.final = os.path.join(dirpath, _stem(meta) + _RECEIVED)
+        self.tmp = self.final + _PART
         self._fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in finish/abort
         self._hash = hashlib.sha256()
+        self.size = 0
 
     def write(self, chunk: bytes) -> None:
+        if self._fh.closed:
+            raise ValueError("snap: write after finish/abort")
+        if self.size + len(chunk) > MAX_SNAPSHOT_BYTES:
+            self.abort()
+            raise SnapshotCorrupt(self.final, f"image larger than {MAX_SNAPSHOT_BYTES} bytes")
         self._fh.write(chunk)
         self._hash.update(chunk)
+        self.size += len(chunk)
 
     def finish(self, expected_sha256: bytes) -> str:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        """Verify the image against `expected_sha256`, fsync and publish it; returns its final path."""
+        if self._fh.closed:
+            raise ValueError("snap: finish after finish/abort")
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError:
+            self.abort()
+            raise
         self._fh.close()
-        if self._hash.digest() != expected_sha256:
+        if len(expected_sha256) != SHA256_BYTES or self._hash.digest() != expected_sha256:
             os.unlink(self.tmp)
-            raise SnapshotCorrupt("snap: received image does not match its checksum")
+            raise SnapshotCorrupt(self.final, f"received image ({self.size} bytes) does not match its sha256")
         os.replace(self.tmp, self.final)
-        _fsync_dir(os.path.dirname(self.final))
+        _fsync_dir(self.dir)
         return self.final
 
     def abort(self) -> None:
