@@ -10,7 +10,11 @@ extras=""
 [ "${1:-}" = "test" ] && extras="[test]"
 stamp=".venv/.installed${extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".${extras}"
+  echo "installing raftkv${extras} into .venv (log: .venv/install.log)"
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".${extras}"; } > .venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "bootstrap: installing Python packages failed (see above)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
