@@ -125,12 +125,16 @@ class WAL:
             with open(seg.path, "rb") as fh:
                 data = fh.read()
             good_end = 0
+            seen = 0
             try:
                 for r in rec.iter_records(data):
                     good_end = r.offset
+                    if seen == 0 and r.type != rec.RecordType.METADATA:
+                        raise ValueError("segment does not start with a metadata record")
+                    seen += 1
                     cls._replay(r, state, entries, seg)
             except rec.DecodeError as err:
-                if not (last_segment and err.torn):
+                if not (last_segment and err.torn) or seen < 2:
                     raise WALCorrupt(seg.path, err.offset, err.reason) from None
                 log.warning("wal: truncating torn write at the end of %s (offset %d: %s)", seg.path, err.offset,
                             err.reason)
@@ -140,6 +144,8 @@ class WAL:
                     os.fsync(fh.fileno())
             except (ValueError, IndexError, struct.error) as err:
                 raise WALCorrupt(seg.path, good_end, f"undecodable payload: {err}") from None
+            if seen < 2:  # metadata and hard state are written atomically when a segment is made
+                raise WALCorrupt(seg.path, 0, "segment lacks its metadata and hard state header")
         snap_index = state.snapshot.index if state.snapshot else 0
         state.entries = [e for e in entries if e.index > snap_index]
         if state.entries and state.entries[0].index != snap_index + 1:

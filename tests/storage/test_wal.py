@@ -258,3 +258,28 @@ def test_save_rejects_a_gap(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ValueError):
         w.save(None, [Entry(1, 4), Entry(1, 6)])
     w.close()
+
+
+@pytest.mark.unit
+def test_a_segment_without_its_header_is_corrupt(tmp_path: pathlib.Path) -> None:
+    w = WAL.create(str(tmp_path), b"m")
+    w.close()
+    seg = _only_segment(tmp_path)
+    seg.write_bytes(seg.read_bytes()[:5])
+    with pytest.raises(WALCorrupt) as info:
+        WAL.open(str(tmp_path))
+    assert info.value.offset == 0
+    assert seg.stat().st_size == 5, "a damaged header must not be 'repaired' by truncation"
+
+
+@pytest.mark.unit
+def test_a_missing_middle_segment_is_corrupt(tmp_path: pathlib.Path) -> None:
+    w = WAL.create(str(tmp_path), b"m")
+    w.segment_bytes = 300
+    for i in range(1, 41, 4):
+        w.save(None, ents(i, i + 3))
+    assert len(w.segments) >= 3
+    os.unlink(w.segments[1].path)
+    w.close()
+    with pytest.raises(WALCorrupt):
+        WAL.open(str(tmp_path))
