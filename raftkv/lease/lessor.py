@@ -35,6 +35,8 @@ class Lessor:
         return lid in self._leases
 
     def grant(self, lid: int, ttl: int) -> Lease:
+        if lid == 0:
+            raise errors.LeaseNotFound()  # 0 means "no lease" everywhere, as in etcd
         if lid in self._leases:
             raise errors.LeaseExists()
         if ttl > MAX_LEASE_TTL:
@@ -91,8 +93,16 @@ class Lessor:
             lease.expiry = None
 
     def expired(self, now: float, limit: int = 1000) -> list[int]:
+        """Leases past their expiry, which the leader must propose to revoke.
+
+        A lease granted while primary has no expiry yet (applying a grant reads no clock): its
+        TTL starts at the first `expired`/`renew` call after the grant, as etcd starts it at grant.
+        """
         if not self.primary:
             return []
+        for lease in self._leases.values():
+            if lease.expiry is None:
+                lease.expiry = now + lease.ttl
         out = [lid for lid, lease in self._leases.items() if lease.expiry is not None and lease.expiry <= now]
         return out[:limit]
 

@@ -42,6 +42,15 @@ class Applier:
     def set_nospace(self, active: bool) -> None:
         self.alarm_nospace_active = active
 
+    def quota_exceeded(self, r: object) -> bool:
+        """Whether a write would take the backend past its quota (etcd's check before proposing).
+
+        Only requests that can grow the database count (puts, txns with puts, lease grants); on True
+        the server raises the NOSPACE alarm through Raft and answers NoSpace, as etcd's quota layer does.
+        """
+        cost = request_cost(r)
+        return cost > 0 and self.s.db_size() + cost >= self.quota_bytes
+
     # ------------------------------------------------------------------ range
     def range(self, r: pb.RangeRequest) -> pb.RangeResponse:
         resp = pb.RangeResponse()
@@ -144,6 +153,8 @@ class Applier:
     def txn(self, r: pb.TxnRequest) -> pb.TxnResponse:
         # As etcd: every compare (nested ones too) is evaluated against the state at the start, and
         # every put on the chosen path is checked, before anything is written: a txn applies whole or not at all.
+        if self.alarm_nospace_active and request_cost(r) > 0:
+            raise errors.NoSpace()  # as etcd: any txn with a put in either branch, whichever runs
         path: list[bool] = []
         self._compare_path(r, self.s.rev, path)
         self._check_path(r, iter(path), self.s.rev)
@@ -165,8 +176,6 @@ class Applier:
     def _check_path(self, r: pb.TxnRequest, path: object, rev: int) -> None:
         ok = next(path)  # type: ignore[call-overload]
         ops = r.success if ok else r.failure
-        if self.alarm_nospace_active and _has_put(ops):
-            raise errors.NoSpace()
         for op in ops:
             kind = op.WhichOneof("request")
             if kind == "request_put":
@@ -233,6 +242,7 @@ class Applier:
         return resp
 
     def lease_grant(self, lid: int, ttl: int) -> pb.LeaseGrantResponse:
+        self._check_space()
         lease = self.lessor.grant(lid, ttl)
         self.s.b.put_lease(lid, lease.ttl)
         resp = pb.LeaseGrantResponse(ID=lid, TTL=lease.ttl)
@@ -250,6 +260,25 @@ class Applier:
         resp = pb.LeaseRevokeResponse()
         resp.header.revision = txn.end()
         return resp
+
+
+KV_OVERHEAD = 256  # etcd's per-put charge against the quota on top of key and value
+LEASE_OVERHEAD = 64
+
+
+def request_cost(r: object) -> int:
+    """etcd's quota charge for a request: 0 for requests that cannot grow the database.
+
+    A txn costs its larger branch; as in etcd, only the branch's own puts count (not nested txns).
+    """
+    if isinstance(r, pb.PutRequest):
+        return KV_OVERHEAD + len(r.key) + len(r.value)
+    if isinstance(r, pb.TxnRequest):
+        return max(sum(request_cost(op.request_put) for op in branch if op.WhichOneof("request") == "request_put")
+                   for branch in (r.success, r.failure))
+    if isinstance(r, pb.LeaseGrantRequest):
+        return LEASE_OVERHEAD
+    return 0
 
 
 def _passes(r: pb.RangeRequest, w: Write) -> bool:
@@ -288,16 +317,6 @@ def _cmp_bytes(a: bytes, b: bytes, result: int) -> bool:
     if result == pb.Compare.LESS:
         return a < b
     return a != b
-
-
-def _has_put(ops: object) -> bool:
-    for op in ops:  # type: ignore[attr-defined]
-        kind = op.WhichOneof("request")
-        if kind == "request_put":
-            return True
-        if kind == "request_txn" and (_has_put(op.request_txn.success) or _has_put(op.request_txn.failure)):
-            return True
-    return False
 
 
 def _fill_headers(resp: pb.TxnResponse, rev: int) -> None:

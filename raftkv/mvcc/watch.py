@@ -82,6 +82,8 @@ class Watchers:
                 self.synced.discard(w)  # a slow consumer: catch up from history later
                 self.unsynced.add(w)
                 continue
+            if rev < w.next_rev:
+                continue  # it asked to start at a future revision
             evs = w.select(events)
             w.next_rev = rev + 1
             if evs:
