@@ -1,16 +1,24 @@
 """The write-ahead log: Raft hard state, entries and snapshot markers in CRC'd segment files.
 
 Durability contract: `save(..., sync=True)` returns only after one `write` and one
-`fdatasync` of the whole batch, so the caller may then send messages (votes, append
-responses) and acknowledge clients that depend on it. A failed fsync raises; the member
-must stop (its page cache can no longer be trusted).
+`fdatasync` of the whole batch (group commit: one Ready = one write + one fsync), so the
+caller may then send messages (votes, append responses) and acknowledge clients that
+depend on it. A failed write or fsync raises OSError; the member must stop (after a failed
+fsync the page cache can no longer be trusted).
 
-Files: `<dir>/<seq:016x>-<first index:016x>.wal`. Each segment starts with the metadata
-record and the latest hard state, so whole old segments can be deleted after a snapshot.
-On open, every segment is replayed in order. A record that cannot be read at the very end
-of the last segment is a torn write: it is cut off with a warning. A bad record anywhere
-else raises `WALCorrupt` naming the file and offset — committed data is never dropped
-silently.
+Files: `<dir>/<seq:016x>-<first index:016x>.wal`, cut at `SEGMENT_BYTES` (per-instance
+`segment_bytes` for tests). Each segment is created as a temp file holding the metadata
+record, the current hard state and the newest snapshot marker, fsynced, renamed, and the
+directory fsynced, so whole old segments can be deleted after a snapshot (`release_to`).
+Record format: see `raftkv.storage.records`.
+
+Replay (`WAL.open`) reads every segment in order. Entries are resolved as Raft wrote them:
+a batch starting at index i replaces i and everything after it. A snapshot marker drops the
+entries it covers. A record that cannot be read at the end of the LAST segment, with no
+intact record after it, is a torn write: it is cut off with a logged warning. Any other bad
+record (including a bad record followed by valid data, a segment without its header, a
+missing segment) raises `WALCorrupt` naming the file and offset: committed data is never
+dropped silently.
 """
 
 from __future__ import annotations
@@ -58,6 +66,20 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _entries_after_snapshot(entries: list[Entry], snap: SnapshotMetadata) -> list[Entry]:
+    """The replayed entries that survive a snapshot marker (`entries` is contiguous)."""
+    if not entries or entries[-1].index <= snap.index:
+        return []
+    first = entries[0].index
+    if first > snap.index + 1:
+        return []  # a gap between the snapshot and the log: nothing after it can be trusted
+    if first == snap.index + 1:
+        return entries[:]
+    if entries[snap.index - first].term != snap.term:
+        return []
+    return entries[snap.index - first + 1:]
 
 
 def _segment_name(seq: int, first_index: int) -> str:
@@ -168,8 +190,7 @@ class WAL:
             snap = rec.decode_snapshot(r.payload)
             if state.snapshot is None or snap.index >= state.snapshot.index:
                 state.snapshot = snap
-                kept = [e for e in entries if e.index > snap.index]
-                entries[:] = kept if kept and kept[0].index == snap.index + 1 else []
+                entries[:] = _entries_after_snapshot(entries, snap)
         elif r.type == rec.RecordType.ENTRIES:
             batch = rec.decode_entries(r.payload)
             if not batch:
@@ -226,8 +247,15 @@ class WAL:
             os.fdatasync(self._fd)
 
     def save_snapshot(self, meta: SnapshotMetadata) -> None:
+        """Append a snapshot marker and fsync it: entries up to `meta.index` are no longer needed.
+
+        After a marker, replay keeps the entries after `meta.index` only if the log's entry at
+        `meta.index` has `meta.term` (a local compaction); otherwise the snapshot came from a
+        leader whose log differs from ours and Raft has discarded our entries past it.
+        """
         self._write(rec.encode_snapshot(meta), sync=True)
-        self.snapshot = meta
+        if self.snapshot is None or meta.index >= self.snapshot.index:
+            self.snapshot = meta
         if meta.index > self.last_index:
             self.last_index = meta.index
 

@@ -283,3 +283,19 @@ def test_a_missing_middle_segment_is_corrupt(tmp_path: pathlib.Path) -> None:
     w.close()
     with pytest.raises(WALCorrupt):
         WAL.open(str(tmp_path))
+
+
+@pytest.mark.unit
+def test_a_snapshot_from_a_diverging_leader_drops_the_entries_after_it(tmp_path: pathlib.Path) -> None:
+    w = WAL.create(str(tmp_path), b"m")
+    w.save(None, ents(1, 10, term=1))
+    w.save_snapshot(SnapshotMetadata(ConfState([1]), 5, 1))  # local compaction: entry 5 has term 1
+    w.close()
+    _, state = WAL.open(str(tmp_path))
+    assert [e.index for e in state.entries] == list(range(6, 11))
+    w, _ = WAL.open(str(tmp_path))
+    w.save_snapshot(SnapshotMetadata(ConfState([1]), 7, 2))  # restored from a leader: our entry 7 has term 1
+    w.save(None, ents(8, 9, term=2))
+    w.close()
+    _, state = WAL.open(str(tmp_path))
+    assert state.entries == ents(8, 9, term=2)
