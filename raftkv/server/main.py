@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -102,13 +104,25 @@ async def run(cfg: ServerConfig) -> int:
     return 1 if member.fatal is not None else 0
 
 
+def _run_loop(coro: Any) -> int:
+    """uvloop when installed and not disabled (RAFTKV_LOOP=asyncio): same semantics, less per-event overhead."""
+    if os.environ.get("RAFTKV_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return int(uvloop.run(coro))
+    return int(asyncio.run(coro))
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     try:
         cfg = parse_args(argv)
         logging.getLogger().setLevel(cfg.log_level.upper())
-        return asyncio.run(run(cfg))
+        return _run_loop(run(cfg))
     except ConfigError as exc:
         print(f"raftkv serve: {exc}", file=sys.stderr)
         return 2
