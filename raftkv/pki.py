@@ -19,6 +19,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,6 +28,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DEFAULT_CA_DAYS = 3650
 DEFAULT_CERT_DAYS = 365
+MAX_DAYS = 36500
+"""Validity limit: beyond it dates overflow and nobody means it anyway."""
+MAX_NAME_LEN = 64
+"""X.509's upper bound for a common name or organization (RFC 5280 ub-common-name)."""
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
@@ -78,8 +83,21 @@ def _ensure_dir(directory: str) -> None:
         raise PKIError(f"cannot write to {directory}: permission denied")
 
 
+def _check_days(days: int) -> None:
+    if not 0 < days <= MAX_DAYS:
+        raise PKIError(f"--days must be between 1 and {MAX_DAYS}, not {days}")
+
+
+def _check_name(what: str, value: str) -> None:
+    if not 0 < len(value) <= MAX_NAME_LEN or not value.isprintable():
+        raise PKIError(f"invalid {what} {value!r} (1 to {MAX_NAME_LEN} printable characters)")
+
+
 def init_ca(directory: str, force: bool = False, days: int = DEFAULT_CA_DAYS, algorithm: str = "ecdsa",
             common_name: str = "raftkv-ca") -> Issued:
+    """Create a self-signed CA as DIR/ca.crt and DIR/ca.key; an existing CA is kept unless `force`."""
+    _check_days(days)
+    _check_name("common name", common_name)
     _ensure_dir(directory)
     if os.path.exists(os.path.join(directory, "ca.crt")) and not force:
         raise PKIError(f"a CA already exists in {directory} (use --force to replace it)")
@@ -134,10 +152,20 @@ def _sans(hosts: list[str], ips: list[str]) -> list[x509.GeneralName]:
 def issue(directory: str, kind: str, name: str, hosts: list[str] | None = None, ips: list[str] | None = None,
           cn: str | None = None, orgs: list[str] | None = None, days: int = DEFAULT_CERT_DAYS,
           algorithm: str = "ecdsa") -> Issued:
+    """Issue DIR/NAME.crt and DIR/NAME.key signed by DIR's CA.
+
+    Server and peer certificates need SANs (`hosts` may mix DNS names and IPs) and carry both
+    serverAuth and clientAuth, as etcd's peer links use one certificate in both directions.
+    Client certificates carry clientAuth only; CN is the user and each O a group.
+    """
+    _check_days(days)
     if kind not in ("server", "peer", "client"):
         raise PKIError(f"unknown certificate kind {kind!r} (server, peer or client)")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise PKIError(f"invalid file name {name!r} (letters, digits, '.', '_', '-')")
+    _check_name("common name", cn or name)
+    for org in orgs or []:
+        _check_name("organization", org)
     _ensure_dir(directory)
     ca_cert, ca_key = _load_ca(directory)
     sans = _sans(hosts or [], ips or [])
@@ -177,8 +205,15 @@ def create_local_pki(directory: str, hosts: list[str], force: bool = False) -> d
     return out
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line like every other error of `raftkv pki`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"raftkv pki: {message} (see `raftkv pki --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="raftkv pki", description="Create a CA and issue certificates.")
+    p = _Parser(prog="raftkv pki", description="Create a CA and issue certificates.")
     sub = p.add_subparsers(dest="cmd", required=True)
     i = sub.add_parser("init", help="create a CA in DIR")
     i.add_argument("dir")
@@ -205,8 +240,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        if getattr(args, "days", 1) <= 0:
-            raise PKIError("--days must be positive")
         if args.cmd == "init":
             out = init_ca(args.dir, force=args.force, days=args.days, algorithm=args.key_algorithm)
             print(f"wrote {out.cert} and {out.key}")
