@@ -291,6 +291,20 @@ def compact_rule(rule: Obj) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def compact_atoms(atoms: list[Obj]) -> list[Obj]:
+    """Merges atomic rules that differ only in verb, as kube-apiserver does before printing missing rights."""
+    merged: dict[tuple[Any, ...], Obj] = {}
+    for atom in atoms:
+        key = (tuple(atom.get("apiGroups") or []), tuple(atom.get("resources") or []),
+               tuple(atom.get("resourceNames") or []), tuple(atom.get("nonResourceURLs") or []))
+        if key in merged:
+            if atom["verbs"][0] not in merged[key]["verbs"]:
+                merged[key]["verbs"].append(atom["verbs"][0])
+        else:
+            merged[key] = {**atom, "verbs": list(atom["verbs"])}
+    return list(merged.values())
+
+
 class EscalationError(Exception):
     """Raised by the escalation check; the registry maps it to 403 Forbidden on the Role or Binding."""
 
@@ -303,7 +317,7 @@ def confirm_no_escalation(user: UserInfo, rules: list[Obj], namespace: str, reso
         return
     missing = uncovered_rules(resolver.rules_for(user, namespace), rules)
     if missing:
-        listed = "\n".join(compact_rule(r) for r in missing)
+        listed = "\n".join(sorted({compact_rule(r) for r in compact_atoms(missing)}))
         raise EscalationError(f'user "{user.name}" (groups={_fmt_list(list(user.groups))}) is attempting to grant '
                               f"RBAC permissions not currently held:\n{listed}")
 
