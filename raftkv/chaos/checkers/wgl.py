@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from raftkv.chaos.checkers.history import CAS, DELETE, GET, OK, PUT, Op, Result, Violation
+from raftkv.chaos.checkers.history import CAS, DELETE, GET, KV, OK, PUT, TXN, Op, Result, Violation
 
 NAME = "wgl"
 DEFAULT_MAX_STEPS = 5_000_000
@@ -33,18 +33,28 @@ class _Node:
     match: _Node | None = None
 
 
-def _step(state: State, op: Op, rev_of: dict[str, int]) -> State | None:
+def _reads_match(state: State, kv: KV) -> bool:
+    value, mod = state
+    if kv.value != value:
+        return False
+    return kv.value is None or mod is None or not kv.mod_revision or kv.mod_revision == mod
+
+
+def _step(state: State, op: Op, key: str, rev_of: dict[str, int]) -> State | None:
     """The register model: the next state, or None if `op` cannot take effect in `state`."""
     value, mod = state
     done = op.outcome == OK
-    if op.kind == GET:
-        kv = op.reads[0] if op.reads else None
-        got = kv.value if kv else None
-        if got != value:
+    if op.kind == TXN:  # projected onto this key: its reads of the key, then its write of the key if any
+        if not all(_reads_match(state, kv) for kv in op.reads if kv.key == key):
             return None
-        if got is not None and mod is not None and kv is not None and kv.mod_revision and kv.mod_revision != mod:
-            return None
+        if done and not op.succeeded:
+            return state
+        for k, v in op.writes:
+            if k == key:
+                return (v, (op.revision if done else rev_of.get(v))) if v is not None else (None, 0)
         return state
+    if op.kind == GET:
+        return state if _reads_match(state, op.reads[0] if op.reads else KV(key, None)) else None
     if op.kind == PUT:
         return (op.value, op.revision if done else rev_of.get(op.value or ""))
     if op.kind == DELETE:
@@ -66,10 +76,12 @@ def _step(state: State, op: Op, rev_of: dict[str, int]) -> State | None:
 def _relevant(op: Op) -> bool:
     if op.kind == GET:
         return op.outcome == OK and not op.serializable and len(op.keys) == 1
+    if op.kind == TXN:
+        return op.outcome == OK or bool(op.writes)
     return op.kind in (PUT, DELETE, CAS) and len(op.keys) == 1
 
 
-def check_key(ops: list[Op], max_steps: int = DEFAULT_MAX_STEPS, now: Callable[[], float] | None = None,
+def check_key(key: str, ops: list[Op], max_steps: int = DEFAULT_MAX_STEPS, now: Callable[[], float] | None = None,
               deadline: float = math.inf, rev_of: dict[str, int] | None = None) -> bool | None:
     """True if the single-key history is linearizable, False if not, None if the budget ran out."""
     rev_of = rev_of or {}
@@ -119,7 +131,7 @@ def check_key(ops: list[Op], max_steps: int = DEFAULT_MAX_STEPS, now: Callable[[
         if now is not None and steps % CLOCK_CHECK_EVERY == 0 and now() > deadline:
             return None
         if entry.is_call:
-            new = _step(state, ops[entry.op], rev_of)
+            new = _step(state, ops[entry.op], key, rev_of)
             if new is not None:
                 lin = linearized | (1 << entry.op)
                 if (lin, new) not in cache:
@@ -144,7 +156,8 @@ def check_key(ops: list[Op], max_steps: int = DEFAULT_MAX_STEPS, now: Callable[[
 
 def check_wgl(ops: list[Op], max_steps_per_key: int = DEFAULT_MAX_STEPS, now: Callable[[], float] | None = None,
               deadline: float = math.inf) -> Result:
-    """Check every key's single-key ops; multi-key txns are left to the witness checker."""
+    """Check every key; a multi-key txn is projected onto each key it reads or writes (sound, not complete:
+    cross-key atomicity is the witness checker's job)."""
     per_key: dict[str, list[Op]] = defaultdict(list)
     rev_of: dict[str, int] = {}
     for op in ops:
@@ -153,11 +166,12 @@ def check_wgl(ops: list[Op], max_steps_per_key: int = DEFAULT_MAX_STEPS, now: Ca
                 rev_of[kv.value] = kv.mod_revision
     for op in ops:
         if _relevant(op):
-            per_key[op.keys[0]].append(op)
+            for key in op.keys:
+                per_key[key].append(op)
     violations: list[Violation] = []
     unknown: list[str] = []
     for key in sorted(per_key):
-        verdict = check_key(per_key[key], max_steps_per_key, now, deadline, rev_of)
+        verdict = check_key(key, per_key[key], max_steps_per_key, now, deadline, rev_of)
         if verdict is None:
             unknown.append(key)
         elif not verdict:
