@@ -74,7 +74,9 @@ def _entries_after_snapshot(entries: list[Entry], snap: SnapshotMetadata) -> lis
         return []
     first = entries[0].index
     if first > snap.index + 1:
-        return []  # a gap between the snapshot and the log: nothing after it can be trusted
+        # An older marker replayed after `release_to` removed the segments before `first`; a newer
+        # marker must follow, and a real gap is caught once replay is complete.
+        return entries[:]
     if first == snap.index + 1:
         return entries[:]
     if entries[snap.index - first].term != snap.term:
