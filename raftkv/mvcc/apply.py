@@ -62,8 +62,15 @@ class Applier:
         s = self.s
         found = s.visible(r.key, r.range_end, rev)
         resp.count = len(found)
-        if r.min_mod_revision or r.max_mod_revision or r.min_create_revision or r.max_create_revision:
+        if r.count_only:
+            return  # as etcd: no kvs, so `more` stays false too
+        filtered = bool(r.min_mod_revision or r.max_mod_revision or r.min_create_revision or r.max_create_revision)
+        if filtered:
             found = [(k, w) for k, w in found if _passes(r, w)]
+        elif r.sort_order == RR.NONE and r.limit > 0:
+            # etcd 3.4 fetches limit+1 keys in key order before sorting when no sort order is given, so a
+            # non-key sort target (which defaults to ascending) only orders those keys
+            found = found[: r.limit + 1]
         order, target = r.sort_order, r.sort_target
         if order == RR.NONE and target != RR.KEY:
             order = RR.ASCEND
@@ -80,13 +87,11 @@ class Applier:
             else:
                 field = _SORT_FIELD[target]
                 found.sort(key=lambda x: x[1][field], reverse=desc)
-        if r.limit and len(found) > r.limit:
+        if r.limit > 0 and len(found) > r.limit:
             found = found[: r.limit]
             if kvs is not None:
                 kvs = kvs[: r.limit]
             resp.more = True
-        if r.count_only:
-            return
         if kvs is None:
             kvs = [s.fetch(k, w) for k, w in found]
         if r.keys_only:
@@ -163,7 +168,6 @@ class Applier:
         self._txn(txn, r, resp, iter(path))
         rev = txn.end()
         resp.header.revision = rev
-        _fill_headers(resp, rev)
         return resp
 
     def _compare_path(self, r: pb.TxnRequest, rev: int, path: list[bool]) -> None:
@@ -198,15 +202,22 @@ class Applier:
             kind = op.WhichOneof("request")
             if kind is not None:  # the response is present even when all its fields are empty
                 getattr(out, kind.replace("request_", "response_")).SetInParent()
+            # inner headers carry the revision etcd 3.4 puts there: a range the revision it read at,
+            # a put the txn's revision, a delete that too once the txn has written (else the old one),
+            # a nested txn none
             if kind == "request_range":
                 rr = out.response_range
                 self._range_into(op.request_range, self._txn_read_rev(op.request_range, txn), rr)
+                rr.header.revision = txn.read_rev
             elif kind == "request_put":
                 self._put(txn, op.request_put, out.response_put)
+                out.response_put.header.revision = txn.main
             elif kind == "request_delete_range":
                 d = op.request_delete_range
                 self._delete(txn, d.key, d.range_end, d.prev_kv, out.response_delete_range)
+                out.response_delete_range.header.revision = txn.read_rev
             elif kind == "request_txn":
+                out.response_txn.header.SetInParent()
                 self._txn(txn, op.request_txn, out.response_txn, path)
 
     def _txn_read_rev(self, r: pb.RangeRequest, txn: WriteTxn) -> int:
@@ -317,15 +328,3 @@ def _cmp_bytes(a: bytes, b: bytes, result: int) -> bool:
     if result == pb.Compare.LESS:
         return a < b
     return a != b
-
-
-def _fill_headers(resp: pb.TxnResponse, rev: int) -> None:
-    """Inner responses carry the transaction's revision in their headers, as etcd's do."""
-    for out in resp.responses:
-        kind = out.WhichOneof("response")
-        if kind is None:
-            continue
-        inner = getattr(out, kind)
-        inner.header.revision = rev
-        if kind == "response_txn":
-            _fill_headers(inner, rev)

@@ -40,6 +40,7 @@ class Backend:
         if self.dir:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
+            c.execute("PRAGMA journal_size_limit=16777216")  # the WAL file shrinks back after checkpoints
         c.execute("PRAGMA cache_size=-65536")
         c.executescript(_SCHEMA)
         c.execute("BEGIN")
@@ -155,9 +156,12 @@ class Backend:
                 src.close()
 
     def defragment(self) -> None:
+        """Rewrite the database without free pages and shrink the SQLite WAL, so the file size drops."""
         self.conn.execute("COMMIT")
         try:
             self.conn.execute("VACUUM")
+            if self.dir:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.conn.execute("BEGIN")
 

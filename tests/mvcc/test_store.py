@@ -93,6 +93,8 @@ def test_keys_only_and_count_only(abc: Applier) -> None:
     assert r.kvs[1].version == 2
     c = abc.range(RR(key=b"a", range_end=b"\0", count_only=True))
     assert c.count == 4 and not c.kvs
+    limited = abc.range(RR(key=b"a", range_end=b"\0", count_only=True, limit=1))
+    assert limited.count == 4 and not limited.more  # etcd 3.4: count_only returns no kvs, so never `more`
 
 
 def test_history_reads_and_errors(abc: Applier) -> None:
@@ -150,11 +152,16 @@ def test_put_checks(req: pb.PutRequest, err: type[Exception]) -> None:
         check_put(req)
 
 
-def test_range_checks() -> None:
+def test_range_checks(abc: Applier) -> None:
     with pytest.raises(errors.EmptyKey):
         check_range(RR(key=b""))
-    with pytest.raises(errors.InvalidArgument):
-        check_range(RR(key=b"k", revision=-1))
+    with pytest.raises(errors.InvalidSortOption):
+        check_range(RR(key=b"k", sort_order=7))
+    # etcd 3.4 (checked against it): a negative revision reads the current one, a negative limit is no limit
+    neg = RR(key=b"a", range_end=b"\0", revision=-2, limit=-1)
+    check_range(neg)
+    r = abc.range(neg)
+    assert keys(r) == [b"a", b"b", b"c", b"d"] and not r.more and r.count == 4
 
 
 def test_delete_range_with_prev_kv(abc: Applier) -> None:
