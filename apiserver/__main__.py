@@ -1,0 +1,81 @@
+"""`python -m apiserver` with kube-apiserver's flag names."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from apiserver.http.app import ServingOptions, build_app, server_ssl_context
+from apiserver.storage.etcd3 import Etcd3Store
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="apiserver", description="A Kubernetes API server on the etcd v3 API.")
+    p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
+    p.add_argument("--etcd-cafile", default="")
+    p.add_argument("--etcd-certfile", default="")
+    p.add_argument("--etcd-keyfile", default="")
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--secure-port", type=int, default=6443)
+    p.add_argument("--tls-cert-file", required=True)
+    p.add_argument("--tls-private-key-file", required=True)
+    p.add_argument("--client-ca-file", default="")
+    p.add_argument("--anonymous-auth", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
+    return p.parse_args(argv)
+
+
+def _read(path: str) -> bytes | None:
+    if not path:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Connect to the store inside the running loop (grpc.aio channels belong to one loop), then serve."""
+    storage = Etcd3Store.connect(args.etcd_servers.split(","), ca=_read(args.etcd_cafile),
+                                 cert=_read(args.etcd_certfile), key=_read(args.etcd_keyfile))
+    opts = ServingOptions(args.bind_address, args.secure_port, args.tls_cert_file, args.tls_private_key_file,
+                          args.client_ca_file, args.anonymous_auth)
+    runner = web.AppRunner(build_app(storage, opts),
+                           access_log=logging.getLogger("apiserver.access") if args.v >= 2 else None)
+    await runner.setup()
+    site = web.TCPSite(runner, opts.bind_address, opts.secure_port, ssl_context=server_ssl_context(opts))
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

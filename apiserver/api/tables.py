@@ -1,0 +1,222 @@
+"""`kubectl get` tables (meta.k8s.io/v1 Table) with kube-apiserver's columns per resource; pure.
+
+Columns with priority 1 appear only under `-o wide`. `now` is passed in for the AGE column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from apiserver.registry.meta import parse_rfc3339
+from apiserver.selectors import format_selector, selector_from_spec
+
+Obj = dict[str, Any]
+Column = tuple[str, str, int, str, Callable[[Obj, float], Any]]  # name, type, priority, format, cell
+
+
+def human_duration(seconds: float) -> str:
+    """k8s.io/apimachinery/pkg/util/duration.HumanDuration."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m" if s % 60 == 0 else f"{m}m{s % 60}s"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h" if m % 60 == 0 else f"{h}h{m % 60}m"
+    if h < 48:
+        return f"{h}h"
+    if h < 24 * 8:
+        return f"{h // 24}d" if h % 24 == 0 else f"{h // 24}d{h % 24}h"
+    if h < 24 * 365 * 2:
+        return f"{h // 24}d"
+    if h < 24 * 365 * 8:
+        dy = (h // 24) % 365
+        return f"{h // 24 // 365}y" if dy == 0 else f"{h // 24 // 365}y{dy}d"
+    return f"{h // 24 // 365}y"
+
+
+def _age(o: Obj, now: float) -> str:
+    ts = o.get("metadata", {}).get("creationTimestamp")
+    return human_duration(now - parse_rfc3339(ts)) if ts else "<unknown>"
+
+
+def _name(o: Obj, now: float) -> str:
+    return str(o.get("metadata", {}).get("name", ""))
+
+
+def _get(o: Any, *path: str, default: Any = None) -> Any:
+    for p in path:
+        if not isinstance(o, dict) or p not in o:
+            return default
+        o = o[p]
+    return o
+
+
+def _pod_ready(o: Obj, now: float) -> str:
+    containers = _get(o, "spec", "containers", default=[]) or []
+    statuses = _get(o, "status", "containerStatuses", default=[]) or []
+    return f"{sum(1 for s in statuses if s.get('ready'))}/{len(containers)}"
+
+
+def _pod_status(o: Obj, now: float) -> str:
+    if _get(o, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    reason = _get(o, "status", "reason")
+    if reason:
+        return str(reason)
+    for s in _get(o, "status", "containerStatuses", default=[]) or []:
+        waiting = _get(s, "state", "waiting", "reason")
+        if waiting:
+            return str(waiting)
+    return str(_get(o, "status", "phase", default="Pending"))
+
+
+def _restarts(o: Obj, now: float) -> int:
+    return sum(int(s.get("restartCount", 0)) for s in _get(o, "status", "containerStatuses", default=[]) or [])
+
+
+def _ports(o: Obj, now: float) -> str:
+    out = []
+    for p in _get(o, "spec", "ports", default=[]) or []:
+        s = str(p.get("port"))
+        if p.get("nodePort"):
+            s += f":{p['nodePort']}"
+        out.append(f"{s}/{p.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+def _selector_map(o: Obj, now: float) -> str:
+    sel = _get(o, "spec", "selector") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"
+
+
+def _label_selector(o: Obj, now: float) -> str:
+    return format_selector(selector_from_spec(_get(o, "spec", "selector"))) or "<none>"
+
+
+def _containers(o: Obj, now: float) -> str:
+    return ",".join(c.get("name", "") for c in _get(o, "spec", "template", "spec", "containers", default=[]) or [])
+
+
+def _images(o: Obj, now: float) -> str:
+    return ",".join(c.get("image", "") for c in _get(o, "spec", "template", "spec", "containers", default=[]) or [])
+
+
+def _node_status(o: Obj, now: float) -> str:
+    ready = [c for c in _get(o, "status", "conditions", default=[]) or [] if c.get("type") == "Ready"]
+    status = "Ready" if ready and ready[0].get("status") == "True" else ("NotReady" if ready else "Unknown")
+    if _get(o, "spec", "unschedulable"):
+        status += ",SchedulingDisabled"
+    return status
+
+
+def _node_roles(o: Obj, now: float) -> str:
+    labels = _get(o, "metadata", "labels", default={}) or {}
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
+    return ",".join(roles) or "<none>"
+
+
+def _node_address(kind: str) -> Callable[[Obj, float], str]:
+    def cell(o: Obj, now: float) -> str:
+        for a in _get(o, "status", "addresses", default=[]) or []:
+            if a.get("type") == kind:
+                return str(a.get("address"))
+        return "<none>"
+    return cell
+
+
+def _field(*path: str, default: Any = "<none>") -> Callable[[Obj, float], Any]:
+    return lambda o, now: _get(o, *path, default=default)
+
+
+def _count(*path: str) -> Callable[[Obj, float], int]:
+    return lambda o, now: len(_get(o, *path, default={}) or {})
+
+
+def _svc_external(o: Obj, now: float) -> str:
+    ips = list(_get(o, "spec", "externalIPs", default=[]) or [])
+    ips += [i.get("ip") or i.get("hostname") for i in _get(o, "status", "loadBalancer", "ingress", default=[]) or []]
+    if ips:
+        return ",".join(ips)
+    return "<pending>" if _get(o, "spec", "type") == "LoadBalancer" else "<none>"
+
+
+NAME: Column = ("Name", "string", 0, "name", _name)
+AGE: Column = ("Age", "string", 0, "", _age)
+COLUMNS: dict[str, list[Column]] = {
+    "namespaces": [NAME, ("Status", "string", 0, "", _field("status", "phase", default="")), AGE],
+    "configmaps": [NAME, ("Data", "string", 0, "", lambda o, n: len(o.get("data") or {}) + len(o.get("binaryData")
+                                                                                                 or {})), AGE],
+    "secrets": [NAME, ("Type", "string", 0, "", _field("type", default="")), ("Data", "string", 0, "",
+                                                                                _count("data")), AGE],
+    "serviceaccounts": [NAME, ("Secrets", "string", 0, "", lambda o, n: len(o.get("secrets") or [])), AGE],
+    "pods": [NAME, ("Ready", "string", 0, "", _pod_ready), ("Status", "string", 0, "", _pod_status),
+             ("Restarts", "string", 0, "", _restarts), AGE,
+             ("IP", "string", 1, "", _field("status", "podIP")), ("Node", "string", 1, "", _field("spec", "nodeName")),
+             ("Nominated Node", "string", 1, "", _field("status", "nominatedNodeName")),
+             ("Readiness Gates", "string", 1, "", lambda o, n: "<none>")],
+    "services": [NAME, ("Type", "string", 0, "", _field("spec", "type", default="ClusterIP")),
+                 ("Cluster-IP", "string", 0, "", _field("spec", "clusterIP")),
+                 ("External-IP", "string", 0, "", _svc_external), ("Port(s)", "string", 0, "", _ports), AGE,
+                 ("Selector", "string", 1, "", _selector_map)],
+    "nodes": [NAME, ("Status", "string", 0, "", _node_status), ("Roles", "string", 0, "", _node_roles), AGE,
+              ("Version", "string", 0, "", _field("status", "nodeInfo", "kubeletVersion", default="")),
+              ("Internal-IP", "string", 1, "", _node_address("InternalIP")),
+              ("External-IP", "string", 1, "", _node_address("ExternalIP")),
+              ("OS-Image", "string", 1, "", _field("status", "nodeInfo", "osImage", default="<unknown>")),
+              ("Kernel-Version", "string", 1, "", _field("status", "nodeInfo", "kernelVersion", default="<unknown>")),
+              ("Container-Runtime", "string", 1, "", _field("status", "nodeInfo", "containerRuntimeVersion",
+                                                            default="<unknown>"))],
+    "deployments": [NAME, ("Ready", "string", 0, "", lambda o, n: f"{_get(o, 'status', 'readyReplicas', default=0)}"
+                                                                   f"/{_get(o, 'spec', 'replicas', default=0)}"),
+                    ("Up-to-date", "integer", 0, "", _field("status", "updatedReplicas", default=0)),
+                    ("Available", "integer", 0, "", _field("status", "availableReplicas", default=0)), AGE,
+                    ("Containers", "string", 1, "", _containers), ("Images", "string", 1, "", _images),
+                    ("Selector", "string", 1, "", _label_selector)],
+    "replicasets": [NAME, ("Desired", "integer", 0, "", _field("spec", "replicas", default=0)),
+                    ("Current", "integer", 0, "", _field("status", "replicas", default=0)),
+                    ("Ready", "integer", 0, "", _field("status", "readyReplicas", default=0)), AGE,
+                    ("Containers", "string", 1, "", _containers), ("Images", "string", 1, "", _images),
+                    ("Selector", "string", 1, "", _label_selector)],
+    "events": [("Last Seen", "string", 0, "", lambda o, n: human_duration(
+                   n - parse_rfc3339(o["lastTimestamp"])) if o.get("lastTimestamp") else "<unknown>"),
+               ("Type", "string", 0, "", _field("type", default="")),
+               ("Reason", "string", 0, "", _field("reason", default="")),
+               ("Object", "string", 0, "", lambda o, n: f"{str(_get(o, 'involvedObject', 'kind', default='')).lower()}/"
+                                                        f"{_get(o, 'involvedObject', 'name', default='')}"),
+               ("Message", "string", 0, "", _field("message", default=""))],
+}
+
+
+def columns_for(plural: str) -> list[Column]:
+    return COLUMNS.get(plural, [NAME, AGE])
+
+
+def _partial(o: Obj) -> Obj:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata", {})}
+
+
+def to_table(plural: str, items: list[Obj], list_meta: Obj, now: float, *, include_object: str = "Metadata",
+             with_headers: bool = True) -> Obj:
+    cols = columns_for(plural)
+    rows = []
+    for o in items:
+        row: Obj = {"cells": [c[4](o, now) for c in cols]}
+        if include_object == "Object":
+            row["object"] = o
+        elif include_object != "None":
+            row["object"] = _partial(o)
+        rows.append(row)
+    table: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "rows": rows}
+    table["columnDefinitions"] = [{"name": c[0], "type": c[1], "format": c[3], "description": "",
+                                   "priority": c[2]} for c in cols] if with_headers else []
+    return table

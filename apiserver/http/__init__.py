@@ -1,0 +1,1 @@
+"""HTTP adapter (aiohttp): TLS, the filter chain, routing to the registry, watch streaming."""

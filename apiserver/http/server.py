@@ -1,0 +1,345 @@
+"""The API handler: non-resource documents, then resource verbs routed to the registry.
+
+Everything here is translation between HTTP and the registry: query parameters -> options, bodies ->
+objects, objects -> JSON or Table, registry watch -> chunked JSON lines. Semantics live in the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from apiserver import errors, patch
+from apiserver.api import discovery, openapi, tables
+from apiserver.api.resources import RESOURCES, Resource, find
+from apiserver.http.negotiation import discovery_version, object_format
+from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry
+from apiserver.request_info import RequestInfo
+from apiserver.selectors import (
+    format_selector,
+    parse_field_selector,
+    parse_label_selector,
+    selector_from_spec,
+)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
+MAX_WATCH_TIMEOUT_S = 3600
+JSON = "application/json"
+VERSION_INFO = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "raftkv", "gitTreeState": "clean",
+                "buildDate": "2026-11-22T00:00:00Z", "goVersion": "python3.11", "compiler": "cpython",
+                "platform": "linux/amd64", "emulationMajor": "1", "emulationMinor": "32",
+                "minCompatibilityMajor": "1", "minCompatibilityMinor": "31"}
+PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
+               "application/strategic-merge-patch+json": "strategic", "application/apply-patch+yaml": "apply"}
+
+
+def _json(body: Any, status: int = 200, content_type: str = JSON) -> web.Response:
+    return web.Response(status=status, body=json.dumps(body).encode(), headers={"Content-Type": content_type})
+
+
+class APIHandler:
+    def __init__(self, registry: Registry, *, server_address: str, clock: Any = time.time) -> None:
+        self.registry = registry
+        self.server_address = server_address
+        self.clock = clock
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        info: RequestInfo = request["request_info"]
+        if not info.is_resource_request:
+            return await self.non_resource(request)
+        resource = find(info.group, info.version, info.resource)
+        store = self.registry.store(info.group, info.resource) if resource else None
+        if resource is None or store is None:
+            raise errors.APIError("the server could not find the requested resource", "NotFound", 404)
+        if info.subresource and info.subresource not in resource.subresources:
+            raise errors.APIError("the server could not find the requested resource", "NotFound", 404)
+        return await self.resource(request, info, resource, store)
+
+    # ------------------------------------------------------------------ non-resource
+    async def non_resource(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        accept = request.headers.get("Accept", "*/*")
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed()
+        if path == "/version":
+            return _json(VERSION_INFO)
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            try:
+                await self.registry.storage.revision()
+            except Exception as e:
+                return web.Response(status=500, text=f"[-]etcd failed: {e}\n{path.strip('/')} check failed")
+            return web.Response(text="ok", content_type="text/plain")
+        if path in ("/api", "/apis"):
+            version = discovery_version(accept)
+            if version:
+                return _json(discovery.aggregated(path == "/api", version), content_type=(
+                    f"application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"))
+            return _json(discovery.api_versions(self.server_address) if path == "/api" else discovery.api_group_list())
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            doc = discovery.api_resource_list("", parts[1])
+            if doc:
+                return _json(doc)
+        if parts[0] == "apis" and len(parts) == 2:
+            group_doc = discovery.api_group(parts[1])
+            if group_doc:
+                return _json(group_doc)
+        if parts[0] == "apis" and len(parts) == 3:
+            doc = discovery.api_resource_list(parts[1], parts[2])
+            if doc:
+                return _json(doc)
+        if path == "/openapi/v3":
+            return _json(openapi.root())
+        if parts[:2] == ["openapi", "v3"] and len(parts) > 2:
+            gv = parts[2:]
+            doc = None
+            if gv[0] == "api" and len(gv) == 2:
+                doc = openapi.document("", gv[1])
+            elif gv[0] == "apis" and len(gv) == 3:
+                doc = openapi.document(gv[1], gv[2])
+            if doc is not None:
+                return _json(doc)
+        if path == "/":
+            return _json({"paths": sorted({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
+                                           "/openapi/v3", "/version"} | {f"/apis/{r.group}/{r.version}"
+                                                                          for r in RESOURCES if r.group})})
+        raise errors.APIError("the server could not find the requested resource", "NotFound", 404)
+
+    # ------------------------------------------------------------------ bodies and options
+    async def read_body(self, request: web.Request, *, patch_type: bool = False) -> tuple[Any, str]:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise errors.too_large(MAX_BODY_BYTES)
+        raw = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            raise errors.too_large(MAX_BODY_BYTES)
+        ctype = (request.headers.get("Content-Type") or JSON).split(";")[0].strip().lower()
+        if patch_type:
+            if ctype not in PATCH_TYPES:
+                raise errors.unsupported_media_type(ctype)
+        elif ctype not in (JSON, "application/yaml", "*/*"):
+            raise errors.unsupported_media_type(ctype)
+        try:
+            if ctype in ("application/yaml", "application/apply-patch+yaml"):
+                return yaml.safe_load(raw.decode()), ctype
+            return (json.loads(raw) if raw.strip() else None), ctype
+        except (ValueError, yaml.YAMLError) as e:
+            raise errors.bad_request(f"the body of the request could not be decoded: {e}") from e
+
+    @staticmethod
+    def list_options(request: web.Request, store: GenericStore) -> ListOptions:
+        q = request.query
+        limit = q.get("limit", "0")
+        if not limit.lstrip("-").isdigit():
+            raise errors.bad_request(f"invalid limit {limit!r}")
+        return ListOptions(parse_label_selector(q.get("labelSelector", "")),
+                           parse_field_selector(q.get("fieldSelector", ""), store.strategy.supports_field),
+                           int(limit), q.get("continue", ""), q.get("resourceVersion", ""))
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, request: web.Request, resource: Resource, obj: dict[str, Any], status: int = 200) -> web.Response:
+        fmt = object_format(request.headers.get("Accept", "*/*"))
+        if fmt == "json":
+            return _json(obj, status)
+        items = obj["items"] if "items" in obj else [obj]
+        list_meta = obj["metadata"] if "items" in obj else {"resourceVersion": obj["metadata"].get("resourceVersion")}
+        table = tables.to_table(resource.plural, items, list_meta, self.clock(),
+                                include_object=request.query.get("includeObject", "Metadata"))
+        table["apiVersion"] = "meta.k8s.io/" + fmt.split("-", 1)[1]
+        return _json(table, status)
+
+    # ------------------------------------------------------------------ resource verbs
+    async def resource(self, request: web.Request, info: RequestInfo, resource: Resource,
+                       store: GenericStore) -> web.StreamResponse:
+        ns = info.namespace if resource.namespaced else ""
+        dry_run = request.query.get("dryRun") == "All"
+        verb, sub = info.verb, info.subresource
+        if sub == "scale":
+            return await self.scale(request, info, resource, store, ns, dry_run)
+        if verb == "list":
+            return self.render(request, resource, await store.list(ns, self.list_options(request, store)))
+        if verb == "watch":
+            return await self.watch(request, info, resource, store, ns)
+        if verb == "get":
+            return self.render(request, resource, await store.get(ns, info.name))
+        if verb == "create" and not info.name:
+            body, _ = await self.read_body(request)
+            return self.render(request, resource, await store.create(ns, body, dry_run=dry_run), 201)
+        if verb == "update":
+            body, _ = await self.read_body(request)
+            if sub == "finalize":
+                sub = "status"
+            return self.render(request, resource, await store.update(ns, info.name, body, subresource=sub,
+                                                                     dry_run=dry_run))
+        if verb == "patch":
+            return await self.patch(request, info, resource, store, ns, dry_run)
+        if verb == "delete":
+            opts = await self.delete_options(request)
+            return self.render(request, resource, await store.delete(ns, info.name, opts))
+        if verb == "deletecollection":
+            opts = await self.delete_options(request)
+            listed = await store.list(ns, self.list_options(request, store))
+            for item in listed["items"]:
+                try:
+                    await store.delete(item["metadata"].get("namespace", ""), item["metadata"]["name"], opts)
+                except errors.APIError as e:
+                    if e.code != 404:
+                        raise
+            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+        raise errors.method_not_allowed()
+
+    async def delete_options(self, request: web.Request) -> DeleteOptions:
+        q = dict(request.query)
+        if request.can_read_body:
+            body, _ = await self.read_body(request)
+            if isinstance(body, dict):
+                q.update({k: v for k, v in body.items() if k in ("propagationPolicy", "gracePeriodSeconds",
+                                                                 "dryRun")})
+                pre = body.get("preconditions") or {}
+                q["uid"], q["rv"] = pre.get("uid", ""), pre.get("resourceVersion", "")
+        policy = q.get("propagationPolicy") or ""
+        if policy not in ("", "Background", "Foreground", "Orphan"):
+            raise errors.bad_request(f"propagationPolicy {policy!r} is not one of Background, Foreground, Orphan")
+        grace = q.get("gracePeriodSeconds")
+        try:
+            grace_int = int(grace) if grace is not None else None
+        except ValueError as e:
+            raise errors.bad_request(f"invalid gracePeriodSeconds {grace!r}") from e
+        dry = q.get("dryRun")
+        return DeleteOptions(policy, grace_int, q.get("uid") or "", q.get("rv") or "",
+                             dry == "All" or dry == ["All"])
+
+    def _apply_patch(self, kind: str, current: dict[str, Any], body: Any) -> dict[str, Any]:
+        if kind == "json":
+            result = patch.json_patch(current, body)
+        elif kind == "merge":
+            if not isinstance(body, dict):
+                raise errors.bad_request("merge patch must be a JSON object")
+            result = patch.merge_patch(current, body)
+        else:
+            result = patch.strategic_merge_patch(current, body)
+        if not isinstance(result, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        return result
+
+    async def patch(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
+                    ns: str, dry_run: bool) -> web.StreamResponse:
+        body, ctype = await self.read_body(request, patch_type=True)
+        kind = PATCH_TYPES[ctype]
+        if kind == "apply":
+            return await self.apply(request, info, resource, store, ns, body, dry_run)
+        want_rv = body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) and \
+            isinstance(body.get("metadata"), dict) else None
+
+        def transform(old: dict[str, Any]) -> dict[str, Any]:
+            if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(resource.plural, resource.group, info.name)
+            new = self._apply_patch(kind, old, body)
+            if info.subresource == "status":
+                store.strategy.prepare_for_status_update(new, old)
+            else:
+                store.strategy.prepare_for_update(new, old)
+            return new
+        return self.render(request, resource, await store.guaranteed_update(ns, info.name, transform,
+                                                                            dry_run=dry_run))
+
+    async def apply(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
+                    ns: str, body: Any, dry_run: bool) -> web.StreamResponse:
+        """Server-side apply, simplified: create when absent, else a strategic merge of the applied config.
+        Field ownership (managedFields) and conflict detection between managers are NOT implemented."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("apply patch must be an object")
+        try:
+            await store.get(ns, info.name)
+        except errors.APIError as e:
+            if e.code != 404:
+                raise
+            body.setdefault("metadata", {})["name"] = info.name
+            return self.render(request, resource, await store.create(ns, copy.deepcopy(body), dry_run=dry_run), 201)
+        applied = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+
+        def transform(old: dict[str, Any]) -> dict[str, Any]:
+            new = patch.strategic_merge_patch(old, applied)
+            store.strategy.prepare_for_update(new, old)
+            return new
+        return self.render(request, resource, await store.guaranteed_update(ns, info.name, transform,
+                                                                            dry_run=dry_run))
+
+    async def scale(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
+                    ns: str, dry_run: bool) -> web.StreamResponse:
+        def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
+            md = obj["metadata"]
+            return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                    "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                    "creationTimestamp") if k in md},
+                    "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+                    "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                               "selector": format_selector(selector_from_spec(obj.get("spec", {}).get("selector")))}}
+        if info.verb == "get":
+            return _json(to_scale(await store.get(ns, info.name)))
+        if info.verb not in ("update", "patch"):
+            raise errors.method_not_allowed()
+        body, ctype = await self.read_body(request, patch_type=info.verb == "patch")
+
+        def transform(old: dict[str, Any]) -> dict[str, Any]:
+            current = to_scale(old)
+            wanted = body if info.verb == "update" else self._apply_patch(PATCH_TYPES[ctype], current, body)
+            if not isinstance(wanted, dict):
+                raise errors.bad_request("scale must be an object")
+            rv = (wanted.get("metadata") or {}).get("resourceVersion")
+            if info.verb == "update" and rv and rv != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(resource.plural, resource.group, info.name)
+            replicas = (wanted.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                raise errors.invalid("Scale", "autoscaling", info.name, [errors.Cause(
+                    "FieldValueInvalid", f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                    "spec.replicas")])
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["replicas"] = replicas
+            return new
+        return _json(to_scale(await store.guaranteed_update(ns, info.name, transform, dry_run=dry_run)))
+
+    async def watch(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
+                    ns: str) -> web.StreamResponse:
+        opts = self.list_options(request, store)
+        if info.name:
+            opts = ListOptions(opts.label, parse_field_selector(f"metadata.name={info.name}", lambda f: True),
+                               0, "", opts.resource_version)
+        fmt = object_format(request.headers.get("Accept", "*/*"))
+        bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
+        timeout_q = request.query.get("timeoutSeconds", "")
+        timeout_s = min(int(timeout_q), MAX_WATCH_TIMEOUT_S) if timeout_q.isdigit() else MAX_WATCH_TIMEOUT_S
+        events = store.watch(ns, opts)
+        # Like kube-apiserver: 200 first; a compacted resourceVersion arrives as an ERROR event (410 Expired).
+        response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+
+        async def send(kind: str, obj: dict[str, Any]) -> None:
+            if fmt != "json" and kind not in ("BOOKMARK", "ERROR"):
+                obj = tables.to_table(resource.plural, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                      self.clock(), include_object=request.query.get("includeObject", "Metadata"))
+                obj["apiVersion"] = "meta.k8s.io/" + fmt.split("-", 1)[1]
+            await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for kind, obj in events:
+                    if kind == "BOOKMARK" and not bookmarks:
+                        continue
+                    await send(kind, obj)
+        except TimeoutError:
+            pass
+        except errors.APIError as e:
+            await send("ERROR", e.to_status())
+        except ConnectionResetError:
+            return response
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+        await response.write_eof()
+        return response

@@ -1,0 +1,414 @@
+"""The generic registry store (k8s `registry/generic/registry/store.go`), one instance per resource.
+
+Pipeline for writes: decode -> strategy hooks + system metadata (meta.py) -> validate -> guarded write
+through the etcd3 store -> storage errors translated into API errors here, once. A resource's own code
+lives only in its Strategy. Objects are stored as JSON (kube-apiserver stores protobuf; the layout of
+keys and the resourceVersion = mod_revision rule are the same), with resourceVersion cleared.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apiserver import errors
+from apiserver.api.resources import Resource
+from apiserver.registry import meta
+from apiserver.registry.strategies import Strategy, strategy_for
+from apiserver.selectors import FieldSelector, LabelSelector
+from apiserver.storage.errors import (
+    KV,
+    Compacted,
+    FutureRevision,
+    KeyExists,
+    RevisionMismatch,
+    StorageError,
+)
+from apiserver.storage.etcd3 import Etcd3Store
+
+MAX_LIST_LIMIT = 10_000
+MAX_UPDATE_RETRIES = 16
+DEFAULT_POD_GRACE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    label: LabelSelector = LabelSelector()
+    field: FieldSelector = FieldSelector()
+    limit: int = 0
+    continue_token: str = ""
+    resource_version: str = ""
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    propagation_policy: str = ""
+    grace_period_seconds: int | None = None
+    precondition_uid: str = ""
+    precondition_rv: str = ""
+    dry_run: bool = False
+
+
+def encode_continue(rev: int, start: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rev, "start": start}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_continue(token: str, prefix: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        rev, start = int(data["rv"]), str(data["start"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as e:
+        raise errors.bad_request(f"continue key is not valid: {e}") from e
+    if data.get("v") != "meta.k8s.io/v1" or rev <= 0 or not start.startswith(prefix):
+        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion")
+    return rev, start
+
+
+def _parse_rv(rv: str) -> int:
+    if rv in ("", "0"):
+        return 0
+    if not rv.isdigit():
+        raise errors.bad_request(f"invalid resource version: {rv!r}")
+    return int(rv)
+
+
+class GenericStore:
+    def __init__(self, resource: Resource, storage: Etcd3Store, *, clock: Callable[[], float], rng: meta.RNG,
+                 namespace_exists: Callable[[str], Awaitable[bool]] | None = None) -> None:
+        self.resource = resource
+        self.strategy: Strategy = strategy_for(resource.plural)
+        self.storage = storage
+        self.clock = clock
+        self.rng = rng
+        self.namespace_exists = namespace_exists
+
+    # ------------------------------------------------------------------ encoding
+    def key(self, namespace: str, name: str) -> str:
+        if self.resource.namespaced:
+            return f"{self.resource.key_prefix}{namespace}/{name}"
+        return f"{self.resource.key_prefix}{name}"
+
+    def prefix(self, namespace: str) -> str:
+        return f"{self.resource.key_prefix}{namespace}/" if self.resource.namespaced and namespace \
+            else self.resource.key_prefix
+
+    def decode(self, kv: KV) -> dict[str, Any]:
+        obj: dict[str, Any] = json.loads(kv.value)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+        return obj
+
+    @staticmethod
+    def encode(obj: dict[str, Any]) -> bytes:
+        stored = copy.deepcopy(obj)
+        stored.get("metadata", {}).pop("resourceVersion", None)
+        return json.dumps(stored, separators=(",", ":")).encode()
+
+    def _not_found(self, name: str) -> errors.APIError:
+        return errors.not_found(self.resource.plural, self.resource.group, name)
+
+    def _translate(self, e: StorageError, name: str) -> errors.APIError:
+        if isinstance(e, KeyExists):
+            return errors.already_exists(self.resource.plural, self.resource.group, name)
+        if isinstance(e, RevisionMismatch):
+            return errors.conflict(self.resource.plural, self.resource.group, name)
+        if isinstance(e, Compacted):
+            return errors.gone(f"too old resource version: {e.requested} ({e.compact_revision})")
+        if isinstance(e, FutureRevision):
+            return errors.timeout(f"Too large resource version: {e.requested}, current: {e.current}")
+        return errors.APIError(f"storage unavailable: {e}", "ServiceUnavailable", 503)
+
+    def _check(self, obj: dict[str, Any], name: str) -> None:
+        causes = meta.validate_object_meta(obj, namespaced=self.resource.namespaced,
+                                           name_is_label=self.strategy.name_is_label)
+        causes += self.strategy.validate(obj)
+        if causes:
+            raise errors.invalid(self.resource.kind, self.resource.group, name, causes)
+
+    def _check_identity(self, obj: Any, namespace: str, name: str | None) -> dict[str, Any]:
+        if not isinstance(obj, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if kind and kind != self.resource.kind:
+            raise errors.bad_request(f"the kind {kind!r} does not match the resource {self.resource.kind!r}")
+        if api_version and api_version != self.resource.group_version:
+            raise errors.bad_request(f"the API version {api_version!r} does not match the expected "
+                                     f"API version {self.resource.group_version!r}")
+        md = obj.get("metadata")
+        if md is not None and not isinstance(md, dict):
+            raise errors.bad_request("metadata must be an object")
+        md = obj.setdefault("metadata", {})
+        if self.resource.namespaced and md.get("namespace") and md["namespace"] != namespace:
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
+                                     "on the request")
+        if name is not None and md.get("name") and md["name"] != name:
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        obj["kind"], obj["apiVersion"] = self.resource.kind, self.resource.group_version
+        return obj
+
+    # ------------------------------------------------------------------ reads
+    async def get(self, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            kv, _ = await self.storage.get(self.key(namespace, name))
+        except StorageError as e:
+            raise self._translate(e, name) from e
+        if kv is None:
+            raise self._not_found(name)
+        return self.decode(kv)
+
+    def matches(self, obj: dict[str, Any], opts: ListOptions) -> bool:
+        return opts.label.matches(obj.get("metadata", {}).get("labels")) and \
+            opts.field.matches(self.strategy.fields(obj))
+
+    async def list(self, namespace: str, opts: ListOptions) -> dict[str, Any]:
+        prefix = self.prefix(namespace)
+        limit = min(max(opts.limit, 0), MAX_LIST_LIMIT)
+        rev, start = 0, prefix
+        if opts.continue_token:
+            rev, start = decode_continue(opts.continue_token, prefix)
+        elif opts.resource_version not in ("", "0"):
+            rev = _parse_rv(opts.resource_version)
+        items: list[dict[str, Any]] = []
+        token, remaining = "", None
+        batch = limit or 0
+        filtered = not (opts.label.empty and not opts.field.requirements)
+        try:
+            while True:
+                res = await self.storage.list(prefix, start=start, limit=batch, revision=rev)
+                rev = rev or res.revision
+                for i, kv in enumerate(res.kvs):
+                    obj = self.decode(kv)
+                    if self.matches(obj, opts):
+                        items.append(obj)
+                    if limit and len(items) == limit:
+                        more = res.more or i < len(res.kvs) - 1
+                        if more:
+                            token = encode_continue(rev, kv.key + "\0")
+                            if not filtered:
+                                remaining = res.count - (i + 1)
+                        break
+                else:
+                    if res.more and res.kvs:
+                        start = res.kvs[-1].key + "\0"
+                        batch = min(batch * 2, MAX_LIST_LIMIT) if batch else 0
+                        continue
+                break
+        except Compacted as e:
+            if opts.continue_token:
+                raise errors.gone("The provided continue parameter is too old to display a consistent list "
+                                  "result. You can start a new list without the continue parameter.") from e
+            raise self._translate(Compacted(rev, e.compact_revision), "") from e
+        except StorageError as e:
+            raise self._translate(e, "") from e
+        md: dict[str, Any] = {"resourceVersion": str(rev)}
+        if token:
+            md["continue"] = token
+        if remaining is not None:
+            md["remainingItemCount"] = remaining
+        return {"kind": f"{self.resource.kind}List", "apiVersion": self.resource.group_version,
+                "metadata": md, "items": items}
+
+    # ------------------------------------------------------------------ writes
+    async def create(self, namespace: str, obj: Any, *, dry_run: bool = False) -> dict[str, Any]:
+        obj = self._check_identity(obj, namespace, None)
+        if self.resource.namespaced:
+            if not namespace:
+                raise errors.bad_request("a namespaced resource needs a namespace")
+            if self.namespace_exists is not None and not await self.namespace_exists(namespace):
+                raise errors.not_found("namespaces", "", namespace)
+        meta.before_create(obj, now=self.clock(), rng=self.rng, namespace=namespace if self.resource.namespaced
+                           else "", tracks_generation=self.strategy.tracks_generation)
+        self.strategy.prepare_for_create(obj)
+        self.strategy.default(obj)
+        name = obj["metadata"].get("name", "")
+        self._check(obj, name)
+        if dry_run:
+            return obj
+        try:
+            rev = await self.storage.create(self.key(namespace, name), self.encode(obj))
+        except StorageError as e:
+            raise self._translate(e, name) from e
+        obj["metadata"]["resourceVersion"] = str(rev)
+        return obj
+
+    async def guaranteed_update(self, namespace: str, name: str,
+                                transform: Callable[[dict[str, Any]], dict[str, Any]], *,
+                                dry_run: bool = False) -> dict[str, Any]:
+        """Read, transform, Txn on mod_revision; retried on a lost race (the client sees a Conflict only
+        through its own resourceVersion precondition, which `transform` checks)."""
+        key = self.key(namespace, name)
+        try:
+            kv, _ = await self.storage.get(key)
+        except StorageError as e:
+            raise self._translate(e, name) from e
+        for _ in range(MAX_UPDATE_RETRIES):
+            if kv is None:
+                raise self._not_found(name)
+            old = self.decode(kv)
+            new = transform(copy.deepcopy(old))
+            new = self._check_identity(new, namespace, name)
+            new["metadata"]["name"] = name
+            meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
+            self.strategy.default(new)
+            self._check(new, name)
+            md = new["metadata"]
+            if md.get("deletionTimestamp") and not md.get("finalizers"):
+                # The last finalizer is gone: the object goes away now.
+                if dry_run:
+                    return new
+                try:
+                    await self.storage.delete(key, kv.mod_revision)
+                    return new
+                except RevisionMismatch as e:
+                    kv = e.current
+                    continue
+                except StorageError as e:
+                    raise self._translate(e, name) from e
+            data = self.encode(new)
+            if data == kv.value or dry_run:
+                md["resourceVersion"] = str(kv.mod_revision)
+                return new
+            try:
+                rev = await self.storage.update(key, data, kv.mod_revision)
+            except RevisionMismatch as e:
+                kv = e.current
+                continue
+            except StorageError as e:
+                raise self._translate(e, name) from e
+            md["resourceVersion"] = str(rev)
+            return new
+        raise errors.conflict(self.resource.plural, self.resource.group, name, "too many concurrent updates")
+
+    async def update(self, namespace: str, name: str, obj: Any, *, subresource: str = "",
+                     dry_run: bool = False) -> dict[str, Any]:
+        """PUT: an unconditional update unless the body carries metadata.resourceVersion."""
+        obj = self._check_identity(obj, namespace, name)
+        want_rv = obj["metadata"].get("resourceVersion") or ""
+
+        def transform(old: dict[str, Any]) -> dict[str, Any]:
+            if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(self.resource.plural, self.resource.group, name)
+            new = copy.deepcopy(obj)
+            if subresource == "status":
+                self.strategy.prepare_for_status_update(new, old)
+            else:
+                self.strategy.prepare_for_update(new, old)
+            return new
+        return await self.guaranteed_update(namespace, name, transform, dry_run=dry_run)
+
+    async def delete(self, namespace: str, name: str, opts: DeleteOptions) -> dict[str, Any]:
+        key = self.key(namespace, name)
+        for _ in range(MAX_UPDATE_RETRIES):
+            try:
+                kv, _ = await self.storage.get(key)
+            except StorageError as e:
+                raise self._translate(e, name) from e
+            if kv is None:
+                raise self._not_found(name)
+            obj = self.decode(kv)
+            md = obj["metadata"]
+            if opts.precondition_uid and opts.precondition_uid != md.get("uid"):
+                raise errors.conflict(self.resource.plural, self.resource.group, name,
+                                      f"Precondition failed: UID in precondition: {opts.precondition_uid}, "
+                                      f"UID in object meta: {md.get('uid')}")
+            if opts.precondition_rv and opts.precondition_rv != md.get("resourceVersion"):
+                raise errors.conflict(self.resource.plural, self.resource.group, name)
+            finalizers = list(md.get("finalizers") or [])
+            if opts.propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            elif opts.propagation_policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            grace = self._grace(obj, opts)
+            if finalizers or grace:
+                if md.get("deletionTimestamp") and finalizers == list(md.get("finalizers") or []):
+                    return obj  # deletion already in progress; nothing new to record
+                md["finalizers"] = finalizers
+                md.setdefault("deletionTimestamp", meta.rfc3339(self.clock() + grace))
+                md["deletionGracePeriodSeconds"] = grace
+                if md.get("generation") is not None:
+                    md["generation"] += 1
+                if opts.dry_run:
+                    return obj
+                try:
+                    rev = await self.storage.update(key, self.encode(obj), kv.mod_revision)
+                except RevisionMismatch:
+                    continue
+                except StorageError as e:
+                    raise self._translate(e, name) from e
+                md["resourceVersion"] = str(rev)
+                return obj
+            if opts.dry_run:
+                return obj
+            try:
+                await self.storage.delete(key, kv.mod_revision)
+            except RevisionMismatch:
+                continue
+            except StorageError as e:
+                raise self._translate(e, name) from e
+            return obj
+        raise errors.conflict(self.resource.plural, self.resource.group, name, "too many concurrent updates")
+
+    def _grace(self, obj: dict[str, Any], opts: DeleteOptions) -> int:
+        """Pods bound to a node are deleted gracefully (the kubelet finishes the job); all else at once."""
+        if self.resource.plural != "pods" or not (obj.get("spec") or {}).get("nodeName"):
+            return 0
+        if opts.grace_period_seconds is not None:
+            return max(opts.grace_period_seconds, 0)
+        return int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", DEFAULT_POD_GRACE_SECONDS))
+
+    # ------------------------------------------------------------------ watch
+    async def watch(self, namespace: str, opts: ListOptions) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(type, object) pairs: ADDED/MODIFIED/DELETED, plus BOOKMARK objects on store progress.
+
+        An object that starts matching the selectors arrives as ADDED, one that stops as DELETED.
+        RV unset or "0": synthetic ADDED for the current state first."""
+        prefix = self.prefix(namespace)
+        start = _parse_rv(opts.resource_version)
+        if opts.resource_version in ("", "0"):
+            initial = await self.list(namespace, ListOptions(opts.label, opts.field))
+            for item in initial["items"]:
+                yield "ADDED", item
+            start = int(initial["metadata"]["resourceVersion"])
+        try:
+            async for ev in self.storage.watch(prefix, start + 1):
+                if ev.type == "PROGRESS":
+                    yield "BOOKMARK", {"kind": self.resource.kind, "apiVersion": self.resource.group_version,
+                                       "metadata": {"resourceVersion": str(ev.revision)}}
+                    continue
+                assert ev.kv is not None
+                cur = None if ev.type == "DELETE" else self.decode(ev.kv)
+                prev = self.decode(ev.prev) if ev.prev is not None else None
+                if prev is not None:
+                    prev["metadata"]["resourceVersion"] = str(ev.revision)
+                now_match = cur is not None and self.matches(cur, opts)
+                was_match = prev is not None and self.matches(prev, opts)
+                if cur is not None and now_match:
+                    yield ("ADDED" if not was_match else "MODIFIED"), cur
+                elif was_match and prev is not None:
+                    yield "DELETED", cur if cur is not None else prev
+        except StorageError as e:
+            raise self._translate(e, "") from e
+
+
+class Registry:
+    """All resource stores over one etcd3 store; namespace existence is checked through the namespace store."""
+
+    def __init__(self, storage: Etcd3Store, resources: tuple[Resource, ...], *, clock: Callable[[], float],
+                 rng: meta.RNG) -> None:
+        self.storage = storage
+        self.stores: dict[tuple[str, str], GenericStore] = {}
+        for r in resources:
+            self.stores[(r.group, r.plural)] = GenericStore(r, storage, clock=clock, rng=rng,
+                                                            namespace_exists=self._namespace_exists)
+
+    async def _namespace_exists(self, namespace: str) -> bool:
+        kv, _ = await self.storage.get(f"/registry/namespaces/{namespace}")
+        return kv is not None
+
+    def store(self, group: str, plural: str) -> GenericStore | None:
+        return self.stores.get((group, plural))

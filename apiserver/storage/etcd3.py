@@ -1,0 +1,192 @@
+"""An etcd3-backed store (k8s `storage/etcd3/store.go`): guarded writes through Txn, reads through Range.
+
+Only the etcd v3 gRPC API is used, through the generated `raftkv._pb` stubs over grpc.aio, so the same
+code runs on etcd and on raftkv. Every grpc error is translated here, once, into `storage.errors`.
+
+- create: Txn(If mod_revision(key) == 0, Then Put)            -> KeyExists when it fails
+- update: Txn(If mod_revision(key) == expected, Then Put, Else Range) -> RevisionMismatch(current)
+- delete: Txn(If mod_revision(key) == expected, Then Delete, Else Range)
+- list:   Range(prefix, prefix+1) at one revision, paged by start key
+- watch:  Watch(prefix, start_revision, prev_kv); canceled with compact_revision -> Compacted
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+import grpc.aio
+
+from apiserver.storage.errors import (
+    KV,
+    Compacted,
+    FutureRevision,
+    KeyExists,
+    RevisionMismatch,
+    StorageError,
+    Unavailable,
+)
+from raftkv._pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+
+REQUEST_TIMEOUT_S = 10.0
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # "PUT" | "DELETE" | "PROGRESS"
+    kv: KV | None
+    prev: KV | None
+    revision: int
+
+
+@dataclass(frozen=True)
+class ListResult:
+    kvs: list[KV]
+    revision: int
+    more: bool
+    count: int
+
+
+def prefix_end(prefix: str) -> bytes:
+    b = bytearray(prefix.encode())
+    for i in range(len(b) - 1, -1, -1):
+        if b[i] < 0xFF:
+            b[i] += 1
+            return bytes(b[: i + 1])
+    return b"\0"
+
+
+def _kv(kv: object) -> KV:
+    return KV(kv.key.decode(), bytes(kv.value), kv.mod_revision, kv.create_revision)  # type: ignore[attr-defined]
+
+
+def _translate(err: grpc.aio.AioRpcError) -> StorageError:
+    details = err.details() or ""
+    if "compacted" in details:
+        return Compacted(0, 0)
+    if "future rev" in details:
+        return FutureRevision(0, 0)
+    return Unavailable(f"{err.code().name}: {details}")
+
+
+class Etcd3Store:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
+        self._kv = rpc_pb2_grpc.KVStub(channel)
+        self._watch = rpc_pb2_grpc.WatchStub(channel)
+
+    @classmethod
+    def connect(cls, endpoints: Sequence[str], *, ca: bytes | None = None, cert: bytes | None = None,
+                key: bytes | None = None) -> Etcd3Store:
+        """Connect to the first endpoint (URL scheme decides TLS); failover across endpoints is not done yet."""
+        url = endpoints[0]
+        secure = url.startswith("https://")
+        target = url.split("://", 1)[-1]
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        if secure:
+            creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+            channel = grpc.aio.secure_channel(target, creds, options=options)
+        else:
+            channel = grpc.aio.insecure_channel(target, options=options)
+        return cls(channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: object, request: object) -> object:
+        try:
+            return await method(request, timeout=REQUEST_TIMEOUT_S)  # type: ignore[operator]
+        except grpc.aio.AioRpcError as e:
+            raise _translate(e) from e
+
+    async def revision(self) -> int:
+        resp = await self._call(self._kv.Range, rpc_pb2.RangeRequest(key=b"\0", count_only=True))
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def get(self, key: str) -> tuple[KV | None, int]:
+        """The key's current value (or None) and the store revision the read ran at."""
+        resp = await self._call(self._kv.Range, rpc_pb2.RangeRequest(key=key.encode()))
+        kvs = resp.kvs  # type: ignore[attr-defined]
+        return (_kv(kvs[0]) if kvs else None), int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def list(self, prefix: str, *, start: str = "", limit: int = 0, revision: int = 0) -> ListResult:
+        req = rpc_pb2.RangeRequest(key=(start or prefix).encode(), range_end=prefix_end(prefix),
+                                   limit=limit, revision=revision)
+        try:
+            resp = await self._kv.Range(req, timeout=REQUEST_TIMEOUT_S)
+        except grpc.aio.AioRpcError as e:
+            err = _translate(e)
+            if isinstance(err, Compacted):
+                raise Compacted(revision, 0) from e
+            if isinstance(err, FutureRevision):
+                raise FutureRevision(revision, 0) from e
+            raise err from e
+        return ListResult([_kv(kv) for kv in resp.kvs], int(resp.header.revision), bool(resp.more),
+                          int(resp.count))
+
+    async def create(self, key: str, value: bytes, lease: int = 0) -> int:
+        k = key.encode()
+        txn = rpc_pb2.TxnRequest(
+            compare=[rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL,
+                                     mod_revision=0)],
+            success=[rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=k, value=value, lease=lease))])
+        resp = await self._call(self._kv.Txn, txn)
+        if not resp.succeeded:  # type: ignore[attr-defined]
+            raise KeyExists(key)
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def _guarded(self, key: str, expected: int, op: rpc_pb2.RequestOp) -> int:
+        k = key.encode()
+        txn = rpc_pb2.TxnRequest(
+            compare=[rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL,
+                                     mod_revision=expected)],
+            success=[op], failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=k))])
+        resp = await self._call(self._kv.Txn, txn)
+        if not resp.succeeded:  # type: ignore[attr-defined]
+            kvs = resp.responses[0].response_range.kvs  # type: ignore[attr-defined]
+            raise RevisionMismatch(key, _kv(kvs[0]) if kvs else None)
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def update(self, key: str, value: bytes, expected: int) -> int:
+        op = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        return await self._guarded(key, expected, op)
+
+    async def delete(self, key: str, expected: int) -> int:
+        op = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=key.encode()))
+        return await self._guarded(key, expected, op)
+
+    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
+        """Events for keys under `prefix` with revision >= start_revision; progress notifies as PROGRESS."""
+        queue: asyncio.Queue[rpc_pb2.WatchRequest] = asyncio.Queue()
+        await queue.put(rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(
+            key=prefix.encode(), range_end=prefix_end(prefix), start_revision=start_revision,
+            prev_kv=True, progress_notify=True)))
+
+        async def requests() -> AsyncIterator[rpc_pb2.WatchRequest]:
+            while True:
+                yield await queue.get()
+
+        call = self._watch.Watch(requests())
+        try:
+            async for resp in call:
+                if resp.canceled:
+                    if resp.compact_revision:
+                        raise Compacted(start_revision, int(resp.compact_revision))
+                    raise Unavailable(f"watch canceled: {resp.cancel_reason}")
+                if resp.created and not resp.events:
+                    continue
+                if not resp.events:
+                    yield WatchEvent("PROGRESS", None, None, int(resp.header.revision))
+                    continue
+                for ev in resp.events:
+                    kind = "DELETE" if ev.type == 1 else "PUT"
+                    prev = _kv(ev.prev_kv) if ev.HasField("prev_kv") else None
+                    yield WatchEvent(kind, _kv(ev.kv), prev, int(ev.kv.mod_revision))
+        except grpc.aio.AioRpcError as e:
+            raise _translate(e) from e
+        finally:
+            call.cancel()
