@@ -36,6 +36,7 @@ from raftkv._pb.etcdserverpb import rpc_pb2 as pb
 from raftkv._pb.raftpb import raft_pb2 as rpb
 from raftkv.lease import Lessor
 from raftkv.mvcc import Applier, open_store
+from raftkv.mvcc.apply import request_cost
 from raftkv.raft import (
     Config,
     MemoryStorage,
@@ -117,7 +118,7 @@ class RaftMember:
         self.on_leader_change: list[Callable[[int], None]] = []
         self.joining_cluster = False
         self._wal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
-        self._read_in_flight = False
+        self._raising_nospace = False
 
     # ------------------------------------------------------------------ start / stop
     def open(self) -> None:
@@ -567,6 +568,26 @@ class RaftMember:
         finally:
             timer.cancel()
             self.waits.pop(rid, None)
+
+    def check_quota(self, request: Any) -> None:
+        """etcd's quota layer: a write that would take the backend past --quota-backend-bytes raises the
+        NOSPACE alarm (through Raft, so every member refuses writes) and is refused with NoSpace."""
+        if request_cost(request) == 0:
+            return  # reads and deletes are always allowed
+        if self.applier.alarm_nospace_active:
+            raise errors.NoSpace()
+        if self.applier.quota_exceeded(request):
+            if not self._raising_nospace:
+                self._raising_nospace = True
+                alarm = pb.AlarmRequest(action=pb.AlarmRequest.ACTIVATE, memberID=self.id, alarm=pb.NOSPACE)
+                task = self.loop.create_task(self.propose(Op.ALARM, alarm.SerializeToString()))
+                task.add_done_callback(self._nospace_raised)
+            raise errors.NoSpace()
+
+    def _nospace_raised(self, task: asyncio.Task[Any]) -> None:
+        self._raising_nospace = False
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("raising the NOSPACE alarm failed: %s", task.exception())
 
     async def wait_applied(self, index: int, timeout: float | None = None) -> None:
         if self.applied_index >= index:

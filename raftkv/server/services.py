@@ -71,6 +71,7 @@ class KVService(_Base, pb_grpc.KVServicer):
     async def Put(self, request: pb.PutRequest, context: grpc.aio.ServicerContext) -> pb.PutResponse:
         try:
             check_put(request)
+            self.m.check_quota(request)
             resp = await self.m.propose(Op.PUT, request.SerializeToString())
         except Exception as err:
             return await _abort(context, err)
@@ -90,6 +91,7 @@ class KVService(_Base, pb_grpc.KVServicer):
     async def Txn(self, request: pb.TxnRequest, context: grpc.aio.ServicerContext) -> pb.TxnResponse:
         try:
             check_txn(request, self.m.cfg.max_txn_ops)
+            self.m.check_quota(request)
             resp = await self.m.propose(Op.TXN, request.SerializeToString())
         except Exception as err:
             return await _abort(context, err)
@@ -238,6 +240,7 @@ class LeaseService(_Base, pb_grpc.LeaseServicer):
             if request.ID < 0:
                 raise errors.InvalidArgument("etcdserver: lease ID must be positive")
             req = pb.LeaseGrantRequest(TTL=request.TTL, ID=request.ID or self.m.new_lease_id())
+            self.m.check_quota(req)
             resp = await self.m.propose(Op.LEASE_GRANT, req.SerializeToString())
         except Exception as err:
             return await _abort(context, err)
