@@ -63,10 +63,21 @@ def last_segment(waldir: pathlib.Path) -> pathlib.Path:
 @pytest.mark.e2e
 @pytest.mark.parametrize("seed", range(5))
 def test_acknowledged_entries_survive_kill_9(tmp_path: pathlib.Path, seed: int) -> None:
+    kill_and_verify(tmp_path, seed, ROUNDS)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(5, 25))
+def test_acknowledged_entries_survive_many_kill_9(tmp_path: pathlib.Path, seed: int) -> None:
+    kill_and_verify(tmp_path, seed, 10)
+
+
+def kill_and_verify(tmp_path: pathlib.Path, seed: int, rounds: int) -> None:
     rng = random.Random(seed)
     print(f"seed={seed}")
     waldir = tmp_path / "wal"
-    for _round in range(ROUNDS):
+    for _round in range(rounds):
         acked = run_writer_and_kill(waldir, rng)
         indexes = reopen(waldir)
         assert len(indexes) >= acked, f"acknowledged index {acked} lost (replayed up to {len(indexes)})"
