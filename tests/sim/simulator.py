@@ -181,6 +181,10 @@ class Simulation:
         for f in due:
             n = self.nodes.get(f.msg.to)
             if n is None or n.node is None:
+                if f.msg.type == MessageType.SNAP:  # the transport reports the failed stream
+                    sender = self.nodes[f.msg.frm].node
+                    if sender is not None:
+                        sender.report_snapshot(f.msg.to, False)
                 continue
             try:
                 n.node.step(f.msg)
