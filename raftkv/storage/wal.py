@@ -113,6 +113,7 @@ class WAL:
         self._size = os.fstat(self._fd).st_size
         self.segment_bytes = SEGMENT_BYTES
         self.snapshot: SnapshotMetadata | None = None
+        self._failed: OSError | None = None
 
     # ---- creation and replay
     @staticmethod
@@ -240,13 +241,21 @@ class WAL:
             self.segments[-1].last_index = self.last_index
 
     def _write(self, data: bytes, sync: bool) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self._size += len(data)
-        if sync:
-            os.fdatasync(self._fd)
+        if self._failed is not None:
+            raise OSError(f"wal: an earlier write or fsync failed ({self._failed}); the log cannot be trusted")
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            self._size += len(data)
+            if sync:
+                os.fdatasync(self._fd)
+        except OSError as exc:
+            # Never retry: after a failed fsync the kernel may have dropped the dirty pages and a
+            # second fsync can "succeed" without them reaching the disk.
+            self._failed = exc
+            raise
 
     def save_snapshot(self, meta: SnapshotMetadata) -> None:
         """Append a snapshot marker and fsync it: entries up to `meta.index` are no longer needed.
