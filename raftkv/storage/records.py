@@ -10,8 +10,8 @@ Types and payloads:
     ENTRIES     u32 count, then per entry: u64 term | u64 index | u8 type | u32 len | data
     SNAPSHOT    u64 index | u64 term | conf state (4 length-prefixed u64 lists, u8 auto_leave)
 
-One Ready's entries form one ENTRIES record, so a torn write loses a whole unacknowledged
-batch, never half of one.
+One Ready's entries form one ENTRIES record (several if they exceed SPLIT_RECORD_BYTES);
+the whole batch is one write, and a torn write only ever loses unacknowledged entries.
 
 Damage classification: a record that cannot be read (short header, impossible length,
 body past the end, CRC mismatch, unknown type) is a *torn* write only when no intact
@@ -36,6 +36,9 @@ _ENTRY = struct.Struct(">QQBI")
 _U32 = struct.Struct(">I")
 _SNAP = struct.Struct(">QQ")
 MAX_RECORD_BYTES = 256 * 1024 * 1024
+"""Largest record the decoder accepts; a length above it is damage, not data."""
+SPLIT_RECORD_BYTES = 32 * 1024 * 1024
+"""A batch whose entries exceed this is written as several ENTRIES records (still one write)."""
 
 
 class RecordType(IntEnum):
@@ -79,6 +82,25 @@ def encode_entries(entries: list[Entry]) -> bytes:
         parts.append(pack(e.term, e.index, e.type, len(e.data)))
         parts.append(e.data)
     return frame(RecordType.ENTRIES, b"".join(parts))
+
+
+def split_for_records(entries: list[Entry]) -> list[list[Entry]]:
+    """`entries` cut into runs that each encode to at most `SPLIT_RECORD_BYTES` (one run if small)."""
+    if not entries:
+        return []
+    runs: list[list[Entry]] = []
+    start = 0
+    size = 0
+    for i, e in enumerate(entries):
+        n = _ENTRY.size + len(e.data)
+        if n + 64 > MAX_RECORD_BYTES:
+            raise ValueError(f"wal: entry {e.index} of {len(e.data)} bytes exceeds the record limit")
+        if size + n > SPLIT_RECORD_BYTES and i > start:
+            runs.append(entries[start:i])
+            start, size = i, 0
+        size += n
+    runs.append(entries[start:])
+    return runs
 
 
 def _u64_list(xs: list[int]) -> bytes:

@@ -223,16 +223,20 @@ class WAL:
                 raise ValueError(f"wal: entries start at {first} but the log ends at {self.last_index}")
             if entries[-1].index - first != len(entries) - 1:
                 raise ValueError("wal: entries in one batch are not contiguous")
-        buf = []
-        if entries:
-            buf.append(rec.encode_entries(entries))
+        buf = [rec.encode_entries(part) for part in rec.split_for_records(entries)]
         if hard_state is not None:
             buf.append(rec.encode_hard_state(hard_state))
         if not buf:
             return
         data = b"".join(buf)
-        if self._size + len(data) > self.segment_bytes and self._size > 0:
-            self._cut(entries[0].index if entries else self.last_index + 1)
+        if self._failed is not None:
+            raise OSError(f"wal: an earlier write or fsync failed ({self._failed}); the log cannot be trusted")
+        if self._size + len(data) > self.segment_bytes:
+            try:
+                self._cut(entries[0].index if entries else self.last_index + 1)
+            except OSError as exc:
+                self._failed = exc
+                raise
         self._write(data, sync)
         if hard_state is not None:
             self.hard_state = hard_state

@@ -300,3 +300,15 @@ def test_a_snapshot_from_a_diverging_leader_drops_the_entries_after_it(tmp_path:
     w.close()
     _, state = WAL.open(str(tmp_path))
     assert state.entries == ents(8, 9, term=2)
+
+
+@pytest.mark.unit
+def test_a_huge_batch_is_split_into_records(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rec, "SPLIT_RECORD_BYTES", 1000)
+    w = WAL.create(str(tmp_path), b"m")
+    batch = [Entry(1, i, EntryType.NORMAL, b"y" * 200) for i in range(1, 21)]
+    w.save(HardState(1, 1, 0), batch)
+    w.close()
+    kinds = [r.type for r in rec.iter_records(_only_segment(tmp_path).read_bytes())]
+    assert kinds.count(rec.RecordType.ENTRIES) >= 4
+    assert WAL.open(str(tmp_path))[1].entries == batch
