@@ -6,6 +6,8 @@ import os
 import pathlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raftkv.raft.types import ConfState, SnapshotMetadata
 from raftkv.storage import SnapshotCorrupt, SnapshotReceiver, Snapshotter, sha256_of
@@ -130,3 +132,40 @@ def test_receiver_abort_leaves_nothing(tmp_path: pathlib.Path) -> None:
     rx.abort()
     rx.abort()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.unit
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_sidecar_damage_is_always_detected(data: st.DataObject) -> None:
+    from raftkv.storage.snap import _parse_sidecar, _sidecar_bytes
+
+    m = meta(data.draw(st.integers(min_value=1, max_value=2**63), label="index"))
+    blob = _sidecar_bytes(m, 1234, hashlib.sha256(b"img").digest())
+    damaged = bytearray(blob[: data.draw(st.integers(min_value=0, max_value=len(blob)), label="cut")])
+    if damaged and data.draw(st.booleans(), label="flip"):
+        damaged[data.draw(st.integers(min_value=0, max_value=len(damaged) - 1))] ^= 1 << data.draw(
+            st.integers(min_value=0, max_value=7))
+    if bytes(damaged) == blob:
+        assert _parse_sidecar("x", bytes(damaged)) == (m, 1234, hashlib.sha256(b"img").digest())
+    else:
+        with pytest.raises(SnapshotCorrupt):
+            _parse_sidecar("x", bytes(damaged))
+
+
+@pytest.mark.unit
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=5000), st.lists(st.integers(min_value=1, max_value=700), min_size=1, max_size=20))
+def test_any_chunking_reassembles_the_same_image(tmp_path_factory: pytest.TempPathFactory, payload: bytes,
+                                                  cuts: list[int]) -> None:
+    d = tmp_path_factory.mktemp("rx")
+    rx = SnapshotReceiver(str(d), meta(9))
+    pos = 0
+    for n in cuts * (len(payload) // max(1, sum(cuts)) + 1):
+        if pos >= len(payload):
+            break
+        rx.write(payload[pos:pos + n])
+        pos += n
+    rx.write(payload[pos:])
+    final = rx.finish(hashlib.sha256(payload).digest())
+    assert pathlib.Path(final).read_bytes() == payload
