@@ -1,0 +1,259 @@
+"""End to end: Debian's etcd 3.4 + `python -m apiserver` as processes, driven by the machine's real kubectl
+and by raw HTTPS requests (for the semantics kubectl does not show: 409s, pages, watches, 410, keys)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.apiserver.fixtures import APIServer, apiserver, etcd
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (shutil.which("etcd") and shutil.which("kubectl")),
+                                                  reason="needs etcd and kubectl")]
+
+MANIFEST = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: web
+      labels: {app: web, tier: front}
+    spec:
+      replicas: 2
+      selector:
+        matchLabels: {app: web}
+      template:
+        metadata:
+          labels: {app: web}
+        spec:
+          containers:
+          - name: c
+            image: nginx:1.25
+            ports: [{containerPort: 80}]
+            env: [{name: A, value: "1"}]
+    ---
+    apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: cfg
+      labels: {app: db}
+    data:
+      k: v
+    """)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[APIServer, str, str]]:
+    tmp = tempfile.mkdtemp(prefix="apiserver-e2e-")
+    try:
+        with etcd(tmp) as etcd_url, apiserver(tmp, etcd_url) as srv:
+            yield srv, etcd_url, tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def kubectl(cluster: tuple[APIServer, str, str], *args: str, check: bool = True, stdin: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    srv, _, tmp = cluster
+    env = {**os.environ, "KUBECONFIG": srv.kubeconfig, "HOME": tmp}
+    proc = subprocess.run(["kubectl", *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+    return proc
+
+
+def api(srv: APIServer, method: str, path: str, body: object = None, ctype: str = "application/json",
+        accept: str = "application/json") -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(srv.url + path, data=data, method=method,
+                                 headers={"Content-Type": ctype, "Accept": accept})
+    try:
+        with urllib.request.urlopen(req, context=srv.ssl_context(), timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_get_namespaces(cluster):
+    out = kubectl(cluster, "get", "ns").stdout.split("\n")
+    assert out[0].split() == ["NAME", "STATUS", "AGE"]
+    rows = {line.split()[0]: line.split()[1] for line in out[1:] if line}
+    assert rows == {n: "Active" for n in ("default", "kube-node-lease", "kube-public", "kube-system")}
+
+
+def test_api_resources_and_version(cluster):
+    out = kubectl(cluster, "api-resources").stdout
+    line = next(x for x in out.splitlines() if x.startswith("deployments"))
+    assert line.split() == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    assert "Server Version: v1.32" in kubectl(cluster, "version").stdout
+
+
+def test_create_get_label_patch_delete(cluster):
+    out = kubectl(cluster, "create", "-f", "-", stdin=MANIFEST).stdout
+    assert out.split("\n")[:2] == ["deployment.apps/web created", "configmap/cfg created"]
+    dup = kubectl(cluster, "create", "-f", "-", stdin=MANIFEST, check=False)
+    assert dup.returncode != 0 and 'Error from server (AlreadyExists)' in dup.stderr
+
+    deploy = json.loads(kubectl(cluster, "get", "deploy", "web", "-o", "json").stdout)
+    assert deploy["metadata"]["generation"] == 1 and deploy["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    assert "resourceVersion: " in kubectl(cluster, "get", "cm", "cfg", "-o", "yaml").stdout
+    wide = kubectl(cluster, "get", "deploy", "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert wide[1].split()[:4] == ["web", "0/2", "0", "0"] and wide[1].split()[-3:] == ["c", "nginx:1.25", "app=web"]
+    assert kubectl(cluster, "get", "deploy,cm", "-o", "name").stdout.split() == ["deployment.apps/web",
+                                                                                    "configmap/cfg"]
+    assert kubectl(cluster, "get", "cm", "-l", "app in (db,x),!gone", "-o", "name").stdout.split() == ["configmap/cfg"]
+    assert kubectl(cluster, "get", "cm", "-l", "app=web", "-o", "name").stdout.split() == []
+    assert kubectl(cluster, "get", "deploy", "--field-selector", "metadata.name=web", "-o", "name").stdout.split() == [
+        "deployment.apps/web"]
+
+    kubectl(cluster, "label", "cm", "cfg", "extra=yes")
+    assert kubectl(cluster, "get", "cm", "-l", "extra=yes", "-o", "name").stdout.split() == ["configmap/cfg"]
+    kubectl(cluster, "patch", "deploy", "web", "--type", "merge", "-p", '{"spec":{"replicas":3}}')
+    kubectl(cluster, "patch", "deploy", "web", "--type", "json", "-p",
+            '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.26"}]')
+    kubectl(cluster, "patch", "deploy", "web", "--type", "strategic", "-p",
+            '{"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"B","value":"2"}]}]}}}}')
+    deploy = json.loads(kubectl(cluster, "get", "deploy", "web", "-o", "json").stdout)
+    c = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert (deploy["spec"]["replicas"], c["image"], [e["name"] for e in c["env"]]) == (3, "nginx:1.26", ["A", "B"])
+    assert deploy["metadata"]["generation"] == 4
+    kubectl(cluster, "label", "deploy", "web", "extra=1")
+    assert json.loads(kubectl(cluster, "get", "deploy", "web", "-o", "json").stdout)["metadata"]["generation"] == 4
+
+    bad = kubectl(cluster, "patch", "deploy", "web", "--type", "merge", "-p", '{"spec":{"replicas":-1}}', check=False)
+    assert bad.stderr.strip() == ('The Deployment "web" is invalid: spec.replicas: Invalid value: -1: '
+                                  'must be greater than or equal to 0')
+
+    assert kubectl(cluster, "delete", "cm", "cfg").stdout.strip() == 'configmap "cfg" deleted'
+    missing = kubectl(cluster, "get", "cm", "cfg", check=False)
+    assert 'Error from server (NotFound): configmaps "cfg" not found' in missing.stderr
+    kubectl(cluster, "delete", "-f", "-", stdin=MANIFEST, check=False)
+
+
+def test_watch_bounded_by_request_timeout(cluster):
+    srv, _, tmp = cluster
+    env = {**os.environ, "KUBECONFIG": srv.kubeconfig, "HOME": tmp}
+    kubectl(cluster, "create", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: w0}\n")
+    watcher = subprocess.Popen(["kubectl", "get", "cm", "-w", "--request-timeout=4s", "--output-watch-events"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # The first row (w0, from the initial list) proves the list ran; the watch starts at the list's
+        # resourceVersion, so the changes below cannot be missed however soon they happen.
+        header, first = watcher.stdout.readline(), watcher.stdout.readline()
+        assert header.split()[:2] == ["EVENT", "NAME"] and first.split()[:2] == ["ADDED", "w0"], (header, first)
+        kubectl(cluster, "create", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: w1}\n")
+        kubectl(cluster, "patch", "cm", "w1", "-p", '{"data":{"a":"b"}}')
+        kubectl(cluster, "delete", "cm", "w1")
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    events = [line.split()[:2] for line in out.splitlines()]
+    assert events == [["ADDED", "w1"], ["MODIFIED", "w1"], ["DELETED", "w1"]], (out, err)
+    assert watcher.returncode == 0, err
+    kubectl(cluster, "delete", "cm", "w0")
+
+
+def test_apply_client_and_server_side(cluster):
+    m = MANIFEST.split("---")[1]
+    assert kubectl(cluster, "apply", "-f", "-", stdin=m).stdout.strip() == "configmap/cfg created"
+    again = kubectl(cluster, "apply", "-f", "-", stdin=m.replace("k: v", "k: w")).stdout.strip()
+    assert again == "configmap/cfg configured"
+    cm = json.loads(kubectl(cluster, "get", "cm", "cfg", "-o", "json").stdout)
+    assert cm["data"] == {"k": "w"}
+    assert "kubectl.kubernetes.io/last-applied-configuration" in cm["metadata"]["annotations"]
+    ssa = kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=m.replace("k: v", "k: x")).stdout.strip()
+    assert ssa == "configmap/cfg serverside-applied"
+    assert json.loads(kubectl(cluster, "get", "cm", "cfg", "-o", "json").stdout)["data"] == {"k": "x"}
+    kubectl(cluster, "delete", "cm", "cfg")
+
+
+def test_http_semantics(cluster):
+    srv, etcd_url, _ = cluster
+    base = "/api/v1/namespaces/default/configmaps"
+    code, created = api(srv, "POST", base, {"metadata": {"generateName": "p-"}, "data": {"a": "1"}})
+    assert code == 201 and created["metadata"]["name"].startswith("p-")
+    name, rv = created["metadata"]["name"], created["metadata"]["resourceVersion"]
+
+    keys = subprocess.run(["etcdctl", "--endpoints", etcd_url, "get", "--prefix", "--keys-only", "/registry/configmaps/"],
+                          capture_output=True, text=True, env={**os.environ, "ETCDCTL_API": "3"}, check=True).stdout
+    assert f"/registry/configmaps/default/{name}" in keys.split()
+
+    code, updated = api(srv, "PUT", f"{base}/{name}", {**created, "data": {"a": "2"}})
+    assert code == 200 and int(updated["metadata"]["resourceVersion"]) > int(rv)
+    code, status = api(srv, "PUT", f"{base}/{name}", {**created, "data": {"a": "3"}})
+    assert (code, status["reason"]) == (409, "Conflict")
+    assert status["message"].startswith(f'Operation cannot be fulfilled on configmaps "{name}"')
+    code, same = api(srv, "PUT", f"{base}/{name}", {**updated})
+    assert same["metadata"]["resourceVersion"] == updated["metadata"]["resourceVersion"], "no-op update keeps the RV"
+
+    for i in range(5):
+        api(srv, "POST", base, {"metadata": {"name": f"page-{i}", "labels": {"page": "yes"}}})
+    names, token, rvs = [], "", set()
+    while True:
+        code, lst = api(srv, "GET", f"{base}?labelSelector=page%3Dyes&limit=2" + (f"&continue={token}" if token else ""))
+        assert code == 200
+        names += [i["metadata"]["name"] for i in lst["items"]]
+        rvs.add(lst["metadata"]["resourceVersion"])
+        token = lst["metadata"].get("continue", "")
+        if not token:
+            break
+    assert names == [f"page-{i}" for i in range(5)] and len(rvs) == 1, "every page is read at one revision"
+
+    code, status = api(srv, "GET", f"{base}?fieldSelector=spec.bogus%3D1")
+    assert (code, status["reason"]) == (400, "BadRequest")
+    code, status = api(srv, "POST", "/api/v1/namespaces/nope/configmaps", {"metadata": {"name": "x"}})
+    assert (code, status["reason"]) == (404, "NotFound")
+    code, status = api(srv, "PATCH", f"{base}/{name}", {"data": {}}, ctype="application/x-bogus")
+    assert (code, status["reason"]) == (415, "UnsupportedMediaType")
+    code, status = api(srv, "POST", base, {"metadata": {"name": "Bad_Name"}})
+    assert (code, status["reason"]) == (422, "Invalid") and status["details"]["causes"][0]["field"] == "metadata.name"
+    code, table = api(srv, "GET", base, accept="application/json;as=Table;v=v1;g=meta.k8s.io")
+    assert table["kind"] == "Table" and [c["name"] for c in table["columnDefinitions"]] == ["Name", "Data", "Age"]
+
+
+def watch_lines(srv: APIServer, path: str, count: int) -> list[dict]:
+    conn = http.client.HTTPSConnection(srv.url.split("//")[1], context=srv.ssl_context(), timeout=30)
+    conn.request("GET", path, headers={"Accept": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    events = []
+    while len(events) < count:
+        line = resp.readline()
+        if not line:
+            break
+        events.append(json.loads(line))
+    conn.close()
+    return events
+
+
+def test_watch_from_resource_version_and_gone_after_compaction(cluster):
+    srv, etcd_url, _ = cluster
+    base = "/api/v1/namespaces/default/configmaps"
+    _, a = api(srv, "POST", base, {"metadata": {"name": "wa", "labels": {"w": "1"}}})
+    start = a["metadata"]["resourceVersion"]
+    api(srv, "PATCH", f"{base}/wa", {"metadata": {"labels": {"w": "2"}}}, ctype="application/merge-patch+json")
+    api(srv, "DELETE", f"{base}/wa")
+    events = watch_lines(srv, f"{base}?watch=true&resourceVersion={start}&timeoutSeconds=5", 2)
+    assert [e["type"] for e in events] == ["MODIFIED", "DELETED"]
+    sel = watch_lines(srv, f"{base}?watch=true&resourceVersion={start}&labelSelector=w%3D1&timeoutSeconds=5", 1)
+    assert [e["type"] for e in sel] == ["DELETED"], "leaving the selector is a DELETED event"
+
+    _, rev_list = api(srv, "GET", base)
+    subprocess.run(["etcdctl", "--endpoints", etcd_url, "compact", rev_list["metadata"]["resourceVersion"]],
+                   env={**os.environ, "ETCDCTL_API": "3"}, check=True, capture_output=True)
+    gone = watch_lines(srv, f"{base}?watch=true&resourceVersion={start}&timeoutSeconds=5", 1)
+    assert gone[0]["type"] == "ERROR" and gone[0]["object"]["code"] == 410
+    assert gone[0]["object"]["reason"] == "Expired"

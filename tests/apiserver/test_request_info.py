@@ -1,0 +1,48 @@
+import pytest
+
+from apiserver.errors import APIError
+from apiserver.request_info import parse_request_info
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("method,path,query,expect", [
+    ("GET", "/api/v1/namespaces/ns1/pods", {}, ("list", "", "v1", "ns1", "pods", "", "")),
+    ("GET", "/api/v1/namespaces/ns1/pods", {"watch": "true"}, ("watch", "", "v1", "ns1", "pods", "", "")),
+    ("GET", "/api/v1/watch/namespaces/ns1/pods", {}, ("watch", "", "v1", "ns1", "pods", "", "")),
+    ("GET", "/api/v1/pods", {}, ("list", "", "v1", "", "pods", "", "")),
+    ("GET", "/api/v1/namespaces/ns1/pods/p", {}, ("get", "", "v1", "ns1", "pods", "p", "")),
+    ("PUT", "/api/v1/namespaces/ns1/pods/p/status", {}, ("update", "", "v1", "ns1", "pods", "p", "status")),
+    ("GET", "/api/v1/namespaces/ns1", {}, ("get", "", "v1", "ns1", "namespaces", "ns1", "")),
+    ("PUT", "/api/v1/namespaces/ns1/finalize", {}, ("update", "", "v1", "ns1", "namespaces", "ns1", "finalize")),
+    ("GET", "/api/v1/namespaces", {}, ("list", "", "v1", "", "namespaces", "", "")),
+    ("POST", "/apis/apps/v1/namespaces/d/deployments", {}, ("create", "apps", "v1", "d", "deployments", "", "")),
+    ("PATCH", "/apis/apps/v1/namespaces/d/deployments/w/scale", {},
+     ("patch", "apps", "v1", "d", "deployments", "w", "scale")),
+    ("DELETE", "/api/v1/namespaces/d/configmaps", {}, ("deletecollection", "", "v1", "d", "configmaps", "", "")),
+    ("DELETE", "/api/v1/nodes/n1", {}, ("delete", "", "v1", "", "nodes", "n1", "")),
+])
+def test_resource_requests(method, path, query, expect):
+    info = parse_request_info(method, path, query)
+    assert info.is_resource_request
+    assert (info.verb, info.group, info.version, info.namespace, info.resource, info.name, info.subresource) == expect
+
+
+@pytest.mark.parametrize("path", ["/version", "/healthz", "/api", "/apis", "/api/v1", "/apis/apps",
+                                  "/apis/apps/v1", "/openapi/v3/api/v1"])
+def test_non_resource_requests(path):
+    info = parse_request_info("GET", path, {})
+    assert not info.is_resource_request
+    assert info.verb == "get"
+
+
+def test_dot_dot_is_refused():
+    with pytest.raises(APIError) as e:
+        parse_request_info("GET", "/api/v1/namespaces/../pods", {})
+    assert e.value.code == 400
+
+
+def test_too_deep_is_refused():
+    with pytest.raises(APIError) as e:
+        parse_request_info("GET", "/api/v1/namespaces/a/pods/b/status/extra", {})
+    assert e.value.reason == "BadRequest"
