@@ -179,11 +179,14 @@ def seccomp_restricted(meta: Obj, spec: Obj) -> str | None:
     return f"seccompProfile ({'; '.join(msgs)})" if msgs else None
 
 
-# Order matches the order kube-apiserver reports violations in.
-BASELINE_CHECKS: tuple[Check, ...] = (host_namespaces, privileged, baseline_capabilities, host_path, host_ports,
+# Reported in the order of the checks' ids within each level (baseline first), as kube-apiserver reports them:
+# "host namespaces (...), hostPath volumes (...), privileged (...)".
+BASELINE_CHECKS: tuple[Check, ...] = (baseline_capabilities, host_namespaces, host_path, host_ports, privileged,
                                       proc_mount, seccomp_baseline, sysctls)
-RESTRICTED_CHECKS: tuple[Check, ...] = (restricted_volumes, allow_privilege_escalation, restricted_capabilities,
+RESTRICTED_CHECKS: tuple[Check, ...] = (allow_privilege_escalation, restricted_capabilities, restricted_volumes,
                                         run_as_non_root, run_as_user, seccomp_restricted)
+# At the restricted level these baseline checks are replaced by their stricter restricted counterparts.
+OVERRIDDEN_BY_RESTRICTED = frozenset({baseline_capabilities, host_path, seccomp_baseline})
 
 
 def evaluate(level: str, pod: Obj) -> list[str]:
@@ -193,7 +196,9 @@ def evaluate(level: str, pod: Obj) -> list[str]:
     if level == "privileged":
         return []
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    checks = BASELINE_CHECKS + (RESTRICTED_CHECKS if level == "restricted" else ())
+    checks = BASELINE_CHECKS
+    if level == "restricted":
+        checks = tuple(c for c in BASELINE_CHECKS if c not in OVERRIDDEN_BY_RESTRICTED) + RESTRICTED_CHECKS
     out: list[str] = []
     for check in checks:
         msg = check(meta, spec)

@@ -379,3 +379,16 @@ def test_chain_order_and_flags() -> None:
     deny = build_chain(["AlwaysDeny"], state)
     assert refusal(deny.admit, pod_attrs(pod("p", "apps"))).message == \
         "admission control is denying all modifications"
+
+
+def test_pod_security_reports_in_check_order_and_restricted_overrides() -> None:
+    # Observed on a live cluster: host namespaces, then hostPath volumes (plural), then privileged.
+    spec = {"hostNetwork": True, "hostPID": True,
+            "containers": [{"name": "t", "image": "x", "securityContext": {"privileged": True}}],
+            "volumes": [{"name": "a", "hostPath": {"path": "/a"}}, {"name": "b", "hostPath": {"path": "/b"}}]}
+    assert evaluate("baseline", {"spec": spec}) == [
+        "host namespaces (hostNetwork=true, hostPID=true)", 'hostPath volumes (volumes "a", "b")',
+        'privileged (container "t" must not set securityContext.privileged=true)']
+    restricted = evaluate("restricted", {"spec": {"containers": [{"name": "c", **GOOD_RESTRICTED}],
+                                                  "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}})
+    assert restricted == ['restricted volume types (volume "h" uses restricted volume type "hostPath")']
