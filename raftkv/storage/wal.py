@@ -37,6 +37,8 @@ SEGMENT_BYTES = 64 * 1024 * 1024
 
 
 class WALCorrupt(Exception):
+    """Damage the WAL cannot repair: the member must not start (an operator restores or replaces it)."""
+
     def __init__(self, path: str, offset: int, reason: str) -> None:
         super().__init__(f"wal: corrupt record in {path} at offset {offset}: {reason}")
         self.path = path
@@ -46,6 +48,8 @@ class WALCorrupt(Exception):
 
 @dataclass
 class WALState:
+    """Everything replayed by `WAL.open`: entries are those after `snapshot.index`, conflicts resolved."""
+
     metadata: bytes = b""
     hard_state: HardState = field(default_factory=HardState)
     entries: list[Entry] = field(default_factory=list)
@@ -102,6 +106,8 @@ def _list_segments(dirpath: str) -> list[_Segment]:
 
 
 class WAL:
+    """One member's log directory. Single writer; `save` may run in a worker thread, one call at a time."""
+
     def __init__(self, dirpath: str, metadata: bytes, segments: list[_Segment], hard_state: HardState,
                  last_index: int) -> None:
         self.dir = dirpath
@@ -143,6 +149,9 @@ class WAL:
         for name in os.listdir(dirpath):
             if name.endswith(".wal.tmp"):  # a segment cut interrupted before its rename
                 os.unlink(os.path.join(dirpath, name))
+        for prev, seg in zip(segs, segs[1:], strict=False):
+            if seg.seq != prev.seq + 1:
+                raise WALCorrupt(seg.path, 0, f"segment {prev.seq + 1:016x} is missing")
         state = WALState()
         entries: list[Entry] = []
         for i, seg in enumerate(segs):
