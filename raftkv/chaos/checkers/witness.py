@@ -19,6 +19,7 @@ from raftkv.chaos.checkers.history import (
     OK,
     PUT,
     TXN,
+    WATCH,
     HistoryError,
     Op,
     Result,
@@ -103,8 +104,8 @@ def check_witness(ops: list[Op], log: Log) -> Result:
     for op in ops:
         if op.outcome == OK:
             writes_now = bool(written(op))
-            if op.kind == GET and op.serializable:
-                continue  # may be stale by design; checked against the log below
+            if (op.kind == GET and op.serializable) or op.kind == WATCH:
+                continue  # stale by design (checked against the log below) / checked by the watch checker
             timed.append((op, op.revision, writes_now))
         elif op.is_write and id(op) in log_rev_of:
             timed.append((op, log_rev_of[id(op)], True))

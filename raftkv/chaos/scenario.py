@@ -1,0 +1,162 @@
+"""A scenario = (cluster factory, nemesis schedule, workload, checkers); `run_scenario` wires them together.
+
+Phases follow Jepsen: workload with faults on a schedule → heal everything → wait for a leader → final
+linearizable reads → HashKV on every member at one revision → every checker. The nemesis actions are recorded
+with their times so a report can line faults up with anomalies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from raftkv.chaos.checkers import (
+    HashKV,
+    Log,
+    Result,
+    check_hashkv,
+    check_logs,
+    check_monotonic,
+    check_no_lost_writes,
+    check_watches,
+    check_wgl,
+    check_witness,
+)
+from raftkv.chaos.checkers.history import WATCH, Op
+from raftkv.chaos.cluster import LocalCluster
+from raftkv.chaos.workload import PREFIX, Recorder, WorkloadConfig, final_reads, read_log
+
+NemesisAction = Callable[[LocalCluster], Awaitable[str]]
+WGL_BUDGET_S = 10.0
+
+
+@dataclass
+class Report:
+    history: list[Op]
+    results: list[Result]
+    nemesis: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.valid is True for r in self.results)
+
+    def summary(self) -> str:
+        lines = [f"{r.checker}: {'ok' if r.valid else 'UNKNOWN' if r.valid is None else 'FAIL'} ({r.info})"
+                 for r in self.results]
+        for r in self.results:
+            lines += [f"  {v}" for v in r.violations[:10]]
+        lines += [f"nemesis @{t:.2f}s: {what}" for t, what in self.nemesis]
+        return "\n".join(lines)
+
+
+async def kill_leader(cluster: LocalCluster) -> str:
+    name = await cluster.wait_leader(10)
+    cluster.procs.kill9(name)
+    return f"kill -9 leader {name}"
+
+
+async def restart_dead(cluster: LocalCluster) -> str:
+    dead = [n for n in cluster.members if not cluster.procs.alive(n)]
+    for n in dead:
+        cluster.start_member(n)
+    return f"restart {dead}"
+
+
+async def pause_leader(cluster: LocalCluster) -> str:
+    name = await cluster.wait_leader(10)
+    cluster.procs.pause(name)
+    return f"SIGSTOP leader {name}"
+
+
+async def resume_all(cluster: LocalCluster) -> str:
+    paused = sorted(cluster.procs.paused)
+    for n in paused:
+        cluster.procs.resume(n)
+    return f"SIGCONT {paused}"
+
+
+async def heal_network(cluster: LocalCluster) -> str:
+    for m in cluster.members.values():
+        if m.proxy:
+            m.proxy.heal()
+    return "heal network"
+
+
+async def _nemesis(cluster: LocalCluster, schedule: list[tuple[float, NemesisAction]],
+                   record: list[tuple[float, str]], t0: float) -> None:
+    loop = asyncio.get_running_loop()
+    for at, action in sorted(schedule, key=lambda s: s[0]):
+        await asyncio.sleep(max(0.0, t0 + at - loop.time()))
+        try:
+            record.append((loop.time() - t0, await action(cluster)))
+        except Exception as e:  # a failed fault is reported, not fatal: the checkers still run
+            record.append((loop.time() - t0, f"{getattr(action, '__name__', action)} failed: {e!r}"))
+
+
+async def _converged_hashes(cluster: LocalCluster, timeout: float) -> list[HashKV]:
+    """HashKV at the leader's revision on every member, once every member has applied it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    hashes: list[HashKV] = []
+    while loop.time() < deadline:
+        leader = await cluster.wait_leader(max(0.1, deadline - loop.time()))
+        st = await cluster.status(leader)
+        if st is None:
+            continue
+        rev = st.header.revision
+        hashes = []
+        for name in cluster.members:
+            with contextlib.suppress(Exception):
+                h = await cluster.hash_kv(name, rev)
+                hashes.append(HashKV(name, rev, h.compact_revision, h.hash))
+        if len(hashes) == len(cluster.members):
+            return hashes
+        await asyncio.sleep(0.1)
+    return hashes
+
+
+async def run_scenario(cluster: LocalCluster, workload: WorkloadConfig,
+                       schedule: list[tuple[float, NemesisAction]], heal: list[NemesisAction] | None = None,
+                       settle_s: float = 10.0) -> Report:
+    """Run the workload under the schedule, heal, then check. The cluster must be started and empty."""
+    loop = asyncio.get_running_loop()
+    recorder = Recorder(workload)
+    nemesis_log: list[tuple[float, str]] = []
+    t0 = loop.time()
+    nem = asyncio.create_task(_nemesis(cluster, schedule, nemesis_log, t0))
+    try:
+        history = await recorder.run()
+        await nem
+    finally:
+        nem.cancel()
+        await recorder.close()
+    for action in heal if heal is not None else [resume_all, restart_dead, heal_network]:
+        nemesis_log.append((loop.time() - t0, await action(cluster)))
+    await cluster.wait_leader(settle_s)
+    keys = sorted({k for op in history if op.kind != WATCH for k in op.keys})
+    final = await final_reads([m.endpoint for m in cluster.members.values()], keys)
+    hashes = await _converged_hashes(cluster, settle_s)
+    leader = await cluster.wait_leader(settle_s)
+    st = await cluster.status(leader)
+    if st is None:
+        raise ConnectionError(f"leader {leader} stopped answering after the heal")
+    log_watch = await read_log(cluster.members[leader].endpoint, st.header.revision)
+    log = Log.from_watch(log_watch)
+    history = [*history, log_watch]
+    now = loop.time
+    results = [
+        check_witness(history, log),
+        check_wgl(history, now=now, deadline=now() + WGL_BUDGET_S),
+        check_watches(history, log),
+        check_no_lost_writes(history, final),
+        check_hashkv(hashes),
+        check_monotonic(history),
+        check_logs(cluster.logs()),
+    ]
+    return Report(history, results, nemesis_log)
+
+
+__all__ = ["PREFIX", "Report", "heal_network", "kill_leader", "pause_leader", "restart_dead", "resume_all",
+           "run_scenario"]
