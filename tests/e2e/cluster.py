@@ -81,9 +81,11 @@ class ProcessCluster:
         return [f"--cacert={self.pki / 'ca.crt'}", f"--cert={self.pki / (cert + '.crt')}",
                 f"--key={self.pki / (cert + '.key')}"]
 
-    def etcdctl_flags(self, cert: str = "client", endpoints: list[str] | None = None) -> list[str]:
+    def etcdctl_flags(self, cert: str = "client", endpoints: list[str] | None = None,
+                      timeouts: tuple[str, str] = ("5s", "10s")) -> list[str]:
+        """Flags for etcdctl: endpoints, TLS, and (dial, command) timeouts."""
         return [f"--endpoints={','.join(endpoints or self.endpoints)}", *self.tls_flags(cert),
-                "--dial-timeout=5s", "--command-timeout=10s"]
+                f"--dial-timeout={timeouts[0]}", f"--command-timeout={timeouts[1]}"]
 
     def command(self, m: Member) -> list[str]:
         program = ["etcd"] if self.kind == "etcd" else [sys.executable, "-m", "raftkv", "serve"]
@@ -107,8 +109,8 @@ class ProcessCluster:
         self.wait_healthy()
 
     def etcdctl(self, *args: str, cert: str = "client", endpoints: list[str] | None = None,
-                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["etcdctl", *self.etcdctl_flags(cert, endpoints), *args], input=stdin,
+                stdin: str | None = None, timeouts: tuple[str, str] = ("5s", "10s")) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["etcdctl", *self.etcdctl_flags(cert, endpoints, timeouts), *args], input=stdin,
                               capture_output=True, text=True, env=dict(os.environ, ETCDCTL_API="3"),
                               timeout=ETCDCTL_TIMEOUT_S)
 
@@ -116,7 +118,7 @@ class ProcessCluster:
         dead = [m.name for m in self.members if m.proc is None or m.proc.poll() is not None]
         if dead:
             raise GiveUp(f"{self.kind} member(s) {', '.join(dead)} exited during start-up")
-        p = self.etcdctl("endpoint", "health", "-w", "json")
+        p = self.etcdctl("endpoint", "health", "-w", "json", timeouts=("1s", "2s"))
         if p.returncode != 0:
             return False
         report = json.loads(p.stdout)
@@ -125,7 +127,7 @@ class ProcessCluster:
     def wait_healthy(self, timeout: float = HEALTHY_TIMEOUT_S) -> None:
         try:
             wait_for(self._healthy, timeout, f"every {self.kind} member to report healthy", interval=0.2)
-        except AssertionError as exc:
+        except (AssertionError, GiveUp) as exc:
             raise ClusterError(f"{exc}\n{self.logs()}") from None
 
     def stop(self) -> None:
