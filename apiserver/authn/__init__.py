@@ -11,7 +11,8 @@ from apiserver.authn.types import (
     Result,
     UserInfo,
 )
-from apiserver.authn.union import UnionAuthenticator
+from apiserver.authn.union import UnionAuthenticator, build_authenticator
 
 __all__ = ["ALL_AUTHENTICATED", "ALL_UNAUTHENTICATED", "ANONYMOUS_USER", "AuthRequest", "AuthenticationError",
-           "Authenticator", "Result", "UnionAuthenticator", "UserInfo"]
+           "Authenticator", "Result", "UnionAuthenticator", "UserInfo",
+           "build_authenticator"]

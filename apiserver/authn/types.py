@@ -15,6 +15,7 @@ ALL_AUTHENTICATED = "system:authenticated"
 ALL_UNAUTHENTICATED = "system:unauthenticated"
 ANONYMOUS_USER = "system:anonymous"
 MAX_BEARER_TOKEN_BYTES = 16 * 1024
+INVALID_BEARER_TOKEN = "invalid bearer token"
 
 
 class AuthenticationError(Exception):
@@ -94,4 +95,8 @@ class BearerToken:
         token = request.bearer_token()
         if token is None:
             return None, False, None
-        return self.inner.authenticate_token(token, now)
+        user, ok, err = self.inner.authenticate_token(token, now)
+        if not ok and err is None:
+            # A presented token nobody recognises is a failed login, not an anonymous request (as kube-apiserver).
+            err = AuthenticationError(INVALID_BEARER_TOKEN)
+        return user, ok, err

@@ -87,8 +87,9 @@ def test_token_file_errors_name_the_line_not_the_token(text: str, msg: str) -> N
 ])
 def test_token_file_authenticator(headers: dict[str, str], expected: str | None) -> None:
     user, ok, err = TokenFileAuthenticator.from_csv(TOKENS).authenticate(AuthRequest(headers=headers), NOW)
-    assert err is None
     assert (user.name if user else None) == expected and ok == (expected is not None)
+    presented_bearer = headers.get("Authorization", headers.get("authorization", "")).lower().startswith("bearer")
+    assert str(err) == ("invalid bearer token" if presented_bearer and expected is None else "None")
 
 
 # --- service account tokens --------------------------------------------------------------------------------------
@@ -161,8 +162,8 @@ def test_bound_token_failures(sa_setup: tuple) -> None:
 def test_foreign_issuer_and_non_jwt_are_not_mine(sa_setup: tuple) -> None:
     _, auth, _ = sa_setup
     foreign = TokenIssuer(make_keys("ES256"), "https://elsewhere").bound_token("ns1", "builder", "sa-uid", ["x"], NOW)
-    assert auth.authenticate(bearer(foreign), NOW) == (None, False, None)
-    assert auth.authenticate(bearer("secret1"), NOW) == (None, False, None)
+    assert auth.authenticate_token(foreign, NOW) == (None, False, None)
+    assert auth.authenticate_token("secret1", NOW) == (None, False, None)
 
 
 def test_alg_none_is_rejected(sa_setup: tuple) -> None:
@@ -221,3 +222,21 @@ def test_errors_never_contain_the_token() -> None:
     token = issuer.bound_token("ns1", "gone", "u", [ISSUER], NOW)
     _, ok, err = UnionAuthenticator([auth]).authenticate(bearer(token), NOW)
     assert not ok and err is not None and token not in str(err) and token.split(".")[2] not in str(err)
+
+
+def test_bad_credentials_are_401_even_with_anonymous_enabled() -> None:
+    from apiserver.authn.union import build_authenticator
+
+    tokens = TokenFileAuthenticator.from_csv(TOKENS)
+    key = make_keys("ES256")
+    sa = ServiceAccountAuthenticator([key.public_key()], [ISSUER], [ISSUER], lambda *a: None)
+    authn = build_authenticator([X509Authenticator(), tokens, sa], anonymous=True)
+    dead = TokenIssuer(key, ISSUER).bound_token("ns1", "gone", "u", [ISSUER], NOW)
+    user, ok, err = authn.authenticate(bearer(dead), NOW)
+    assert (user, ok) == (None, False) and "has been deleted" in str(err)
+    assert authn.authenticate(bearer("unknown-token"), NOW)[:2] == (None, False)
+    assert str(authn.authenticate(bearer("unknown-token"), NOW)[2]) == "invalid bearer token"
+    user, ok, _ = authn.authenticate(AuthRequest(), NOW)
+    assert ok and user is not None and user.name == "system:anonymous"
+    user, ok, _ = authn.authenticate(bearer("secret2"), NOW)
+    assert ok and user is not None and user.groups == ("system:authenticated",)

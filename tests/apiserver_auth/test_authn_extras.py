@@ -24,7 +24,7 @@ def test_token_review() -> None:
                             "user": {"username": "alice", "uid": "42", "groups": ["dev", "system:authenticated"]}}
     assert "token" not in ok["spec"]
     bad = token_review({"spec": {"token": "nope"}}, authn, NOW)
-    assert bad["status"] == {"authenticated": False, "user": {}}
+    assert bad["status"] == {"authenticated": False, "user": {}, "error": "invalid bearer token"}
     with pytest.raises(TokenReviewError):
         token_review({"spec": {}}, authn, NOW)
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from apiserver.authn.anonymous import AnonymousAuthenticator
 from apiserver.authn.serviceaccount import ServiceAccountAuthenticator, TokenIssuer
 from apiserver.authn.tokenfile import TokenFileAuthenticator
 from apiserver.authn.types import AuthRequest, UserInfo
-from apiserver.authn.union import UnionAuthenticator
+from apiserver.authn.union import UnionAuthenticator, build_authenticator
 from apiserver.authn.x509 import X509Authenticator
 from apiserver.authz import bootstrap
 from apiserver.authz.modes import build_authorizer
@@ -30,7 +29,7 @@ def authenticator() -> UnionAuthenticator:
     sa = ServiceAccountAuthenticator([SA_KEY.public_key()], [ISSUER], [ISSUER],
                                      lambda r, ns, n: SA_OBJECTS.get((r, ns, n)))
     tokens = TokenFileAuthenticator.from_csv("editor-token,erin,2001,\nviewer-token,victor,2002,\"qa\"\n")
-    return UnionAuthenticator([X509Authenticator(), tokens, sa, AnonymousAuthenticator()])
+    return build_authenticator([X509Authenticator(), tokens, sa], anonymous=True)
 
 
 def credentials() -> dict[str, AuthRequest]:
