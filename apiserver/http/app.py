@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 import random
 import ssl
 import time
@@ -17,6 +19,7 @@ from apiserver.http.server import APIHandler
 from apiserver.registry.store import Registry
 from apiserver.storage.etcd3 import Etcd3Store
 
+DEFINITIONS_FILE = pathlib.Path(__file__).parent.parent / "api" / "data" / "definitions-v1.32.json"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -55,7 +58,9 @@ async def bootstrap_namespaces(registry: Registry) -> None:
 def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], float] = time.time,
               rng: random.Random | None = None) -> web.Application:
     registry = Registry(storage, RESOURCES, clock=clock, rng=rng or random.SystemRandom())
-    handler = APIHandler(registry, server_address=f"{opts.bind_address}:{opts.secure_port}", clock=clock)
+    definitions = json.loads(DEFINITIONS_FILE.read_text()) if DEFINITIONS_FILE.is_file() else None
+    handler = APIHandler(registry, server_address=f"{opts.bind_address}:{opts.secure_port}", clock=clock,
+                         definitions=definitions)
     chain = build_handler_chain(handler, authenticate=x509_authenticator, authorize=allow_all,
                                 anonymous_auth=opts.anonymous_auth)
     app = web.Application(client_max_size=4 * 1024 * 1024)

@@ -44,8 +44,10 @@ def _json(body: Any, status: int = 200, content_type: str = JSON) -> web.Respons
 
 
 class APIHandler:
-    def __init__(self, registry: Registry, *, server_address: str, clock: Any = time.time) -> None:
+    def __init__(self, registry: Registry, *, server_address: str, clock: Any = time.time,
+                 definitions: dict[str, Any] | None = None) -> None:
         self.registry = registry
+        self.openapi_root, self.openapi_docs = openapi.all_documents(definitions)
         self.server_address = server_address
         self.clock = clock
 
@@ -95,16 +97,9 @@ class APIHandler:
             if doc:
                 return _json(doc)
         if path == "/openapi/v3":
-            return _json(openapi.root())
-        if parts[:2] == ["openapi", "v3"] and len(parts) > 2:
-            gv = parts[2:]
-            doc = None
-            if gv[0] == "api" and len(gv) == 2:
-                doc = openapi.document("", gv[1])
-            elif gv[0] == "apis" and len(gv) == 3:
-                doc = openapi.document(gv[1], gv[2])
-            if doc is not None:
-                return _json(doc)
+            return _json(self.openapi_root)
+        if path.startswith("/openapi/v3/") and path[len("/openapi/v3/"):] in self.openapi_docs:
+            return _json(self.openapi_docs[path[len("/openapi/v3/"):]])
         if path == "/":
             return _json({"paths": sorted({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
                                            "/openapi/v3", "/version"} | {f"/apis/{r.group}/{r.version}"
