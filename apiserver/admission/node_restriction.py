@@ -60,8 +60,12 @@ class NodeRestriction(Plugin):
             if ((existing or {}).get("spec") or {}).get("nodeName") != node:
                 raise forbidden(attrs, f'node "{node}" can only evict pods with spec.nodeName set to itself')
             return
-        if attrs.operation in (Operation.UPDATE, Operation.CONNECT) or attrs.subresource:
-            raise forbidden(attrs, f'node "{node}" is not allowed to {attrs.operation.value.lower()} pods')
+        if attrs.subresource == "" and attrs.operation != Operation.DELETE:
+            raise forbidden(attrs, f'unexpected operation "{attrs.operation.value}", node "{node}" can only '
+                                   f"create and delete mirror pods")
+        if attrs.subresource:
+            raise forbidden(attrs, f'unexpected subresource "{attrs.subresource}", node "{node}" may not '
+                                   f"{attrs.operation.value.lower()} it")
 
     def _node(self, node: str, attrs: Attributes) -> None:
         name = attrs.name or _meta(attrs.object).get("name", "")

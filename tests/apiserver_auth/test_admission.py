@@ -161,6 +161,8 @@ def node_obj(name: str, labels: dict[str, str] | None = None) -> Obj:
      'pods "p" is forbidden: node "n1" can only create pods with spec.nodeName set to itself'),
     (pod_attrs(pod("p", "apps", node="n2"), Operation.UPDATE, "status", old=pod("p", "apps", node="n2"), user=N1),
      'pods "p" is forbidden: node "n1" can only update pod status for pods with spec.nodeName set to itself'),
+    (pod_attrs(pod("p", "apps", node="n1"), Operation.UPDATE, old=pod("p", "apps", node="n1"), user=N1),
+     'pods "p" is forbidden: unexpected operation "UPDATE", node "n1" can only create and delete mirror pods'),
     (Attributes(Operation.UPDATE, "nodes", "n2", object=node_obj("n2"), old_object=node_obj("n2"), user=N1),
      'nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2"'),
     (Attributes(Operation.UPDATE, "nodes", "n1", object=node_obj("n1", {"node-restriction.kubernetes.io/x": "y"}),
