@@ -124,6 +124,8 @@ def test_put_and_get_variants(ctl: Ctl) -> None:
     assert ctl.out("get", "pg/a", f"--rev={kv['create_revision']}") == "pg/a\n1\n"
     assert ctl.out("get", "pg/a", f"--rev={kv['mod_revision']}") == "pg/a\n10\n"
     assert ctl.out("get", "pg/nothing") == ""
+    assert ctl.out("get", "pg/a", "--consistency=s") == "pg/a\n10\n"
+    assert ctl.out("put", "pg/b", "20", "--prev-kv") == "OK\npg/b\n2\n"
 
 
 def test_count_only_over_grpc(ctl: Ctl, cluster: ProcessCluster) -> None:
@@ -160,6 +162,11 @@ def test_txn_both_branches(ctl: Ctl) -> None:
     read = 'mod("tx/flag") > "0"\n\nget tx/result\ndel tx/flag\n\n\n'
     assert ctl.out("txn", stdin=read) == "SUCCESS\n\ntx/result\nno\n\n1\n"
     assert ctl.out("get", "tx/flag") == ""
+    # The interactive form prompts for each part; a key that no longer exists has version 0.
+    interactive = 'version("tx/flag") = "0"\n\nput tx/i yes\n\n\n'
+    assert ctl.out("txn", "--interactive", stdin=interactive) == (
+        "compares:\nsuccess requests (get, put, del):\nfailure requests (get, put, del):\nSUCCESS\n\nOK\n")
+    assert ctl.out("get", "tx/i", "--print-value-only") == "yes\n"
 
 
 def test_watch_from_revision_with_prev_kv(ctl: Ctl) -> None:
@@ -218,6 +225,14 @@ def test_leases(ctl: Ctl) -> None:
     assert ctl.out("lease", "revoke", lid) == f"lease {lid} revoked\n"
     assert ctl.out("get", "ls/", "--prefix") == ""
     assert lid not in ctl.out("lease", "list").split()
+
+
+def test_lease_expiry_deletes_its_keys(ctl: Ctl) -> None:
+    lid = ctl.out("lease", "grant", "2").split()[1]
+    ctl.out("put", "lx/k", "v", f"--lease={lid}")
+    assert ctl.out("get", "lx/k", "--print-value-only") == "v\n"
+    wait_for(lambda: ctl.out("get", "lx/k") == "", 20, "the key of an expired 2 s lease to disappear")
+    assert ctl.out("lease", "timetolive", lid) == f"lease {lid} already expired\n"
 
 
 def test_unknown_lease(ctl: Ctl) -> None:
