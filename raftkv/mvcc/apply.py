@@ -12,6 +12,7 @@ from raftkv._pb.etcdserverpb import rpc_pb2 as pb
 from raftkv._pb.mvccpb import kv_pb2
 from raftkv.lease.lessor import Lessor
 from raftkv.mvcc.core.key_index import Write
+from raftkv.mvcc.core.ranges import in_range
 from raftkv.mvcc.store import KVStore, WriteTxn
 
 RR = pb.RangeRequest
@@ -114,6 +115,8 @@ class Applier:
 
     def _put(self, txn: WriteTxn, r: pb.PutRequest, resp: pb.PutResponse) -> None:
         s = self.s
+        if r.lease and r.lease not in self.lessor:
+            raise errors.LeaseNotFound()  # before the key check, as etcd's put does
         prev_w = s.get_write(r.key, txn.read_rev)
         # the old value is read only when the request needs it (the index knows version and lease)
         prev = s.fetch(r.key, prev_w) if prev_w is not None and (r.prev_kv or r.ignore_value) else None
@@ -126,8 +129,6 @@ class Applier:
                 value = prev.value
             if r.ignore_lease:
                 lease = prev_w[4]
-        if lease and lease not in self.lessor:
-            raise errors.LeaseNotFound()
         if prev is not None and r.prev_kv:
             resp.prev_kv.CopyFrom(prev)
         txn.put(r.key, value, lease)
@@ -162,7 +163,8 @@ class Applier:
             raise errors.NoSpace()  # as etcd: any txn with a put in either branch, whichever runs
         path: list[bool] = []
         self._compare_path(r, self.s.rev, path)
-        self._check_path(r, iter(path), self.s.rev)
+        self._check_path(r, iter(path), self.s.rev, puts=True, deleted=[])
+        self._check_path(r, iter(path), self.s.rev, puts=False, deleted=[])
         txn = self.s.write_txn()
         resp = pb.TxnResponse()
         self._txn(txn, r, resp, iter(path))
@@ -177,21 +179,36 @@ class Applier:
             if op.WhichOneof("request") == "request_txn":
                 self._compare_path(op.request_txn, rev, path)
 
-    def _check_path(self, r: pb.TxnRequest, path: object, rev: int) -> None:
+    def _check_path(self, r: pb.TxnRequest, path: object, rev: int, puts: bool,
+                    deleted: list[tuple[bytes, bytes]]) -> None:
+        """etcd's checks of the ops on the chosen path: all puts first, then all ranges.
+
+        Deviation: a put with ignore_value/ignore_lease of a key an earlier delete of the same txn
+        removed (possible only with a `"\\0"` range end, which etcd's duplicate check lets through)
+        is refused here with KeyNotFound before anything is written; etcd 3.4 panics on it mid-txn.
+        """
         ok = next(path)  # type: ignore[call-overload]
-        ops = r.success if ok else r.failure
-        for op in ops:
+        for op in (r.success if ok else r.failure):
             kind = op.WhichOneof("request")
-            if kind == "request_put":
+            if kind == "request_put" and puts:
                 p = op.request_put
-                if (p.ignore_value or p.ignore_lease) and self.s.get(p.key, rev) is None:
+                if (p.ignore_value or p.ignore_lease) and (
+                        self.s.get_write(p.key, rev) is None or any(in_range(p.key, k, e) for k, e in deleted)):
                     raise errors.KeyNotFound()
                 if p.lease and p.lease not in self.lessor:
                     raise errors.LeaseNotFound()
-            elif kind == "request_range" and op.request_range.revision:
-                self.s.check_read_rev(op.request_range.revision)
+            elif kind == "request_delete_range":
+                deleted.append((op.request_delete_range.key, op.request_delete_range.range_end))
+            elif kind == "request_range" and not puts and op.request_range.revision:
+                # as etcd: any non-zero revision is checked, so a negative one is "compacted" once
+                # anything was compacted (it is below the compact revision), though ranges read it as current
+                want = op.request_range.revision
+                if want > self.s.rev:
+                    raise errors.FutureRevision()
+                if want < self.s.compact_rev:
+                    raise errors.Compacted(self.s.compact_rev)
             elif kind == "request_txn":
-                self._check_path(op.request_txn, path, rev)
+                self._check_path(op.request_txn, path, rev, puts, deleted)
 
     def _txn(self, txn: WriteTxn, r: pb.TxnRequest, resp: pb.TxnResponse, path: object) -> None:
         ok = next(path)  # type: ignore[call-overload]
@@ -221,9 +238,9 @@ class Applier:
                 self._txn(txn, op.request_txn, out.response_txn, path)
 
     def _txn_read_rev(self, r: pb.RangeRequest, txn: WriteTxn) -> int:
-        if r.revision:
+        if r.revision > 0:
             return self.s.check_read_rev(r.revision)
-        return txn.read_rev
+        return txn.read_rev  # 0 or negative: the txn's own view, its writes so far included
 
     def _compare(self, c: pb.Compare, rev: int) -> bool:
         found = self.s.visible(c.key, c.range_end, rev)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from raftkv.mvcc.watch import Watchers, WatchStream
 
 _U64 = struct.Struct(">Q")
+_I64 = struct.Struct(">q")
+NEVER_COMPACTED = -1  # etcd's compact revision before the first compaction (so compacting at 0 works once)
 KeyValue = kv_pb2.KeyValue
 Event = kv_pb2.Event
 
@@ -37,7 +39,7 @@ class KVStore:
         self.b = backend
         self.index: SortedDict = SortedDict()
         self.rev = 1
-        self.compact_rev = 0
+        self.compact_rev = NEVER_COMPACTED
         self.consistent_index = 0
         self._committed_index = -1
         self.on_lease_attach: Callable[[int, bytes], None] | None = None
@@ -64,7 +66,7 @@ class KVStore:
         meta_rev = self.b.get_meta("rev")
         self.rev = max(rev, _U64.unpack(meta_rev)[0] if meta_rev else 1)
         cr = self.b.get_meta("compact_rev")
-        self.compact_rev = _U64.unpack(cr)[0] if cr else 0
+        self.compact_rev = _I64.unpack(cr)[0] if cr else NEVER_COMPACTED
         ci = self.b.get_meta("consistent_index")
         self.consistent_index = _U64.unpack(ci)[0] if ci else 0
         self._committed_index = self.consistent_index
@@ -186,7 +188,7 @@ class KVStore:
             del self.index[k]
         self.b.delete_revs(doomed)
         self.compact_rev = rev
-        self.b.set_meta("compact_rev", _U64.pack(rev))
+        self.b.set_meta("compact_rev", _I64.pack(rev))
         self.watchers.on_compact(rev)
 
     # ------------------------------------------------------------------ history
@@ -238,8 +240,10 @@ class KVStore:
         return h
 
     def hash_kv(self, rev: int) -> tuple[int, int, int]:
+        if rev > 0 and rev <= self.compact_rev:
+            raise errors.Compacted(self.compact_rev)  # as etcd's HashByRev: the compact revision itself too
         rev = self.check_read_rev(rev)
-        h = zlib.crc32(_U64.pack(self.compact_rev))
+        h = zlib.crc32(_I64.pack(self.compact_rev))
         for rk, value in self.b.scan(b"", _U64.pack(rev + 1)):
             h = zlib.crc32(value, zlib.crc32(rk, h))
         return h, self.compact_rev, rev

@@ -329,3 +329,16 @@ def test_restart_restores_index_revision_leases_and_compaction(tmp_path: object)
     assert a2.range(RR(key=b"x")).kvs[0].version == 2
     assert lessor.time_to_live(9, 0.0)[2] == [b"x"]
     assert s2.hash_kv(0) == before
+
+
+def test_ignore_value_put_of_a_key_deleted_earlier_in_the_txn_is_refused_whole(abc: Applier) -> None:
+    """etcd 3.4 panics on this (its duplicate check lets a "\\0" delete through); raftkv refuses it
+    before writing anything."""
+    before = abc.s.rev, abc.s.hash()
+    t = pb.TxnRequest(success=[pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(key=b"a", range_end=b"\0")),
+                               pb.RequestOp(request_put=pb.PutRequest(key=b"b", ignore_value=True))])
+    check_txn(t)  # etcd's pre-proposal check accepts it
+    with pytest.raises(errors.KeyNotFound):
+        abc.txn(t)
+    assert (abc.s.rev, abc.s.hash()) == before
+    assert keys(abc.range(RR(key=b"a", range_end=b"\0"))) == [b"a", b"b", b"c", b"d"]
