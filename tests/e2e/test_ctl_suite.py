@@ -250,6 +250,11 @@ def test_compaction_and_revision_errors(ctl: Ctl) -> None:
     assert "required revision has been compacted" in ctl.fails("get", "cp/k", f"--rev={r1}")
     assert ctl.out("get", "cp/k", f"--rev={r2}") == "cp/k\nnew\n"
     assert "required revision has been compacted" in ctl.fails("compaction", str(r1))
+    # A watch from below the compaction is cancelled by the server, and etcdctl exits saying so.
+    watch = subprocess.run(["etcdctl", *ctl.c.etcdctl_flags(), "watch", "cp/k", f"--rev={r1}"], capture_output=True,
+                           text=True, env=dict(os.environ, ETCDCTL_API="3"), timeout=WATCH_DEADLINE_S)
+    assert watch.returncode != 0 and watch.stdout == ""
+    assert "watch was canceled (etcdserver: mvcc: required revision has been compacted)" in watch.stderr
     assert "required revision is a future revision" in ctl.fails("get", "cp/k", "--rev=100000000")
 
 
