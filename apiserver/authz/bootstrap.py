@@ -101,6 +101,66 @@ def _admin_rules() -> list[Obj]:
             rule(WRITE + READ, ["rbac.authorization.k8s.io"], ["rolebindings", "roles"])]
 
 
+EVENTS = rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"])
+_CRUD = ["create", "delete", "get", "list", "patch", "update", "watch"]
+# One ClusterRole per controller, bound to the controller's service account in kube-system
+# (kube-controller-manager --use-service-account-credentials).
+CONTROLLER_RULES: dict[str, list[Obj]] = {
+    "replicaset-controller": [
+        rule(["get", "list", "watch", "update"], ["apps"], ["replicasets"]),
+        rule(["update"], ["apps"], ["replicasets/status", "replicasets/finalizers"]),
+        rule(["list", "watch", "patch", "create", "delete"], [""], ["pods"])],
+    "replication-controller": [
+        rule(["get", "list", "watch", "update"], [""], ["replicationcontrollers"]),
+        rule(["update"], [""], ["replicationcontrollers/status", "replicationcontrollers/finalizers"]),
+        rule(["list", "watch", "patch", "create", "delete"], [""], ["pods"])],
+    "deployment-controller": [
+        rule(["get", "list", "watch", "update"], ["apps"], ["deployments"]),
+        rule(["update"], ["apps"], ["deployments/status", "deployments/finalizers"]),
+        rule(_CRUD, ["apps"], ["replicasets"]),
+        rule(["get", "list", "watch", "update"], [""], ["pods"])],
+    "daemon-set-controller": [
+        rule(["get", "list", "watch"], ["apps"], ["daemonsets"]),
+        rule(["update"], ["apps"], ["daemonsets/status", "daemonsets/finalizers"]),
+        rule(["list", "watch"], [""], ["nodes"]),
+        rule(["list", "watch", "create", "delete", "patch"], [""], ["pods"]),
+        rule(["create"], [""], ["pods/binding"]),
+        rule(_CRUD, ["apps"], ["controllerrevisions"])],
+    "statefulset-controller": [
+        rule(["list", "watch"], ["apps"], ["statefulsets"]),
+        rule(["update"], ["apps"], ["statefulsets/status", "statefulsets/finalizers"]),
+        rule(_CRUD, [""], ["pods"]),
+        rule(_CRUD, ["apps"], ["controllerrevisions"]),
+        rule(["get", "create", "update", "patch"], [""], ["persistentvolumeclaims"])],
+    "job-controller": [
+        rule(["get", "list", "watch", "update", "patch"], ["batch"], ["jobs"]),
+        rule(["update"], ["batch"], ["jobs/status", "jobs/finalizers"]),
+        rule(["list", "watch", "create", "delete", "patch"], [""], ["pods"])],
+    "cronjob-controller": [
+        rule(["get", "list", "watch", "update"], ["batch"], ["cronjobs"]),
+        rule(_CRUD, ["batch"], ["jobs"]),
+        rule(["update"], ["batch"], ["cronjobs/status", "cronjobs/finalizers"]),
+        rule(["list", "delete"], [""], ["pods"])],
+    "endpoint-controller": [
+        rule(READ, [""], ["services", "pods"]),
+        rule(["get", "list", "create", "update", "delete"], [""], ["endpoints"]),
+        rule(["create"], [""], ["endpoints/restricted"])],
+    "endpointslice-controller": [
+        rule(READ, [""], ["services", "pods", "nodes"]),
+        rule(_CRUD, ["discovery.k8s.io"], ["endpointslices"])],
+    "namespace-controller": [
+        rule(["delete", "get", "list", "watch"], [""], ["namespaces"]),
+        rule(["update"], [""], ["namespaces/finalize", "namespaces/status"]),
+        rule(["delete", "deletecollection", "get", "list"], ["*"], ["*"])],
+    "serviceaccount-controller": [rule(["create"], [""], ["serviceaccounts"])],
+    "generic-garbage-collector": [rule(["get", "list", "watch", "patch", "update", "delete"], ["*"], ["*"])],
+    "node-controller": [
+        rule(["get", "list", "update", "delete", "patch"], [""], ["nodes"]),
+        rule(["patch", "update"], [""], ["nodes/status", "pods/status"]),
+        rule(["list", "delete"], [""], ["pods"])],
+}
+
+
 def cluster_roles() -> list[Obj]:
     """Every bootstrap ClusterRole. Aggregated roles (admin, edit, view) carry an aggregationRule and empty rules,
     as on a real cluster; run ``rbac.aggregate_all`` (the aggregation controller's job) to fill them."""
@@ -159,24 +219,7 @@ def cluster_roles() -> list[Obj]:
             rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
             rule(["list", "watch"], ["*"], ["*"]),
             rule(["create"], [""], ["serviceaccounts/token"])]),
-        cluster_role("system:controller:replicaset-controller", [
-            rule(["get", "list", "watch", "update"], ["apps"], ["replicasets"]),
-            rule(["update"], ["apps"], ["replicasets/status", "replicasets/finalizers"]),
-            rule(["list", "watch", "patch", "create", "delete"], [""], ["pods"]),
-            rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"])]),
-        cluster_role("system:controller:deployment-controller", [
-            rule(["get", "list", "watch", "update"], ["apps"], ["deployments"]),
-            rule(["update"], ["apps"], ["deployments/status", "deployments/finalizers"]),
-            rule(["create", "delete", "get", "list", "patch", "update", "watch"], ["apps"], ["replicasets"]),
-            rule(["get", "list", "watch", "update"], [""], ["pods"]),
-            rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"])]),
-        cluster_role("system:controller:namespace-controller", [
-            rule(["delete", "get", "list", "watch"], [""], ["namespaces"]),
-            rule(["update"], [""], ["namespaces/finalize", "namespaces/status"]),
-            rule(["delete", "deletecollection", "get", "list"], ["*"], ["*"])]),
-        cluster_role("system:controller:serviceaccount-controller", [
-            rule(["create"], [""], ["serviceaccounts"]),
-            rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"])]),
+        *[cluster_role(f"system:controller:{name}", rules + [EVENTS]) for name, rules in CONTROLLER_RULES.items()],
     ]
 
 
@@ -192,15 +235,8 @@ def cluster_role_bindings() -> list[Obj]:
         cluster_role_binding("system:kube-scheduler", "system:kube-scheduler", [user("system:kube-scheduler")]),
         cluster_role_binding("system:kube-controller-manager", "system:kube-controller-manager",
                              [user("system:kube-controller-manager")]),
-        cluster_role_binding("system:controller:replicaset-controller", "system:controller:replicaset-controller",
-                             [sa("kube-system", "replicaset-controller")]),
-        cluster_role_binding("system:controller:deployment-controller", "system:controller:deployment-controller",
-                             [sa("kube-system", "deployment-controller")]),
-        cluster_role_binding("system:controller:namespace-controller", "system:controller:namespace-controller",
-                             [sa("kube-system", "namespace-controller")]),
-        cluster_role_binding("system:controller:serviceaccount-controller",
-                             "system:controller:serviceaccount-controller",
-                             [sa("kube-system", "serviceaccount-controller")]),
+        *[cluster_role_binding(f"system:controller:{name}", f"system:controller:{name}", [sa("kube-system", name)])
+          for name in CONTROLLER_RULES],
     ]
 
 

@@ -274,3 +274,24 @@ def test_bootstrap_objects_are_storable() -> None:
     crb = next(o for o in objs if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"] == "cluster-admin")
     assert crb["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}]
     assert all(o["apiVersion"] == "rbac.authorization.k8s.io/v1" for o in objs)
+
+
+@pytest.mark.parametrize("controller,attrs,allowed", [
+    ("replicaset-controller", ("create", "", "pods", "", "any-ns"), True),
+    ("replicaset-controller", ("update", "apps", "replicasets", "status", "any-ns"), True),
+    ("replicaset-controller", ("get", "", "secrets", "", "any-ns"), False),
+    ("deployment-controller", ("create", "apps", "replicasets", "", "ns"), True),
+    ("job-controller", ("update", "batch", "jobs", "status", "ns"), True),
+    ("node-controller", ("patch", "", "nodes", "status", ""), True),
+    ("node-controller", ("create", "", "pods", "", "ns"), False),
+    ("generic-garbage-collector", ("delete", "apps", "deployments", "", "ns"), True),
+])
+def test_bootstrap_controller_roles(controller: str, attrs: tuple[str, str, str, str, str], allowed: bool) -> None:
+    objs = bootstrap.policy_objects()
+    keys = [(o["kind"], o["metadata"]["name"]) for o in objs]
+    assert len(keys) == len(set(keys)), "bootstrap objects must have unique names"
+    user = UserInfo(f"system:serviceaccount:kube-system:{controller}",
+                    groups=("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"))
+    verb, group, resource, sub, namespace = attrs
+    decision, _ = RBACAuthorizer(DictLister(objs)).authorize(Attributes(user, verb, group, resource, sub, namespace))
+    assert (decision == Decision.ALLOW) is allowed
