@@ -77,11 +77,32 @@ async def resume_all(cluster: LocalCluster) -> str:
     return f"SIGCONT {paused}"
 
 
+async def blackhole_leader(cluster: LocalCluster) -> str:
+    """Hold all bytes on the leader's peer proxy: every connection peers dialled to the leader stalls. In etcd's
+    transport those carry the leader's outgoing stream messages, so followers stop hearing it and elect anew."""
+    name = await cluster.wait_leader(10)
+    proxy = cluster.members[name].proxy
+    if proxy is None:
+        raise ValueError("blackhole_leader needs a cluster started with proxied=True")
+    proxy.blackhole()
+    return f"blackhole peer links into leader {name}"
+
+
+def delay_all(ms: float, jitter_ms: float = 0.0) -> NemesisAction:
+    async def delay(cluster: LocalCluster) -> str:
+        for m in cluster.members.values():
+            if m.proxy is None:
+                raise ValueError("delay_all needs a cluster started with proxied=True")
+            m.proxy.delay(ms, jitter_ms)
+        return f"delay peer links {ms}±{jitter_ms} ms"
+    return delay
+
+
 async def heal_network(cluster: LocalCluster) -> str:
     for m in cluster.members.values():
         if m.proxy:
             m.proxy.heal()
-    return "heal network"
+    return f"heal network (leader before heal: {await cluster.leader()})"
 
 
 async def _nemesis(cluster: LocalCluster, schedule: list[tuple[float, NemesisAction]],
@@ -158,5 +179,5 @@ async def run_scenario(cluster: LocalCluster, workload: WorkloadConfig,
     return Report(history, results, nemesis_log)
 
 
-__all__ = ["PREFIX", "Report", "heal_network", "kill_leader", "pause_leader", "restart_dead", "resume_all",
+__all__ = ["PREFIX", "Report", "blackhole_leader", "delay_all", "heal_network", "kill_leader", "pause_leader", "restart_dead", "resume_all",
            "run_scenario"]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -159,7 +160,7 @@ class Recorder:
         stub = self._kv_stub(ep)
         key = key_name(self.rng.randrange(self.cfg.keys))
         t = self.cfg.op_timeout_s
-        base = dict(client=client, member=ep)
+        base: dict[str, Any] = {"client": client, "member": ep}
         invoke = loop.time()
         try:
             if kind == "put":

@@ -78,13 +78,14 @@ def check_witness(ops: list[Op], log: Log) -> Result:
                         and not any(w.kind == TXN and (key, None) in w.writes for w in ops):
                     violations.append(_v("phantom-delete", f"log deletes {key!r} at {rev}; no client did"))
                 continue
-            op = by_value.get(value)
-            if op is None:
+            writer = by_value.get(value)
+            if writer is None:
                 violations.append(_v("phantom-write", f"log has {key}={value!r} at {rev}; no client wrote it"))
-            elif op.outcome == OK and not (op.kind == PUT or op.succeeded):
-                violations.append(_v("phantom-write", f"{value!r} in the log at {rev} though its txn failed", op))
+            elif writer.outcome == OK and not (writer.kind == PUT or writer.succeeded):
+                violations.append(_v("phantom-write", f"{value!r} in the log at {rev} though its txn failed",
+                                     writer))
             else:
-                log_rev_of[id(op)] = rev
+                log_rev_of[id(writer)] = rev
 
     # acknowledged writes are in the log at the revision they were acknowledged with
     for op in ops:
