@@ -376,7 +376,7 @@ class Raft:
                 if t == MessageType.VOTE:
                     self.election_elapsed = 0
                     self.vote = m.frm
-            else:
+            elif self.term:  # a node that has never seen a term (a fresh joiner) has nothing to say
                 self.send(Message(type=resp, to=m.frm, term=self.term, reject=True))
         else:
             self._step(m)
