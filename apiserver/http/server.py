@@ -17,6 +17,7 @@ from aiohttp import web
 
 from apiserver import errors, patch
 from apiserver.api import discovery, openapi, tables
+from apiserver.api.fieldvalidation import FIELD_VALIDATION_MODES, unknown_fields
 from apiserver.api.resources import RESOURCES, Resource, find
 from apiserver.http.negotiation import discovery_version, object_format
 from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry
@@ -47,6 +48,7 @@ class APIHandler:
     def __init__(self, registry: Registry, *, server_address: str, clock: Any = time.time,
                  definitions: dict[str, Any] | None = None) -> None:
         self.registry = registry
+        self.definitions = definitions or {}
         self.openapi_root, self.openapi_docs = openapi.all_documents(definitions)
         self.server_address = server_address
         self.clock = clock
@@ -139,6 +141,14 @@ class APIHandler:
     # ------------------------------------------------------------------ rendering
     def render(self, request: web.Request, resource: Resource, obj: dict[str, Any], status: int = 200) -> web.Response:
         fmt = object_format(request.headers.get("Accept", "*/*"))
+        response = self._render(request, resource, obj, status, fmt)
+        for w in request.get("warnings", ()):
+            escaped = w.replace("\\", "\\\\").replace('"', '\\"')
+            response.headers.add("Warning", f'299 - "{escaped}"')
+        return response
+
+    def _render(self, request: web.Request, resource: Resource, obj: dict[str, Any], status: int,
+                fmt: str) -> web.Response:
         if fmt == "json":
             return _json(obj, status)
         items = obj["items"] if "items" in obj else [obj]
@@ -147,6 +157,24 @@ class APIHandler:
                                 include_object=request.query.get("includeObject", "Metadata"))
         table["apiVersion"] = "meta.k8s.io/" + fmt.split("-", 1)[1]
         return _json(table, status)
+
+    def check_fields(self, request: web.Request, resource: Resource, obj: Any) -> None:
+        """fieldValidation: Strict -> 400 listing unknown fields; Warn (the default) -> Warning headers."""
+        mode = request.query.get("fieldValidation", "Warn")
+        if mode not in FIELD_VALIDATION_MODES:
+            raise errors.bad_request(f"fieldValidation parameter must be one of: Ignore, Warn, Strict (got {mode!r})")
+        if not isinstance(obj, dict):
+            return
+        unknown = unknown_fields(obj, openapi.schema_name(resource), self.definitions, prune=True)
+        if mode == "Ignore":
+            return
+        if not unknown:
+            return
+        listed = ", ".join(f'unknown field "{f}"' for f in unknown)
+        if mode == "Strict":
+            raise errors.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                                     f"{resource.kind}: strict decoding error: {listed}")
+        request["warnings"] = [f'unknown field "{f}"' for f in unknown]
 
     # ------------------------------------------------------------------ resource verbs
     async def resource(self, request: web.Request, info: RequestInfo, resource: Resource,
@@ -164,9 +192,11 @@ class APIHandler:
             return self.render(request, resource, await store.get(ns, info.name))
         if verb == "create" and not info.name:
             body, _ = await self.read_body(request)
+            self.check_fields(request, resource, body)
             return self.render(request, resource, await store.create(ns, body, dry_run=dry_run), 201)
         if verb == "update":
             body, _ = await self.read_body(request)
+            self.check_fields(request, resource, body)
             if sub == "finalize":
                 sub = "status"
             return self.render(request, resource, await store.update(ns, info.name, body, subresource=sub,
@@ -235,6 +265,7 @@ class APIHandler:
             if want_rv and want_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(resource.plural, resource.group, info.name)
             new = self._apply_patch(kind, old, body)
+            self.check_fields(request, resource, new)
             if info.subresource == "status":
                 store.strategy.prepare_for_status_update(new, old)
             else:
@@ -249,6 +280,7 @@ class APIHandler:
         Field ownership (managedFields) and conflict detection between managers are NOT implemented."""
         if not isinstance(body, dict):
             raise errors.bad_request("apply patch must be an object")
+        self.check_fields(request, resource, body)
         try:
             await store.get(ns, info.name)
         except errors.APIError as e:

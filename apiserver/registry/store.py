@@ -312,6 +312,9 @@ class GenericStore:
                 raise self._not_found(name)
             obj = self.decode(kv)
             md = obj["metadata"]
+            refusal = self.strategy.check_delete(obj)
+            if refusal:
+                raise errors.forbidden(f'{self.resource.plural} "{name}" is forbidden: {refusal}')
             if opts.precondition_uid and opts.precondition_uid != md.get("uid"):
                 raise errors.conflict(self.resource.plural, self.resource.group, name,
                                       f"Precondition failed: UID in precondition: {opts.precondition_uid}, "

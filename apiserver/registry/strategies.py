@@ -43,6 +43,10 @@ class Strategy:
     def default(self, obj: dict[str, Any]) -> None:
         pass
 
+    def check_delete(self, obj: dict[str, Any]) -> str:
+        """A reason the object may not be deleted (403 Forbidden), or "" to allow it."""
+        return ""
+
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return []
 
@@ -213,10 +217,18 @@ class ServiceStrategy(Strategy):
         return causes
 
 
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+
+
 class NamespaceStrategy(Strategy):
     has_status = True
     name_is_label = True
     extra_fields = frozenset({"status.phase"})
+
+    def check_delete(self, obj: dict[str, Any]) -> str:
+        if obj.get("metadata", {}).get("name") in IMMORTAL_NAMESPACES:
+            return "this namespace may not be deleted"
+        return ""
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Active"}

@@ -257,3 +257,18 @@ def test_watch_from_resource_version_and_gone_after_compaction(cluster):
     gone = watch_lines(srv, f"{base}?watch=true&resourceVersion={start}&timeoutSeconds=5", 1)
     assert gone[0]["type"] == "ERROR" and gone[0]["object"]["code"] == 410
     assert gone[0]["object"]["reason"] == "Expired"
+
+
+def test_field_validation_and_immortal_namespaces(cluster):
+    bad = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fv}\ndata: {a: b}\nspec: {z: 1}\n"
+    strict = kubectl(cluster, "create", "-f", "-", stdin=bad, check=False)
+    assert 'strict decoding error: unknown field "spec"' in strict.stderr and strict.returncode != 0
+    warn = kubectl(cluster, "create", "-f", "-", "--validate=warn", stdin=bad)
+    assert 'Warning: unknown field "spec"' in warn.stderr
+    assert "spec" not in json.loads(kubectl(cluster, "get", "cm", "fv", "-o", "json").stdout), "unknown fields dropped"
+    kubectl(cluster, "delete", "cm", "fv")
+    refused = kubectl(cluster, "delete", "ns", "default", check=False)
+    assert 'Error from server (Forbidden): namespaces "default" is forbidden: this namespace may not be deleted' \
+        in refused.stderr
+    kubectl(cluster, "create", "-f", "-", stdin="apiVersion: v1\nkind: Namespace\nmetadata: {name: scratch}\n")
+    assert kubectl(cluster, "delete", "ns", "scratch").stdout.strip() == 'namespace "scratch" deleted'

@@ -132,3 +132,24 @@ def test_discovery_and_openapi_agree_with_the_resource_table():
     root, docs = openapi.all_documents()
     assert root["paths"]["apis/apps/v1"]["serverRelativeURL"].startswith("/openapi/v3/apis/apps/v1?hash=")
     assert set(docs) == {"api/v1", "apis/apps/v1"}
+
+
+def test_unknown_fields_against_v132_definitions():
+    import json
+    import pathlib
+
+    from apiserver.api.fieldvalidation import unknown_fields
+    defs = json.loads((pathlib.Path(__file__).parents[2] / "apiserver/api/data/definitions-v1.32.json").read_text())
+    good = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w", "labels": {"a": "b"}},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": [
+                {"name": "c", "image": "i", "env": [{"name": "X", "value": "1"}]}]}}}}
+    assert unknown_fields(good, "io.k8s.api.apps.v1.Deployment", defs) == []
+    bad = json.loads(json.dumps(good))
+    bad["spec"]["template"]["spec"]["containers"][0]["imagee"] = "x"
+    bad["spec"]["bogus"] = 1
+    assert unknown_fields(bad, "io.k8s.api.apps.v1.Deployment", defs) == [
+        "spec.template.spec.containers[0].imagee", "spec.bogus"]
+    assert unknown_fields({"data": {"k": "v"}, "spec": {}}, "io.k8s.api.core.v1.ConfigMap", defs) == ["spec"]
+    pruned = {"data": {"k": "v"}, "spec": {}}
+    assert unknown_fields(pruned, "io.k8s.api.core.v1.ConfigMap", defs, prune=True) == ["spec"]
+    assert pruned == {"data": {"k": "v"}}
