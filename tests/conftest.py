@@ -64,11 +64,11 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: fl
 
 
 def _shared_registry() -> dict[int, subprocess.Popen]:
-    # pytest loads this file as `conftest`, test modules import it as `tests.conftest`: two module
-    # objects, which must share one registry or the session-end sweep would miss processes.
-    for name in ("conftest", "tests.conftest"):
-        registry = getattr(sys.modules.get(name), "_STARTED", None)
-        if registry is not None:
+    # Depending on pytest's import mode this file may be loaded twice under two module names (as a
+    # conftest, and as `tests.conftest` by test modules); both copies must share one registry.
+    for module in list(sys.modules.values()):
+        registry = getattr(module, "_STARTED", None)
+        if getattr(module, "__file__", None) == __file__ and isinstance(registry, dict):
             return registry
     return {}
 
