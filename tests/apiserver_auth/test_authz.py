@@ -295,3 +295,31 @@ def test_bootstrap_controller_roles(controller: str, attrs: tuple[str, str, str,
     verb, group, resource, sub, namespace = attrs
     decision, _ = RBACAuthorizer(DictLister(objs)).authorize(Attributes(user, verb, group, resource, sub, namespace))
     assert (decision == Decision.ALLOW) is allowed
+
+
+def test_authorize_request_glue() -> None:
+    from dataclasses import dataclass
+
+    from apiserver.authz.request import authorize_request
+
+    @dataclass(frozen=True)
+    class Info:
+        is_resource_request: bool
+        path: str
+        verb: str
+        group: str = ""
+        version: str = ""
+        namespace: str = ""
+        resource: str = ""
+        subresource: str = ""
+        name: str = ""
+
+    authz = RBACAuthorizer(rbac_world())
+    assert authorize_request(authz, ALICE, Info(True, "/api/v1/namespaces/team/pods", "list", version="v1",
+                                                namespace="team", resource="pods")) == (True, "")
+    assert authorize_request(authz, ALICE, Info(True, "/api/v1/namespaces/team/pods/p", "delete", version="v1",
+                                                namespace="team", resource="pods", name="p")) == (
+        False, 'pods "p" is forbidden: User "alice" cannot delete resource "pods" in API group "" in the namespace '
+               '"team"')
+    assert authorize_request(authz, ALICE, Info(False, "/metrics", "get")) == (
+        False, 'forbidden: User "alice" cannot get path "/metrics"')
