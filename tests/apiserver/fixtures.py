@@ -50,25 +50,52 @@ def _wait(check: object, what: str, proc: subprocess.Popen[bytes], log: str) -> 
     raise RuntimeError(f"{what} not ready after {START_DEADLINE_S}s:\n{open(log).read()[-3000:]}")
 
 
+@dataclass
+class EtcdTLS:
+    """Client credentials for an etcd started with client-cert-auth."""
+    ca: str
+    cert: str
+    key: str
+
+
 @contextlib.contextmanager
-def etcd(tmp: str) -> Iterator[str]:
+def etcd(tmp: str, *, tls: bool = False) -> Iterator[str]:
+    """Debian's etcd 3.4 on free loopback ports; with `tls`, https + client-cert-auth (see `etcd_tls(tmp)`)."""
     client, peer = free_port(), free_port()
-    url = f"http://127.0.0.1:{client}"
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://127.0.0.1:{client}"
     log = os.path.join(tmp, "etcd.log")
+    cmd = ["etcd", "--data-dir", os.path.join(tmp, "etcd"), "--listen-client-urls", url,
+           "--advertise-client-urls", url, "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+           "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+           "--initial-cluster", f"default=http://127.0.0.1:{peer}"]
+    ctx = None
+    if tls:
+        certs = os.path.join(tmp, "etcd-pki")
+        pki.init_ca(certs)
+        server = pki.issue(certs, "server", "etcd", hosts=["localhost", "127.0.0.1"])
+        client_pair = pki.issue(certs, "client", "apiserver-etcd-client", cn="kube-apiserver-etcd-client")
+        ca = os.path.join(certs, "ca.crt")
+        cmd += ["--cert-file", server.cert, "--key-file", server.key, "--trusted-ca-file", ca,
+                "--client-cert-auth"]
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.load_cert_chain(client_pair.cert, client_pair.key)
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["etcd", "--data-dir", os.path.join(tmp, "etcd"), "--listen-client-urls", url,
-                                 "--advertise-client-urls", url, "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                                 "--initial-cluster", f"default=http://127.0.0.1:{peer}"],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     try:
         def ready() -> bool:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+            with urllib.request.urlopen(f"{url}/health", timeout=1, context=ctx) as r:
                 return r.status == 200
         _wait(ready, "etcd", proc, log)
         yield url
     finally:
         _stop(proc)
+
+
+def etcd_tls(tmp: str) -> EtcdTLS:
+    certs = os.path.join(tmp, "etcd-pki")
+    return EtcdTLS(os.path.join(certs, "ca.crt"), os.path.join(certs, "apiserver-etcd-client.crt"),
+                   os.path.join(certs, "apiserver-etcd-client.key"))
 
 
 @dataclass
@@ -87,7 +114,8 @@ class APIServer:
 
 
 @contextlib.contextmanager
-def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False) -> Iterator[APIServer]:
+def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
+              etcd_client: EtcdTLS | None = None) -> Iterator[APIServer]:
     certs = os.path.join(tmp, "pki")
     pki.init_ca(certs)
     server = pki.issue(certs, "server", "apiserver", hosts=["localhost", "127.0.0.1"])
@@ -98,6 +126,9 @@ def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False) -> Itera
     cmd = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--secure-port", str(port),
            "--tls-cert-file", server.cert, "--tls-private-key-file", server.key, "--client-ca-file", ca,
            f"--anonymous-auth={'true' if anonymous_auth else 'false'}"]
+    if etcd_client is not None:
+        cmd += ["--etcd-cafile", etcd_client.ca, "--etcd-certfile", etcd_client.cert,
+                "--etcd-keyfile", etcd_client.key]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"https://127.0.0.1:{port}"

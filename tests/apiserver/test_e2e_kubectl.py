@@ -272,3 +272,28 @@ def test_field_validation_and_immortal_namespaces(cluster):
         in refused.stderr
     kubectl(cluster, "create", "-f", "-", stdin="apiVersion: v1\nkind: Namespace\nmetadata: {name: scratch}\n")
     assert kubectl(cluster, "delete", "ns", "scratch").stdout.strip() == 'namespace "scratch" deleted'
+
+
+def test_status_and_scale_subresources(cluster):
+    srv, _, _ = cluster
+    m = MANIFEST.split("---")[0]
+    kubectl(cluster, "create", "-f", "-", stdin=m)
+    base = "/apis/apps/v1/namespaces/default/deployments/web"
+    code, d = api(srv, "PATCH", f"{base}/status", {"status": {"replicas": 2, "readyReplicas": 1},
+                                                    "spec": {"replicas": 9}}, ctype="application/merge-patch+json")
+    assert code == 200 and d["status"]["readyReplicas"] == 1 and d["spec"]["replicas"] == 2
+    assert d["metadata"]["generation"] == 1, "status writes do not bump generation"
+    code, d = api(srv, "PATCH", base, {"status": {"readyReplicas": 0}}, ctype="application/merge-patch+json")
+    assert d["status"]["readyReplicas"] == 1, "the main endpoint ignores status"
+    wide = kubectl(cluster, "get", "deploy", "web").stdout.splitlines()[1].split()
+    assert wide[:2] == ["web", "1/2"]
+
+    assert kubectl(cluster, "scale", "deploy", "web", "--replicas=4").stdout.strip() == "deployment.apps/web scaled"
+    code, scale = api(srv, "GET", f"{base}/scale")
+    assert (scale["kind"], scale["spec"]["replicas"], scale["status"]["selector"]) == ("Scale", 4, "app=web")
+    stale = {**scale, "metadata": {**scale["metadata"], "resourceVersion": "1"}, "spec": {"replicas": 5}}
+    code, status = api(srv, "PUT", f"{base}/scale", stale)
+    assert (code, status["reason"]) == (409, "Conflict")
+    cur = kubectl(cluster, "scale", "deploy", "web", "--current-replicas=4", "--replicas=6")
+    assert cur.stdout.strip() == "deployment.apps/web scaled"
+    kubectl(cluster, "delete", "deploy", "web")
