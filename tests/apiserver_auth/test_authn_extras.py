@@ -72,3 +72,34 @@ def test_impersonation() -> None:
         impersonate(alice, {"Impersonate-User": "bob", "Impersonate-Group": "system:masters"}, authz)
     with pytest.raises(ImpersonationError, match="without impersonating a user"):
         impersonate(alice, {"Impersonate-Group": "dev"}, authz)
+
+
+def test_token_request_round_trip() -> None:
+    from apiserver.authn.serviceaccount import ServiceAccountAuthenticator, TokenIssuer
+    from apiserver.authn.tokenrequest import TokenRequestError, token_request
+    from apiserver.authn.types import AuthRequest
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    objects = {("serviceaccounts", "ns", "robot"): {"metadata": {"name": "robot", "namespace": "ns", "uid": "u1"}},
+               ("pods", "ns", "web"): {"metadata": {"name": "web", "uid": "p1"}}}
+
+    def lookup(r: str, n: str, name: str) -> dict | None:
+        return objects.get((r, n, name))
+
+    issuer = TokenIssuer(key, "https://k8s")
+    sa = objects[("serviceaccounts", "ns", "robot")]
+    out = token_request({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web"}}},
+                        sa, issuer, lookup, NOW, ["https://k8s"])
+    assert out["spec"]["audiences"] == ["https://k8s"] and out["spec"]["boundObjectRef"]["uid"] == "p1"
+    assert out["status"]["expirationTimestamp"] == "2027-01-15T09:00:00Z"  # NOW + 3600 s
+    auth = ServiceAccountAuthenticator([key.public_key()], ["https://k8s"], ["https://k8s"], lookup)
+    token = out["status"]["token"]
+    user, ok, _ = auth.authenticate(AuthRequest({"Authorization": f"Bearer {token}"}), NOW + 60)
+    assert ok and user is not None and user.name == "system:serviceaccount:ns:robot"
+    with pytest.raises(TokenRequestError) as exc:
+        token_request({"spec": {"expirationSeconds": 60}}, sa, issuer, lookup, NOW, ["https://k8s"])
+    assert exc.value.http_code == 422 and "may not specify a duration less than 10 minutes" in str(exc.value)
+    with pytest.raises(TokenRequestError) as exc:
+        token_request({"spec": {"boundObjectRef": {"kind": "Pod", "name": "web", "uid": "old"}}}, sa, issuer,
+                      lookup, NOW, ["https://k8s"])
+    assert exc.value.http_code == 409
