@@ -10,6 +10,7 @@ from apiserver.admission import quantity
 from apiserver.admission.types import Attributes, Operation, Plugin, forbidden
 
 Obj = dict[str, Any]
+ANNOTATION = "kubernetes.io/limit-ranger"
 
 
 def _containers(pod: Obj) -> list[Obj]:
@@ -36,20 +37,16 @@ class LimitRanger(Plugin):
     def admit(self, attrs: Attributes) -> None:
         if not self._applies(attrs):
             return
+        pod = attrs.object or {}
+        spec = pod.get("spec") or {}
+        notes: list[str] = []
         for item in self._limit_items(attrs, "Container"):
-            for c in _containers(attrs.object):  # type: ignore[arg-type]
-                res = c.setdefault("resources", {})
-                limits, requests = res.setdefault("limits", {}), res.setdefault("requests", {})
-                for name, value in (item.get("default") or {}).items():
-                    limits.setdefault(name, value)
-                for name, value in (item.get("defaultRequest") or {}).items():
-                    requests.setdefault(name, value)
-                for name, value in limits.items():  # a request defaults to the limit
-                    requests.setdefault(name, value)
-                if not limits:
-                    del res["limits"]
-                if not requests:
-                    del res["requests"]
+            for label, key in (("init container", "initContainers"), ("container", "containers")):
+                for c in spec.get(key) or []:
+                    notes += _apply_defaults(item, c, f"{label} {c.get('name', '')}")
+        if notes:
+            annotations = pod.setdefault("metadata", {}).setdefault("annotations", {})
+            annotations[ANNOTATION] = "LimitRanger plugin set: " + "; ".join(notes)
 
     def validate(self, attrs: Attributes) -> None:
         if not self._applies(attrs):
@@ -73,6 +70,35 @@ class LimitRanger(Plugin):
                              {k: _fmt(k, v) for k, v in lim.items()})
         if errors:
             raise forbidden(attrs, errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]")
+
+
+def _apply_defaults(item: Obj, container: Obj, who: str) -> list[str]:
+    """Fills missing limits from ``default`` and missing requests from ``defaultRequest`` (else from the limit);
+    returns the notes for the ``kubernetes.io/limit-ranger`` annotation."""
+    res = container.setdefault("resources", {})
+    limits, requests = dict(res.get("limits") or {}), dict(res.get("requests") or {})
+    set_limits = [n for n in (item.get("default") or {}) if n not in limits]
+    for n in set_limits:
+        limits[n] = item["default"][n]
+    set_requests = [n for n in (item.get("defaultRequest") or {}) if n not in requests]
+    for n in set_requests:
+        requests[n] = item["defaultRequest"][n]
+    for n in set_limits:
+        if n not in requests:
+            requests[n] = limits[n]
+            set_requests.append(n)
+    if limits:
+        res["limits"] = limits
+    if requests:
+        res["requests"] = requests
+    if not res:
+        del container["resources"]
+    notes = []
+    if set_requests:
+        notes.append(f"{', '.join(sorted(set_requests))} request for {who}")
+    if set_limits:
+        notes.append(f"{', '.join(sorted(set_limits))} limit for {who}")
+    return notes
 
 
 def _fmt(name: str, value: Decimal) -> str:

@@ -92,6 +92,12 @@ def test_limit_ranger_defaults() -> None:
     LimitRanger(DictState(LIMITS)).admit(pod_attrs(p))
     assert p["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "500m", "memory": "256Mi"},
                                                        "requests": {"cpu": "100m", "memory": "256Mi"}}
+    assert p["metadata"]["annotations"]["kubernetes.io/limit-ranger"] == (
+        "LimitRanger plugin set: cpu, memory request for container c; cpu, memory limit for container c")
+    explicit = pod("q", "apps", containers=[{"name": "c", "image": "x", "resources": {
+        "limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}])
+    LimitRanger(DictState(LIMITS)).admit(pod_attrs(explicit))
+    assert "annotations" not in explicit["metadata"], "nothing defaulted, nothing annotated"
 
 
 @pytest.mark.parametrize("resources,msg", [
