@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,9 @@ HEALTHY_TIMEOUT_S = 60.0
 """Generous: two shared cores, and a Python server that imports grpc and cryptography at start."""
 ETCDCTL_TIMEOUT_S = 30.0
 LOG_TAIL_CHARS = 6000
+START_ATTEMPTS = 3
+"""A port picked by binding port 0 can be taken by someone else before the member binds it; then retry."""
+PORT_CLASH = re.compile(r"address already in use", re.IGNORECASE)
 HEARTBEAT_MS = 50
 ELECTION_MS = 500
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -136,6 +140,20 @@ class ProcessCluster:
             if m.proc is not None:
                 stop_process(m.proc)
 
+    def lost_a_port_race(self) -> bool:
+        """Whether a member that exited complained that its port was taken."""
+        return any(m.proc is not None and m.proc.poll() is not None and m.log_path.exists()
+                   and PORT_CLASH.search(m.log_path.read_text(errors="replace")) for m in self.members)
+
+    def relocate(self, attempt: int) -> None:
+        """After a failed start: fresh ports and data dirs; the old logs are kept as `NAME.attemptN.log`."""
+        self.stop()
+        for m in self.members:
+            if m.log_path.exists():
+                m.log_path.rename(m.log_path.with_suffix(f".attempt{attempt}.log"))
+            shutil.rmtree(m.data_dir, ignore_errors=True)
+            m.client_port, m.peer_port, m.proc = free_port(), free_port(), None
+
     def logs(self) -> str:
         parts = []
         for m in self.members:
@@ -161,7 +179,14 @@ def running_cluster(kind: str, base: pathlib.Path, size: int = 3) -> Iterator[Pr
     """Start a healthy cluster, yield it, and stop every member afterwards, whatever happened."""
     c = new_cluster(kind, base, size)
     try:
-        c.start()
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                c.start()
+                break
+            except ClusterError:
+                if attempt == START_ATTEMPTS or not c.lost_a_port_race():
+                    raise
+                c.relocate(attempt)
         yield c
     finally:
         c.stop()

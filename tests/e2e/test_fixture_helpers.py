@@ -70,3 +70,29 @@ def test_stop_process_kills_a_process_that_ignores_sigterm() -> None:
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
     assert stop_process(proc, grace=0.3) == -signal.SIGKILL
     assert stop_process(proc) == -signal.SIGKILL  # idempotent
+
+
+@pytest.mark.e2e
+def test_a_port_taken_before_start_up_is_survived(tmp_path: pathlib.Path) -> None:
+    from tests.e2e.cluster import running_cluster
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    original = new_cluster
+
+    def first_member_on_a_taken_port(kind: str, base: pathlib.Path, size: int = 3):  # type: ignore[no-untyped-def]
+        c = original(kind, base, size)
+        c.members[0].client_port = taken
+        return c
+
+    import tests.e2e.cluster as cluster_module
+
+    with pytest.MonkeyPatch.context() as mp, squatter:
+        mp.setattr(cluster_module, "new_cluster", first_member_on_a_taken_port)
+        with running_cluster("etcd", tmp_path, size=1) as c:
+            assert c.members[0].client_port != taken
+            assert (tmp_path / "m1.attempt1.log").exists()
+            assert c.etcdctl("put", "k", "v").stdout == "OK\n"
+        assert all(m.proc is not None and m.proc.poll() is not None for m in c.members)
