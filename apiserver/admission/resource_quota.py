@@ -73,7 +73,8 @@ class QuotaExceeded(Exception):
         self.message = message
 
 
-def check_quotas(quotas: list[Obj], delta: dict[str, Decimal]) -> list[tuple[str, dict[str, str]]]:
+def check_quotas(quotas: list[Obj], delta: dict[str, Decimal],
+                 require_usage_stats: bool = True) -> list[tuple[str, dict[str, str]]]:
     """For each quota that tracks something in ``delta``: (quota name, its new ``status.used``).
     Raises QuotaExceeded with kube-apiserver's text for the first quota (by name) the request would exceed, or
     when a quota limits a compute resource the object does not declare."""
@@ -88,6 +89,10 @@ def check_quotas(quotas: list[Obj], delta: dict[str, Decimal]) -> list[tuple[str
             raise QuotaExceeded(f"failed quota: {q['metadata']['name']}: must specify {','.join(missing)}")
         if not tracked:
             continue
+        unknown = sorted(r for r in tracked if r not in used)
+        if unknown and require_usage_stats:
+            # kube-apiserver refuses until the quota controller has computed status.used for what it limits.
+            raise QuotaExceeded(f"status unknown for quota: {q['metadata']['name']}, resources: {','.join(unknown)}")
         over = sorted(r for r in tracked
                       if quantity.parse(used.get(r, "0")) + delta[r] > quantity.parse(hard[r]))
         if over:
@@ -111,8 +116,9 @@ class ResourceQuota(Plugin):
     operations = frozenset({Operation.CREATE})
     validating = True
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Any, require_usage_stats: bool = True) -> None:
         super().__init__(state)
+        self.require_usage_stats = require_usage_stats
         self.last_updates: list[tuple[str, dict[str, str]]] = []
 
     def validate(self, attrs: Attributes) -> None:
@@ -123,7 +129,8 @@ class ResourceQuota(Plugin):
         if not quotas:
             return
         try:
-            self.last_updates = check_quotas(quotas, usage_delta(attrs.resource, attrs.api_group, attrs.object))
+            delta = usage_delta(attrs.resource, attrs.api_group, attrs.object)
+            self.last_updates = check_quotas(quotas, delta, self.require_usage_stats)
         except QuotaExceeded as exc:
             raise forbidden(attrs, exc.message) from exc
         except quantity.QuantityError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -286,6 +287,15 @@ def test_quota_requires_declared_resources() -> None:
     state = DictState({"resourcequotas": [quota("compute", {"limits.cpu": "2"}, {})]})
     err = refusal(ResourceQuota(state).validate, pod_attrs(pod("p", "apps")))
     assert err.message == 'pods "p" is forbidden: failed quota: compute: must specify limits.cpu'
+
+
+def test_quota_without_usage_stats_is_refused_until_the_controller_fills_them() -> None:
+    from apiserver.admission.resource_quota import check_quotas
+
+    q = quota("fresh", {"pods": "10", "services": "2"}, {})
+    err = refusal(ResourceQuota(DictState({"resourcequotas": [q]})).validate, pod_attrs(pod("p", "apps")))
+    assert err.message == 'pods "p" is forbidden: status unknown for quota: fresh, resources: pods'
+    assert check_quotas([q], {"pods": Decimal(1)}, require_usage_stats=False) == [("fresh", {"pods": "1"})]
 
 
 def test_usage_delta_counts() -> None:
