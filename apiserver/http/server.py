@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from apiserver import errors, patch
+from apiserver import errors, patch, protobuf
 from apiserver.api import discovery, openapi, tables
 from apiserver.api.fieldvalidation import FIELD_VALIDATION_MODES, unknown_fields
 from apiserver.api.resources import RESOURCES, Resource, find
@@ -32,6 +32,7 @@ from apiserver.selectors import (
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
 MAX_WATCH_TIMEOUT_S = 3600
 JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 VERSION_INFO = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "raftkv", "gitTreeState": "clean",
                 "buildDate": "2026-11-22T00:00:00Z", "goVersion": "python3.11", "compiler": "cpython",
                 "platform": "linux/amd64", "emulationMajor": "1", "emulationMinor": "32",
@@ -119,6 +120,8 @@ class APIHandler:
         if patch_type:
             if ctype not in PATCH_TYPES:
                 raise errors.unsupported_media_type(ctype)
+        elif ctype == PROTOBUF:
+            return protobuf.decode_object(raw), ctype
         elif ctype not in (JSON, "application/yaml", "*/*"):
             raise errors.unsupported_media_type(ctype)
         try:

@@ -297,3 +297,17 @@ def test_status_and_scale_subresources(cluster):
     cur = kubectl(cluster, "scale", "deploy", "web", "--current-replicas=4", "--replicas=6")
     assert cur.stdout.strip() == "deployment.apps/web scaled"
     kubectl(cluster, "delete", "deploy", "web")
+
+
+def test_create_generators_send_protobuf(cluster):
+    assert kubectl(cluster, "create", "ns", "gen").stdout.strip() == "namespace/gen created"
+    kubectl(cluster, "create", "cm", "c1", "--from-literal=a=b", "-n", "gen")
+    kubectl(cluster, "create", "secret", "generic", "s1", "--from-literal=pw=hunter2", "-n", "gen")
+    assert kubectl(cluster, "create", "sa", "robot", "-n", "gen").stdout.strip() == "serviceaccount/robot created"
+    cm = json.loads(kubectl(cluster, "get", "cm", "c1", "-n", "gen", "-o", "json").stdout)
+    assert cm["data"] == {"a": "b"} and "generateName" not in cm["metadata"]
+    secret = json.loads(kubectl(cluster, "get", "secret", "s1", "-n", "gen", "-o", "json").stdout)
+    assert secret["data"] == {"pw": "aHVudGVyMg=="} and secret["type"] == "Opaque"
+    table = kubectl(cluster, "get", "secret", "-n", "gen").stdout.splitlines()
+    assert table[0].split() == ["NAME", "TYPE", "DATA", "AGE"] and table[1].split()[:3] == ["s1", "Opaque", "1"]
+    kubectl(cluster, "delete", "ns", "gen")
