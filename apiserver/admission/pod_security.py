@@ -4,14 +4,16 @@ label ``pod-security.kubernetes.io/enforce``, refusing pods with kube-apiserver'
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from apiserver.admission.types import Attributes, Operation, Plugin, forbidden
+from apiserver.admission.types import Attributes, Operation, Plugin, State, forbidden
 
 Obj = dict[str, Any]
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 ENFORCE_VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"
+WARN_LABEL = "pod-security.kubernetes.io/warn"
+WARN_VERSION_LABEL = "pod-security.kubernetes.io/warn-version"
 LEVELS = ("privileged", "baseline", "restricted")
 BASELINE_CAPABILITIES = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
                                    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
@@ -208,18 +210,43 @@ def evaluate(level: str, pod: Obj) -> list[str]:
 
 
 class PodSecurity(Plugin):
+    """Enforces the ``enforce`` label; the ``warn`` label's violations are left on ``last_warnings`` as the
+    ``Warning`` header texts (``would violate PodSecurity ...``). Exemptions follow the admission config's
+    ``exemptions`` (usernames, namespaces, runtimeClasses)."""
+
     name = "PodSecurity"
     operations = frozenset({Operation.CREATE, Operation.UPDATE})
     validating = True
 
+    def __init__(self, state: State, exempt_usernames: Sequence[str] = (), exempt_namespaces: Sequence[str] = (),
+                 exempt_runtime_classes: Sequence[str] = ()) -> None:
+        super().__init__(state)
+        self.exempt_usernames = frozenset(exempt_usernames)
+        self.exempt_namespaces = frozenset(exempt_namespaces)
+        self.exempt_runtime_classes = frozenset(exempt_runtime_classes)
+        self.last_warnings: list[str] = []
+
+    def _exempt(self, attrs: Attributes) -> bool:
+        runtime_class = ((attrs.object or {}).get("spec") or {}).get("runtimeClassName")
+        return (attrs.user.name in self.exempt_usernames or attrs.namespace in self.exempt_namespaces
+                or (runtime_class is not None and runtime_class in self.exempt_runtime_classes))
+
     def validate(self, attrs: Attributes) -> None:
-        if not attrs.is_core("pods") or attrs.object is None:
+        self.last_warnings = []
+        if not attrs.is_core("pods") or attrs.object is None or self._exempt(attrs):
             return
         if attrs.operation == Operation.UPDATE and attrs.old_object is not None and \
                 (attrs.old_object.get("spec") == attrs.object.get("spec")):
             return  # metadata/status-only updates are not re-evaluated
         ns = self.state.get("namespaces", "", attrs.namespace) or {}
         labels = (ns.get("metadata") or {}).get("labels") or {}
+        warn_level = labels.get(WARN_LABEL, "privileged")
+        if warn_level in LEVELS:
+            warn_version = labels.get(WARN_VERSION_LABEL, "latest")
+            found = evaluate(warn_level, attrs.object)
+            if found:
+                self.last_warnings = [f'would violate PodSecurity "{warn_level}:{warn_version}": '
+                                      f'{", ".join(found)}']
         level = labels.get(ENFORCE_LABEL, "privileged")
         version = labels.get(ENFORCE_VERSION_LABEL, "latest")
         if level not in LEVELS:

@@ -410,3 +410,15 @@ def test_pod_security_reports_in_check_order_and_restricted_overrides() -> None:
     restricted = evaluate("restricted", {"spec": {"containers": [{"name": "c", **GOOD_RESTRICTED}],
                                                   "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}})
     assert restricted == ['restricted volume types (volume "h" uses restricted volume type "hostPath")']
+
+
+def test_pod_security_warn_label_and_exemptions() -> None:
+    state = DictState({"namespaces": [ns("w", labels={"pod-security.kubernetes.io/warn": "baseline"}),
+                                      ns("strict", labels={ENFORCE: "restricted"})]})
+    plugin = PodSecurity(state, exempt_usernames=["system:serviceaccount:kube-system:replicaset-controller"])
+    plugin.validate(pod_attrs({"metadata": meta("p", "w"), "spec": {"hostIPC": True, "containers": []}}))
+    assert plugin.last_warnings == ['would violate PodSecurity "baseline:latest": host namespaces (hostIPC=true)']
+    exempt = UserInfo("system:serviceaccount:kube-system:replicaset-controller")
+    plugin.validate(pod_attrs(pod("root", "strict"), user=exempt))
+    with pytest.raises(Forbidden):
+        plugin.validate(pod_attrs(pod("root", "strict")))
