@@ -155,6 +155,8 @@ class _WebhookPlugin(Plugin):
         self.uid = uid
 
     def _run(self, attrs: Attributes, mutating: bool) -> None:
+        if attrs.api_group == "admissionregistration.k8s.io":
+            return  # webhooks never judge webhook configurations, so a broken hook can always be removed
         configs = self.state.list(self.kind, "")
         ns = self.state.get("namespaces", "", attrs.namespace) if attrs.namespace else None
         labels = ((ns or {}).get("metadata") or {}).get("labels") or {}

@@ -422,3 +422,22 @@ def test_pod_security_warn_label_and_exemptions() -> None:
     plugin.validate(pod_attrs(pod("root", "strict"), user=exempt))
     with pytest.raises(Forbidden):
         plugin.validate(pod_attrs(pod("root", "strict")))
+
+
+def test_webhooks_skip_their_own_configuration_objects() -> None:
+    calls: list[str] = []
+
+    def transport(url: str, body: Obj, timeout: float) -> Obj:
+        calls.append(url)
+        raise ConnectionRefusedError("down")
+
+    state = DictState({"validatingwebhookconfigurations": [{"metadata": meta("cfg"), "webhooks": [{
+        "name": "all.example.com", "clientConfig": {"url": "https://h/"},
+        "rules": [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}]}]}]})
+    plugin = ValidatingAdmissionWebhook(state, transport, lambda: "u")
+    plugin.validate(Attributes(Operation.DELETE, "validatingwebhookconfigurations", "cfg",
+                               api_group="admissionregistration.k8s.io"))
+    assert calls == []
+    with pytest.raises(InternalError):
+        plugin.validate(Attributes(Operation.CREATE, "configmaps", "x", "ns", object={"metadata": {}}))
+    assert calls == ["https://h/"]
