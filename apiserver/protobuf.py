@@ -3,8 +3,9 @@
 A body is the 4-byte magic `k8s\\0` followed by a `runtime.Unknown` whose `raw` field holds the object
 encoded with the go-to-protobuf field numbers of k8s.io/api. kubectl sends these for every
 `kubectl create <generator>`. Only the messages listed in MESSAGES are known so far (Namespace,
-ConfigMap, Secret, ServiceAccount and ObjectMeta); any other kind, or an unknown field number,
-is refused with a clear 415/400 rather than silently dropped.
+ConfigMap, Secret, ServiceAccount, Deployment, ObjectMeta); any other kind, or an unknown field number,
+is refused with a clear 415/400 rather than silently dropped. Deployment is known only as far as
+`kubectl create deployment` fills it in.
 """
 
 from __future__ import annotations
@@ -52,7 +53,30 @@ MESSAGES: dict[str, dict[int, F]] = {
                        3: ("imagePullSecrets", "LocalObjectReference", True),
                        4: ("automountServiceAccountToken", "bool", False)},
 }
-KINDS = {("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Namespace"), ("v1", "ServiceAccount")}
+# The subset of the workload messages that `kubectl create deployment` fills in.
+MESSAGES.update({
+    "Deployment": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "DeploymentSpec", False),
+                   3: ("status", "DeploymentStatus", False)},
+    "DeploymentSpec": {1: ("replicas", "int_ptr", False), 2: ("selector", "LabelSelector", False),
+                       3: ("template", "PodTemplateSpec", False), 4: ("strategy", "DeploymentStrategy", False),
+                       5: ("minReadySeconds", "int", False), 6: ("revisionHistoryLimit", "int_ptr", False),
+                       7: ("paused", "bool", False), 9: ("progressDeadlineSeconds", "int_ptr", False)},
+    "DeploymentStrategy": {1: ("type", "string", False)},
+    "DeploymentStatus": {1: ("observedGeneration", "int", False), 2: ("replicas", "int", False)},
+    "LabelSelector": {1: ("matchLabels", "map_str", False)},
+    "PodTemplateSpec": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "PodSpec", False)},
+    "PodSpec": {2: ("containers", "Container", True), 3: ("restartPolicy", "string", False),
+                6: ("dnsPolicy", "string", False), 8: ("serviceAccountName", "string", False)},
+    "Container": {1: ("name", "string", False), 2: ("image", "string", False), 3: ("command", "string", True),
+                  4: ("args", "string", True), 5: ("workingDir", "string", False),
+                  6: ("ports", "ContainerPort", True), 8: ("resources", "ResourceRequirements", False),
+                  14: ("imagePullPolicy", "string", False)},
+    "ContainerPort": {1: ("name", "string", False), 2: ("hostPort", "int", False), 3: ("containerPort", "int", False),
+                      4: ("protocol", "string", False), 5: ("hostIP", "string", False)},
+    "ResourceRequirements": {},
+})
+KINDS = {("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Namespace"), ("v1", "ServiceAccount"),
+         ("apps/v1", "Deployment")}
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -101,10 +125,12 @@ def _decode(message: str, buf: bytes, depth: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for num, wire, raw in _fields(buf):
         if num not in schema:
+            if raw in (0, b""):
+                continue  # a zero value: Go writes non-pointer fields even when empty; JSON omits them
             raise bad_request(f"protobuf field {num} of {message} is not supported by this server yet; "
                               "send JSON instead")
         name, typ, repeated = schema[num]
-        if wire != (0 if typ in ("int", "bool") else 2):
+        if wire != (0 if typ in ("int", "int_ptr", "bool") else 2):
             raise bad_request(f"protobuf field {num} ({name}) of {message} has wire type {wire}")
         value: Any
         if typ in ("map_str", "map_bytes"):
@@ -119,7 +145,7 @@ def _decode(message: str, buf: bytes, depth: int = 0) -> dict[str, Any]:
             value = raw
         elif typ == "bool":
             value = bool(raw)
-        elif typ == "int":
+        elif typ in ("int", "int_ptr"):  # int_ptr: a Go *int32, where an explicit 0 is meaningful
             value = _signed(raw)
         elif typ == "time":
             t = _decode("Time", raw, depth + 1)

@@ -153,8 +153,11 @@ class WorkloadStrategy(Strategy):
             return
         spec.setdefault("replicas", 1)
         if self.deployment:
-            spec.setdefault("strategy", {"type": "RollingUpdate",
-                                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+            strategy = spec.setdefault("strategy", {})
+            if isinstance(strategy, dict):
+                strategy.setdefault("type", "RollingUpdate")
+                if strategy["type"] == "RollingUpdate":
+                    strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)
         tpl = spec.get("template")

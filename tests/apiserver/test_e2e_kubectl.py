@@ -308,6 +308,15 @@ def test_create_generators_send_protobuf(cluster):
     assert cm["data"] == {"a": "b"} and "generateName" not in cm["metadata"]
     secret = json.loads(kubectl(cluster, "get", "secret", "s1", "-n", "gen", "-o", "json").stdout)
     assert secret["data"] == {"pw": "aHVudGVyMg=="} and secret["type"] == "Opaque"
+    kubectl(cluster, "create", "deployment", "d1", "--image=nginx:1.25", "--replicas=3", "--port=80", "-n", "gen")
+    kubectl(cluster, "create", "deployment", "d0", "--image=busybox", "--replicas=0", "-n", "gen", "--", "sleep", "9")
+    d1 = json.loads(kubectl(cluster, "get", "deploy", "d1", "-n", "gen", "-o", "json").stdout)["spec"]
+    c = d1["template"]["spec"]["containers"][0]
+    assert (d1["replicas"], d1["selector"], d1["strategy"]["type"]) == (3, {"matchLabels": {"app": "d1"}}, "RollingUpdate")
+    assert (c["name"], c["image"], c["ports"]) == ("nginx", "nginx:1.25", [{"containerPort": 80, "protocol": "TCP"}])
+    d0 = json.loads(kubectl(cluster, "get", "deploy", "d0", "-n", "gen", "-o", "json").stdout)["spec"]
+    assert d0["replicas"] == 0, "an explicit replicas=0 survives (a Go *int32)"
+    assert d0["template"]["spec"]["containers"][0]["command"] == ["sleep", "9"]
     table = kubectl(cluster, "get", "secret", "-n", "gen").stdout.splitlines()
     assert table[0].split() == ["NAME", "TYPE", "DATA", "AGE"] and table[1].split()[:3] == ["s1", "Opaque", "1"]
     kubectl(cluster, "delete", "ns", "gen")

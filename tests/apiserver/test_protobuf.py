@@ -49,7 +49,7 @@ def test_secret_bytes_become_base64_and_finalizers_repeat():
 @pytest.mark.parametrize("body,code", [
     (b"{}", 400),
     (MAGIC + b"\x0a\x05", 400),
-    (envelope("apps/v1", "Deployment", b""), 415),
+    (envelope("batch/v1", "Job", b""), 415),
     (envelope("v1", "ConfigMap", field(99, b"x")), 400),
 ])
 def test_refusals(body, code):
