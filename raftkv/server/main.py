@@ -39,12 +39,15 @@ def _add_ports(server: grpc.aio.Server, urls: list[str], creds: grpc.ServerCrede
     for url in urls:
         parts = urlsplit(url)
         addr = f"{parts.hostname}:{parts.port}"
-        if parts.scheme == "https":
-            if creds is None:
-                raise ConfigError(f"{what} {url} is https but no certificate is configured")
-            bound = server.add_secure_port(addr, creds)
-        else:
-            bound = server.add_insecure_port(addr)
+        try:
+            if parts.scheme == "https":
+                if creds is None:
+                    raise ConfigError(f"{what} {url} is https but no certificate is configured")
+                bound = server.add_secure_port(addr, creds)
+            else:
+                bound = server.add_insecure_port(addr)
+        except RuntimeError:  # grpc reports a port it cannot bind this way
+            bound = 0
         if bound == 0:
             raise ConfigError(f"cannot listen on {what} {url}: address in use or not available")
 
