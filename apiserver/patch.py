@@ -198,13 +198,15 @@ def _smp_map(doc: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]) 
         if v is None:
             out.pop(k, None)
         elif isinstance(v, dict):
-            merged = _smp_map(out.get(k) if isinstance(out.get(k), dict) else {}, v, path + (k,))
+            cur = out.get(k)
+            merged = _smp_map(cur if isinstance(cur, dict) else {}, v, path + (k,))
             if merged is None:
                 out.pop(k, None)
             else:
                 out[k] = merged
         elif isinstance(v, list):
-            out[k] = _smp_list(out.get(k) if isinstance(out.get(k), list) else [], v, path + (k,))
+            cur_list = out.get(k)
+            out[k] = _smp_list(cur_list if isinstance(cur_list, list) else [], v, path + (k,))
         else:
             out[k] = copy.deepcopy(v)
     if isinstance(retain, list):

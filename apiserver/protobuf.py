@@ -93,10 +93,14 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
-    out, pos = [], 0
+    out: list[tuple[int, int, Any]] = []
+    pos = 0
     while pos < len(buf):
         tag, pos = _varint(buf, pos)
         num, wire = tag >> 3, tag & 7
+        value: Any
+        if wire in (1, 5) and pos + (8 if wire == 1 else 4) > len(buf):
+            raise bad_request("protobuf body is truncated")
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 2:

@@ -21,7 +21,7 @@ EXTRA_ROOTS = ["io.k8s.api.autoscaling.v1.Scale"]
 
 def _normalize(x: Any, defs: dict[str, Any], seen: set[str]) -> Any:
     if isinstance(x, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in x.items():
             if k == "$ref":
                 name = v.rsplit("/", 1)[-1]
