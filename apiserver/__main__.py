@@ -34,6 +34,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tls-private-key-file", required=True)
     p.add_argument("--client-ca-file", default="")
     p.add_argument("--anonymous-auth", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
+                   help="seconds between BOOKMARK events on watches that allow them (not a kube-apiserver flag)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
     return p.parse_args(argv)
 
@@ -61,7 +63,7 @@ async def serve(args: argparse.Namespace) -> None:
     storage = Etcd3Store.connect(args.etcd_servers.split(","), ca=_read(args.etcd_cafile),
                                  cert=_read(args.etcd_certfile), key=_read(args.etcd_keyfile))
     opts = ServingOptions(args.bind_address, args.secure_port, args.tls_cert_file, args.tls_private_key_file,
-                          args.client_ca_file, args.anonymous_auth)
+                          args.client_ca_file, args.anonymous_auth, args.watch_bookmark_interval)
     runner = web.AppRunner(build_app(storage, opts),
                            access_log=logging.getLogger("apiserver.access") if args.v >= 2 else None)
     await runner.setup()

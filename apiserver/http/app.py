@@ -31,6 +31,7 @@ class ServingOptions:
     tls_private_key_file: str = ""
     client_ca_file: str = ""
     anonymous_auth: bool = False
+    watch_bookmark_interval: float = 60.0
 
 
 def server_ssl_context(opts: ServingOptions) -> ssl.SSLContext:
@@ -57,7 +58,8 @@ async def bootstrap_namespaces(registry: Registry) -> None:
 
 def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], float] = time.time,
               rng: random.Random | None = None) -> web.Application:
-    registry = Registry(storage, RESOURCES, clock=clock, rng=rng or random.SystemRandom())
+    registry = Registry(storage, RESOURCES, clock=clock, rng=rng or random.SystemRandom(),
+                        bookmark_interval=opts.watch_bookmark_interval)
     definitions = json.loads(DEFINITIONS_FILE.read_text()) if DEFINITIONS_FILE.is_file() else None
     handler = APIHandler(registry, server_address=f"{opts.bind_address}:{opts.secure_port}", clock=clock,
                          definitions=definitions)

@@ -344,7 +344,7 @@ class APIHandler:
         bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
         timeout_q = request.query.get("timeoutSeconds", "")
         timeout_s = min(int(timeout_q), MAX_WATCH_TIMEOUT_S) if timeout_q.isdigit() else MAX_WATCH_TIMEOUT_S
-        events = store.watch(ns, opts)
+        events = store.watch(ns, opts, bookmarks=bookmarks)
         # Like kube-apiserver: 200 first; a compacted resourceVersion arrives as an ERROR event (410 Expired).
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
         response.enable_chunked_encoding()
@@ -360,8 +360,6 @@ class APIHandler:
         try:
             async with asyncio.timeout(timeout_s):
                 async for kind, obj in events:
-                    if kind == "BOOKMARK" and not bookmarks:
-                        continue
                     await send(kind, obj)
         except TimeoutError:
             pass

@@ -34,6 +34,7 @@ from apiserver.storage.etcd3 import Etcd3Store
 MAX_LIST_LIMIT = 10_000
 MAX_UPDATE_RETRIES = 16
 DEFAULT_POD_GRACE_SECONDS = 30
+DEFAULT_BOOKMARK_INTERVAL_S = 60.0  # kube-apiserver's watch cache sends bookmarks about once a minute
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,10 @@ def _parse_rv(rv: str) -> int:
 
 class GenericStore:
     def __init__(self, resource: Resource, storage: Etcd3Store, *, clock: Callable[[], float], rng: meta.RNG,
-                 namespace_exists: Callable[[str], Awaitable[bool]] | None = None) -> None:
+                 namespace_exists: Callable[[str], Awaitable[bool]] | None = None,
+                 bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL_S) -> None:
         self.resource = resource
+        self.bookmark_interval = bookmark_interval
         self.strategy: Strategy = strategy_for(resource.plural)
         self.storage = storage
         self.clock = clock
@@ -365,7 +368,8 @@ class GenericStore:
         return int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", DEFAULT_POD_GRACE_SECONDS))
 
     # ------------------------------------------------------------------ watch
-    async def watch(self, namespace: str, opts: ListOptions) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async def watch(self, namespace: str, opts: ListOptions, *,
+                    bookmarks: bool = False) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """(type, object) pairs: ADDED/MODIFIED/DELETED, plus BOOKMARK objects on store progress.
 
         An object that starts matching the selectors arrives as ADDED, one that stops as DELETED.
@@ -378,7 +382,8 @@ class GenericStore:
                 yield "ADDED", item
             start = int(initial["metadata"]["resourceVersion"])
         try:
-            async for ev in self.storage.watch(prefix, start + 1):
+            interval = self.bookmark_interval if bookmarks else None
+            async for ev in self.storage.watch(prefix, start + 1, progress_interval=interval):
                 if ev.type == "PROGRESS":
                     yield "BOOKMARK", {"kind": self.resource.kind, "apiVersion": self.resource.group_version,
                                        "metadata": {"resourceVersion": str(ev.revision)}}
@@ -402,12 +407,13 @@ class Registry:
     """All resource stores over one etcd3 store; namespace existence is checked through the namespace store."""
 
     def __init__(self, storage: Etcd3Store, resources: tuple[Resource, ...], *, clock: Callable[[], float],
-                 rng: meta.RNG) -> None:
+                 rng: meta.RNG, bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL_S) -> None:
         self.storage = storage
         self.stores: dict[tuple[str, str], GenericStore] = {}
         for r in resources:
             self.stores[(r.group, r.plural)] = GenericStore(r, storage, clock=clock, rng=rng,
-                                                            namespace_exists=self._namespace_exists)
+                                                            namespace_exists=self._namespace_exists,
+                                                            bookmark_interval=bookmark_interval)
 
     async def _namespace_exists(self, namespace: str) -> bool:
         kv, _ = await self.storage.get(f"/registry/namespaces/{namespace}")

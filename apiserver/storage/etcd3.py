@@ -159,16 +159,27 @@ class Etcd3Store:
         op = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=key.encode()))
         return await self._guarded(key, expected, op)
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
-        """Events for keys under `prefix` with revision >= start_revision; progress notifies as PROGRESS."""
-        queue: asyncio.Queue[rpc_pb2.WatchRequest] = asyncio.Queue()
-        await queue.put(rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(
+    async def compact(self, revision: int) -> None:
+        """Compact history up to `revision` (kube-apiserver does this every --etcd-compaction-interval)."""
+        await self._call(self._kv.Compact, rpc_pb2.CompactionRequest(revision=revision, physical=True))
+
+    async def watch(self, prefix: str, start_revision: int, *,
+                    progress_interval: float | None = None) -> AsyncIterator[WatchEvent]:
+        """Events for keys under `prefix` with revision >= start_revision.
+
+        With `progress_interval`, a WatchProgressRequest is sent every `progress_interval` seconds;
+        etcd answers with its current revision once every earlier event has been sent, which
+        comes out as a PROGRESS event (the apiserver turns it into a BOOKMARK)."""
+        create = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(
             key=prefix.encode(), range_end=prefix_end(prefix), start_revision=start_revision,
-            prev_kv=True, progress_notify=True)))
+            prev_kv=True, progress_notify=True))
 
         async def requests() -> AsyncIterator[rpc_pb2.WatchRequest]:
+            yield create
             while True:
-                yield await queue.get()
+                await asyncio.sleep(progress_interval if progress_interval else 3600.0)
+                if progress_interval:
+                    yield rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest())
 
         call = self._watch.Watch(requests())
         try:

@@ -115,7 +115,7 @@ class APIServer:
 
 @contextlib.contextmanager
 def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
-              etcd_client: EtcdTLS | None = None) -> Iterator[APIServer]:
+              etcd_client: EtcdTLS | None = None, bookmark_interval: float = 60.0) -> Iterator[APIServer]:
     certs = os.path.join(tmp, "pki")
     pki.init_ca(certs)
     server = pki.issue(certs, "server", "apiserver", hosts=["localhost", "127.0.0.1"])
@@ -125,7 +125,8 @@ def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
     log = os.path.join(tmp, "apiserver.log")
     cmd = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--secure-port", str(port),
            "--tls-cert-file", server.cert, "--tls-private-key-file", server.key, "--client-ca-file", ca,
-           f"--anonymous-auth={'true' if anonymous_auth else 'false'}"]
+           f"--anonymous-auth={'true' if anonymous_auth else 'false'}",
+           "--watch-bookmark-interval", str(bookmark_interval)]
     if etcd_client is not None:
         cmd += ["--etcd-cafile", etcd_client.ca, "--etcd-certfile", etcd_client.cert,
                 "--etcd-keyfile", etcd_client.key]

@@ -55,7 +55,7 @@ MANIFEST = textwrap.dedent("""\
 def cluster() -> Iterator[tuple[APIServer, str, str]]:
     tmp = tempfile.mkdtemp(prefix="apiserver-e2e-")
     try:
-        with etcd(tmp) as etcd_url, apiserver(tmp, etcd_url) as srv:
+        with etcd(tmp) as etcd_url, apiserver(tmp, etcd_url, bookmark_interval=0.5) as srv:
             yield srv, etcd_url, tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -320,3 +320,13 @@ def test_create_generators_send_protobuf(cluster):
     table = kubectl(cluster, "get", "secret", "-n", "gen").stdout.splitlines()
     assert table[0].split() == ["NAME", "TYPE", "DATA", "AGE"] and table[1].split()[:3] == ["s1", "Opaque", "1"]
     kubectl(cluster, "delete", "ns", "gen")
+
+
+def test_watch_bookmarks_when_allowed(cluster):
+    srv, _, _ = cluster
+    base = "/api/v1/namespaces/default/configmaps"
+    _, lst = api(srv, "GET", base)
+    rv = int(lst["metadata"]["resourceVersion"])
+    events = watch_lines(srv, f"{base}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=10", 1)
+    assert events[0]["type"] == "BOOKMARK" and events[0]["object"]["kind"] == "ConfigMap"
+    assert int(events[0]["object"]["metadata"]["resourceVersion"]) >= rv
