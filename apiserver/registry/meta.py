@@ -113,3 +113,14 @@ def validate_object_meta(obj: dict[str, Any], *, namespaced: bool, name_is_label
             causes.append(Cause("FieldValueInvalid", f'Invalid value: "{v}": must be no more than 63 characters',
                                 f"metadata.labels.{k}"))
     return causes
+
+
+def validate_update_meta(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """Rules that compare with the stored object: no new finalizers once deletion has begun."""
+    old_md, md = old.get("metadata", {}), new.get("metadata", {})
+    if old_md.get("deletionTimestamp"):
+        added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
+        if added:
+            return [Cause("FieldValueForbidden", f"Forbidden: no new finalizers can be added if the object is "
+                          f"being deleted, found new finalizers {sorted(added)}", "metadata.finalizers")]
+    return []

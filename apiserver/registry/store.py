@@ -126,10 +126,12 @@ class GenericStore:
             return errors.timeout(f"Too large resource version: {e.requested}, current: {e.current}")
         return errors.APIError(f"storage unavailable: {e}", "ServiceUnavailable", 503)
 
-    def _check(self, obj: dict[str, Any], name: str) -> None:
+    def _check(self, obj: dict[str, Any], name: str, old: dict[str, Any] | None = None) -> None:
         causes = meta.validate_object_meta(obj, namespaced=self.resource.namespaced,
                                            name_is_label=self.strategy.name_is_label)
         causes += self.strategy.validate(obj)
+        if old is not None:
+            causes += meta.validate_update_meta(obj, old)
         if causes:
             raise errors.invalid(self.resource.kind, self.resource.group, name, causes)
 
@@ -258,7 +260,7 @@ class GenericStore:
             new["metadata"]["name"] = name
             meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
             self.strategy.default(new)
-            self._check(new, name)
+            self._check(new, name, old)
             md = new["metadata"]
             if md.get("deletionTimestamp") and not md.get("finalizers"):
                 # The last finalizer is gone: the object goes away now.

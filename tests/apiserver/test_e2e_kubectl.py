@@ -330,3 +330,29 @@ def test_watch_bookmarks_when_allowed(cluster):
     events = watch_lines(srv, f"{base}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=10", 1)
     assert events[0]["type"] == "BOOKMARK" and events[0]["object"]["kind"] == "ConfigMap"
     assert int(events[0]["object"]["metadata"]["resourceVersion"]) >= rv
+
+
+def test_finalizers_hold_deletion_until_removed(cluster):
+    srv, _, _ = cluster
+    base = "/api/v1/namespaces/default/configmaps"
+    code, _ = api(srv, "POST", base, {"metadata": {"name": "fin", "finalizers": ["example.com/hold"]}})
+    assert code == 201
+    code, obj = api(srv, "DELETE", f"{base}/fin")
+    assert code == 200 and obj["metadata"]["deletionTimestamp"] and obj["metadata"]["finalizers"] == [
+        "example.com/hold"]
+    code, still = api(srv, "GET", f"{base}/fin")
+    assert code == 200 and still["metadata"]["deletionTimestamp"] == obj["metadata"]["deletionTimestamp"]
+    code, status = api(srv, "PATCH", f"{base}/fin", {"metadata": {"finalizers": ["example.com/hold", "late"]}},
+                       ctype="application/merge-patch+json")
+    assert (code, status["reason"]) == (422, "Invalid"), "no new finalizers once deletion has begun"
+    code, _ = api(srv, "PATCH", f"{base}/fin", {"metadata": {"finalizers": None}}, ctype="application/merge-patch+json")
+    assert code == 200
+    code, status = api(srv, "GET", f"{base}/fin")
+    assert (code, status["reason"]) == (404, "NotFound"), "removing the last finalizer completes the deletion"
+
+    code, _ = api(srv, "POST", base, {"metadata": {"name": "fg"}})
+    code, obj = api(srv, "DELETE", f"{base}/fg", {"propagationPolicy": "Foreground"})
+    assert obj["metadata"]["finalizers"] == ["foregroundDeletion"], "no GC yet: the finalizer stays until removed"
+    api(srv, "PATCH", f"{base}/fg", [{"op": "remove", "path": "/metadata/finalizers"}],
+        ctype="application/json-patch+json")
+    assert api(srv, "GET", f"{base}/fg")[0] == 404
