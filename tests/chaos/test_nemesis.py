@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,6 +76,18 @@ def test_proxy_pass_delay_blackhole_heal_and_one_way() -> None:
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
+def wait_state(pid: int, states: str, timeout: float = 10.0) -> None:
+    """Signals are delivered asynchronously: poll /proc for the process state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        if state in states:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} is in state {state}, expected one of {states!r}")
+
+
 def test_process_table_signals_only_its_own_children() -> None:
     table = ProcessTable()
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -84,9 +97,9 @@ def test_process_table_signals_only_its_own_children() -> None:
             table.kill9("someone-else")
         table.pause("sleeper")
         assert "sleeper" in table.paused
-        assert open(f"/proc/{proc.pid}/stat").read().split()[2] == "T"
+        wait_state(proc.pid, "T")
         table.resume("sleeper")
-        assert open(f"/proc/{proc.pid}/stat").read().split()[2] in "SR"
+        wait_state(proc.pid, "SR")
         table.kill9("sleeper")
         assert proc.returncode == -9
         assert not table.alive("sleeper")
