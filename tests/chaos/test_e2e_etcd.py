@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import pathlib
 import shutil
+import sys
 
 import pytest
 
@@ -65,13 +66,16 @@ FAULTS = {"kill-leader": (kill_leader, restart_dead), "pause-leader": (pause_lea
 
 @pytest.mark.parametrize("fault", ["kill-leader", "pause-leader",
                                    pytest.param("blackhole-leader", marks=pytest.mark.slow)])
-def test_workload_under_leader_fault_passes_every_checker_on_etcd(tmp_path: pathlib.Path, fault: str) -> None:
+@pytest.mark.parametrize("impl", ["etcd", pytest.param("raftkv", marks=pytest.mark.slow)])
+def test_workload_under_leader_fault_passes_every_checker(tmp_path: pathlib.Path, fault: str, impl: str) -> None:
+    """etcd by default; `-m slow` also runs raftkv (same flags, same API) through the identical scenario."""
     _need_etcd()
+    binary = ["etcd"] if impl == "etcd" else [sys.executable, "-m", "raftkv", "serve"]
     seed = 1234
     print(f"seed={seed}")
 
     async def main() -> None:
-        cluster = LocalCluster(tmp_path / "cluster", size=3, proxied=True)
+        cluster = LocalCluster(tmp_path / "cluster", size=3, binary=binary, proxied=True)
         try:
             await cluster.start()
             first_leader = await cluster.wait_leader(20)
