@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from raftkv.chaos.checkers import KV, Log, check_witness, to_json
+from raftkv.chaos.checkers import KV, Log, check_witness, from_json, to_json
 from raftkv.chaos.checkers.history import GET, INDETERMINATE, OK, PUT, WATCH, Op
 from raftkv.chaos.cluster import LocalCluster
 from raftkv.chaos.scenario import (
@@ -84,6 +84,7 @@ def test_workload_under_leader_fault_passes_every_checker(tmp_path: pathlib.Path
             inject, recover = FAULTS[fault]
             report = await run_scenario(cluster, cfg, [(1.5, inject), (3.5, recover)])
             (tmp_path / "history.jsonl").write_text(to_json(report.history))
+            assert from_json((tmp_path / "history.jsonl").read_text()) == report.history
             print(report.summary())
             assert any(first_leader in what for _, what in report.nemesis), report.nemesis
             assert report.ok, report.summary()
