@@ -208,6 +208,11 @@ class APIHandler:
             return await self.patch(request, info, resource, store, ns, dry_run)
         if verb == "delete":
             opts = await self.delete_options(request)
+            if resource.plural == "namespaces" and not sub and not opts.dry_run:
+                refusal = store.strategy.check_delete(await store.get("", info.name))
+                if refusal:
+                    raise errors.forbidden(f'namespaces "{info.name}" is forbidden: {refusal}')
+                await self.registry.delete_namespace_contents(info.name)
             return self.render(request, resource, await store.delete(ns, info.name, opts))
         if verb == "deletecollection":
             opts = await self.delete_options(request)

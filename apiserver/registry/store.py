@@ -423,3 +423,20 @@ class Registry:
 
     def store(self, group: str, plural: str) -> GenericStore | None:
         return self.stores.get((group, plural))
+
+    async def delete_namespace_contents(self, namespace: str) -> int:
+        """Delete every namespaced object in `namespace` (what kube's namespace controller does while the
+        namespace is Terminating; done inline here until that controller exists). Returns the count."""
+        deleted = 0
+        for store in self.stores.values():
+            if not store.resource.namespaced:
+                continue
+            listed = await store.list(namespace, ListOptions())
+            for item in listed["items"]:
+                try:
+                    await store.delete(namespace, item["metadata"]["name"], DeleteOptions(grace_period_seconds=0))
+                    deleted += 1
+                except errors.APIError as e:
+                    if e.code != 404:
+                        raise
+        return deleted

@@ -319,7 +319,9 @@ def test_create_generators_send_protobuf(cluster):
     assert d0["template"]["spec"]["containers"][0]["command"] == ["sleep", "9"]
     table = kubectl(cluster, "get", "secret", "-n", "gen").stdout.splitlines()
     assert table[0].split() == ["NAME", "TYPE", "DATA", "AGE"] and table[1].split()[:3] == ["s1", "Opaque", "1"]
-    kubectl(cluster, "delete", "ns", "gen")
+    assert kubectl(cluster, "delete", "ns", "gen").stdout.strip() == 'namespace "gen" deleted'
+    leftovers = kubectl(cluster, "get", "cm,secret,sa,deploy", "-n", "gen", "-o", "name").stdout.split()
+    assert leftovers == [], "deleting a namespace deletes its contents"
 
 
 def test_watch_bookmarks_when_allowed(cluster):
