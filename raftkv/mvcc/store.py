@@ -142,6 +142,14 @@ class KVStore:
 
     def visible(self, key: bytes, end: bytes, rev: int) -> list[tuple[bytes, Write]]:
         out = []
+        if rev >= self.rev:  # the common case: the latest write of each key, no search
+            for k, ki in self.keys_in_range(key, end):
+                w: Write | None = ki.writes[-1]
+                if w[0] > rev:  # type: ignore[index]  # written by the open txn after `rev`
+                    w = ki.at(rev)
+                if w is not None and w[3]:
+                    out.append((k, w))
+            return out
         for k, ki in self.keys_in_range(key, end):
             w = ki.at(rev)
             if w is not None:

@@ -342,3 +342,14 @@ def test_ignore_value_put_of_a_key_deleted_earlier_in_the_txn_is_refused_whole(a
         abc.txn(t)
     assert (abc.s.rev, abc.s.hash()) == before
     assert keys(abc.range(RR(key=b"a", range_end=b"\0"))) == [b"a", b"b", b"c", b"d"]
+
+
+def test_a_txn_range_at_the_current_revision_does_not_see_the_txns_own_writes(abc: Applier) -> None:
+    rev = abc.s.rev
+    t = pb.TxnRequest(success=[pb.RequestOp(request_put=pb.PutRequest(key=b"a", value=b"new")),
+                               pb.RequestOp(request_range=RR(key=b"a")),
+                               pb.RequestOp(request_range=RR(key=b"a", revision=rev))])
+    r = abc.txn(t)
+    assert r.responses[1].response_range.kvs[0].value == b"new"
+    assert r.responses[2].response_range.kvs[0].value != b"new"
+    assert r.responses[2].response_range.kvs[0].mod_revision <= rev
