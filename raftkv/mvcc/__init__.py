@@ -12,7 +12,7 @@ from raftkv.mvcc.watch import WatchBatch, WatchStream
 
 def open_store(data_dir: str | None) -> KVStore:
     """The store in `data_dir` (created if missing), or a private in-memory one for None."""
-    return KVStore(Backend(data_dir))
+    return KVStore.open(data_dir)
 
 
 __all__ = ["Applier", "Backend", "KVStore", "WatchBatch", "WatchStream", "check_compaction", "check_delete_range",

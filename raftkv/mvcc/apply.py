@@ -31,9 +31,11 @@ class Applier:
             lessor.restore(lid, ttl)
         for lid, key in store.live_leases():
             lessor.attach(lid, key)
+        store.restore_listeners.append(self.reload)
 
     def reload(self) -> None:
-        """After the store was replaced by a snapshot image: rebuild the lease table from it."""
+        """After the store was replaced by a snapshot image: rebuild the lease table from it
+        (registered with the store, so `store.restore_from` runs it)."""
         self.lessor.clear()
         for lid, ttl in self.s.b.leases():
             self.lessor.restore(lid, ttl)

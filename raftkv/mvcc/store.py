@@ -42,13 +42,18 @@ class KVStore:
         self.compact_rev = NEVER_COMPACTED
         self.consistent_index = 0
         self._committed_index = -1
-        self.on_lease_attach: Callable[[int, bytes], None] | None = None
+        self.restore_listeners: list[Callable[[], None]] = []  # called after restore_from (the Applier's reload)
         from raftkv.mvcc.watch import Watchers
 
         self.watchers: Watchers = Watchers(self)
         self._load()
 
     # ------------------------------------------------------------------ open / restore
+    @classmethod
+    def open(cls, data_dir: str | None) -> KVStore:
+        """The store kept in `data_dir` (created if missing); None gives a private in-memory one."""
+        return cls(Backend(data_dir))
+
     def _load(self) -> None:
         self.index = SortedDict()
         rev = 1
@@ -82,6 +87,8 @@ class KVStore:
         self.b.restore_from(path)
         self._load()
         self.watchers.on_restore()
+        for listener in self.restore_listeners:
+            listener()
 
     def snapshot_to(self, path: str) -> None:
         self.commit()

@@ -353,3 +353,23 @@ def test_a_txn_range_at_the_current_revision_does_not_see_the_txns_own_writes(ab
     assert r.responses[1].response_range.kvs[0].value == b"new"
     assert r.responses[2].response_range.kvs[0].value != b"new"
     assert r.responses[2].response_range.kvs[0].mod_revision <= rev
+
+
+def test_restoring_a_snapshot_replaces_keys_leases_and_metadata(tmp_path: object) -> None:
+    donor = Applier(open_store(None), Lessor(min_ttl=1))
+    donor.lease_grant(5, 60)
+    donor.put(pb.PutRequest(key=b"l", value=b"1", lease=5))
+    donor.put(pb.PutRequest(key=b"m", value=b"2"))
+    donor.compact(pb.CompactionRequest(revision=2))
+    donor.s.set_consistent_index(40)
+    image = f"{tmp_path}/image.db"
+    donor.s.snapshot_to(image)
+    lessor = Lessor(min_ttl=1)
+    target = Applier(open_store(str(tmp_path)), lessor)
+    target.lease_grant(9, 60)
+    target.put(pb.PutRequest(key=b"gone", value=b"x", lease=9))
+    target.s.restore_from(image)
+    assert (target.s.rev, target.s.compact_rev, target.s.consistent_index) == (3, 2, 40)
+    assert keys(target.range(RR(key=b"\0", range_end=b"\0"))) == [b"l", b"m"]
+    assert lessor.leases() == [5] and lessor.time_to_live(5, 0.0) == (60, 60, [b"l"])
+    assert target.s.hash_kv(0) == donor.s.hash_kv(0)
