@@ -14,6 +14,9 @@ from apiserver.http.app import ServingOptions, build_app, server_ssl_context
 from apiserver.storage.etcd3 import Etcd3Store
 
 
+SHUTDOWN_GRACE_S = 5.0  # open watches are cut after this on SIGTERM
+
+
 def _bool(text: str) -> bool:
     if text.lower() in ("true", "1", "yes"):
         return True
@@ -64,7 +67,7 @@ async def serve(args: argparse.Namespace) -> None:
                                  cert=_read(args.etcd_certfile), key=_read(args.etcd_keyfile))
     opts = ServingOptions(args.bind_address, args.secure_port, args.tls_cert_file, args.tls_private_key_file,
                           args.client_ca_file, args.anonymous_auth, args.watch_bookmark_interval)
-    runner = web.AppRunner(build_app(storage, opts),
+    runner = web.AppRunner(build_app(storage, opts), shutdown_timeout=SHUTDOWN_GRACE_S,
                            access_log=logging.getLogger("apiserver.access") if args.v >= 2 else None)
     await runner.setup()
     site = web.TCPSite(runner, opts.bind_address, opts.secure_port, ssl_context=server_ssl_context(opts))

@@ -71,9 +71,13 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
     async def on_startup(app: web.Application) -> None:
         await bootstrap_namespaces(registry)
 
+    async def on_shutdown(app: web.Application) -> None:
+        handler.stop_watches()
+
     async def on_cleanup(app: web.Application) -> None:
         await storage.close()
 
     app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app

@@ -50,6 +50,7 @@ class APIHandler:
                  definitions: dict[str, Any] | None = None) -> None:
         self.registry = registry
         self.definitions = definitions or {}
+        self.watches: set[asyncio.Task[Any]] = set()
         self.openapi_root, self.openapi_docs = openapi.all_documents(definitions)
         self.server_address = server_address
         self.clock = clock
@@ -65,6 +66,11 @@ class APIHandler:
         if info.subresource and info.subresource not in resource.subresources:
             raise errors.APIError("the server could not find the requested resource", "NotFound", 404)
         return await self.resource(request, info, resource, store)
+
+    def stop_watches(self) -> None:
+        """On shutdown, end open watches (clients re-watch elsewhere) so the server can stop promptly."""
+        for task in list(self.watches):
+            task.cancel()
 
     # ------------------------------------------------------------------ non-resource
     async def non_resource(self, request: web.Request) -> web.StreamResponse:
@@ -355,6 +361,10 @@ class APIHandler:
         response.enable_chunked_encoding()
         await response.prepare(request)
 
+        task = asyncio.current_task()
+        assert task is not None
+        self.watches.add(task)
+
         async def send(kind: str, obj: dict[str, Any]) -> None:
             if fmt != "json" and kind not in ("BOOKMARK", "ERROR"):
                 obj = tables.to_table(resource.plural, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
@@ -370,9 +380,10 @@ class APIHandler:
             pass
         except errors.APIError as e:
             await send("ERROR", e.to_status())
-        except ConnectionResetError:
-            return response
+        except (ConnectionResetError, asyncio.CancelledError):
+            return response  # the client went away, or the server is shutting down (stop_watches)
         finally:
+            self.watches.discard(task)
             await events.aclose()  # type: ignore[attr-defined]
         await response.write_eof()
         return response
