@@ -13,8 +13,7 @@ from aiohttp import web
 from apiserver.http.app import ServingOptions, build_app, server_ssl_context
 from apiserver.storage.etcd3 import Etcd3Store
 
-
-SHUTDOWN_GRACE_S = 5.0  # open watches are cut after this on SIGTERM
+SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, in-flight requests get this long; open watches end at once
 
 
 def _bool(text: str) -> bool:
