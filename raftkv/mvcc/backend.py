@@ -31,6 +31,8 @@ class Backend:
     def __init__(self, path: str | None) -> None:
         """`path` is a directory for the database file, or None for a private in-memory database."""
         self.dir = path
+        if path:
+            os.makedirs(path, exist_ok=True)
         self.file = os.path.join(path, DB_FILE) if path else ":memory:"
         self._open()
 
