@@ -144,9 +144,13 @@ class WatchStream:
 
     def watch(self, key: bytes, range_end: bytes, start_rev: int, prev_kv: bool, filters: set[int],
               watch_id: int = -1) -> int:
+        if not key:
+            key = b"\0"  # as etcd: the smallest key
+        if range_end not in (b"", b"\0") and key >= range_end:
+            raise errors.InvalidArgument("mvcc: watcher range is empty")
         if watch_id > 0:  # an id the client chose; 0 or negative asks for one
             if watch_id in self.watchers:
-                raise errors.InvalidArgument("mvcc: watcher ID already exists")
+                raise errors.InvalidArgument("mvcc: duplicate watch ID provided on the WatchStream")
             wid = watch_id
         else:
             wid = next(self._ids)

@@ -77,8 +77,10 @@ def test_explicit_ids_cancel_and_notify(a: Applier) -> None:
     woke: list[int] = []
     ws.set_notify(lambda: woke.append(1))
     assert ws.watch(b"a", b"", 0, False, set(), watch_id=7) == 7
-    with pytest.raises(errors.InvalidArgument, match="watcher ID already exists"):
+    with pytest.raises(errors.InvalidArgument, match="^mvcc: duplicate watch ID provided on the WatchStream$"):
         ws.watch(b"a", b"", 0, False, set(), watch_id=7)
+    with pytest.raises(errors.InvalidArgument, match="^mvcc: watcher range is empty$"):
+        ws.watch(b"b", b"a", 0, False, set())
     auto = ws.watch(b"a", b"", 0, False, set())
     assert auto not in (7,)
     a.put(pb.PutRequest(key=b"a", value=b"x"))
