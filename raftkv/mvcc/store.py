@@ -207,12 +207,13 @@ class KVStore:
         self.watchers.on_compact(rev)
 
     # ------------------------------------------------------------------ history
-    def events_since(self, key: bytes, end: bytes, from_rev: int, to_rev: int, max_events: int
-                     ) -> tuple[list[tuple[int, list[Event]]], int]:
+    def events_since(self, key: bytes, end: bytes, from_rev: int, to_rev: int, max_rows: int
+                     ) -> tuple[list[tuple[int, list[Event]]], int, int]:
         """Events of revisions [from_rev, to_rev] on keys in range, grouped by revision, whole revisions
-        only, at most about max_events; returns (groups, next revision to read)."""
+        only, reading about `max_rows` history rows at most (matching or not, so a narrow watcher far
+        behind costs bounded work per call); returns (groups, next revision to read, rows read)."""
         groups: list[tuple[int, list[Event]]] = []
-        count = 0
+        rows = 0
         cur_rev = -1
         cur: list[Event] = []
         lo = _U64.pack(from_rev)
@@ -222,18 +223,18 @@ class KVStore:
             if main != cur_rev:
                 if cur:
                     groups.append((cur_rev, cur))
-                    count += len(cur)
                     cur = []
-                if count >= max_events:
-                    return groups, main
+                if rows >= max_rows:
+                    return groups, main, rows
                 cur_rev = main
+            rows += 1
             kv = KeyValue.FromString(value)
             if not in_range(kv.key, key, end):
                 continue
             cur.append(Event(type=Event.DELETE if tomb else Event.PUT, kv=kv))
         if cur:
             groups.append((cur_rev, cur))
-        return groups, to_rev + 1
+        return groups, to_rev + 1, rows
 
     def prev_kv(self, key: bytes, rev: int) -> KeyValue | None:
         """The key as it was just before revision `rev` (for watchers asking prev_kv)."""
@@ -269,6 +270,7 @@ class KVStore:
         return WatchStream(self)
 
     def sync_watchers(self, max_events: int = 10_000) -> bool:
+        """Catch unsynced watchers up from history, reading about `max_events` history rows in all."""
         return self.watchers.sync(max_events)
 
 

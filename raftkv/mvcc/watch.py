@@ -90,7 +90,8 @@ class Watchers:
                 w.stream.push(w, evs, rev)
 
     def sync(self, max_events: int) -> bool:
-        """Move unsynced watchers forward from history; True if work remains."""
+        """Move unsynced watchers forward from history, reading about `max_events` history rows in
+        all; True if work remains."""
         s = self.store
         budget = max_events
         for w in list(self.unsynced):
@@ -102,12 +103,12 @@ class Watchers:
                 self.unsynced.discard(w)
                 w.stream.cancel_compacted(w, s.compact_rev)
                 continue
-            groups, nxt = s.events_since(w.key, w.end, w.next_rev, s.rev, budget)
+            groups, nxt, rows = s.events_since(w.key, w.end, w.next_rev, s.rev, budget)
+            budget -= max(1, rows)
             for rev, events in groups:
                 evs = w.select(events)
                 if evs:
                     w.stream.push(w, evs, rev)
-                    budget -= len(evs)
             w.next_rev = nxt
             if w.next_rev > s.rev:
                 self.unsynced.discard(w)

@@ -161,3 +161,18 @@ def test_hash_tells_diverged_members_apart() -> None:
     y.put(pb.PutRequest(key=b"a", value=b"3"))
     assert x.s.hash() != y.s.hash() and x.s.hash_kv(0)[0] != y.s.hash_kv(0)[0]
     assert x.s.hash_kv(2) == y.s.hash_kv(2)  # identical up to revision 2
+
+
+def test_catch_up_work_per_call_is_bounded_even_when_nothing_matches(a: Applier) -> None:
+    for i in range(200):
+        a.put(pb.PutRequest(key=b"x%03d" % i, value=b"v"))  # revisions 2..201
+    a.put(pb.PutRequest(key=b"k", value=b"last"))  # 202
+    ws = a.s.watch_stream()
+    wid = ws.watch(b"k", b"", 2, False, set())
+    calls = 1
+    while a.s.sync_watchers(max_events=10):
+        calls += 1
+        assert calls < 100
+    assert calls >= 20  # 201 history rows, about 10 per call
+    (b,) = ws.poll()
+    assert b.watch_id == wid and [e.kv.mod_revision for e in b.events] == [202]
