@@ -95,6 +95,9 @@ def run_kind(kind: str, base: pathlib.Path, pki: pathlib.Path, bench: pathlib.Pa
     results: dict[str, dict] = {}
     try:
         eps = leader_first(eps, pki)
+        warmup = [sys.executable, str(bench / "kvbench.py"), "--endpoints", ",".join(eps), "--pki", str(pki),
+                  "--n", "2000", "--op", "put", "--conc", "64"]
+        subprocess.run(warmup, capture_output=True, timeout=300)  # untimed: connections, caches, first segments
         for label, args, _, _ in WORKLOADS:
             count = n if "watch" not in label else max(1000, n // 10)
             cmd = [sys.executable, str(bench / "kvbench.py"), "--endpoints", ",".join(eps), "--pki", str(pki),
