@@ -249,18 +249,18 @@ class Applier:
         if not found:
             if c.target == pb.Compare.VALUE:
                 return False  # a missing key has no value to compare
-            return _cmp_int(0, _target_int(c), c.result)
+            return _cmp(0, _target_int(c), c.result)
         for k, w in found:
             if c.target == pb.Compare.VALUE:
                 kv = self.s.fetch(k, w)
-                if not _cmp_bytes(kv.value, c.value, c.result):
+                if not _cmp(kv.value, c.value, c.result):
                     return False
             elif c.target == pb.Compare.LEASE:
-                if not _cmp_int(w[4], c.lease, c.result):
+                if not _cmp(w[4], c.lease, c.result):
                     return False
             else:
                 actual = {pb.Compare.VERSION: w[3], pb.Compare.CREATE: w[2], pb.Compare.MOD: w[0]}[c.target]
-                if not _cmp_int(actual, _target_int(c), c.result):
+                if not _cmp(actual, _target_int(c), c.result):
                     return False
         return True
 
@@ -329,21 +329,12 @@ def _target_int(c: pb.Compare) -> int:
     return int(getattr(c, which)) if which and which != "value" else 0
 
 
-def _cmp_int(a: int, b: int, result: int) -> bool:
+def _cmp(a: int | bytes, b: int | bytes, result: int) -> bool:
+    """A compare's result operator applied to the key's value and the compare's target (both ints or bytes)."""
     if result == pb.Compare.EQUAL:
         return a == b
     if result == pb.Compare.GREATER:
-        return a > b
+        return a > b  # type: ignore[operator]
     if result == pb.Compare.LESS:
-        return a < b
-    return a != b
-
-
-def _cmp_bytes(a: bytes, b: bytes, result: int) -> bool:
-    if result == pb.Compare.EQUAL:
-        return a == b
-    if result == pb.Compare.GREATER:
-        return a > b
-    if result == pb.Compare.LESS:
-        return a < b
+        return a < b  # type: ignore[operator]
     return a != b
