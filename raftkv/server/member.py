@@ -225,7 +225,14 @@ class RaftMember:
         self.transport.set_peers({m.id: m.peer_urls for m in self.membership.members.values()})
 
     def accept_cluster(self, cid: int) -> bool:
-        if self.joining_cluster and self.applied_index == 0:
+        """Frames must carry our cluster id. A member joining an existing cluster cannot compute that id
+        from its flags (the cluster was formed without it): it adopts the id of the first peer that talks to it."""
+        if self.joining_cluster and self.applied_index == 0 and cid:
+            if cid != self.cluster_id:
+                log.info("member %x joins cluster %x", self.id, cid)
+                self.cluster_id = self.membership.cluster_id = cid
+                self.transport.cluster_id = cid
+                self._save_membership()
             return True
         return cid == self.cluster_id
 

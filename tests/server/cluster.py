@@ -93,9 +93,9 @@ class Cluster:
                 "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms),
                 *self.extra_flags]
 
-    def start(self, n: Node) -> None:
+    def start(self, n: Node, command: list[str] | None = None) -> None:
         log = open(n.log_path, "ab")
-        n.proc = subprocess.Popen(self.command(n), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        n.proc = subprocess.Popen(command or self.command(n), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
     def start_all(self) -> Cluster:
         for n in self.nodes:
