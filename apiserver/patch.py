@@ -142,6 +142,8 @@ def json_patch(doc: Any, ops: Any) -> Any:
                 parent[last] = copy.deepcopy(op["value"])
         elif kind in ("move", "copy"):
             src = _pointer(op.get("from", ""))
+            if kind == "move" and len(tokens) > len(src) and tokens[:len(src)] == src:
+                raise bad_request("cannot move a value into one of its children")
             value = _remove(doc, src) if kind == "move" else copy.deepcopy(_get(doc, src))
             doc = _add(doc, tokens, value)
         elif kind == "test":

@@ -10,9 +10,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from apiserver.admission.jsonpatch import PatchError, apply_patch
 from apiserver.admission.types import AdmissionError, Attributes, InternalError, Operation, Plugin, State
 from apiserver.authz.rbac import label_selector_matches
+from apiserver.errors import APIError
+from apiserver.patch import json_patch
 
 Obj = dict[str, Any]
 REVIEW_API = "admission.k8s.io/v1"
@@ -78,8 +79,8 @@ def parse_response(name: str, uid: str, body: Obj, obj: Obj | None, mutating: bo
                             f'"{resp.get("patchType")}"')
     try:
         ops = json.loads(base64.b64decode(patch))
-        return apply_patch(obj, ops)  # type: ignore[no-any-return]
-    except (ValueError, PatchError) as exc:
+        return json_patch(obj, ops)
+    except (ValueError, APIError) as exc:
         raise InternalError(f'Internal error occurred: webhook "{name}" returned an invalid patch: {exc}') from exc
 
 

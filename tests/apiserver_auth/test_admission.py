@@ -14,7 +14,6 @@ from apiserver.admission import AdmissionError, Attributes, DictState, Forbidden
 from apiserver.admission.always_pull_images import AlwaysPullImages
 from apiserver.admission.chain import build_chain
 from apiserver.admission.default_toleration_seconds import DefaultTolerationSeconds
-from apiserver.admission.jsonpatch import PatchError, apply_patch
 from apiserver.admission.limit_ranger import LimitRanger
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from apiserver.admission.node_restriction import NodeRestriction
@@ -24,6 +23,8 @@ from apiserver.admission.service_account import ServiceAccount
 from apiserver.admission.types import InternalError
 from apiserver.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook, WebhookDenied
 from apiserver.authn.types import UserInfo
+from apiserver.errors import APIError
+from apiserver.patch import json_patch
 from tests.apiserver_auth.fixtures import meta, pod
 
 pytestmark = pytest.mark.unit
@@ -316,15 +317,16 @@ def test_usage_delta_counts() -> None:
 ])
 def test_json_patch(patch: list[Obj], expected: Obj) -> None:
     doc = {"a": [1, 2], "b": {"c": 1}}
-    assert apply_patch(doc, patch) == expected
+    assert json_patch(doc, patch) == expected
     assert doc == {"a": [1, 2], "b": {"c": 1}}, "the input must not change"
 
 
 @pytest.mark.parametrize("patch", [[{"op": "test", "path": "/b/c", "value": 2}], [{"op": "remove", "path": "/zz"}],
-                                   [{"op": "add", "path": "/a/9", "value": 1}], [{"op": "jump", "path": "/a"}]])
+                                   [{"op": "add", "path": "/a/9", "value": 1}], [{"op": "jump", "path": "/a"}],
+                                   [{"op": "move", "from": "/b", "path": "/b/c/d"}]])
 def test_json_patch_errors(patch: list[Obj]) -> None:
-    with pytest.raises(PatchError):
-        apply_patch({"a": [1, 2], "b": {"c": 1}}, patch)
+    with pytest.raises(APIError):
+        json_patch({"a": [1, 2], "b": {"c": 1}}, patch)
 
 
 def hook_state(kind: str, policy: str = "Fail") -> DictState:
