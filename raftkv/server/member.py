@@ -24,7 +24,7 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -280,7 +280,7 @@ class RaftMember:
         if rd.hard_state is not None:
             self.term = rd.hard_state.term
         if rd.snapshot is not None and not rd.snapshot.is_empty():
-            self._persist_snapshot(rd.snapshot)
+            self._save_snapshot_files(rd.snapshot)
         if rd.must_sync:
             # fsync in the WAL thread: proposals and peer messages keep arriving meanwhile and are
             # batched into the next Ready (group commit). Nothing of `rd` is sent or applied before this returns.
@@ -458,9 +458,6 @@ class RaftMember:
                 os.unlink(tmp)
         self.wal.save_snapshot(snap.metadata)
 
-    def _persist_snapshot(self, snap: Snapshot) -> None:
-        self._save_snapshot_files(snap)
-
     def _install_snapshot(self, snap: Snapshot) -> None:
         """A snapshot from the leader: swap in the received state-machine image."""
         index = snap.metadata.index
@@ -481,24 +478,30 @@ class RaftMember:
         self.snapshot_index = index
         self.joining_cluster = False
 
-    async def _snapshot_chunks(self, m: Message) -> Iterator[bytes]:
-        fd, path = tempfile.mkstemp(dir=self.snap_dir, suffix=".send")
+    def write_image(self) -> tuple[int, Generator[bytes, None, None]]:
+        """A consistent copy of the state machine, for a follower (MsgSnap) or a client (Maintenance.Snapshot):
+        its size and its chunks. The temporary file is removed once the chunks are consumed or closed."""
+        fd, path = tempfile.mkstemp(dir=self.snap_dir, suffix=".image")
         os.close(fd)
-        self.store.commit()
-        self.store.snapshot_to(path)
+        try:
+            self.store.snapshot_to(path)  # commits first
+            size = os.path.getsize(path)
+        except BaseException:
+            os.unlink(path)
+            raise
 
-        def chunks() -> Iterator[bytes]:
+        def chunks() -> Generator[bytes, None, None]:
             try:
                 with open(path, "rb") as fh:
-                    while True:
-                        chunk = fh.read(SNAPSHOT_SEND_CHUNK)
-                        if not chunk:
-                            return
+                    while chunk := fh.read(SNAPSHOT_SEND_CHUNK):
                         yield chunk
             finally:
                 os.unlink(path)
 
-        return chunks()
+        return size, chunks()
+
+    async def _snapshot_chunks(self, m: Message) -> Iterator[bytes]:
+        return self.write_image()[1]
 
     async def receive_snapshot(self, frames: AsyncIterator[rpb.SnapshotChunk]) -> rpb.SnapshotAck:
         first = True

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -438,30 +436,25 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
 
     async def Snapshot(self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[pb.SnapshotResponse]:
-        fd, path = tempfile.mkstemp(dir=self.m.snap_dir, suffix=".client")
-        os.close(fd)
+        # As etcd: the image, then its SHA-256 as the last 32 bytes (etcdctl checks for it).
+        size, chunks = self.m.write_image()
+        total = size + hashlib.sha256().digest_size
+        digest = hashlib.sha256()
+        sent = 0
         try:
-            self.m.store.commit()
-            self.m.store.snapshot_to(path)
-            # As etcd: the image, then its SHA-256 as the last 32 bytes (etcdctl checks for it).
-            total = os.path.getsize(path) + hashlib.sha256().digest_size
-            digest = hashlib.sha256()
-            sent = 0
-            with open(path, "rb") as fh:
-                while True:
-                    chunk = fh.read(SNAPSHOT_CHUNK_BYTES)
-                    if not chunk:
-                        break
+            for piece in chunks:
+                for start in range(0, len(piece), SNAPSHOT_CHUNK_BYTES):
+                    chunk = piece[start:start + SNAPSHOT_CHUNK_BYTES]
                     digest.update(chunk)
                     sent += len(chunk)
                     resp = pb.SnapshotResponse(remaining_bytes=total - sent, blob=chunk)
                     self.header(resp.header)
                     yield resp
-            resp = pb.SnapshotResponse(remaining_bytes=0, blob=digest.digest())
-            self.header(resp.header)
-            yield resp
         finally:
-            os.unlink(path)
+            chunks.close()
+        resp = pb.SnapshotResponse(remaining_bytes=0, blob=digest.digest())
+        self.header(resp.header)
+        yield resp
 
     async def MoveLeader(self, request: pb.MoveLeaderRequest, context: grpc.aio.ServicerContext
                          ) -> pb.MoveLeaderResponse:
