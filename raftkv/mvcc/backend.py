@@ -47,6 +47,7 @@ class Backend:
         c.executescript(_SCHEMA)
         c.execute("BEGIN")
         self.dirty = False
+        self._file_size: int | None = None
 
     # ---- writes (inside the open transaction)
     def put(self, rev: bytes, value: bytes) -> None:
@@ -74,6 +75,7 @@ class Backend:
             self.conn.execute("COMMIT")
             self.conn.execute("BEGIN")
             self.dirty = False
+            self._file_size = None
 
     def checkpoint(self) -> None:
         """Commit and make everything durable in the database file."""
@@ -84,6 +86,7 @@ class Backend:
                 self.conn.execute("PRAGMA wal_checkpoint(FULL)")
             finally:
                 self.conn.execute("BEGIN")
+                self._file_size = None
 
     # ---- reads
     def get(self, rev: bytes) -> bytes | None:
@@ -107,16 +110,20 @@ class Backend:
 
     # ---- files
     def size(self) -> int:
+        """Bytes on disk. The files change only when a transaction commits, so the figure is cached until the
+        next commit: the quota check asks for it on every write request."""
         if not self.dir:
             pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
             return int(pages) * int(self.conn.execute("PRAGMA page_size").fetchone()[0])
-        total = 0
-        for suffix in ("", "-wal"):
-            try:
-                total += os.path.getsize(self.file + suffix)
-            except OSError:
-                pass
-        return total
+        if self._file_size is None:
+            total = 0
+            for suffix in ("", "-wal"):
+                try:
+                    total += os.path.getsize(self.file + suffix)
+                except OSError:
+                    pass
+            self._file_size = total
+        return self._file_size
 
     def size_in_use(self) -> int:
         page = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
@@ -166,6 +173,7 @@ class Backend:
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.conn.execute("BEGIN")
+            self._file_size = None
 
     def close(self) -> None:
         try:
