@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from raftkv.raft.coalesce import coalesce
 from raftkv.raft.log import InvariantViolation, MemoryStorage
 from raftkv.raft.raft import Config, Raft, encode_conf_change
 from raftkv.raft.types import (
@@ -144,6 +145,14 @@ class RawNode:
     def term(self) -> int:
         return self.raft.term
 
+    @property
+    def committed(self) -> int:
+        return self.raft.log.committed
+
+    @property
+    def last_index(self) -> int:
+        return self.raft.log.last_index()
+
     def _hard_state(self) -> HardState:
         r = self.raft
         return HardState(r.term, r.vote, r.log.committed)
@@ -162,7 +171,8 @@ class RawNode:
     def ready(self) -> Ready:
         r = self.raft
         rd = Ready(entries=r.log.unstable_entries(), snapshot=r.log.unstable_snapshot,
-                   committed_entries=r.log.next_committed_entries(), messages=r.msgs, read_states=r.read_states)
+                   committed_entries=r.log.next_committed_entries(),
+                   messages=coalesce(r.msgs, r.cfg.max_size_per_msg), read_states=r.read_states)
         r.msgs = []
         r.read_states = []
         soft = SoftState(r.lead, r.state)
