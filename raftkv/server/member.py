@@ -58,6 +58,7 @@ from raftkv.raft.types import (
     StateType,
 )
 from raftkv.server import codec
+from raftkv.server.batching import BatchPolicy, proposals_due
 from raftkv.server.codec import Op
 from raftkv.server.config import ServerConfig, cluster_id, member_id
 from raftkv.server.membership import Member as MemberInfo
@@ -97,6 +98,13 @@ class RaftMember:
         self._ids = itertools.count(1)
         self._id_prefix = (self.id & 0xFFFFFF) << 40
         self.waits: dict[int, asyncio.Future[Any]] = {}
+        # proposals since the loop last ran, stepped into Raft as one batch (one append, one broadcast)
+        self._proposals: list[bytes] = []
+        self._proposal_ids: list[int] = []
+        self.batch_policy = BatchPolicy()
+        self._proposals_stepped_at = 0.0
+        self._proposals_stepped_to = 0  # the leader's last log index after its latest batch
+        self._proposal_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -259,9 +267,11 @@ class RaftMember:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
+                self._step_proposals()
                 while self.node.has_ready():
                     await self._handle_ready()
                     await asyncio.sleep(0)
+                    self._step_proposals()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a failed fsync or a broken invariant: stop serving, never ack
@@ -559,12 +569,8 @@ class RaftMember:
             raise errors.RequestTooLarge()
         fut: asyncio.Future[Any] = self.loop.create_future()
         self.waits[rid] = fut
-        try:
-            self.node.propose(data)
-        except ProposalDropped:
-            self.waits.pop(rid, None)
-            self.proposals_failed += 1
-            raise errors.NoLeader() from None
+        self._proposals.append(data)
+        self._proposal_ids.append(rid)
         self._wake.set()
         lead_at_start = self.lead
         timer = self.loop.call_later(self.request_timeout, _expire, fut)
@@ -578,6 +584,34 @@ class RaftMember:
         finally:
             timer.cancel()
             self.waits.pop(rid, None)
+
+    def _step_proposals(self) -> None:
+        """Hand every queued proposal to Raft in one step: the leader appends them together and sends one
+        append per follower for the lot, a follower forwards them to the leader in one message."""
+        if not self._proposals:
+            return
+        due = proposals_due(self.batch_policy, len(self._proposals), self.is_leader, self.node.committed,
+                            self._proposals_stepped_to, self._proposals_stepped_at, self.loop.time())
+        if due is not None:
+            if self._proposal_timer is None:
+                self._proposal_timer = self.loop.call_at(due, self._proposal_window_closed)
+            return
+        self._proposals_stepped_at = self.loop.time()
+        batch, ids = self._proposals, self._proposal_ids
+        self._proposals, self._proposal_ids = [], []
+        try:
+            self.node.propose_many(batch)
+            self._proposals_stepped_to = self.node.last_index
+        except ProposalDropped:
+            self.proposals_failed += len(ids)
+            for rid in ids:
+                fut = self.waits.pop(rid, None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(errors.NoLeader())
+
+    def _proposal_window_closed(self) -> None:
+        self._proposal_timer = None
+        self._wake.set()
 
     def check_quota(self, request: Any) -> None:
         """etcd's quota layer: a write that would take the backend past --quota-backend-bytes raises the

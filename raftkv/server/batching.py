@@ -1,0 +1,32 @@
+"""When a member hands its queued proposals to Raft: the batching policy, as a pure function.
+
+Every batch a leader steps costs an fsync on each member and a round of peer frames; in Python that
+fixed cost is several times the cost of the entries themselves. So while the leader's previous batch
+is still uncommitted, new proposals wait for it (bounded by a window and a batch size) and then go
+together: under load the batches grow with the load, and an idle leader, with nothing in flight,
+steps a lone proposal at once, so a single sequential client sees no added delay. Followers forward
+at once: the leader batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    window_s: float = 0.020
+    max_batch: int = 512
+
+
+def proposals_due(policy: BatchPolicy, waiting: int, is_leader: bool, committed: int, in_flight_to: int,
+                  stepped_at: float, now: float) -> float | None:
+    """None to step the waiting proposals now, else the time at which to step them anyway.
+
+    `in_flight_to` is the leader's last log index after its previous batch; that batch is in flight
+    while `committed` is below it.
+    """
+    if not is_leader or waiting >= policy.max_batch or committed >= in_flight_to:
+        return None
+    due = stepped_at + policy.window_s
+    return None if now >= due else due

@@ -1,0 +1,24 @@
+"""The proposal batching policy: when queued proposals go to Raft."""
+
+from __future__ import annotations
+
+from raftkv.server.batching import BatchPolicy, proposals_due
+
+P = BatchPolicy(window_s=0.02, max_batch=4)
+
+
+def test_an_idle_leader_steps_at_once() -> None:
+    assert proposals_due(P, 1, True, committed=10, in_flight_to=10, stepped_at=5.0, now=5.001) is None
+
+
+def test_a_leader_with_a_batch_in_flight_waits_until_the_window_closes() -> None:
+    assert proposals_due(P, 3, True, committed=9, in_flight_to=10, stepped_at=5.0, now=5.001) == 5.02
+    assert proposals_due(P, 3, True, committed=9, in_flight_to=10, stepped_at=5.0, now=5.02) is None
+
+
+def test_a_full_batch_goes_even_with_one_in_flight() -> None:
+    assert proposals_due(P, 4, True, committed=9, in_flight_to=10, stepped_at=5.0, now=5.001) is None
+
+
+def test_a_follower_forwards_at_once() -> None:
+    assert proposals_due(P, 1, False, committed=0, in_flight_to=10, stepped_at=5.0, now=5.001) is None
