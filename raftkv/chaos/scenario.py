@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from raftkv._pb.etcdserverpb import rpc_pb2
 from raftkv.chaos.checkers import (
     HashKV,
     Log,
     Result,
+    Violation,
     check_hashkv,
     check_logs,
     check_monotonic,
@@ -116,8 +119,23 @@ async def _nemesis(cluster: LocalCluster, schedule: list[tuple[float, NemesisAct
             record.append((loop.time() - t0, f"{getattr(action, '__name__', action)} failed: {e!r}"))
 
 
-async def _converged_hashes(cluster: LocalCluster, timeout: float) -> list[HashKV]:
-    """HashKV at the leader's revision on every member, once every member has applied it."""
+class Target(Protocol):
+    """What the end-of-run checks need from a cluster: a LocalCluster or an ExternalCluster."""
+
+    @property
+    def members(self) -> Mapping[str, Any]: ...
+
+    async def wait_leader(self, timeout: float) -> str: ...
+
+    async def status(self, name: str, timeout: float = 1.0) -> rpc_pb2.StatusResponse | None: ...
+
+    async def hash_kv(self, name: str, revision: int, timeout: float = 2.0) -> rpc_pb2.HashKVResponse: ...
+
+    def logs(self) -> dict[str, str]: ...
+
+
+async def _converged_hashes(cluster: Target, names: list[str], timeout: float) -> list[HashKV]:
+    """HashKV at the leader's revision on every named member, once every one of them has applied it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     hashes: list[HashKV] = []
@@ -128,14 +146,57 @@ async def _converged_hashes(cluster: LocalCluster, timeout: float) -> list[HashK
             continue
         rev = st.header.revision
         hashes = []
-        for name in cluster.members:
+        for name in names:
             with contextlib.suppress(Exception):
                 h = await cluster.hash_kv(name, rev)
                 hashes.append(HashKV(name, rev, h.compact_revision, h.hash))
-        if len(hashes) == len(cluster.members):
+        if len(hashes) == len(names):
             return hashes
         await asyncio.sleep(0.1)
     return hashes
+
+
+@dataclass
+class Checked:
+    history: list[Op]  # the recorded ops plus the log-of-record watch as the last op
+    results: list[Result]
+    hashed: list[str]  # members whose HashKV was compared
+
+
+async def check_run(cluster: Target, history: list[Op], settle_s: float = 10.0, names: list[str] | None = None,
+                    prefix: str = PREFIX, start_revision: int = 1, check_member_logs: bool = True) -> Checked:
+    """After the heal: final linearizable reads, HashKV on `names` (default: all), the log of record, checkers."""
+    names = list(cluster.members) if names is None else names
+    await cluster.wait_leader(settle_s)
+    keys = sorted({k for op in history if op.kind != WATCH for k in op.keys})
+    final = await final_reads([cluster.members[n].endpoint for n in names] or
+                              [m.endpoint for m in cluster.members.values()], keys)
+    hashes = await _converged_hashes(cluster, names, settle_s)
+    leader = await cluster.wait_leader(settle_s)
+    st = await cluster.status(leader)
+    if st is None:
+        raise ConnectionError(f"leader {leader} stopped answering after the heal")
+    log_watch = await read_log(cluster.members[leader].endpoint, st.header.revision, prefix=prefix,
+                               start_revision=start_revision)
+    log = Log.from_watch(log_watch)
+    history = [*history, log_watch]
+    now = asyncio.get_running_loop().time
+    results = [
+        check_witness(history, log),
+        check_wgl(history, now=now, deadline=now() + WGL_BUDGET_S),
+        check_watches(history, log),
+        check_no_lost_writes(history, final),
+        check_hashkv(hashes),
+        check_monotonic(history),
+    ]
+    if len(hashes) < len(names):
+        missing = sorted(set(names) - {h.member for h in hashes})
+        results[4] = Result("hashkv", False, (Violation("hashkv", "not-converged", f"{missing} did not hash the "
+                                                        f"leader's revision within {settle_s} s"),) +
+                            results[4].violations, results[4].info)
+    if check_member_logs:
+        results.append(check_logs(cluster.logs()))
+    return Checked(history, results, [h.member for h in hashes])
 
 
 async def run_scenario(cluster: LocalCluster, workload: WorkloadConfig,
@@ -155,29 +216,10 @@ async def run_scenario(cluster: LocalCluster, workload: WorkloadConfig,
         await recorder.close()
     for action in heal if heal is not None else [resume_all, restart_dead, heal_network]:
         nemesis_log.append((loop.time() - t0, await action(cluster)))
-    await cluster.wait_leader(settle_s)
-    keys = sorted({k for op in history if op.kind != WATCH for k in op.keys})
-    final = await final_reads([m.endpoint for m in cluster.members.values()], keys)
-    hashes = await _converged_hashes(cluster, settle_s)
-    leader = await cluster.wait_leader(settle_s)
-    st = await cluster.status(leader)
-    if st is None:
-        raise ConnectionError(f"leader {leader} stopped answering after the heal")
-    log_watch = await read_log(cluster.members[leader].endpoint, st.header.revision)
-    log = Log.from_watch(log_watch)
-    history = [*history, log_watch]
-    now = loop.time
-    results = [
-        check_witness(history, log),
-        check_wgl(history, now=now, deadline=now() + WGL_BUDGET_S),
-        check_watches(history, log),
-        check_no_lost_writes(history, final),
-        check_hashkv(hashes),
-        check_monotonic(history),
-        check_logs(cluster.logs()),
-    ]
-    return Report(history, results, nemesis_log)
+    checked = await check_run(cluster, history, settle_s, prefix=workload.prefix,
+                              start_revision=workload.start_revision)
+    return Report(checked.history, checked.results, nemesis_log)
 
 
-__all__ = ["PREFIX", "Report", "blackhole_leader", "delay_all", "heal_network", "kill_leader", "pause_leader", "restart_dead", "resume_all",
+__all__ = ["PREFIX", "Checked", "Report", "Target", "check_run", "blackhole_leader", "delay_all", "heal_network", "kill_leader", "pause_leader", "restart_dead", "resume_all",
            "run_scenario"]

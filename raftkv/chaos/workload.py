@@ -57,6 +57,8 @@ class WorkloadConfig:
     op_timeout_s: float = 1.0
     watchers: int = 2
     seed: int = 0
+    prefix: str = PREFIX  # every key lives under it; the log of record is a watch on it
+    start_revision: int = 1  # the log-of-record watch starts here (a fresh cluster: 1)
     mix: dict[str, int] = field(default_factory=lambda: {"put": 30, "get": 20, "get-serializable": 10,
                                                          "delete": 5, "txn-cas": 20, "txn": 10})
 
@@ -67,12 +69,14 @@ class WorkloadConfig:
             raise WorkloadError("clients must be 1..256 and keys 1..10000")
         if not 0 < self.duration_s <= MAX_DURATION_S or not 0 < self.max_ops <= MAX_OPS:
             raise WorkloadError(f"duration must be 0..{MAX_DURATION_S} s and max_ops 1..{MAX_OPS}")
+        if not self.prefix.endswith("/") or self.start_revision < 1:
+            raise WorkloadError("the prefix must end with '/' and the start revision be >= 1")
         if self.op_timeout_s <= 0 or any(w < 0 for w in self.mix.values()) or not sum(self.mix.values()):
             raise WorkloadError("op timeout must be > 0 and the mix must have a positive weight")
 
 
-def key_name(i: int) -> str:
-    return f"{PREFIX}k{i}"
+def key_name(i: int, prefix: str = PREFIX) -> str:
+    return f"{prefix}k{i}"
 
 
 def prefix_end(prefix: str) -> bytes:
@@ -113,6 +117,9 @@ class Recorder:
         self._counter += 1
         return f"c{client}-{self._counter}"
 
+    def _key(self) -> str:
+        return key_name(self.rng.randrange(self.cfg.keys), self.cfg.prefix)
+
     def _kv_stub(self, ep: str) -> rpc_pb2_grpc.KVStub:
         return rpc_pb2_grpc.KVStub(self._channels[ep])
 
@@ -126,11 +133,12 @@ class Recorder:
         deadline = loop.time() + self.cfg.duration_s
         watch_tasks = []
         if log_watch:
-            watch_tasks.append(asyncio.create_task(self._watch(10_000, self.cfg.endpoints[0], PREFIX, 1, True)))
+            watch_tasks.append(asyncio.create_task(self._watch(10_000, self.cfg.endpoints[0], self.cfg.prefix,
+                                                               self.cfg.start_revision, True)))
         for w in range(self.cfg.watchers):
             ep = self.cfg.endpoints[w % len(self.cfg.endpoints)]
-            key = self.rng.choice([PREFIX, key_name(self.rng.randrange(self.cfg.keys))])
-            watch_tasks.append(asyncio.create_task(self._watch(10_001 + w, ep, key, 0, key == PREFIX)))
+            key = self.rng.choice([self.cfg.prefix, self._key()])
+            watch_tasks.append(asyncio.create_task(self._watch(10_001 + w, ep, key, 0, key == self.cfg.prefix)))
         clients = [asyncio.create_task(self._client(c, deadline)) for c in range(self.cfg.clients)]
         await asyncio.gather(*clients)
         self._stop.set()
@@ -158,7 +166,7 @@ class Recorder:
     async def _one(self, client: int, ep: str, kind: str) -> Op:
         loop = asyncio.get_running_loop()
         stub = self._kv_stub(ep)
-        key = key_name(self.rng.randrange(self.cfg.keys))
+        key = self._key()
         t = self.cfg.op_timeout_s
         base: dict[str, Any] = {"client": client, "member": ep}
         invoke = loop.time()
@@ -203,8 +211,8 @@ class Recorder:
                 return Op(**base, invoke=invoke, complete=loop.time(), outcome=OK, revision=r.header.revision,
                           succeeded=r.succeeded, reads=reads)
             if kind == "txn":
-                k2 = key_name(self.rng.randrange(self.cfg.keys))
-                w1, w2 = key_name(self.rng.randrange(self.cfg.keys)), key_name(self.rng.randrange(self.cfg.keys))
+                k2 = self._key()
+                w1, w2 = self._key(), self._key()
                 if w1 == w2:
                     w2 = w1 + "-pair"
                 v = self._unique(client)
@@ -313,7 +321,8 @@ async def final_reads(endpoints: list[str], keys: list[str], timeout: float = 5.
     raise ConnectionError(f"no member answered the final reads: {last}")
 
 
-async def read_log(endpoint: str, until_revision: int, prefix: str = PREFIX, timeout: float = 10.0) -> Op:
+async def read_log(endpoint: str, until_revision: int, prefix: str = PREFIX, timeout: float = 10.0,
+                   start_revision: int = 1) -> Op:
     """After the run: a watch from revision 1 read until `until_revision`, as the log of record.
 
     Taken from a healed member, so it sees every committed write even if the in-run watchers broke.
@@ -321,12 +330,12 @@ async def read_log(endpoint: str, until_revision: int, prefix: str = PREFIX, tim
     loop = asyncio.get_running_loop()
     invoke = loop.time()
     responses: list[WatchResponse] = []
-    last = 1
-    if until_revision > 1:
+    last = start_revision
+    if until_revision > start_revision:
         async with grpc.aio.insecure_channel(endpoint) as ch:
             queue: asyncio.Queue[rpc_pb2.WatchRequest | None] = asyncio.Queue()
             queue.put_nowait(rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(
-                key=prefix.encode(), range_end=prefix_end(prefix), start_revision=1, prev_kv=True)))
+                key=prefix.encode(), range_end=prefix_end(prefix), start_revision=start_revision, prev_kv=True)))
 
             async def requests():  # type: ignore[no-untyped-def]
                 while (item := await queue.get()) is not None:
@@ -350,5 +359,5 @@ async def read_log(endpoint: str, until_revision: int, prefix: str = PREFIX, tim
             finally:
                 queue.put_nowait(None)
                 call.cancel()
-    return Op(LOG_CLIENT, WATCH, (prefix,), invoke, loop.time(), OK, member=endpoint, watch_start=1,
+    return Op(LOG_CLIENT, WATCH, (prefix,), invoke, loop.time(), OK, member=endpoint, watch_start=start_revision,
               watch_prefix=True, watch_prev_kv=True, responses=tuple(responses))

@@ -32,6 +32,29 @@ class ProcessTable:
         proc = self._procs.get(name)
         return proc is not None and proc.poll() is None
 
+    def pids(self) -> dict[str, int]:
+        """name -> PID of every live child (for telling which member owns a socket)."""
+        return {n: p.pid for n, p in self._procs.items() if p.poll() is None}
+
+    def returncode(self, name: str) -> int | None:
+        proc = self._procs.get(name)
+        return None if proc is None else proc.poll()
+
+    def sigterm(self, name: str) -> None:
+        """Ask for a graceful stop (a paused process is resumed first so it can act on it)."""
+        pid = self.pid(name)
+        if name in self.paused:
+            self.resume(name)
+        os.kill(pid, signal.SIGTERM)
+
+    def forget(self, name: str) -> None:
+        """Drop a member that has exited (e.g. removed from the cluster) from the table."""
+        proc = self._procs.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self.paused.discard(name)
+
     def kill9(self, name: str) -> None:
         """SIGKILL and reap; a paused process is killed too (SIGKILL needs no SIGCONT)."""
         pid = self.pid(name)

@@ -1,0 +1,236 @@
+"""Nemesis actions as data (`Action`: a kind and parameters) and the executor that performs them on a cluster.
+
+The catalogue holds only `Action` values, so a scenario can be listed, printed and planned without touching a
+process. `perform` is the adapter: it reads the leader, signals PIDs the harness started, sets proxy rules and
+edits data files, and returns one sentence for the report. Choices (which follower, which partition) come
+from the seeded RNG in the `NemesisContext`, so a seed replays the same faults given the same leaders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from raftkv.chaos.cluster import ClusterError, LocalCluster
+from raftkv.chaos.partition import NO_CUT, cuts_for, describe
+
+RESTART_TIMEOUT_S = 30.0
+
+
+class ActionError(ValueError):
+    """An action kind or parameter the executor does not know."""
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    params: tuple[tuple[str, Any], ...] = ()
+    heals: bool = False  # after it completes the fault it answers is over (for the recovery clock)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.params).get(key, default)
+
+    def __str__(self) -> str:
+        args = " ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.kind} {args}".strip()
+
+
+def act(kind: str, heals: bool = False, **params: Any) -> Action:
+    return Action(kind, tuple(sorted(params.items())), heals)
+
+
+@dataclass
+class NemesisContext:
+    rng: random.Random
+    faketime_files: dict[str, pathlib.Path] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # member -> why it would not start again
+    rolling: int = 0
+    allow_refusal: bool = False
+
+
+def _tail(path: pathlib.Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip()[:200] for line in text[-lines:])
+
+
+async def _leader(cluster: LocalCluster) -> str:
+    return await cluster.wait_leader(10)
+
+
+async def _restart(cluster: LocalCluster, ctx: NemesisContext, names: list[str]) -> list[str]:
+    """Start members and wait until they serve; with `allow_refusal`, a member that exits is noted, not fatal."""
+    for n in names:
+        cluster.start_member(n)
+    out = []
+    for n in names:
+        try:
+            await cluster.wait_serving(n, RESTART_TIMEOUT_S)
+            out.append(n)
+        except ClusterError as e:
+            if not ctx.allow_refusal:
+                raise
+            ctx.refused[n] = f"{e}: {_tail(cluster.members[n].log_path)}"
+    return out
+
+
+def _flip_bit(path: pathlib.Path, rng: random.Random, tail: int = 64) -> str:
+    size = path.stat().st_size
+    if size == 0:
+        return f"{path.name} is empty"
+    at = rng.randrange(max(0, size - tail), size)
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        b = fh.read(1)[0]
+        bit = 1 << rng.randrange(8)
+        fh.seek(at)
+        fh.write(bytes([b ^ bit]))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return f"flipped bit {bit:#04x} at byte {at} of {path.name} ({size} bytes)"
+
+
+def _truncate(path: pathlib.Path, rng: random.Random, most: int = 64) -> str:
+    size = path.stat().st_size
+    cut = rng.randrange(1, max(2, min(most, size)))
+    os.truncate(path, size - cut)
+    return f"truncated {cut} bytes off {path.name} ({size} -> {size - cut})"
+
+
+async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext) -> str:
+    """Do one action; return what was done, in one sentence ("" when there was nothing to do)."""
+    k = action.kind
+    names = list(cluster.members)
+    if k == "partition":
+        leader = await cluster.leader()
+        cut, what = cuts_for(action.get("pattern"), names, leader, ctx.rng)
+        cluster.apply_cut(cut)
+        return what
+    if k == "heal-network":
+        if all(m.proxy is None or m.proxy.clean for m in cluster.members.values()):
+            return ""
+        for m in cluster.members.values():
+            if m.proxy:
+                m.proxy.heal()
+        cluster.cut = NO_CUT
+        return "heal network"
+    if k == "delay":
+        ms, jitter, loss = float(action.get("ms", 0)), float(action.get("jitter_ms", 0)), float(action.get("loss", 0))
+        for m in cluster.members.values():
+            if m.proxy is None:
+                raise ClusterError("delay needs a proxied cluster")
+            if ms:
+                m.proxy.delay(ms, jitter)
+            m.proxy.set_loss(loss)
+        return f"peer links: delay {ms:g}±{jitter:g} ms, loss {loss:.0%} (held one RTO each)"
+    if k == "kill":
+        target = action.get("target", "leader")
+        if target == "leader":
+            victims = [await _leader(cluster)]
+        elif target == "follower":
+            leader = await _leader(cluster)
+            victims = [ctx.rng.choice([n for n in names if n != leader and cluster.procs.alive(n)])]
+        elif target == "random":
+            alive = [n for n in names if cluster.procs.alive(n)]
+            victims = sorted(ctx.rng.sample(alive, ctx.rng.randint(1, len(alive))))
+        elif target == "all":
+            victims = [n for n in names if cluster.procs.alive(n)]
+        else:
+            raise ActionError(f"unknown kill target {target!r}")
+        for v in victims:
+            cluster.procs.kill9(v)
+        return f"kill -9 {target} {victims}"
+    if k == "restart":
+        dead = [n for n in names if not cluster.procs.alive(n) and n not in ctx.refused]
+        if not dead:
+            return ""
+        up = await _restart(cluster, ctx, dead)
+        refused = sorted(set(dead) - set(up))
+        return f"restart {dead}: serving {up}" + (f"; refused to start {refused}" if refused else "")
+    if k == "pause":
+        leader = await _leader(cluster)
+        cluster.procs.pause(leader)
+        return f"SIGSTOP leader {leader}"
+    if k == "resume":
+        paused = sorted(cluster.procs.paused)
+        if not paused:
+            return ""
+        for n in paused:
+            cluster.procs.resume(n)
+        return f"SIGCONT {paused}"
+    if k == "restart-next":
+        name = names[ctx.rolling % len(names)]
+        ctx.rolling += 1
+        cluster.procs.sigterm(name)
+        code = await cluster.wait_exit(name, 10.0)
+        if code is None:
+            cluster.procs.kill9(name)
+        await _restart(cluster, ctx, [name])
+        return f"rolling restart {name}: SIGTERM (exit {code if code is not None else 'timeout, killed'}), serving"
+    if k == "member-replace":
+        leader = await _leader(cluster)
+        victim = ctx.rng.choice([n for n in names if n != leader])
+        await cluster.remove_member(victim, via=leader)
+        leader = await _leader(cluster)
+        new = await cluster.add_member(via=leader)
+        await cluster.wait_serving(new, RESTART_TIMEOUT_S)
+        return f"removed follower {victim}, added {new} as a learner, promoted it"
+    if k == "corrupt-wal":
+        mode = action.get("mode", "truncate")
+        dead = [n for n in names if not cluster.procs.alive(n)]
+        if not dead:
+            raise ClusterError("corrupt-wal acts on a killed member; none is down")
+        done = []
+        for n in dead:
+            files = cluster.wal_files(n)
+            if not files:
+                done.append(f"{n}: no WAL file")
+                continue
+            f = files[-1]
+            done.append(f"{n}: " + (_truncate(f, ctx.rng) if mode == "truncate" else _flip_bit(f, ctx.rng)))
+        return "corrupt WAL tail: " + "; ".join(done)
+    if k == "fill-disk":
+        target = [n for n in names if cluster.members[n].tmpfs]
+        if not target:
+            raise ClusterError("no member has its data dir on a tmpfs")
+        return "; ".join(f"filled {n}'s tmpfs data dir (+{cluster.fill_disk(n)} bytes)" for n in target)
+    if k == "free-disk":
+        freed = [n for n in names if cluster.members[n].tmpfs]
+        for n in freed:
+            cluster.free_disk(n)
+        return f"removed the filler file from {freed}" if freed else ""
+    if k == "clock":
+        spec = str(action.get("spec"))
+        for f in ctx.faketime_files.values():
+            f.write_text(spec + "\n")
+        return f"libfaketime on {sorted(ctx.faketime_files)}: {spec!r}"
+    raise ActionError(f"unknown action kind {k!r}")
+
+
+def describe_cut(cluster: LocalCluster) -> str:
+    return describe(cluster.cut)
+
+
+async def run_schedule(cluster: LocalCluster, ctx: NemesisContext, steps: list[tuple[float, Action]],
+                       record: list[tuple[float, str]], heals: list[float], t0: float) -> None:
+    """Perform the steps at their times (relative to t0). A failed action is recorded, not fatal: the checkers
+    still run. `heals` receives the completion time (loop time) of every action marked `heals`."""
+    loop = asyncio.get_running_loop()
+    for at, action in sorted(steps, key=lambda s: s[0]):
+        await asyncio.sleep(max(0.0, t0 + at - loop.time()))
+        began = loop.time()
+        try:
+            what = await perform(action, cluster, ctx)
+        except Exception as e:  # noqa: BLE001 - reported, the run goes on
+            what = f"{action} FAILED: {e!r}"[:500]
+        took = loop.time() - began
+        if what:
+            record.append((began - t0, what + (f" (took {took:.2f} s)" if took >= 0.1 else "")))
+        if action.heals:
+            heals.append(loop.time())
