@@ -10,6 +10,7 @@ commands:
   serve     run one member (etcd-compatible flags; `raftkv serve --help`)
   cluster   start a local 3- or 5-member cluster with mutual TLS on loopback
   pki       create a CA and issue certificates (`raftkv pki --help`)
+  chaos     fault-injection scenarios with checked histories (`raftkv chaos list`, `raftkv chaos run`)
   version   print the version
 """
 
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         from raftkv.pki import main as pki_main
 
         return pki_main(rest)
+    if cmd == "chaos":
+        from raftkv.chaos.cli import main as chaos_main
+
+        return chaos_main(rest)
     if cmd == "version":
         from raftkv.server.services import SERVER_VERSION
 
