@@ -17,6 +17,8 @@ from dataclasses import dataclass
 class BatchPolicy:
     window_s: float = 0.020
     max_batch: int = 512
+    read_window_s: float = 0.005
+    max_reads: int = 1024
 
 
 def proposals_due(policy: BatchPolicy, waiting: int, is_leader: bool, committed: int, in_flight_to: int,
@@ -29,4 +31,19 @@ def proposals_due(policy: BatchPolicy, waiting: int, is_leader: bool, committed:
     if not is_leader or waiting >= policy.max_batch or committed >= in_flight_to:
         return None
     due = stepped_at + policy.window_s
+    return None if now >= due else due
+
+
+def read_round_due(policy: BatchPolicy, waiting: int, last_round_reads: int, last_started: float,
+                   now: float) -> float | None:
+    """None to start a ReadIndex round for the waiting reads now, else when to start it anyway.
+
+    A round costs a heartbeat to every follower and their answers, and rounds are quick, so under
+    load they would each confirm only a read or two. After a round that carried more than one read
+    (a sign of load) the next starts no sooner than `read_window_s` after it, gathering the reads
+    that arrive meanwhile; after a round of a single read (a lone client) it starts at once.
+    """
+    if last_round_reads <= 1 or waiting >= policy.max_reads:
+        return None
+    due = last_started + policy.read_window_s
     return None if now >= due else due

@@ -58,7 +58,7 @@ from raftkv.raft.types import (
     StateType,
 )
 from raftkv.server import codec
-from raftkv.server.batching import BatchPolicy, proposals_due
+from raftkv.server.batching import BatchPolicy, proposals_due, read_round_due
 from raftkv.server.codec import Op
 from raftkv.server.config import ServerConfig, cluster_id, member_id
 from raftkv.server.membership import Member as MemberInfo
@@ -110,6 +110,9 @@ class RaftMember:
         self._tasks: list[asyncio.Task[Any]] = []
         self._read_pending: list[asyncio.Future[None]] = []
         self._read_rounds: dict[bytes, _ReadRound] = {}
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._last_round_reads = 0
+        self._last_round_started = 0.0
         self._apply_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._received_images: dict[int, str] = {}
         self._revoking: set[int] = set()
@@ -646,7 +649,7 @@ class RaftMember:
         self.check_serving()
         fut: asyncio.Future[None] = self.loop.create_future()
         self._read_pending.append(fut)
-        if len(self._read_pending) == 1 and not self._read_rounds:
+        if len(self._read_pending) == 1 and not self._read_rounds and self._read_timer is None:
             self.loop.call_soon(self._start_read_round)
         timer = self.loop.call_later(self.request_timeout, _expire, fut)
         try:
@@ -658,8 +661,18 @@ class RaftMember:
 
     def _start_read_round(self) -> None:
         """One ReadIndex round at a time: every read that arrives meanwhile joins the next round."""
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
         if not self._read_pending or self._read_rounds:
             return
+        now = self.loop.time()
+        due = read_round_due(self.batch_policy, len(self._read_pending), self._last_round_reads,
+                             self._last_round_started, now)
+        if due is not None:
+            self._read_timer = self.loop.call_at(due, self._start_read_round)
+            return
+        self._last_round_reads, self._last_round_started = len(self._read_pending), now
         waiters, self._read_pending = self._read_pending, []
         ctx = self.next_request_id().to_bytes(8, "big")
         self._read_rounds[ctx] = _ReadRound(ctx, waiters, time.monotonic())
@@ -677,7 +690,7 @@ class RaftMember:
         rnd = self._read_rounds.pop(rs.request_ctx, None)
         if rnd is None:
             return
-        if self._read_pending:
+        if self._read_pending and self._read_timer is None:
             self.loop.call_soon(self._start_read_round)
         if self.applied_index >= rs.index:
             for f in rnd.waiters:

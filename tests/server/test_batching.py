@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raftkv.server.batching import BatchPolicy, proposals_due
+from raftkv.server.batching import BatchPolicy, proposals_due, read_round_due
 
 P = BatchPolicy(window_s=0.02, max_batch=4)
 
@@ -22,3 +22,14 @@ def test_a_full_batch_goes_even_with_one_in_flight() -> None:
 
 def test_a_follower_forwards_at_once() -> None:
     assert proposals_due(P, 1, False, committed=0, in_flight_to=10, stepped_at=5.0, now=5.001) is None
+
+
+def test_a_read_after_a_single_read_round_starts_at_once() -> None:
+    assert read_round_due(P, 1, last_round_reads=1, last_started=5.0, now=5.0001) is None
+
+
+def test_reads_after_a_busy_round_gather_until_the_read_window_closes() -> None:
+    policy = BatchPolicy(read_window_s=0.005, max_reads=100)
+    assert read_round_due(policy, 3, last_round_reads=7, last_started=5.0, now=5.001) == 5.005
+    assert read_round_due(policy, 3, last_round_reads=7, last_started=5.0, now=5.005) is None
+    assert read_round_due(policy, 100, last_round_reads=7, last_started=5.0, now=5.001) is None
