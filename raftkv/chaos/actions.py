@@ -201,9 +201,7 @@ async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext) ->
             raise ClusterError("no member has its data dir on a tmpfs")
         return "; ".join(f"filled {n}'s tmpfs data dir (+{cluster.fill_disk(n)} bytes)" for n in target)
     if k == "free-disk":
-        freed = [n for n in names if cluster.members[n].tmpfs]
-        for n in freed:
-            cluster.free_disk(n)
+        freed = [n for n in names if cluster.members[n].tmpfs and cluster.free_disk(n)]
         return f"removed the filler file from {freed}" if freed else ""
     if k == "clock":
         spec = str(action.get("spec"))

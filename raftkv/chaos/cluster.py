@@ -251,9 +251,13 @@ class LocalCluster:
                 pass
         return written
 
-    def free_disk(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+    def free_disk(self, name: str) -> bool:
+        """Remove the filler file; whether there was one."""
+        try:
             (self.members[name].data_dir / "filler").unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def logs(self) -> dict[str, str]:
         every = {**self.removed, **self.members}

@@ -180,11 +180,15 @@ async def _run_local(opts: RunOptions, s: Scenario, report: RunReport, cluster: 
             if what:
                 record.append((loop.time() - t0, f"final safety heal: {what}"))
     names = [n for n in cluster.members if cluster.procs.alive(n) and n not in ctx.refused]
-    checked = await check_run(cluster, history, SETTLE_S, names=names)
+    report.faults = record
+    try:
+        checked = await check_run(cluster, history, SETTLE_S, names=names)
+    except (ConnectionError, TimeoutError, OSError) as e:  # the cluster did not come back: that is a verdict
+        report.criteria.append(("end-of-run checks ran", False, f"{e!r}"))
+        return report, history
     fault_kinds = {a.kind for group in s.faults for a in group}
     fault_times = [t0 + at for at, a in steps if a.kind in fault_kinds]
     failed = [w for _, w in record if " FAILED: " in w]
-    report.faults = record
     report.checkers = checked.results
     build_report(report, history, t0, end, fault_times, heals[-1] if heals else None, failed, ctx.refused,
                  s.criteria.refusal_allowed, s.criteria.progress_during_fault, s.criteria.max_recovery_et,

@@ -156,6 +156,20 @@ async def _converged_hashes(cluster: Target, names: list[str], timeout: float) -
     return hashes
 
 
+async def _leader_status(cluster: Target, timeout: float) -> tuple[str, rpc_pb2.StatusResponse]:
+    """The agreed leader and its Status, retried until `timeout` (a busy member may miss one call)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        leader = await cluster.wait_leader(max(0.1, deadline - loop.time()))
+        st = await cluster.status(leader, timeout=2.0)
+        if st is not None:
+            return leader, st
+        if loop.time() > deadline:
+            raise ConnectionError(f"leader {leader} stopped answering after the heal")
+        await asyncio.sleep(0.1)
+
+
 @dataclass
 class Checked:
     history: list[Op]  # the recorded ops plus the log-of-record watch as the last op
@@ -172,10 +186,7 @@ async def check_run(cluster: Target, history: list[Op], settle_s: float = 10.0, 
     final = await final_reads([cluster.members[n].endpoint for n in names] or
                               [m.endpoint for m in cluster.members.values()], keys)
     hashes = await _converged_hashes(cluster, names, settle_s)
-    leader = await cluster.wait_leader(settle_s)
-    st = await cluster.status(leader)
-    if st is None:
-        raise ConnectionError(f"leader {leader} stopped answering after the heal")
+    leader, st = await _leader_status(cluster, settle_s)
     log_watch = await read_log(cluster.members[leader].endpoint, st.header.revision, prefix=prefix,
                                start_revision=start_revision)
     log = Log.from_watch(log_watch)
@@ -183,7 +194,7 @@ async def check_run(cluster: Target, history: list[Op], settle_s: float = 10.0, 
     now = asyncio.get_running_loop().time
     results = [
         check_witness(history, log),
-        check_wgl(history, now=now, deadline=now() + WGL_BUDGET_S),
+        check_wgl(history, now=now, deadline=now() + WGL_BUDGET_S, log=log),
         check_watches(history, log),
         check_no_lost_writes(history, final),
         check_hashkv(hashes),
@@ -191,8 +202,14 @@ async def check_run(cluster: Target, history: list[Op], settle_s: float = 10.0, 
     ]
     if len(hashes) < len(names):
         missing = sorted(set(names) - {h.member for h in hashes})
+        where = []
+        for n in [leader, *missing]:
+            s = await cluster.status(n)
+            where.append(f"{n}: " + ("no answer" if s is None else f"revision {s.header.revision}, raft index "
+                                     f"{s.raftIndex}, term {s.raftTerm}, leader {s.leader:x}"))
         results[4] = Result("hashkv", False, (Violation("hashkv", "not-converged", f"{missing} did not hash the "
-                                                        f"leader's revision within {settle_s} s"),) +
+                                                        f"leader's revision within {settle_s} s ("
+                                                        + "; ".join(where) + ")"),) +
                             results[4].violations, results[4].info)
     if check_member_logs:
         results.append(check_logs(cluster.logs()))

@@ -43,6 +43,12 @@ DEFINITE_FAILURES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PR
                      grpc.StatusCode.OUT_OF_RANGE}
 
 
+# gRPC fails an RPC with this when the channel could not connect at all: the request was never sent, so even a
+# write is a definite failure (no server saw it), not an indeterminate one.
+NOT_SENT = "failed to connect to all addresses"
+FAILURE_BACKOFF_S = 0.05
+
+
 class WorkloadError(ValueError):
     """Bad workload parameters."""
 
@@ -162,6 +168,7 @@ class Recorder:
             self.history.append(op)
             if op.outcome != OK:
                 ep_i = (ep_i + 1) % len(eps)  # the member may be down: move on, like a client balancer
+                await asyncio.sleep(FAILURE_BACKOFF_S)  # and do not flood the history while nothing answers
 
     async def _one(self, client: int, ep: str, kind: str) -> Op:
         loop = asyncio.get_running_loop()
@@ -232,7 +239,8 @@ class Recorder:
         except grpc.aio.AioRpcError as e:
             code = e.code()
             writes_maybe = base.get("kind") in (PUT, DELETE, CAS, TXN)
-            outcome = FAIL if code in DEFINITE_FAILURES or not writes_maybe else INDETERMINATE
+            not_sent = code == grpc.StatusCode.UNAVAILABLE and NOT_SENT in (e.details() or "")
+            outcome = FAIL if code in DEFINITE_FAILURES or not writes_maybe or not_sent else INDETERMINATE
             if base.get("kind") == GET:
                 outcome = FAIL
             return Op(**base, invoke=invoke, complete=loop.time(), outcome=outcome,

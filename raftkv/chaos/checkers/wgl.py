@@ -1,20 +1,36 @@
 """Wing–Gong/Lowe linearizability search per key (porcupine's algorithm), with a budget and an honest `unknown`.
 
 Linearizability is local (Herlihy–Wing), so single-key ops are checked key by key. The model is a register
-holding (value, mod_revision). Failed and indeterminate writes return at +inf: they may take effect at any point
-after their call or never. Failed/indeterminate reads and serializable reads carry no constraint and are dropped.
+holding (value, mod_revision). Indeterminate writes return at +inf: they may take effect at any point
+after their call or never. Definitely failed writes (the workload's FAIL: refused by the server or never
+sent) took no effect and are dropped. Failed/indeterminate reads and serializable reads carry no constraint and are dropped.
 The caller bounds the work with `max_steps` and optionally `now`/`deadline` (time arrives from outside): when
 either runs out the answer is `None` (unknown), never a pass.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from raftkv.chaos.checkers.history import CAS, DELETE, GET, KV, OK, PUT, TXN, Op, Result, Violation
+from raftkv.chaos.checkers.history import (
+    CAS,
+    DELETE,
+    FAIL,
+    GET,
+    INDETERMINATE,
+    KV,
+    OK,
+    PUT,
+    TXN,
+    Op,
+    Result,
+    Violation,
+)
+from raftkv.chaos.checkers.log import Log
 
 NAME = "wgl"
 DEFAULT_MAX_STEPS = 5_000_000
@@ -74,6 +90,8 @@ def _step(state: State, op: Op, key: str, rev_of: dict[str, int]) -> State | Non
 
 
 def _relevant(op: Op) -> bool:
+    if op.outcome == FAIL:
+        return False  # definitely not applied (refused, or never sent): no constraint, and no open-ended op
     if op.kind == GET:
         return op.outcome == OK and not op.serializable and len(op.keys) == 1
     if op.kind == TXN:
@@ -154,10 +172,55 @@ def check_key(key: str, ops: list[Op], max_steps: int = DEFAULT_MAX_STEPS, now: 
     return True
 
 
+def resolve_indeterminate(ops: list[Op], log: Log) -> tuple[list[Op], int, int]:
+    """Patch timed-out writes with the log of record (etcd's robustness tests do the same with the WAL).
+
+    A timed-out write whose unique values are all absent from the log never took effect: it is removed. One
+    whose value is in the log took effect at that revision and was over by the time the first response showing
+    that revision (or a later one) completed: it becomes an acknowledged write ending then. Writes without a
+    unique value (deletes) stay open. Sound because the log is itself verified by the witness checker; it only
+    shrinks the search (open-ended ops are what make WGL blow up). Returns (ops, removed, resolved).
+    """
+    seen = sorted((op.revision, op.complete) for op in ops if op.outcome == OK and op.revision)
+    suffix_min: list[float] = [math.inf] * (len(seen) + 1)
+    for i in range(len(seen) - 1, -1, -1):
+        suffix_min[i] = min(seen[i][1], suffix_min[i + 1])
+    revs = [r for r, _ in seen]
+    out: list[Op] = []
+    removed = resolved = 0
+    for op in ops:
+        if op.outcome != INDETERMINATE or op.kind not in (PUT, CAS, TXN):
+            out.append(op)
+            continue
+        values = [op.value] if op.kind in (PUT, CAS) else [v for _, v in op.writes]
+        if not values or any(v is None for v in values):
+            out.append(op)
+            continue
+        found = [log.values[v][1] for v in values if v in log.values]  # type: ignore[index]
+        if not found:
+            removed += 1
+            continue
+        rev = found[0]
+        first = suffix_min[bisect.bisect_left(revs, rev)]
+        if len(found) != len(values) or first == math.inf or first < op.invoke:
+            out.append(op)  # partial or impossible: the witness checker reports it; leave the op open here
+            continue
+        out.append(Op(op.client, op.kind, op.keys, op.invoke, first, OK, value=op.value, member=op.member,
+                      revision=rev, succeeded=True, expect_mod_revision=op.expect_mod_revision,
+                      writes=op.writes, error=op.error))
+        resolved += 1
+    return out, removed, resolved
+
+
 def check_wgl(ops: list[Op], max_steps_per_key: int = DEFAULT_MAX_STEPS, now: Callable[[], float] | None = None,
-              deadline: float = math.inf) -> Result:
+              deadline: float = math.inf, log: Log | None = None) -> Result:
     """Check every key; a multi-key txn is projected onto each key it reads or writes (sound, not complete:
-    cross-key atomicity is the witness checker's job)."""
+    cross-key atomicity is the witness checker's job). With the log of record, timed-out writes are resolved
+    first (`resolve_indeterminate`)."""
+    patched = ""
+    if log is not None:
+        ops, removed, resolved = resolve_indeterminate(ops, log)
+        patched = f"; {removed} timed-out writes never applied (dropped), {resolved} resolved from the log"
     per_key: dict[str, list[Op]] = defaultdict(list)
     rev_of: dict[str, int] = {}
     for op in ops:
@@ -179,5 +242,5 @@ def check_wgl(ops: list[Op], max_steps_per_key: int = DEFAULT_MAX_STEPS, now: Ca
                                         f"no linearization of the {len(per_key[key])} ops on {key!r}",
                                         tuple(per_key[key])))
     valid: bool | None = False if violations else (None if unknown else True)
-    info = f"{len(per_key)} keys" + (f"; unknown (budget exhausted) for {unknown}" if unknown else "")
+    info = f"{len(per_key)} keys" + patched + (f"; unknown (budget exhausted) for {unknown}" if unknown else "")
     return Result(NAME, valid, tuple(violations), info)
