@@ -17,12 +17,14 @@ from raftkv._pb.raftpb import raft_pb2_grpc as rpb_grpc
 from raftkv.server import services
 from raftkv.server.config import ConfigError, ServerConfig, parse_args
 from raftkv.server.http import serve_metrics
-from raftkv.server.member import RaftMember
+from raftkv.server.join import fetch_membership
+from raftkv.server.member import RaftMember, needs_discovery, peer_channel_credentials
 from raftkv.server.transport import MAX_PEER_MESSAGE_BYTES, PeerService
 
 log = logging.getLogger("raftkv")
 
 GRPC_OVERHEAD_BYTES = 512 * 1024
+DISCOVERY_DEADLINE_S = 30.0
 
 
 def _read(path: str) -> bytes:
@@ -53,7 +55,11 @@ def _add_ports(server: grpc.aio.Server, urls: list[str], creds: grpc.ServerCrede
 
 
 async def run(cfg: ServerConfig) -> int:
-    member = RaftMember(cfg)
+    joined = None
+    if needs_discovery(cfg):
+        peers = [u for name, urls in cfg.initial_members().items() if name != cfg.name for u in urls]
+        joined = await fetch_membership(peers, peer_channel_credentials(cfg), DISCOVERY_DEADLINE_S)
+    member = RaftMember(cfg, joined)
     member.open()
 
     client_creds = (_server_credentials(cfg.cert_file, cfg.key_file, cfg.trusted_ca_file, cfg.client_cert_auth)

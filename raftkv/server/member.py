@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import random
@@ -61,6 +62,7 @@ from raftkv.server import codec
 from raftkv.server.batching import BatchPolicy, proposals_due, read_round_due
 from raftkv.server.codec import Op
 from raftkv.server.config import ServerConfig, cluster_id, member_id
+from raftkv.server.join import find_self
 from raftkv.server.membership import Member as MemberInfo
 from raftkv.server.membership import Membership, member_context, member_from_context
 from raftkv.server.transport import PeerTransport
@@ -84,13 +86,17 @@ class _ReadRound:
 class RaftMember:
     """One raftkv member: state and the loop that drives it. gRPC services call its methods."""
 
-    def __init__(self, cfg: ServerConfig) -> None:
+    def __init__(self, cfg: ServerConfig, joined: Membership | None = None) -> None:
+        """`joined`: for a new member of an existing cluster, the membership fetched from a peer
+        (raftkv.server.join); it holds this member's id, which its flags cannot tell."""
         self.cfg = cfg
         self.token = cfg.initial_cluster_token
-        self.id = member_id(cfg.initial_advertise_peer_urls, self.token)
+        self._joined = joined
+        self.id = (find_self(joined, cfg.initial_advertise_peer_urls).id if joined is not None
+                   else member_id(cfg.initial_advertise_peer_urls, self.token))
         self.loop = asyncio.get_event_loop()
         self.member_dir = os.path.join(cfg.data_dir, "member")
-        self.wal_dir = os.path.join(self.member_dir, "wal")
+        self.wal_dir = wal_dir(cfg)
         self.snap_dir = os.path.join(self.member_dir, "snap")
         self.db_dir = os.path.join(self.member_dir, "db")
         self.cluster_file = os.path.join(self.member_dir, "cluster.json")
@@ -146,10 +152,13 @@ class RaftMember:
         initial = self.cfg.initial_members()
         fresh = not WAL.exists(self.wal_dir)
         if fresh:
-            ids = {name: member_id(urls, self.token) for name, urls in initial.items()}
-            self.membership = Membership(cluster_id=cluster_id(list(ids.values()), self.token))
-            for name, urls in initial.items():
-                self.membership.add(MemberInfo(ids[name], name, urls, [], False))
+            if self._joined is not None:
+                self.membership = Membership.from_json(self._joined.to_json())
+            else:
+                ids = {name: member_id(urls, self.token) for name, urls in initial.items()}
+                self.membership = Membership(cluster_id=cluster_id(list(ids.values()), self.token))
+                for name, urls in initial.items():
+                    self.membership.add(MemberInfo(ids[name], name, urls, [], False))
             self.joining_cluster = self.cfg.initial_cluster_state == "existing"
             meta = f'{{"member_id": {self.id}, "cluster_id": {self.membership.cluster_id}}}'.encode()
             self.wal = WAL.create(self.wal_dir, meta)
@@ -157,6 +166,7 @@ class RaftMember:
             applied = 0
         else:
             self.wal, state = WAL.open(self.wal_dir)
+            self._adopt_id(json.loads(state.metadata or b"{}").get("member_id", self.id))
             self.membership = self._load_membership()
             if state.snapshot is not None and state.snapshot.index > 0:
                 found = self.snapshotter.load_newest()
@@ -182,11 +192,14 @@ class RaftMember:
         if fresh and not self.joining_cluster:
             self.node.bootstrap(sorted(m.id for m in self.membership.members.values()))
 
+    def _adopt_id(self, mid: int) -> None:
+        """The id this member was created with (kept in the WAL's metadata): an added member's id is not
+        derivable from its flags."""
+        self.id = int(mid)
+        self._id_prefix = (self.id & 0xFFFFFF) << 40
+
     def transport_credentials(self) -> grpc.ChannelCredentials | None:
-        if not any(u.startswith("https") for u in self.cfg.listen_peer_urls):
-            return None
-        return grpc.ssl_channel_credentials(_read(self.cfg.peer_trusted_ca_file) or None,
-                                            _read(self.cfg.peer_key_file), _read(self.cfg.peer_cert_file))
+        return peer_channel_credentials(self.cfg)
 
     async def start(self) -> None:
         self.transport = PeerTransport(self.id, self.cluster_id, self.transport_credentials(),
@@ -751,7 +764,12 @@ class RaftMember:
             self.waits.pop(rid, None)
 
     async def member_add(self, peer_urls: list[str], is_learner: bool) -> MemberInfo:
-        m = MemberInfo(member_id(peer_urls, self.token), "", list(peer_urls), [], is_learner)
+        # salted with the time, as etcd does: the same URLs added again after a removal get a new id
+        taken = set(self.membership.members) | self.membership.removed
+        mid = 0
+        while mid == 0 or mid in taken:
+            mid = member_id(peer_urls, f"{self.token}/{time.time_ns()}")
+        m = MemberInfo(mid, "", list(peer_urls), [], is_learner)
         self.membership.check_add(m)
         if is_learner and sum(1 for x in self.membership.members.values() if x.is_learner) >= 1:
             raise errors.TooManyLearners()
@@ -869,6 +887,22 @@ class RaftMember:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+
+def wal_dir(cfg: ServerConfig) -> str:
+    return os.path.join(cfg.data_dir, "member", "wal")
+
+
+def needs_discovery(cfg: ServerConfig) -> bool:
+    """A new member of an existing cluster: it must learn its id from a peer before it can open."""
+    return cfg.initial_cluster_state == "existing" and not WAL.exists(wal_dir(cfg))
+
+
+def peer_channel_credentials(cfg: ServerConfig) -> grpc.ChannelCredentials | None:
+    if not any(u.startswith("https") for u in cfg.listen_peer_urls):
+        return None
+    return grpc.ssl_channel_credentials(_read(cfg.peer_trusted_ca_file) or None, _read(cfg.peer_key_file),
+                                        _read(cfg.peer_cert_file))
 
 
 def _expire(fut: asyncio.Future[Any]) -> None:

@@ -180,6 +180,9 @@ class PeerService(rpb_grpc.RaftPeerServicer):
             self.member.receive([codec.message_from_pb(p) for p in frame.messages])
         return rpb.StreamAck()
 
+    async def Members(self, request: rpb.MembersRequest, context: grpc.aio.ServicerContext) -> rpb.MembersResponse:
+        return rpb.MembersResponse(membership=self.member.membership.to_json())
+
     async def SendSnapshot(self, request_iterator: AsyncIterator[rpb.SnapshotChunk],
                            context: grpc.aio.ServicerContext) -> rpb.SnapshotAck:
         try:

@@ -44,6 +44,11 @@ class RaftPeerStub:
                 request_serializer=raftpb_dot_raft__pb2.SnapshotChunk.SerializeToString,
                 response_deserializer=raftpb_dot_raft__pb2.SnapshotAck.FromString,
                 _registered_method=True)
+        self.Members = channel.unary_unary(
+                '/raftkvpb.RaftPeer/Members',
+                request_serializer=raftpb_dot_raft__pb2.MembersRequest.SerializeToString,
+                response_deserializer=raftpb_dot_raft__pb2.MembersResponse.FromString,
+                _registered_method=True)
 
 
 class RaftPeerServicer:
@@ -62,6 +67,12 @@ class RaftPeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Members(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RaftPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +85,11 @@ def add_RaftPeerServicer_to_server(servicer, server):
                     servicer.SendSnapshot,
                     request_deserializer=raftpb_dot_raft__pb2.SnapshotChunk.FromString,
                     response_serializer=raftpb_dot_raft__pb2.SnapshotAck.SerializeToString,
+            ),
+            'Members': grpc.unary_unary_rpc_method_handler(
+                    servicer.Members,
+                    request_deserializer=raftpb_dot_raft__pb2.MembersRequest.FromString,
+                    response_serializer=raftpb_dot_raft__pb2.MembersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +146,33 @@ class RaftPeer:
             '/raftkvpb.RaftPeer/SendSnapshot',
             raftpb_dot_raft__pb2.SnapshotChunk.SerializeToString,
             raftpb_dot_raft__pb2.SnapshotAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Members(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftkvpb.RaftPeer/Members',
+            raftpb_dot_raft__pb2.MembersRequest.SerializeToString,
+            raftpb_dot_raft__pb2.MembersResponse.FromString,
             options,
             channel_credentials,
             insecure,
