@@ -46,8 +46,32 @@ def impl_binary(impl: str) -> list[str]:
     raise ValueError(f"unknown implementation {impl!r}; known: {', '.join(IMPLS)}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(rng: random.Random | None = None) -> int:
+    """A free loopback port BELOW the kernel's ephemeral range.
+
+    A killed member's ports must still be free when it restarts; a port from the ephemeral range can meanwhile
+    become the source port of any outgoing connection (the proxies dial members all the time), and the member
+    then fails with "address in use". Ports outside that range are never handed out implicitly.
+    """
+    rng = rng or random.Random()
+    lo, _ = _ephemeral_range()
+    for _ in range(200):
+        port = rng.randrange(10_000, max(10_001, lo))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # crowded: fall back to any free port
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -147,7 +171,9 @@ class LocalCluster:
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             if not self.procs.alive(name):
-                raise ClusterError(f"{name} exited with code {self.procs.returncode(name)} while starting")
+                tail = " | ".join(self.members[name].log_path.read_text(errors="replace").strip().splitlines()[-2:])
+                raise ClusterError(f"{name} exited with code {self.procs.returncode(name)} while starting: "
+                                   f"{tail[-400:]}")
             if await self.status(name, timeout=0.5) is not None:
                 return loop.time()
             await asyncio.sleep(0.05)

@@ -108,6 +108,7 @@ async def run(opts: RunOptions, workdir: pathlib.Path | None = None) -> tuple[Ru
         return report, []
     own_tmp = workdir is None
     base = pathlib.Path(tempfile.mkdtemp(prefix=f"chaos-{s.name}-")) if workdir is None else workdir
+    base.mkdir(parents=True, exist_ok=True)
     cluster: LocalCluster | None = None
     try:
         if opts.endpoints:
