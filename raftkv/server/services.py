@@ -31,6 +31,17 @@ SERVER_VERSION = "3.5.17"
 CLUSTER_VERSION = "3.5.0"
 SNAPSHOT_CHUNK_BYTES = 32 * 1024
 WATCH_MAX_EVENTS_PER_RESPONSE = 1000
+# After a write that carried several events (a stream of them, not a lone change), a watch stream
+# gathers for this long before its next write, so one response carries many events: on this stack a
+# stream write costs far more than an event in it. A lone event is written at once.
+WATCH_GATHER_S = 0.025
+
+
+async def _tick(wake: asyncio.Event, every_s: float) -> None:
+    """Wakes a watch stream's writer periodically, for progress notifications."""
+    while True:
+        await asyncio.sleep(every_s)
+        wake.set()
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: BaseException) -> Any:
@@ -144,23 +155,28 @@ class WatchService(_Base, pb_grpc.WatchServicer):
                 closed.set()
                 wake.set()
 
-        reader_task = asyncio.get_running_loop().create_task(reader())
+        loop = asyncio.get_running_loop()
+        reader_task = loop.create_task(reader())
         interval = self.m.cfg.watch_progress_notify_interval
-        last_sent = time.monotonic()
+        ticker = loop.create_task(_tick(wake, min(interval, 1.0)))
+        last_sent = last_events = time.monotonic()
+        gather = False
         try:
             while not closed.is_set():
-                try:
-                    await asyncio.wait_for(wake.wait(), timeout=min(interval, 1.0))
-                except TimeoutError:
-                    pass
+                await wake.wait()
                 wake.clear()
                 while outbox:
                     await context.write(outbox.pop(0))
                     last_sent = time.monotonic()
-                for batch in ws.poll(WATCH_MAX_EVENTS_PER_RESPONSE):
+                if gather and (pause := last_events + WATCH_GATHER_S - time.monotonic()) > 0:
+                    await asyncio.sleep(pause)
+                batches = ws.poll(WATCH_MAX_EVENTS_PER_RESPONSE)
+                for batch in batches:
                     for r in self._responses(batch, fragment.get(batch.watch_id, False)):
                         await context.write(r)
-                    last_sent = time.monotonic()
+                if batches:
+                    last_sent = last_events = time.monotonic()
+                    gather = any(len(b.events) > 1 for b in batches)
                 if progress and time.monotonic() - last_sent >= interval:
                     rev = ws.request_progress()
                     for wid in list(progress):
@@ -170,6 +186,7 @@ class WatchService(_Base, pb_grpc.WatchServicer):
                     last_sent = time.monotonic()
         finally:
             reader_task.cancel()
+            ticker.cancel()
             ws.close()
 
     def _create(self, ws: Any, c: pb.WatchCreateRequest, progress: dict[int, bool], fragment: dict[int, bool]
