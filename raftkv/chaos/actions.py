@@ -80,8 +80,24 @@ async def _restart(cluster: LocalCluster, ctx: NemesisContext, names: list[str])
     return out
 
 
-def _flip_bit(path: pathlib.Path, rng: random.Random, tail: int = 64) -> str:
+def data_end(path: pathlib.Path, chunk: int = 1 << 16) -> int:
+    """Offset just past the last non-zero byte: etcd preallocates WAL segments (64 MB of zeros), so "the tail"
+    is where the records end, not where the file does."""
     size = path.stat().st_size
+    with open(path, "rb") as fh:
+        end = size
+        while end > 0:
+            start = max(0, end - chunk)
+            fh.seek(start)
+            block = fh.read(end - start).rstrip(b"\0")
+            if block:
+                return start + len(block)
+            end = start
+    return 0
+
+
+def _flip_bit(path: pathlib.Path, rng: random.Random, tail: int = 64) -> str:
+    size = data_end(path)
     if size == 0:
         return f"{path.name} is empty"
     at = rng.randrange(max(0, size - tail), size)
@@ -93,14 +109,14 @@ def _flip_bit(path: pathlib.Path, rng: random.Random, tail: int = 64) -> str:
         fh.write(bytes([b ^ bit]))
         fh.flush()
         os.fsync(fh.fileno())
-    return f"flipped bit {bit:#04x} at byte {at} of {path.name} ({size} bytes)"
+    return f"flipped bit {bit:#04x} at byte {at} of {path.name} (records end at {size})"
 
 
 def _truncate(path: pathlib.Path, rng: random.Random, most: int = 64) -> str:
-    size = path.stat().st_size
+    size = data_end(path)
     cut = rng.randrange(1, max(2, min(most, size)))
     os.truncate(path, size - cut)
-    return f"truncated {cut} bytes off {path.name} ({size} -> {size - cut})"
+    return f"truncated {cut} bytes off the records of {path.name} ({size} -> {size - cut})"
 
 
 async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext) -> str:

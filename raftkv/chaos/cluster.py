@@ -18,7 +18,9 @@ import random
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import grpc
 
@@ -74,6 +76,23 @@ def free_port(rng: random.Random | None = None) -> int:
     with socket.socket() as s:  # crowded: fall back to any free port
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+T = TypeVar("T")
+
+
+async def _retry_unhealthy(call: Callable[[], Awaitable[T]], timeout: float) -> T:
+    """Retry a membership RPC that etcd refuses with "unhealthy cluster" (strict reconfig check: every remaining
+    voter must have been connected for a while, 5 s in etcd) until `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as e:
+            if "unhealthy cluster" not in (e.details() or "") or loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.25)
 
 
 @dataclass
@@ -200,7 +219,7 @@ class LocalCluster:
             proxy.cut_sources(into, replies)
         self.cut = cut
 
-    async def remove_member(self, name: str, via: str, timeout: float = 10.0) -> None:
+    async def remove_member(self, name: str, via: str, timeout: float = 30.0) -> None:
         """MemberRemove through `via`, then stop the removed member's process."""
         st = await self.status(name)
         ids = await self.member_ids(via)
@@ -208,7 +227,9 @@ class LocalCluster:
         if mid is None:
             raise ClusterError(f"{name} is not in the member list")
         async with grpc.aio.insecure_channel(self.members[via].endpoint) as ch:
-            await rpc_pb2_grpc.ClusterStub(ch).MemberRemove(rpc_pb2.MemberRemoveRequest(ID=mid), timeout=timeout)
+            stub = rpc_pb2_grpc.ClusterStub(ch)
+            await _retry_unhealthy(lambda: stub.MemberRemove(rpc_pb2.MemberRemoveRequest(ID=mid), timeout=5.0),
+                                   timeout)
         m = self.members.pop(name)
         self.removed[name] = m
         if self.procs.alive(name):
@@ -230,8 +251,8 @@ class LocalCluster:
         m = await self._new_member(joining=True)
         async with grpc.aio.insecure_channel(self.members[via].endpoint) as ch:
             stub = rpc_pb2_grpc.ClusterStub(ch)
-            added = await stub.MemberAdd(rpc_pb2.MemberAddRequest(peerURLs=[m.advertised_peer], isLearner=True),
-                                         timeout=timeout)
+            added = await _retry_unhealthy(lambda: stub.MemberAdd(rpc_pb2.MemberAddRequest(
+                peerURLs=[m.advertised_peer], isLearner=True), timeout=5.0), timeout)
             self.members[m.name] = m
             self.start_member(m.name)
             deadline = loop.time() + timeout
