@@ -1,4 +1,4 @@
-"""When a member hands its queued proposals to Raft: the batching policy, as a pure function.
+"""When a member hands its queued proposals to Raft and starts ReadIndex rounds: pure policies.
 
 Every batch a leader steps costs an fsync on each member and a round of peer frames; in Python that
 fixed cost is several times the cost of the entries themselves. So while the leader's previous batch
@@ -17,19 +17,24 @@ from dataclasses import dataclass
 class BatchPolicy:
     window_s: float = 0.020
     max_batch: int = 512
+    min_gap_s: float = 0.008
     read_window_s: float = 0.005
     max_reads: int = 1024
 
 
 def proposals_due(policy: BatchPolicy, waiting: int, is_leader: bool, committed: int, in_flight_to: int,
-                  stepped_at: float, now: float) -> float | None:
+                  stepped_at: float, now: float, last_batch: int = 0) -> float | None:
     """None to step the waiting proposals now, else the time at which to step them anyway.
 
     `in_flight_to` is the leader's last log index after its previous batch; that batch is in flight
-    while `committed` is below it.
+    while `committed` is below it. After a batch of several proposals (load), the next one also waits
+    until `min_gap_s` after it, even if it has committed; after a lone proposal nothing waits.
     """
-    if not is_leader or waiting >= policy.max_batch or committed >= in_flight_to:
+    if not is_leader or waiting >= policy.max_batch:
         return None
+    if committed >= in_flight_to:
+        gap_until = stepped_at + policy.min_gap_s
+        return gap_until if last_batch > 1 and now < gap_until else None
     due = stepped_at + policy.window_s
     return None if now >= due else due
 

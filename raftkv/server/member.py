@@ -109,6 +109,7 @@ class RaftMember:
         self._proposal_ids: list[int] = []
         self.batch_policy = BatchPolicy()
         self._proposals_stepped_at = 0.0
+        self._last_batch = 0
         self._proposals_stepped_to = 0  # the leader's last log index after its latest batch
         self._proposal_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
@@ -607,12 +608,13 @@ class RaftMember:
         if not self._proposals:
             return
         due = proposals_due(self.batch_policy, len(self._proposals), self.is_leader, self.node.committed,
-                            self._proposals_stepped_to, self._proposals_stepped_at, self.loop.time())
+                            self._proposals_stepped_to, self._proposals_stepped_at, self.loop.time(), self._last_batch)
         if due is not None:
             if self._proposal_timer is None:
                 self._proposal_timer = self.loop.call_at(due, self._proposal_window_closed)
             return
         self._proposals_stepped_at = self.loop.time()
+        self._last_batch = len(self._proposals)
         batch, ids = self._proposals, self._proposal_ids
         self._proposals, self._proposal_ids = [], []
         try:

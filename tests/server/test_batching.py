@@ -33,3 +33,13 @@ def test_reads_after_a_busy_round_gather_until_the_read_window_closes() -> None:
     assert read_round_due(policy, 3, last_round_reads=7, last_started=5.0, now=5.001) == 5.005
     assert read_round_due(policy, 3, last_round_reads=7, last_started=5.0, now=5.005) is None
     assert read_round_due(policy, 100, last_round_reads=7, last_started=5.0, now=5.001) is None
+
+
+def test_after_a_busy_batch_commits_the_next_still_keeps_the_minimum_gap() -> None:
+    policy = BatchPolicy(window_s=0.02, max_batch=100, min_gap_s=0.008)
+    assert proposals_due(policy, 3, True, committed=10, in_flight_to=10, stepped_at=5.0, now=5.002,
+                         last_batch=7) == 5.008
+    assert proposals_due(policy, 3, True, committed=10, in_flight_to=10, stepped_at=5.0, now=5.008,
+                         last_batch=7) is None
+    assert proposals_due(policy, 3, True, committed=10, in_flight_to=10, stepped_at=5.0, now=5.002,
+                         last_batch=1) is None
