@@ -11,6 +11,7 @@ import sys
 from aiohttp import web
 
 from apiserver.http.app import ServingOptions, build_app, server_ssl_context
+from apiserver.http.security import AuthOptions, parse_list
 from apiserver.storage.etcd3 import Etcd3Store
 
 SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, in-flight requests get this long; open watches end at once
@@ -35,7 +36,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tls-cert-file", required=True)
     p.add_argument("--tls-private-key-file", required=True)
     p.add_argument("--client-ca-file", default="")
-    p.add_argument("--anonymous-auth", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("--anonymous-auth", type=_bool, nargs="?", const=True, default=False,
+                   help="serve requests without credentials as system:anonymous (kube-apiserver defaults to true)")
+    p.add_argument("--token-auth-file", default="", help='static tokens, CSV: token,user,uid,"group1,group2"')
+    p.add_argument("--authorization-mode", action="append", default=[],
+                   help="comma list of AlwaysAllow, AlwaysDeny, Node, RBAC (default Node,RBAC)")
+    p.add_argument("--enable-admission-plugins", action="append", default=[])
+    p.add_argument("--disable-admission-plugins", action="append", default=[])
+    p.add_argument("--service-account-key-file", action="append", default=[],
+                   help="PEM public (or private) keys that verify service account tokens; repeatable")
+    p.add_argument("--service-account-signing-key-file", default="", help="PEM private key that signs tokens")
+    p.add_argument("--service-account-issuer", action="append", default=[],
+                   help="token issuer; the first signs, all are accepted; repeatable")
+    p.add_argument("--api-audiences", action="append", default=[],
+                   help="audiences a token must carry (default: the issuers)")
     p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events on watches that allow them (not a kube-apiserver flag)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
@@ -64,8 +78,16 @@ async def serve(args: argparse.Namespace) -> None:
     """Connect to the store inside the running loop (grpc.aio channels belong to one loop), then serve."""
     storage = Etcd3Store.connect(args.etcd_servers.split(","), ca=_read(args.etcd_cafile),
                                  cert=_read(args.etcd_certfile), key=_read(args.etcd_keyfile))
+    auth = AuthOptions(anonymous_auth=args.anonymous_auth, token_auth_file=args.token_auth_file,
+                       authorization_mode=parse_list(args.authorization_mode) or ("Node", "RBAC"),
+                       enable_admission_plugins=parse_list(args.enable_admission_plugins),
+                       disable_admission_plugins=parse_list(args.disable_admission_plugins),
+                       service_account_key_files=tuple(args.service_account_key_file),
+                       service_account_signing_key_file=args.service_account_signing_key_file,
+                       service_account_issuers=tuple(args.service_account_issuer),
+                       api_audiences=parse_list(args.api_audiences))
     opts = ServingOptions(args.bind_address, args.secure_port, args.tls_cert_file, args.tls_private_key_file,
-                          args.client_ca_file, args.anonymous_auth, args.watch_bookmark_interval)
+                          args.client_ca_file, args.watch_bookmark_interval, auth)
     runner = web.AppRunner(build_app(storage, opts), shutdown_timeout=SHUTDOWN_GRACE_S,
                            access_log=logging.getLogger("apiserver.access") if args.v >= 2 else None)
     await runner.setup()

@@ -121,3 +121,20 @@ def internal(message: str) -> APIError:
 
 def timeout(message: str, retry_after: int = 1) -> APIError:
     return APIError(message, "Timeout", 504, retry_after=retry_after)
+
+
+def from_domain(exc: Exception) -> APIError:
+    """The one translation of the auth cores' typed errors (authentication, impersonation, RBAC escalation,
+    admission refusals, review and TokenRequest validation) into a Status. Each of those exception classes states
+    its own ``http_code`` and ``reason``; admission errors also carry causes and details."""
+    code = int(getattr(exc, "http_code", 500))
+    reason = str(getattr(exc, "reason", "InternalError"))
+    message = str(getattr(exc, "message", "") or exc)
+    if code == 401:
+        # kube-apiserver never says why a credential failed (that would help an attacker); the log may.
+        return unauthorized()
+    details = dict(getattr(exc, "details", {}) or {})
+    causes = [Cause(c.get("reason", ""), c.get("message", ""), c.get("field", ""))
+              for c in getattr(exc, "causes", []) or []]
+    return APIError(message, reason, code, name=str(details.get("name", "")), group=str(details.get("group", "")),
+                    kind=str(details.get("kind", "")), causes=causes)

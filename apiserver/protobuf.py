@@ -75,8 +75,68 @@ MESSAGES.update({
                       4: ("protocol", "string", False), 5: ("hostIP", "string", False)},
     "ResourceRequirements": {},
 })
+# authorization.k8s.io/v1 and authentication.k8s.io/v1 (kubectl auth can-i [--list], auth whoami, create token):
+# the spec messages in full, the status messages so that the zero values Go writes into them decode.
+MESSAGES.update({
+    "ResourceAttributes": {1: ("namespace", "string", False), 2: ("verb", "string", False),
+                           3: ("group", "string", False), 4: ("version", "string", False),
+                           5: ("resource", "string", False), 6: ("subresource", "string", False),
+                           7: ("name", "string", False)},
+    "NonResourceAttributes": {1: ("path", "string", False), 2: ("verb", "string", False)},
+    "SubjectAccessReviewStatus": {1: ("allowed", "bool", False), 2: ("reason", "string", False),
+                                  3: ("evaluationError", "string", False), 4: ("denied", "bool", False)},
+    "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes", False),
+                                    2: ("nonResourceAttributes", "NonResourceAttributes", False)},
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "SelfSubjectAccessReviewSpec", False),
+                                3: ("status", "SubjectAccessReviewStatus", False)},
+    "SubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes", False),
+                                2: ("nonResourceAttributes", "NonResourceAttributes", False),
+                                3: ("user", "string", False), 4: ("groups", "string", True),
+                                6: ("uid", "string", False)},
+    "SubjectAccessReview": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "SubjectAccessReviewSpec", False),
+                            3: ("status", "SubjectAccessReviewStatus", False)},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string", False)},
+    "SubjectRulesReviewStatus": {3: ("incomplete", "bool", False), 4: ("evaluationError", "string", False)},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "SelfSubjectRulesReviewSpec", False),
+                               3: ("status", "SubjectRulesReviewStatus", False)},
+    "UserInfo": {1: ("username", "string", False), 2: ("uid", "string", False), 3: ("groups", "string", True)},
+    "SelfSubjectReviewStatus": {1: ("userInfo", "UserInfo", False)},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta", False), 2: ("status", "SelfSubjectReviewStatus", False)},
+    "BoundObjectReference": {1: ("kind", "string", False), 2: ("apiVersion", "string", False),
+                             3: ("name", "string", False), 4: ("uid", "string", False)},
+    "TokenRequestSpec": {1: ("audiences", "string", True), 3: ("boundObjectRef", "BoundObjectReference", False),
+                         4: ("expirationSeconds", "int_ptr", False)},
+    "TokenRequestStatus": {1: ("token", "string", False), 2: ("expirationTimestamp", "time", False)},
+    "TokenRequest": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "TokenRequestSpec", False),
+                     3: ("status", "TokenRequestStatus", False)},
+    "TokenReviewSpec": {1: ("token", "string", False), 2: ("audiences", "string", True)},
+    "TokenReviewStatus": {1: ("authenticated", "bool", False), 3: ("error", "string", False)},
+    "TokenReview": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "TokenReviewSpec", False),
+                    3: ("status", "TokenReviewStatus", False)},
+})
+# rbac.authorization.k8s.io/v1 (kubectl create role / clusterrole / rolebinding / clusterrolebinding).
+MESSAGES.update({
+    "PolicyRule": {1: ("verbs", "string", True), 2: ("apiGroups", "string", True), 3: ("resources", "string", True),
+                   4: ("resourceNames", "string", True), 5: ("nonResourceURLs", "string", True)},
+    "Subject": {1: ("kind", "string", False), 2: ("apiGroup", "string", False), 3: ("name", "string", False),
+                4: ("namespace", "string", False)},
+    "RoleRef": {1: ("apiGroup", "string", False), 2: ("kind", "string", False), 3: ("name", "string", False)},
+    "AggregationRule": {1: ("clusterRoleSelectors", "LabelSelector", True)},
+    "Role": {1: ("metadata", "ObjectMeta", False), 2: ("rules", "PolicyRule", True)},
+    "ClusterRole": {1: ("metadata", "ObjectMeta", False), 2: ("rules", "PolicyRule", True),
+                    3: ("aggregationRule", "AggregationRule", False)},
+    "RoleBinding": {1: ("metadata", "ObjectMeta", False), 2: ("subjects", "Subject", True),
+                    3: ("roleRef", "RoleRef", False)},
+    "ClusterRoleBinding": {1: ("metadata", "ObjectMeta", False), 2: ("subjects", "Subject", True),
+                           3: ("roleRef", "RoleRef", False)},
+})
 KINDS = {("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Namespace"), ("v1", "ServiceAccount"),
-         ("apps/v1", "Deployment")}
+         ("apps/v1", "Deployment"),
+         ("authorization.k8s.io/v1", "SelfSubjectAccessReview"), ("authorization.k8s.io/v1", "SubjectAccessReview"),
+         ("authorization.k8s.io/v1", "SelfSubjectRulesReview"), ("authentication.k8s.io/v1", "SelfSubjectReview"),
+         ("authentication.k8s.io/v1", "TokenRequest"), ("authentication.k8s.io/v1", "TokenReview"),
+         ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+         ("rbac.authorization.k8s.io/v1", "RoleBinding"), ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")}
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:

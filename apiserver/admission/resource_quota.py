@@ -135,3 +135,49 @@ class ResourceQuota(Plugin):
             raise forbidden(attrs, exc.message) from exc
         except quantity.QuantityError as exc:
             raise forbidden(attrs, str(exc)) from exc
+
+
+def tracked_resources(hard: Obj) -> set[tuple[str, str]]:
+    """(api group, resource) whose objects a quota with these ``hard`` limits counts: what the quota controller
+    must list to compute ``status.used``."""
+    out: set[tuple[str, str]] = set()
+    for name in hard:
+        if name.startswith("count/"):
+            res, _, group = name[len("count/"):].partition(".")
+            out.add((group, res))
+        elif name in LEGACY_COUNTS:
+            out.add(("", LEGACY_COUNTS[name]))
+        elif name.startswith(("requests.", "limits.")) or name in ("cpu", "memory", "ephemeral-storage"):
+            out.add(("", "pods"))
+            if name == "requests.storage":
+                out.add(("", "persistentvolumeclaims"))
+        elif name.startswith("services."):
+            out.add(("", "services"))
+    return out
+
+
+def compute_usage(hard: Obj, objects: dict[tuple[str, str], list[Obj]]) -> dict[str, str]:
+    """``status.used`` for a quota from every existing object it counts (the quota controller's recalculation).
+    Objects being deleted still count, as in kube-controller-manager, until they are gone."""
+    totals: dict[str, Decimal] = {name: Decimal(0) for name in hard}
+    for (group, resource), objs in objects.items():
+        for obj in objs:
+            for name, v in usage_delta(resource, group, obj).items():
+                if name in totals:
+                    totals[name] += v
+    return {name: _fmt(name, v) for name, v in totals.items()}
+
+
+def release_usage(quotas: list[Obj], delta: dict[str, Decimal]) -> list[tuple[str, dict[str, str]]]:
+    """The new ``status.used`` of each quota after an object that consumed ``delta`` is gone (never below 0)."""
+    updates = []
+    for q in sorted(quotas, key=lambda q: q["metadata"]["name"]):
+        hard = (q.get("spec") or {}).get("hard") or {}
+        used = dict((q.get("status") or {}).get("used") or {})
+        tracked = [r for r in hard if r in delta and r in used]
+        if not tracked:
+            continue
+        for r in tracked:
+            used[r] = _fmt(r, max(quantity.parse(used[r]) - delta[r], Decimal(0)))
+        updates.append((q["metadata"]["name"], used))
+    return updates

@@ -1,7 +1,7 @@
 """Mutating/ValidatingAdmissionWebhook: the AdmissionReview v1 request a webhook receives, the checks on its
 response, JSONPatch application, rule/selector matching and failurePolicy. The HTTPS call is the ``transport``
-callable given to ``call_webhook`` (url, request body dict, timeout seconds) -> response body dict; it raises any
-exception on transport failure."""
+callable given to ``call_webhook`` (url, request body dict, timeout seconds, the hook's base64 PEM ``caBundle`` or
+"") -> response body dict; it raises any exception on transport failure."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ Obj = dict[str, Any]
 REVIEW_API = "admission.k8s.io/v1"
 DEFAULT_TIMEOUT_SECONDS = 10
 MAX_TIMEOUT_SECONDS = 30
-Transport = Callable[[str, Obj, float], Obj]
+Transport = Callable[[str, Obj, float, str], Obj]
 
 
 class WebhookDenied(AdmissionError):
@@ -133,7 +133,7 @@ def call_webhook(hook: Obj, attrs: Attributes, uid: str, transport: Transport, m
     timeout = min(float(hook.get("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS)), MAX_TIMEOUT_SECONDS)
     try:
         try:
-            body = transport(url, review_request(attrs, uid), timeout)
+            body = transport(url, review_request(attrs, uid), timeout, str(client.get("caBundle") or ""))
         except Exception as exc:  # noqa: BLE001 — any transport failure is a webhook call failure
             raise InternalError(f'Internal error occurred: failed calling webhook "{name}": {exc}') from exc
         patched = parse_response(name, uid, body, attrs.object, mutating)

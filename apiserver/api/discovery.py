@@ -12,12 +12,14 @@ from typing import Any
 from apiserver.api.resources import GROUPS, Resource, in_group_version, versions_of
 
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-                     "finalize": ["update"]}
+                     "finalize": ["update"], "token": ["create"]}
 
 
 def _sub_kind(r: Resource, sub: str) -> tuple[str, str, str]:
     if sub == "scale":
         return ("autoscaling", "v1", "Scale")
+    if sub == "token":
+        return ("authentication.k8s.io", "v1", "TokenRequest")
     return (r.group, r.version, r.kind)
 
 

@@ -33,7 +33,8 @@ def gv_path(group: str, version: str) -> str:
 
 
 def schema_name(r: Resource) -> str:
-    group = {"": "core", "apps": "apps"}.get(r.group, r.group)
+    # Kubernetes names definitions by the group's first label: rbac.authorization.k8s.io -> io.k8s.api.rbac.
+    group = "core" if not r.group else r.group.split(".")[0]
     return f"io.k8s.api.{group}.{r.version}.{r.kind}"
 
 
@@ -70,6 +71,10 @@ def _paths(r: Resource) -> dict[str, Any]:
                    if r.namespaced else [])
     name_param = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
     k = r.kind
+    if r.virtual:
+        return {coll: {"parameters": path_params,
+                       "post": _op(r, "post", f"create{k}", ["dryRun", "fieldManager", "fieldValidation"], True,
+                                   "201")}}
     out = {
         coll: {"parameters": path_params,
                "get": _op(r, "list", f"list{k}", ["labelSelector", "fieldSelector", "limit", "continue",
@@ -85,6 +90,12 @@ def _paths(r: Resource) -> dict[str, Any]:
     }
     for sub in r.subresources:
         if sub == "finalize":
+            continue
+        if sub == "token":
+            op = _op(r, "post", f"create{k}Token", ["dryRun", "fieldManager", "fieldValidation"], True)
+            op["x-kubernetes-group-version-kind"] = {"group": "authentication.k8s.io", "version": "v1",
+                                                     "kind": "TokenRequest"}
+            out[f"{item}/{sub}"] = {"parameters": path_params + name_param, "post": op}
             continue
         sub_op = {"get": _op(r, "get", f"read{k}{sub.title()}", [], False),
                   "put": _op(r, "put", f"replace{k}{sub.title()}", ["dryRun", "fieldManager", "fieldValidation"],
@@ -124,9 +135,10 @@ def document(group: str, version: str, definitions: Mapping[str, Any] | None = N
     paths: dict[str, Any] = {}
     for r in rows:
         paths.update(_paths(r))
+    schemas = {schema_name(r): _schema(r) for r in rows}  # loose fallbacks for kinds the definitions lack
+    schemas.update(definitions or {})
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": K8S_VERSION}, "paths": paths,
-            "components": {"schemas": dict(definitions) if definitions else {schema_name(r): _schema(r)
-                                                                                for r in rows}}}
+            "components": {"schemas": schemas}}
 
 
 def doc_hash(doc: dict[str, Any]) -> str:

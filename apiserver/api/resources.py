@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+CREATE_ONLY = ("create",)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Resource:
     # kube-apiserver's historic storage prefix (nodes live under "minions", services under "services/specs").
     storage_prefix: str = ""
     singular: str = field(default="")
+    # A virtual resource (access reviews, TokenReview) is answered by a handler and never stored.
+    virtual: bool = False
 
     @property
     def group_version(self) -> str:
@@ -48,11 +51,33 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "Service", "services", True, ("svc",), ("all",),
              verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
              subresources=("status",), storage_prefix="services/specs"),
-    Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), subresources=("token",)),
     Resource("", "v1", "Node", "nodes", False, ("no",), subresources=("status",), storage_prefix="minions"),
     Resource("", "v1", "Event", "events", True, ("ev",)),
     Resource("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",), subresources=("status", "scale")),
     Resource("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",), subresources=("status", "scale")),
+    Resource("", "v1", "LimitRange", "limitranges", True, ("limits",)),
+    Resource("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), subresources=("status",)),
+    Resource("coordination.k8s.io", "v1", "Lease", "leases", True),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
+    Resource("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
+             False),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+             "validatingwebhookconfigurations", False),
+    Resource("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=CREATE_ONLY, virtual=True),
+    Resource("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=CREATE_ONLY,
+             virtual=True),
+    Resource("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", True,
+             verbs=CREATE_ONLY, virtual=True),
+    Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
+             verbs=CREATE_ONLY, virtual=True),
+    Resource("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False,
+             verbs=CREATE_ONLY, virtual=True),
+    Resource("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", False, verbs=CREATE_ONLY,
+             virtual=True),
 )
 
 # Preferred order of groups in discovery; the legacy core group is served under /api, the rest under /apis.

@@ -1,4 +1,8 @@
-"""Assembly: storage -> registry -> handler -> filter chain -> aiohttp app, plus TLS and bootstrap."""
+"""Assembly: storage -> registry -> handler -> filter chain -> aiohttp app, plus TLS and bootstrap.
+
+At start-up, before serving: the default namespaces, their ``default`` ServiceAccounts and the bootstrap RBAC
+policy (cluster-admin, admin/edit/view, system:* roles and bindings) are created when missing, then the auth state
+cache is listed, so the first request is already judged against the real policy."""
 
 from __future__ import annotations
 
@@ -14,10 +18,14 @@ from aiohttp import web
 
 from apiserver import errors
 from apiserver.api.resources import RESOURCES
-from apiserver.http.filters import allow_all, build_handler_chain, x509_authenticator
+from apiserver.authz.bootstrap import policy_objects
+from apiserver.http.filters import build_handler_chain
+from apiserver.http.security import CACHED_RESOURCES, AuthOptions, Security
 from apiserver.http.server import APIHandler
 from apiserver.registry.store import Registry
 from apiserver.storage.etcd3 import Etcd3Store
+from apiserver.storage.informer import Informer
+from apiserver.storage.lister import Lister
 
 DEFINITIONS_FILE = pathlib.Path(__file__).parent.parent / "api" / "data" / "definitions-v1.32.json"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -30,8 +38,8 @@ class ServingOptions:
     tls_cert_file: str = ""
     tls_private_key_file: str = ""
     client_ca_file: str = ""
-    anonymous_auth: bool = False
     watch_bookmark_interval: float = 60.0
+    auth: AuthOptions = AuthOptions()
 
 
 def server_ssl_context(opts: ServingOptions) -> ssl.SSLContext:
@@ -54,25 +62,48 @@ async def bootstrap_namespaces(registry: Registry) -> None:
         except errors.APIError as e:
             if e.code != 409:
                 raise
+        await registry.ensure_default_service_account(name)
+
+
+RBAC_PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}
+
+
+async def bootstrap_policy(registry: Registry) -> None:
+    """The default roles and bindings a real cluster starts with; existing objects are left as they are."""
+    for obj in policy_objects(aggregated=True):
+        store = registry.store("rbac.authorization.k8s.io", RBAC_PLURALS[obj["kind"]])
+        assert store is not None
+        try:
+            await store.create("", obj)
+        except errors.APIError as e:
+            if e.code != 409:
+                raise
 
 
 def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], float] = time.time,
               rng: random.Random | None = None) -> web.Application:
-    registry = Registry(storage, RESOURCES, clock=clock, rng=rng or random.SystemRandom(),
-                        bookmark_interval=opts.watch_bookmark_interval)
+    rng = rng or random.SystemRandom()
+    registry = Registry(storage, RESOURCES, clock=clock, rng=rng, bookmark_interval=opts.watch_bookmark_interval)
+    lister = Lister(CACHED_RESOURCES)
+    registry.set_observer(lister.apply)
+    informer = Informer(storage, lister, [r for r in RESOURCES if r.plural in CACHED_RESOURCES and not r.virtual])
+    security = Security(opts.auth, lister, clock=clock, rng=rng)
     definitions = json.loads(DEFINITIONS_FILE.read_text()) if DEFINITIONS_FILE.is_file() else None
-    handler = APIHandler(registry, server_address=f"{opts.bind_address}:{opts.secure_port}", clock=clock,
-                         definitions=definitions)
-    chain = build_handler_chain(handler, authenticate=x509_authenticator, authorize=allow_all,
-                                anonymous_auth=opts.anonymous_auth)
+    handler = APIHandler(registry, security, server_address=f"{opts.bind_address}:{opts.secure_port}",
+                         clock=clock, definitions=definitions)
+    chain = build_handler_chain(handler, security=security)
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", chain)
 
     async def on_startup(app: web.Application) -> None:
         await bootstrap_namespaces(registry)
+        if "RBAC" in opts.auth.authorization_mode:
+            await bootstrap_policy(registry)
+        await informer.start()
 
     async def on_shutdown(app: web.Application) -> None:
         handler.stop_watches()
+        await informer.stop()
 
     async def on_cleanup(app: web.Application) -> None:
         await storage.close()

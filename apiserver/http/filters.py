@@ -1,10 +1,10 @@
 """The filter chain (k8s `DefaultBuildHandlerChain`), read top to bottom, wrapped inside-out.
 
-request -> panic/error recovery -> request info -> authentication -> authorization -> admission hook ->
-handler. Authentication here accepts any client certificate the TLS layer verified against
-`--client-ca-file` (user = CN, groups = O) and, with `--anonymous-auth`, unauthenticated requests as
-system:anonymous; authorization allows everything. Both are plain callables so the real
-authenticators/authorizers (apiserver/authn, apiserver/authz) plug in without touching the handler.
+request -> error recovery -> request info -> authentication -> impersonation -> authorization -> handler.
+
+The decisions are the pure cores' (`apiserver.authn`, `apiserver.authz`); this file only turns an aiohttp request
+into their inputs (headers, the client certificate the TLS layer verified against --client-ca-file, the clock)
+and their refusals into `Status` responses through `apiserver.errors`, the one error table.
 """
 
 from __future__ import annotations
@@ -12,70 +12,67 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from apiserver import errors
-from apiserver.request_info import RequestInfo, parse_request_info
+from apiserver.authn.types import AuthRequest, UserInfo
+from apiserver.authz.impersonation import ImpersonationError, impersonate
+from apiserver.authz.request import authorize_request
+from apiserver.http.security import Security
+from apiserver.request_info import parse_request_info
 
 log = logging.getLogger("apiserver")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    name: str
-    groups: tuple[str, ...] = ()
-    extra: dict[str, list[str]] = field(default_factory=dict)
-
-
-Authenticator = Callable[[web.Request], UserInfo | None]
-Authorizer = Callable[[UserInfo, RequestInfo], tuple[bool, str]]
 
 
 def status_response(err: errors.APIError) -> web.Response:
     return web.Response(status=err.code, text=json.dumps(err.to_status()), content_type="application/json")
 
 
-def x509_authenticator(request: web.Request) -> UserInfo | None:
-    """User from the verified client certificate, if any (the TLS layer already checked the chain)."""
+def auth_request(request: web.Request) -> AuthRequest:
+    """What the authenticators see: the headers and the client certificate (DER). With CERT_OPTIONAL the TLS
+    layer has refused any certificate not signed by --client-ca-file, so one that is here was verified."""
     ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-    cert = ssl_object.getpeercert() if ssl_object is not None else None
-    if not cert:
-        return None
-    cn, orgs = "", []
-    for rdn in cert.get("subject", ()):
-        for k, v in rdn:
-            if k == "commonName":
-                cn = v
-            elif k == "organizationName":
-                orgs.append(v)
-    return UserInfo(cn, tuple(orgs) + ("system:authenticated",))
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+    return AuthRequest(headers=headers, peer_certificate=der or None)
 
 
-def allow_all(user: UserInfo, info: RequestInfo) -> tuple[bool, str]:
-    return True, ""
+def impersonation_headers(request: web.Request) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in request.headers.items():
+        if key.lower().startswith("impersonate-"):
+            out.setdefault(key.lower(), []).append(value)
+    return out
 
 
-def build_handler_chain(handler: Handler, *, authenticate: Authenticator, authorize: Authorizer,
-                        anonymous_auth: bool) -> Handler:
+def build_handler_chain(handler: Handler, *, security: Security) -> Handler:
     async def with_authorization(request: web.Request) -> web.StreamResponse:
-        allowed, reason = authorize(request["user"], request["request_info"])
+        allowed, message = authorize_request(security.authorizer, request["user"], request["request_info"])
         if not allowed:
-            info: RequestInfo = request["request_info"]
-            raise errors.forbidden(f'{info.resource or info.path} is forbidden: User "{request["user"].name}" '
-                                   f"cannot {info.verb}: {reason}")
+            raise errors.forbidden(message)
         return await handler(request)
 
-    async def with_authentication(request: web.Request) -> web.StreamResponse:
-        user = authenticate(request)
-        if user is None:
-            if not anonymous_auth:
-                raise errors.unauthorized()
-            user = UserInfo("system:anonymous", ("system:unauthenticated",))
-        request["user"] = user
+    async def with_impersonation(request: web.Request) -> web.StreamResponse:
+        headers = impersonation_headers(request)
+        if headers:
+            try:
+                as_user = impersonate(request["user"], headers, security.authorizer)
+            except ImpersonationError as e:
+                raise errors.from_domain(e) from e
+            if as_user is not None:
+                request["user"] = as_user
         return await with_authorization(request)
+
+    async def with_authentication(request: web.Request) -> web.StreamResponse:
+        user, ok, err = security.authenticator.authenticate(auth_request(request), security.clock())
+        if not ok or user is None:
+            if err is not None:
+                log.info("authentication failed for %s %s: %s", request.method, request.path, err)
+            raise errors.unauthorized()
+        request["user"] = user
+        return await with_impersonation(request)
 
     async def with_request_info(request: web.Request) -> web.StreamResponse:
         request["request_info"] = parse_request_info(request.method, request.path, request.query)
@@ -93,3 +90,8 @@ def build_handler_chain(handler: Handler, *, authenticate: Authenticator, author
             return status_response(errors.internal(repr(e)))
 
     return with_recovery
+
+
+def request_user(request: web.Request) -> UserInfo:
+    user: UserInfo = request["user"]
+    return user

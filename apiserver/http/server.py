@@ -19,7 +19,9 @@ from apiserver import errors, patch, protobuf
 from apiserver.api import discovery, openapi, tables
 from apiserver.api.fieldvalidation import FIELD_VALIDATION_MODES, unknown_fields
 from apiserver.api.resources import RESOURCES, Resource, find
+from apiserver.http import reviews
 from apiserver.http.negotiation import discovery_version, object_format
+from apiserver.http.security import RequestAdmission, Security
 from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry
 from apiserver.request_info import RequestInfo
 from apiserver.selectors import (
@@ -46,9 +48,10 @@ def _json(body: Any, status: int = 200, content_type: str = JSON) -> web.Respons
 
 
 class APIHandler:
-    def __init__(self, registry: Registry, *, server_address: str, clock: Any = time.time,
+    def __init__(self, registry: Registry, security: Security, *, server_address: str, clock: Any = time.time,
                  definitions: dict[str, Any] | None = None) -> None:
         self.registry = registry
+        self.security = security
         self.definitions = definitions or {}
         self.watches: set[asyncio.Task[Any]] = set()
         self.openapi_root, self.openapi_docs = openapi.all_documents(definitions)
@@ -60,6 +63,16 @@ class APIHandler:
         if not info.is_resource_request:
             return await self.non_resource(request)
         resource = find(info.group, info.version, info.resource)
+        if resource is not None and resource.virtual and not info.name and info.verb == "create":
+            body, _ = await self.read_body(request)
+            return _json(reviews.answer(self.security, resource, info, request["user"], body), 201)
+        if resource is not None and (resource.group, resource.plural, info.subresource) == ("", "serviceaccounts",
+                                                                                         "token"):
+            if info.verb != "create":
+                raise errors.method_not_allowed()
+            body, _ = await self.read_body(request)
+            sa = await self.registry.stores[("", "serviceaccounts")].get(info.namespace, info.name)
+            return _json(reviews.token_request(self.security, sa, body), 201)
         store = self.registry.store(info.group, info.resource) if resource else None
         if resource is None or store is None:
             raise errors.APIError("the server could not find the requested resource", "NotFound", 404)
@@ -191,8 +204,9 @@ class APIHandler:
         ns = info.namespace if resource.namespaced else ""
         dry_run = request.query.get("dryRun") == "All"
         verb, sub = info.verb, info.subresource
+        admission = RequestAdmission(self.security, self.registry, info, resource, request["user"], dry_run)
         if sub == "scale":
-            return await self.scale(request, info, resource, store, ns, dry_run)
+            return await self.scale(request, info, resource, store, ns, dry_run, admission)
         if verb == "list":
             return self.render(request, resource, await store.list(ns, self.list_options(request, store)))
         if verb == "watch":
@@ -202,30 +216,45 @@ class APIHandler:
         if verb == "create" and not info.name:
             body, _ = await self.read_body(request)
             self.check_fields(request, resource, body)
-            return self.render(request, resource, await store.create(ns, body, dry_run=dry_run), 201)
+            created = await store.create(ns, body, dry_run=dry_run, admission=admission)
+            if resource.plural == "namespaces" and not resource.group and not dry_run:
+                await self.registry.ensure_default_service_account(created["metadata"]["name"])
+            return self.render(request, resource, created, 201)
         if verb == "update":
             body, _ = await self.read_body(request)
             self.check_fields(request, resource, body)
             if sub == "finalize":
                 sub = "status"
             return self.render(request, resource, await store.update(ns, info.name, body, subresource=sub,
-                                                                     dry_run=dry_run))
+                                                                     dry_run=dry_run, admission=admission))
         if verb == "patch":
-            return await self.patch(request, info, resource, store, ns, dry_run)
+            return await self.patch(request, info, resource, store, ns, dry_run, admission)
         if verb == "delete":
             opts = await self.delete_options(request)
+            hook: RequestAdmission | None = admission
             if resource.plural == "namespaces" and not sub and not opts.dry_run:
-                refusal = store.strategy.check_delete(await store.get("", info.name))
+                current = await store.get("", info.name)
+                refusal = store.strategy.check_delete(current)
                 if refusal:
                     raise errors.forbidden(f'namespaces "{info.name}" is forbidden: {refusal}')
+                # Admission judges the namespace before its contents go, not after.
+                await admission.mutate("DELETE", None, copy.deepcopy(current))
+                await admission.validate("DELETE", None, current)
+                hook = None
                 await self.registry.delete_namespace_contents(info.name)
-            return self.render(request, resource, await store.delete(ns, info.name, opts))
+            deleted = await store.delete(ns, info.name, opts, admission=hook)
+            if not deleted["metadata"].get("deletionTimestamp"):
+                await admission.release_quota(deleted)
+            return self.render(request, resource, deleted)
         if verb == "deletecollection":
             opts = await self.delete_options(request)
             listed = await store.list(ns, self.list_options(request, store))
             for item in listed["items"]:
                 try:
-                    await store.delete(item["metadata"].get("namespace", ""), item["metadata"]["name"], opts)
+                    deleted = await store.delete(item["metadata"].get("namespace", ""), item["metadata"]["name"],
+                                                 opts, admission=admission)
+                    if not deleted["metadata"].get("deletionTimestamp"):
+                        await admission.release_quota(deleted)
                 except errors.APIError as e:
                     if e.code != 404:
                         raise
@@ -267,11 +296,11 @@ class APIHandler:
         return result
 
     async def patch(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
-                    ns: str, dry_run: bool) -> web.StreamResponse:
+                    ns: str, dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
         body, ctype = await self.read_body(request, patch_type=True)
         kind = PATCH_TYPES[ctype]
         if kind == "apply":
-            return await self.apply(request, info, resource, store, ns, body, dry_run)
+            return await self.apply(request, info, resource, store, ns, body, dry_run, admission)
         want_rv = body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) and \
             isinstance(body.get("metadata"), dict) else None
 
@@ -286,10 +315,10 @@ class APIHandler:
                 store.strategy.prepare_for_update(new, old)
             return new
         return self.render(request, resource, await store.guaranteed_update(ns, info.name, transform,
-                                                                            dry_run=dry_run))
+                                                                            dry_run=dry_run, admission=admission))
 
     async def apply(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
-                    ns: str, body: Any, dry_run: bool) -> web.StreamResponse:
+                    ns: str, body: Any, dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
         """Server-side apply, simplified: create when absent, else a strategic merge of the applied config.
         Field ownership (managedFields) and conflict detection between managers are NOT implemented."""
         if not isinstance(body, dict):
@@ -301,7 +330,8 @@ class APIHandler:
             if e.code != 404:
                 raise
             body.setdefault("metadata", {})["name"] = info.name
-            return self.render(request, resource, await store.create(ns, copy.deepcopy(body), dry_run=dry_run), 201)
+            return self.render(request, resource, await store.create(ns, copy.deepcopy(body), dry_run=dry_run,
+                                                                     admission=admission), 201)
         applied = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
 
         def transform(old: dict[str, Any]) -> dict[str, Any]:
@@ -309,10 +339,10 @@ class APIHandler:
             store.strategy.prepare_for_update(new, old)
             return new
         return self.render(request, resource, await store.guaranteed_update(ns, info.name, transform,
-                                                                            dry_run=dry_run))
+                                                                            dry_run=dry_run, admission=admission))
 
     async def scale(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
-                    ns: str, dry_run: bool) -> web.StreamResponse:
+                    ns: str, dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
         def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
             md = obj["metadata"]
             return {"kind": "Scale", "apiVersion": "autoscaling/v1",
@@ -343,7 +373,8 @@ class APIHandler:
             new = copy.deepcopy(old)
             new.setdefault("spec", {})["replicas"] = replicas
             return new
-        return _json(to_scale(await store.guaranteed_update(ns, info.name, transform, dry_run=dry_run)))
+        return _json(to_scale(await store.guaranteed_update(ns, info.name, transform, dry_run=dry_run,
+                                                            admission=admission)))
 
     async def watch(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
                     ns: str) -> web.StreamResponse:

@@ -83,7 +83,8 @@ def before_update(new: dict[str, Any], old: dict[str, Any], *, tracks_generation
         md.pop("generation", None)
 
 
-def validate_object_meta(obj: dict[str, Any], *, namespaced: bool, name_is_label: bool) -> list[Cause]:
+def validate_object_meta(obj: dict[str, Any], *, namespaced: bool, name_is_label: bool,
+                         name_is_path_segment: bool = False) -> list[Cause]:
     md = obj.get("metadata")
     if not isinstance(md, dict):
         return [Cause("FieldValueRequired", "Required value", "metadata")]
@@ -94,6 +95,11 @@ def validate_object_meta(obj: dict[str, Any], *, namespaced: bool, name_is_label
                             "metadata.name"))
     elif not isinstance(name, str):
         causes.append(Cause("FieldValueInvalid", "Invalid value: name must be a string", "metadata.name"))
+    elif name_is_path_segment:
+        # RBAC objects may be named anything usable as one URL path segment ("system:node" is a real name).
+        if name in (".", "..") or "/" in name or "%" in name:
+            causes.append(Cause("FieldValueInvalid", f'Invalid value: "{name}": may not be \'.\' or \'..\' and '
+                                f"may not contain '/' or '%'", "metadata.name"))
     else:
         pattern, limit = (DNS1123_LABEL, MAX_LABEL_NAME_LENGTH) if name_is_label else (DNS1123_SUBDOMAIN,
                                                                                        MAX_NAME_LENGTH)

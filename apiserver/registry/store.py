@@ -14,7 +14,7 @@ import copy
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from apiserver import errors
 from apiserver.api.resources import Resource
@@ -25,6 +25,7 @@ from apiserver.storage.errors import (
     KV,
     Compacted,
     FutureRevision,
+    GuardMismatch,
     KeyExists,
     RevisionMismatch,
     StorageError,
@@ -35,6 +36,24 @@ MAX_LIST_LIMIT = 10_000
 MAX_UPDATE_RETRIES = 16
 DEFAULT_POD_GRACE_SECONDS = 30
 DEFAULT_BOOKMARK_INTERVAL_S = 60.0  # kube-apiserver's watch cache sends bookmarks about once a minute
+MAX_GUARD_RETRIES = 32  # creates that lost a quota race re-run validation against the new usage
+Guard = tuple[str, int, bytes]  # (key, expected mod_revision, new value): written atomically with a create
+Observer = Callable[[str, str, str, "dict[str, Any] | None", int], object]
+
+
+class AdmissionHook(Protocol):
+    """One request's admission, bound by the HTTP layer to the user and request (the registry knows neither).
+
+    ``mutate`` runs after decoding and defaulting, before system metadata and validation, and returns the object
+    to continue with; ``validate`` runs after validation, just before the write, and may return guards: other keys
+    to rewrite in the same Txn as a create (a ResourceQuota's usage). When such a Txn loses a race on a guard,
+    ``validate`` runs again against the new state."""
+
+    async def mutate(self, operation: str, obj: dict[str, Any] | None,
+                     old: dict[str, Any] | None) -> dict[str, Any] | None: ...
+
+    async def validate(self, operation: str, obj: dict[str, Any] | None,
+                       old: dict[str, Any] | None) -> list[Guard]: ...
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,12 @@ class GenericStore:
         self.clock = clock
         self.rng = rng
         self.namespace_exists = namespace_exists
+        self.observer: Observer | None = None  # told about every write (the auth state cache's read-your-writes)
+
+    def _observe(self, namespace: str, name: str, obj: dict[str, Any] | None, rev: int) -> None:
+        if self.observer is not None:
+            self.observer(self.resource.plural, namespace if self.resource.namespaced else "", name,
+                          copy.deepcopy(obj) if obj is not None else None, rev)
 
     # ------------------------------------------------------------------ encoding
     def key(self, namespace: str, name: str) -> str:
@@ -128,7 +153,8 @@ class GenericStore:
 
     def _check(self, obj: dict[str, Any], name: str, old: dict[str, Any] | None = None) -> None:
         causes = meta.validate_object_meta(obj, namespaced=self.resource.namespaced,
-                                           name_is_label=self.strategy.name_is_label)
+                                           name_is_label=self.strategy.name_is_label,
+                                           name_is_path_segment=self.strategy.name_is_path_segment)
         causes += self.strategy.validate(obj)
         if old is not None:
             causes += meta.validate_update_meta(obj, old)
@@ -219,31 +245,46 @@ class GenericStore:
                 "metadata": md, "items": items}
 
     # ------------------------------------------------------------------ writes
-    async def create(self, namespace: str, obj: Any, *, dry_run: bool = False) -> dict[str, Any]:
+    async def create(self, namespace: str, obj: Any, *, dry_run: bool = False,
+                     admission: AdmissionHook | None = None) -> dict[str, Any]:
         obj = self._check_identity(obj, namespace, None)
         if self.resource.namespaced:
             if not namespace:
                 raise errors.bad_request("a namespaced resource needs a namespace")
             if self.namespace_exists is not None and not await self.namespace_exists(namespace):
                 raise errors.not_found("namespaces", "", namespace)
+        if admission is not None:
+            self.strategy.default(obj)
+            mutated = await admission.mutate("CREATE", obj, None)
+            obj = self._check_identity(mutated, namespace, None)
         meta.before_create(obj, now=self.clock(), rng=self.rng, namespace=namespace if self.resource.namespaced
                            else "", tracks_generation=self.strategy.tracks_generation)
         self.strategy.prepare_for_create(obj)
         self.strategy.default(obj)
         name = obj["metadata"].get("name", "")
         self._check(obj, name)
-        if dry_run:
+        for _ in range(MAX_GUARD_RETRIES):
+            guards = await admission.validate("CREATE", obj, None) if admission is not None else []
+            if dry_run:
+                return obj
+            try:
+                if guards:
+                    rev = await self.storage.create_guarded(self.key(namespace, name), self.encode(obj), guards)
+                else:
+                    rev = await self.storage.create(self.key(namespace, name), self.encode(obj))
+            except GuardMismatch:
+                continue
+            except StorageError as e:
+                raise self._translate(e, name) from e
+            obj["metadata"]["resourceVersion"] = str(rev)
+            self._observe(namespace, name, obj, rev)
             return obj
-        try:
-            rev = await self.storage.create(self.key(namespace, name), self.encode(obj))
-        except StorageError as e:
-            raise self._translate(e, name) from e
-        obj["metadata"]["resourceVersion"] = str(rev)
-        return obj
+        raise errors.conflict(self.resource.plural, self.resource.group, name,
+                              "too many concurrent creates changed the quota; try again")
 
     async def guaranteed_update(self, namespace: str, name: str,
                                 transform: Callable[[dict[str, Any]], dict[str, Any]], *,
-                                dry_run: bool = False) -> dict[str, Any]:
+                                dry_run: bool = False, admission: AdmissionHook | None = None) -> dict[str, Any]:
         """Read, transform, Txn on mod_revision; retried on a lost race (the client sees a Conflict only
         through its own resourceVersion precondition, which `transform` checks)."""
         key = self.key(namespace, name)
@@ -259,15 +300,23 @@ class GenericStore:
             new = self._check_identity(new, namespace, name)
             new["metadata"]["name"] = name
             meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
+            if admission is not None:
+                self.strategy.default(new)
+                new = self._check_identity(await admission.mutate("UPDATE", new, old), namespace, name)
+                new["metadata"]["name"] = name
+                meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
             self.strategy.default(new)
             self._check(new, name, old)
+            if admission is not None:
+                await admission.validate("UPDATE", new, old)
             md = new["metadata"]
             if md.get("deletionTimestamp") and not md.get("finalizers"):
                 # The last finalizer is gone: the object goes away now.
                 if dry_run:
                     return new
                 try:
-                    await self.storage.delete(key, kv.mod_revision)
+                    rev = await self.storage.delete(key, kv.mod_revision)
+                    self._observe(namespace, name, None, rev)
                     return new
                 except RevisionMismatch as e:
                     kv = e.current
@@ -286,11 +335,12 @@ class GenericStore:
             except StorageError as e:
                 raise self._translate(e, name) from e
             md["resourceVersion"] = str(rev)
+            self._observe(namespace, name, new, rev)
             return new
         raise errors.conflict(self.resource.plural, self.resource.group, name, "too many concurrent updates")
 
     async def update(self, namespace: str, name: str, obj: Any, *, subresource: str = "",
-                     dry_run: bool = False) -> dict[str, Any]:
+                     dry_run: bool = False, admission: AdmissionHook | None = None) -> dict[str, Any]:
         """PUT: an unconditional update unless the body carries metadata.resourceVersion."""
         obj = self._check_identity(obj, namespace, name)
         want_rv = obj["metadata"].get("resourceVersion") or ""
@@ -304,9 +354,10 @@ class GenericStore:
             else:
                 self.strategy.prepare_for_update(new, old)
             return new
-        return await self.guaranteed_update(namespace, name, transform, dry_run=dry_run)
+        return await self.guaranteed_update(namespace, name, transform, dry_run=dry_run, admission=admission)
 
-    async def delete(self, namespace: str, name: str, opts: DeleteOptions) -> dict[str, Any]:
+    async def delete(self, namespace: str, name: str, opts: DeleteOptions,
+                     admission: AdmissionHook | None = None) -> dict[str, Any]:
         key = self.key(namespace, name)
         for _ in range(MAX_UPDATE_RETRIES):
             try:
@@ -326,6 +377,9 @@ class GenericStore:
                                       f"UID in object meta: {md.get('uid')}")
             if opts.precondition_rv and opts.precondition_rv != md.get("resourceVersion"):
                 raise errors.conflict(self.resource.plural, self.resource.group, name)
+            if admission is not None:
+                await admission.mutate("DELETE", None, copy.deepcopy(obj))
+                await admission.validate("DELETE", None, copy.deepcopy(obj))
             finalizers = list(md.get("finalizers") or [])
             if opts.propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
                 finalizers.append("foregroundDeletion")
@@ -349,15 +403,17 @@ class GenericStore:
                 except StorageError as e:
                     raise self._translate(e, name) from e
                 md["resourceVersion"] = str(rev)
+                self._observe(namespace, name, obj, rev)
                 return obj
             if opts.dry_run:
                 return obj
             try:
-                await self.storage.delete(key, kv.mod_revision)
+                rev = await self.storage.delete(key, kv.mod_revision)
             except RevisionMismatch:
                 continue
             except StorageError as e:
                 raise self._translate(e, name) from e
+            self._observe(namespace, name, None, rev)
             return obj
         raise errors.conflict(self.resource.plural, self.resource.group, name, "too many concurrent updates")
 
@@ -413,6 +469,8 @@ class Registry:
         self.storage = storage
         self.stores: dict[tuple[str, str], GenericStore] = {}
         for r in resources:
+            if r.virtual:
+                continue
             self.stores[(r.group, r.plural)] = GenericStore(r, storage, clock=clock, rng=rng,
                                                             namespace_exists=self._namespace_exists,
                                                             bookmark_interval=bookmark_interval)
@@ -423,6 +481,22 @@ class Registry:
 
     def store(self, group: str, plural: str) -> GenericStore | None:
         return self.stores.get((group, plural))
+
+    def set_observer(self, observer: Observer) -> None:
+        for store in self.stores.values():
+            store.observer = observer
+
+    async def ensure_default_service_account(self, namespace: str) -> None:
+        """Every namespace has a ``default`` ServiceAccount (kube-controller-manager's serviceaccount controller
+        creates it; done inline here until that controller exists), so pods pass the ServiceAccount plugin."""
+        store = self.store("", "serviceaccounts")
+        assert store is not None
+        try:
+            await store.create(namespace, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                           "metadata": {"name": "default"}})
+        except errors.APIError as e:
+            if e.code != 409:
+                raise
 
     async def delete_namespace_contents(self, namespace: str) -> int:
         """Delete every namespaced object in `namespace` (what kube's namespace controller does while the

@@ -17,6 +17,7 @@ class Strategy:
     tracks_generation = False
     has_status = False
     name_is_label = False
+    name_is_path_segment = False
     extra_fields: frozenset[str] = frozenset()
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
@@ -260,10 +261,31 @@ class EventStrategy(Strategy):
                               "involvedObject.fieldPath", "reason", "type", "source", "reportingComponent"})
 
 
+class RBACStrategy(Strategy):
+    """Roles and bindings: names are path segments; a binding's roleRef is required."""
+
+    name_is_path_segment = True
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        kind = obj.get("kind", "")
+        if not kind.endswith("Binding"):
+            return []
+        ref = obj.get("roleRef")
+        if not isinstance(ref, dict) or not ref.get("name") or ref.get("kind") not in ("Role", "ClusterRole"):
+            return [Cause("FieldValueRequired", "Required value: roleRef.kind must be Role or ClusterRole and "
+                          "roleRef.name is required", "roleRef")]
+        if kind == "ClusterRoleBinding" and ref.get("kind") != "ClusterRole":
+            return [Cause("FieldValueNotSupported", 'Unsupported value: "Role": supported values: "ClusterRole"',
+                          "roleRef.kind")]
+        return []
+
+
 STRATEGIES: dict[str, Strategy] = {
     "pods": PodStrategy(), "deployments": WorkloadStrategy(True), "replicasets": WorkloadStrategy(False),
     "services": ServiceStrategy(), "namespaces": NamespaceStrategy(), "nodes": NodeStrategy(),
     "secrets": SecretStrategy(), "events": EventStrategy(),
+    "roles": RBACStrategy(), "clusterroles": RBACStrategy(), "rolebindings": RBACStrategy(),
+    "clusterrolebindings": RBACStrategy(),
 }
 
 

@@ -27,6 +27,12 @@ class RevisionMismatch(StorageError):
 
 
 @dataclass
+class GuardMismatch(StorageError):
+    """A create that also rewrote other keys (a quota's usage) lost because one of those keys changed first."""
+    keys: list[str]
+
+
+@dataclass
 class Compacted(StorageError):
     requested: int
     compact_revision: int

@@ -23,6 +23,7 @@ from apiserver.storage.errors import (
     KV,
     Compacted,
     FutureRevision,
+    GuardMismatch,
     KeyExists,
     RevisionMismatch,
     StorageError,
@@ -137,6 +138,27 @@ class Etcd3Store:
         resp = await self._call(self._kv.Txn, txn)
         if not resp.succeeded:  # type: ignore[attr-defined]
             raise KeyExists(key)
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def create_guarded(self, key: str, value: bytes, guards: Sequence[tuple[str, int, bytes]]) -> int:
+        """Create ``key`` and rewrite each guard key in ONE Txn, only if ``key`` is absent and every guard key is
+        still at its expected mod_revision: a quota's usage and the object it admits change together or not at
+        all, so concurrent creates can never both consume the last unit. KeyExists / GuardMismatch on failure."""
+        k = key.encode()
+        compare = [rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL, mod_revision=0)]
+        success = [rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=k, value=value))]
+        for gkey, expected, gvalue in guards:
+            compare.append(rpc_pb2.Compare(key=gkey.encode(), target=rpc_pb2.Compare.MOD,
+                                           result=rpc_pb2.Compare.EQUAL, mod_revision=expected))
+            success.append(rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=gkey.encode(), value=gvalue)))
+        txn = rpc_pb2.TxnRequest(compare=compare, success=success,
+                                 failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=k,
+                                                                                               count_only=True))])
+        resp = await self._call(self._kv.Txn, txn)
+        if not resp.succeeded:  # type: ignore[attr-defined]
+            if resp.responses[0].response_range.count:  # type: ignore[attr-defined]
+                raise KeyExists(key)
+            raise GuardMismatch([g[0] for g in guards])
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def _guarded(self, key: str, expected: int, op: rpc_pb2.RequestOp) -> int:

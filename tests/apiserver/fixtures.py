@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from apiserver.kubeconfig import write_kubeconfig
@@ -106,6 +106,7 @@ class APIServer:
     client_cert: str
     client_key: str
     log: str
+    pki_dir: str = ""  # the client CA: `pki.issue(pki_dir, "client", ...)` makes more identities
 
     def ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=self.ca)
@@ -115,7 +116,8 @@ class APIServer:
 
 @contextlib.contextmanager
 def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
-              etcd_client: EtcdTLS | None = None, bookmark_interval: float = 60.0) -> Iterator[APIServer]:
+              etcd_client: EtcdTLS | None = None, bookmark_interval: float = 60.0,
+              extra_args: Sequence[str] = ()) -> Iterator[APIServer]:
     certs = os.path.join(tmp, "pki")
     pki.init_ca(certs)
     server = pki.issue(certs, "server", "apiserver", hosts=["localhost", "127.0.0.1"])
@@ -126,7 +128,7 @@ def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
     cmd = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--secure-port", str(port),
            "--tls-cert-file", server.cert, "--tls-private-key-file", server.key, "--client-ca-file", ca,
            f"--anonymous-auth={'true' if anonymous_auth else 'false'}",
-           "--watch-bookmark-interval", str(bookmark_interval)]
+           "--watch-bookmark-interval", str(bookmark_interval), *extra_args]
     if etcd_client is not None:
         cmd += ["--etcd-cafile", etcd_client.ca, "--etcd-certfile", etcd_client.cert,
                 "--etcd-keyfile", etcd_client.key]
@@ -135,7 +137,7 @@ def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
     url = f"https://127.0.0.1:{port}"
     kc = os.path.join(tmp, "kubeconfig")
     write_kubeconfig(kc, url, ca_file=ca, cert_file=admin.cert, key_file=admin.key)
-    srv = APIServer(url, kc, ca, admin.cert, admin.key, log)
+    srv = APIServer(url, kc, ca, admin.cert, admin.key, log, certs)
     try:
         def ready() -> bool:
             with urllib.request.urlopen(f"{url}/readyz", timeout=2, context=srv.ssl_context()) as r:

@@ -131,7 +131,14 @@ def test_discovery_and_openapi_agree_with_the_resource_table():
     assert "fieldValidation" in [p["name"] for p in op["parameters"]]
     root, docs = openapi.all_documents()
     assert root["paths"]["apis/apps/v1"]["serverRelativeURL"].startswith("/openapi/v3/apis/apps/v1?hash=")
-    assert set(docs) == {"api/v1", "apis/apps/v1"}
+    assert set(docs) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
+                         "apis/admissionregistration.k8s.io/v1", "apis/authentication.k8s.io/v1",
+                         "apis/authorization.k8s.io/v1"}
+    # Virtual resources (access reviews) are create-only and have no item paths.
+    authz = docs["apis/authorization.k8s.io/v1"]["paths"]
+    assert list(authz["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"]) == ["parameters", "post"]
+    token = docs["api/v1"]["paths"]["/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"]["post"]
+    assert token["x-kubernetes-group-version-kind"]["kind"] == "TokenRequest"
 
 
 def test_unknown_fields_against_v132_definitions():

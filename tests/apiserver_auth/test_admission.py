@@ -340,7 +340,7 @@ def hook_state(kind: str, policy: str = "Fail") -> DictState:
 def test_mutating_webhook_applies_patch() -> None:
     seen: list[Obj] = []
 
-    def transport(url: str, body: Obj, timeout: float) -> Obj:
+    def transport(url: str, body: Obj, timeout: float, ca_bundle: str = "") -> Obj:
         seen.append(body)
         patch = base64.b64encode(json.dumps([{"op": "add", "path": "/metadata/labels",
                                               "value": {"hooked": "true"}}]).encode()).decode()
@@ -361,12 +361,12 @@ def test_mutating_webhook_applies_patch() -> None:
 
 
 def test_validating_webhook_denial_and_failure_policy() -> None:
-    def deny(url: str, body: Obj, timeout: float) -> Obj:
+    def deny(url: str, body: Obj, timeout: float, ca_bundle: str = "") -> Obj:
         return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                 "response": {"uid": body["request"]["uid"], "allowed": False,
                              "status": {"code": 403, "message": "no latest tags"}}}
 
-    def broken(url: str, body: Obj, timeout: float) -> Obj:
+    def broken(url: str, body: Obj, timeout: float, ca_bundle: str = "") -> Obj:
         raise ConnectionRefusedError("connection refused")
 
     err = refusal(ValidatingAdmissionWebhook(hook_state("validatingwebhookconfigurations"), deny, lambda: "u").validate,
@@ -429,7 +429,7 @@ def test_pod_security_warn_label_and_exemptions() -> None:
 def test_webhooks_skip_their_own_configuration_objects() -> None:
     calls: list[str] = []
 
-    def transport(url: str, body: Obj, timeout: float) -> Obj:
+    def transport(url: str, body: Obj, timeout: float, ca_bundle: str = "") -> Obj:
         calls.append(url)
         raise ConnectionRefusedError("down")
 
