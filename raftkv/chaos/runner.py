@@ -185,7 +185,15 @@ async def _run_local(opts: RunOptions, s: Scenario, report: RunReport, cluster: 
     try:
         checked = await check_run(cluster, history, SETTLE_S, names=names)
     except (ConnectionError, TimeoutError, OSError) as e:  # the cluster did not come back: that is a verdict
-        report.criteria.append(("end-of-run checks ran", False, f"{e!r}"))
+        where = []
+        for n in cluster.members:
+            st = await cluster.status(n)
+            where.append(f"{n}: " + ("no answer" if st is None else f"revision {st.header.revision}, raft index "
+                                     f"{st.raftIndex}, term {st.raftTerm}, leader {st.leader:x}, "
+                                     f"id {st.header.member_id:x}"))
+        report.criteria.append(("end-of-run checks ran", False, f"{e!r} ({'; '.join(where)})"))
+        build_report(report, history, t0, end, [], heals[-1] if heals else None, [], ctx.refused,
+                     s.criteria.refusal_allowed, False, s.criteria.max_recovery_et, opts.op_timeout_s)
         return report, history
     fault_kinds = {a.kind for group in s.faults for a in group}
     fault_times = [t0 + at for at, a in steps if a.kind in fault_kinds]
