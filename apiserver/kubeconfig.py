@@ -5,11 +5,14 @@ from __future__ import annotations
 import yaml
 
 
-def kubeconfig(server: str, *, ca_file: str, cert_file: str = "", key_file: str = "", user: str = "admin",
-               cluster: str = "raftkv", namespace: str = "default") -> dict[str, object]:
+def kubeconfig(server: str, *, ca_file: str, cert_file: str = "", key_file: str = "", token: str = "",
+               user: str = "admin", cluster: str = "raftkv", namespace: str = "default") -> dict[str, object]:
+    """Credentials: a client certificate, a bearer token, or none (an anonymous user)."""
     creds: dict[str, str] = {}
     if cert_file:
         creds = {"client-certificate": cert_file, "client-key": key_file}
+    elif token:
+        creds = {"token": token}
     return {
         "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": cluster,
         "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority": ca_file}}],
