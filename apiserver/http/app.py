@@ -97,8 +97,7 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
 
     async def on_startup(app: web.Application) -> None:
         await bootstrap_namespaces(registry)
-        if "RBAC" in opts.auth.authorization_mode:
-            await bootstrap_policy(registry)
+        await bootstrap_policy(registry)  # as kube-apiserver does whenever the RBAC API is served
         await informer.start()
 
     async def on_shutdown(app: web.Application) -> None:
