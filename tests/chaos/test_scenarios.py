@@ -28,8 +28,9 @@ SEED = 20261129
 KNOWN_RAFTKV_FINDINGS = {
     "disk-full": "raftkv fail-stops on ENOSPC but its shutdown path then raises sqlite3 'database or disk is "
                  "full' and exits with a Python traceback (logs checker)",
-    "corrupt": "after a bit-flipped WAL tail raftkv either refuses to start with an uncaught WALCorrupt "
-               "traceback, or repairs the tail and then never catches up (term 0, HashKV never converges)",
+    "corrupt": "a follower whose WAL tail was truncated/bit-flipped repairs it, restarts with term 0 and never "
+               "catches up (HashKV never converges; once the leader stopped answering); or it refuses to start "
+               "with an uncaught WALCorrupt traceback instead of a clean error",
 }
 
 
