@@ -63,11 +63,19 @@ class Applier:
 
     def _range_into(self, r: pb.RangeRequest, rev: int, resp: pb.RangeResponse) -> None:
         s = self.s
-        found = s.visible(r.key, r.range_end, rev)
-        resp.count = len(found)
+        filtered = bool(r.min_mod_revision or r.max_mod_revision or r.min_create_revision or r.max_create_revision)
+        # without filters, and in key order (or in no order, which takes the first limit+1 keys), a page
+        # and the count come from the live-key index without walking the whole range
+        in_key_order = r.sort_order == RR.NONE or (r.sort_target == RR.KEY and r.sort_order == RR.ASCEND)
+        page = (s.visible_page(r.key, r.range_end, rev, r.limit, r.count_only)
+                if r.range_end and not filtered and in_key_order else None)
+        if page is not None:
+            resp.count, found = page
+        else:
+            found = s.visible(r.key, r.range_end, rev)
+            resp.count = len(found)
         if r.count_only:
             return  # as etcd: no kvs, so `more` stays false too
-        filtered = bool(r.min_mod_revision or r.max_mod_revision or r.min_create_revision or r.max_create_revision)
         if filtered:
             found = [(k, w) for k, w in found if _passes(r, w)]
         elif r.sort_order == RR.NONE and r.limit > 0:

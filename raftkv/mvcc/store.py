@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedDict, SortedList
 
 from raftkv import errors
 from raftkv._pb.mvccpb import kv_pb2
@@ -38,6 +38,10 @@ class KVStore:
     def __init__(self, backend: Backend) -> None:
         self.b = backend
         self.index: SortedDict = SortedDict()
+        # keys whose latest write is a put, in order: a page of a large range and its count come from
+        # here in O(log n + limit) instead of a walk over every key in the range
+        self.live: SortedList = SortedList()
+        self.latest_write = 0  # main revision of the newest write in the index (the open txn's, if any)
         self.rev = 1
         self.compact_rev = NEVER_COMPACTED
         self.consistent_index = 0
@@ -68,6 +72,8 @@ class KVStore:
             else:
                 ki.writes.append((main, sub, kv.create_revision, kv.version, kv.lease))
             rev = max(rev, main)
+        self.live = SortedList(k for k, ki in self.index.items() if ki.live())
+        self.latest_write = rev
         meta_rev = self.b.get_meta("rev")
         self.rev = max(rev, _U64.unpack(meta_rev)[0] if meta_rev else 1)
         cr = self.b.get_meta("compact_rev")
@@ -148,6 +154,7 @@ class KVStore:
             yield k, idx[k]
 
     def visible(self, key: bytes, end: bytes, rev: int) -> list[tuple[bytes, Write]]:
+        """(key, write) of every key in [key, end) that exists at `rev`, in key order (a walk over the range)."""
         out = []
         if rev >= self.rev:  # the common case: the latest write of each key, no search
             for k, ki in self.keys_in_range(key, end):
@@ -162,6 +169,22 @@ class KVStore:
             if w is not None:
                 out.append((k, w))
         return out
+
+    def visible_page(self, key: bytes, end: bytes, rev: int, limit: int, count_only: bool = False
+                     ) -> tuple[int, list[tuple[bytes, Write]]] | None:
+        """How many keys in [key, end) exist at `rev`, and the first `limit` + 1 of them (all for 0), in key
+        order; None unless `rev` sees the newest writes (older revisions need `visible`)."""
+        if rev < self.latest_write or rev < self.rev:
+            return None
+        live = self.live
+        lo = live.bisect_left(key)
+        hi = len(live) if end == b"\0" else live.bisect_left(end)
+        count = max(0, hi - lo)
+        if count_only or count == 0:
+            return count, []
+        n = count if limit <= 0 else min(count, limit + 1)
+        idx = self.index
+        return count, [(k, idx[k].writes[-1]) for k in live.islice(lo, lo + n)]
 
     def _fetch(self, key: bytes, w: Write) -> KeyValue:
         raw = self.b.get(rev_key(w[0], w[1], PUT))
@@ -293,6 +316,9 @@ class WriteTxn:
         ki = s.index.get(key)
         if ki is None:
             ki = s.index[key] = KeyIndex()
+        if not ki.live():
+            s.live.add(key)
+        s.latest_write = self.main
         w = ki.put(self.main, self.sub, lease)
         kv = KeyValue(key=key, create_revision=w[2], mod_revision=self.main, version=w[3], value=value, lease=lease)
         s.b.put(rev_key(self.main, self.sub, PUT), kv.SerializeToString())
@@ -302,6 +328,9 @@ class WriteTxn:
 
     def delete(self, key: bytes) -> None:
         ki = self.s.index[key]
+        if ki.live():
+            self.s.live.remove(key)
+        self.s.latest_write = self.main
         ki.tombstone(self.main, self.sub)
         kv = KeyValue(key=key, mod_revision=self.main)
         self.s.b.put(rev_key(self.main, self.sub, TOMBSTONE), kv.SerializeToString())

@@ -140,6 +140,20 @@ class StoreVsModel(RuleBasedStateMachine):
                 self.a.range(pb.RangeRequest(key=b"a", revision=self.compacted - 1))
 
     @invariant()
+    def pages_and_counts_at_the_current_revision_agree(self) -> None:
+        state = self.history[self.rev]
+        for key, end in ((b"\0", b"\0"), (b"b", b"d"), (b"a", b"c")):
+            keys = sorted(k for k in state if in_range(k, key, end))
+            for limit in (0, 1, 2):
+                got = self.a.range(pb.RangeRequest(key=key, range_end=end, limit=limit))
+                want = keys[:limit] if limit else keys
+                assert [kv.key for kv in got.kvs] == want and got.count == len(keys)
+                assert got.more == (limit > 0 and len(keys) > limit)
+                assert [(kv.value, kv.create_revision, kv.mod_revision, kv.version) for kv in got.kvs] == [
+                    state[k] for k in want]
+            assert self.a.range(pb.RangeRequest(key=key, range_end=end, count_only=True)).count == len(keys)
+
+    @invariant()
     def watchers_saw_a_prefix_of_the_events(self) -> None:
         assert self.seen.get(self.watch_all, []) == self.events[: len(self.seen.get(self.watch_all, []))]
         if self.watch_late is not None:

@@ -373,3 +373,29 @@ def test_restoring_a_snapshot_replaces_keys_leases_and_metadata(tmp_path: object
     assert keys(target.range(RR(key=b"\0", range_end=b"\0"))) == [b"l", b"m"]
     assert lessor.leases() == [5] and lessor.time_to_live(5, 0.0) == (60, 60, [b"l"])
     assert target.s.hash_kv(0) == donor.s.hash_kv(0)
+
+
+def test_paged_counts_follow_the_txns_own_writes_and_old_revisions_do_not(abc: Applier) -> None:
+    rev = abc.s.rev
+    before = abc.range(RR(key=b"a", range_end=b"\0", count_only=True)).count
+    t = pb.TxnRequest(success=[pb.RequestOp(request_put=pb.PutRequest(key=b"aa", value=b"new")),
+                               pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(key=b"d")),
+                               pb.RequestOp(request_range=RR(key=b"a", range_end=b"\0", limit=2)),
+                               pb.RequestOp(request_range=RR(key=b"a", range_end=b"\0", revision=rev))])
+    r = abc.txn(t)
+    own, old = r.responses[2].response_range, r.responses[3].response_range
+    assert (own.count, keys(own), own.more) == (before, [b"a", b"aa"], True)
+    assert (old.count, keys(old)) == (before, [b"a", b"b", b"c", b"d"])
+
+
+def test_restart_rebuilds_the_live_key_index(tmp_path: object) -> None:
+    path = str(tmp_path)
+    s = open_store(path)
+    a = Applier(s, Lessor(min_ttl=1))
+    for k in (b"p/1", b"p/2", b"p/3", b"q"):
+        put(a, k)
+    a.delete_range(pb.DeleteRangeRequest(key=b"p/2"))
+    s.close()
+    a2 = Applier(open_store(path), Lessor(min_ttl=1))
+    r = a2.range(RR(key=b"p/", range_end=b"p0", limit=1))
+    assert (r.count, keys(r), r.more) == (2, [b"p/1"], True)
