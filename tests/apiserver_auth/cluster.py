@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from apiserver.kubeconfig import write_kubeconfig
 from raftkv import pki
-from tests.apiserver.fixtures import APIServer, apiserver, etcd
+from tests.apiserver.fixtures import APIServer, EtcdTLS, apiserver, etcd
 
 ISSUER = "https://raftkv.test"
 KUBECTL_TIMEOUT_S = 60
@@ -126,8 +126,23 @@ def write_signing_key(path: str) -> None:
 
 
 @contextlib.contextmanager
+def store(kind: str, tmp: str) -> Iterator[tuple[str, EtcdTLS | None]]:
+    """(client URL, client TLS) of Debian's etcd 3.4, or of a single `raftkv serve` member over mTLS."""
+    if kind == "etcd":
+        with etcd(tmp) as url:
+            yield url, None
+        return
+    import pathlib
+
+    from tests.e2e.cluster import running_cluster
+    with running_cluster("raftkv", pathlib.Path(tmp) / "raftkv", size=1) as cluster:
+        p = cluster.pki
+        yield cluster.endpoints[0], EtcdTLS(str(p / "ca.crt"), str(p / "client.crt"), str(p / "client.key"))
+
+
+@contextlib.contextmanager
 def auth_cluster(*, anonymous_auth: bool = True, admission: str = "AlwaysPullImages,NodeRestriction",
-                 extra_args: Sequence[str] = ()) -> Iterator[AuthCluster]:
+                 extra_args: Sequence[str] = (), store_kind: str = "etcd") -> Iterator[AuthCluster]:
     tmp = tempfile.mkdtemp(prefix="apiserver-auth-")
     key = os.path.join(tmp, "sa.key")
     write_signing_key(key)
@@ -139,8 +154,8 @@ def auth_cluster(*, anonymous_auth: bool = True, admission: str = "AlwaysPullIma
             "--enable-admission-plugins", admission, "--service-account-signing-key-file", key,
             "--service-account-key-file", key, "--service-account-issuer", ISSUER, *extra_args]
     try:
-        with etcd(tmp) as etcd_url, apiserver(tmp, etcd_url, anonymous_auth=anonymous_auth,
-                                              extra_args=args) as srv:
+        with store(store_kind, tmp) as (etcd_url, etcd_client), apiserver(
+                tmp, etcd_url, anonymous_auth=anonymous_auth, etcd_client=etcd_client, extra_args=args) as srv:
             yield AuthCluster(srv, tmp, key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
