@@ -175,9 +175,10 @@ class Backend:
             self.conn.execute("BEGIN")
             self._file_size = None
 
-    def close(self) -> None:
+    def close(self, commit: bool = True) -> None:
         try:
-            self.commit()
-            self.conn.execute("COMMIT")
+            if commit:
+                self.commit()
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
         finally:
             self.conn.close()

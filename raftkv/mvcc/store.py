@@ -115,9 +115,12 @@ class KVStore:
         self.commit()
         self.b.checkpoint()
 
-    def close(self) -> None:
-        self.commit()
-        self.b.close()
+    def close(self, commit: bool = True) -> None:
+        """`commit=False` drops what was applied since the last commit (a member that failed: the WAL
+        replays it above `consistent_index` on the next start)."""
+        if commit:
+            self.commit()
+        self.b.close(commit)
 
     def db_size(self) -> int:
         return self.b.size()

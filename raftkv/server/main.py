@@ -20,6 +20,8 @@ from raftkv.server.http import serve_metrics
 from raftkv.server.join import fetch_membership
 from raftkv.server.member import RaftMember, needs_discovery, peer_channel_credentials
 from raftkv.server.transport import MAX_PEER_MESSAGE_BYTES, PeerService
+from raftkv.storage.snap import SnapshotCorrupt
+from raftkv.storage.wal import WALCorrupt
 
 log = logging.getLogger("raftkv")
 
@@ -110,6 +112,7 @@ async def run(cfg: ServerConfig) -> int:
         srv.close()
     await client_server.stop(grace=1)
     await peer_server.stop(grace=1)
+    member.close()
     return 1 if member.fatal is not None else 0
 
 
@@ -135,6 +138,10 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"raftkv serve: {exc}", file=sys.stderr)
         return 2
+    except (WALCorrupt, SnapshotCorrupt) as exc:  # never start on damage the member cannot repair itself
+        print(f"raftkv serve: refusing to start: {exc}; restore this member's data or remove and re-add the member",
+              file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"raftkv serve: {exc}", file=sys.stderr)
         return 1

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import sqlite3
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
@@ -192,6 +193,7 @@ class RaftMember:
                                    max_inflight_msgs=256, applied=applied, rng=rng), self.raft_storage)
         if fresh and not self.joining_cluster:
             self.node.bootstrap(sorted(m.id for m in self.membership.members.values()))
+        self.term = self.node.term  # Readies report only changes: start from the stored term
 
     def _adopt_id(self, mid: int) -> None:
         """The id this member was created with (kept in the WAL's metadata): an added member's id is not
@@ -228,10 +230,17 @@ class RaftMember:
         for fut in self.waits.values():
             if not fut.done():
                 fut.set_exception(errors.Stopped())
+        self._fail_reads(errors.Stopped())
         self._wal_thread.shutdown(wait=True)
-        self.store.commit()
-        self.store.close()
-        self.wal.close()
+
+    def close(self) -> None:
+        """Close the store and the WAL: after `stop`, once nothing serves clients any more (a watch stream
+        or a read still in the gRPC server would otherwise touch a closed database)."""
+        try:
+            self.store.close(commit=self.fatal is None)
+            self.wal.close()
+        except (OSError, sqlite3.Error) as exc:  # the disk that failed the member fails its shutdown too
+            log.error("member %x: closing its data failed: %s (the WAL replays what the store lacks)", self.id, exc)
 
     # ------------------------------------------------------------------ membership persistence
     def _save_membership(self) -> None:
@@ -292,13 +301,27 @@ class RaftMember:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a failed fsync or a broken invariant: stop serving, never ack
-            log.critical("member loop failed, stopping: %r", exc, exc_info=True)
-            self.fatal = exc
-            self._stopped.set()
-            for fut in self.waits.values():
-                if not fut.done():
-                    fut.set_exception(errors.Stopped())
+            self._fail(exc)
             raise
+
+    def _fail(self, exc: BaseException) -> None:
+        """Stop serving for good: nothing more is acknowledged, every waiting request gets Stopped.
+
+        A disk that cannot be written (ENOSPC, EIO, SQLite's "disk is full") is the machine's fault, not
+        a bug: one clear line, no traceback. Anything else is a bug and is logged with its traceback.
+        """
+        if self.fatal is not None:
+            return
+        if isinstance(exc, (OSError, sqlite3.OperationalError)):
+            log.critical("member %x stopping: cannot write its data (%s); nothing unsynced was acknowledged",
+                         self.id, exc)
+        else:
+            log.critical("member loop failed, stopping: %r", exc, exc_info=exc)
+        self.fatal = exc
+        self._stopped.set()
+        for fut in self.waits.values():
+            if not fut.done():
+                fut.set_exception(errors.Stopped())
 
     async def _handle_ready(self) -> None:
         rd = self.node.ready()
@@ -836,7 +859,11 @@ class RaftMember:
     async def _backend_committer(self) -> None:
         while True:
             await asyncio.sleep(BACKEND_COMMIT_INTERVAL_S)
-            self.store.commit()
+            try:
+                self.store.commit()
+            except (OSError, sqlite3.Error) as exc:
+                self._fail(exc)
+                return
 
     async def _watch_syncer(self) -> None:
         while True:
