@@ -77,7 +77,12 @@ class Progress:
             return True
         if self.next - 1 != rejected:
             return False  # stale rejection
-        self.next = max(min(rejected, match_hint + 1), self.match + 1, 1)
+        self.next = max(min(rejected, match_hint + 1), 1)
+        if self.next <= self.match:
+            # The answer to our latest probe says the follower's log ends below what it acknowledged: its disk
+            # lost entries (a cut WAL tail). Forget the lost match and replicate them again rather than probe
+            # forever above its log; commit never moves back, and the entries are re-sent from ours.
+            self.match = self.next - 1
         self.probe_sent = False
         return True
 
