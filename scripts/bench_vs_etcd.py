@@ -5,7 +5,11 @@ Starts a 3-member etcd (Debian's `etcd`), runs the reference load generator
 3-member raftkv; both with client and peer mutual TLS on loopback. Prints one table with
 the ratios raftkv/etcd and writes every figure as JSON (--out).
 
-usage: .venv/bin/python scripts/bench_vs_etcd.py [--quick] [--out bench.json] [--only etcd|raftkv]
+With --floor it also runs the put and range loads against `bench_floor_server.py`, a do-nothing
+grpc.aio server (a dict, same TLS, same event loop): the ceiling grpc-python itself sets for any
+Python server on this machine, printed as its own ratio to etcd.
+
+usage: .venv/bin/python scripts/bench_vs_etcd.py [--quick] [--floor] [--out bench.json] [--only etcd|raftkv]
 """
 
 from __future__ import annotations
@@ -41,6 +45,12 @@ TARGETS = {"put c256": 0.6, "range c64 (linearizable)": 0.6, "range c64 (seriali
 
 
 def start_cluster(kind: str, base: pathlib.Path, pki: pathlib.Path) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    if kind == "floor":
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "bench_floor_server.py"), str(port), str(pki)],
+                                stdout=open(base / "floor.log", "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+        wait_ready([f"127.0.0.1:{port}"], str(pki), 60)
+        return [proc], [f"127.0.0.1:{port}"]
     names = ["m1", "m2", "m3"]
     ports = {n: (free_port(), free_port()) for n in names}
     cluster = ",".join(f"{n}=https://127.0.0.1:{ports[n][1]}" for n in names)
@@ -99,6 +109,8 @@ def run_kind(kind: str, base: pathlib.Path, pki: pathlib.Path, bench: pathlib.Pa
                   "--n", "2000", "--op", "put", "--conc", "64"]
         subprocess.run(warmup, capture_output=True, timeout=300)  # untimed: connections, caches, first segments
         for label, args, _, _ in WORKLOADS:
+            if kind == "floor" and "watch" in label:
+                continue
             count = n if "watch" not in label else max(1000, n // 10)
             cmd = [sys.executable, str(bench / "kvbench.py"), "--endpoints", ",".join(eps), "--pki", str(pki),
                    "--n", str(count), *args]
@@ -117,6 +129,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="5,000 ops per workload instead of 20,000")
     ap.add_argument("--only", choices=("etcd", "raftkv"))
+    ap.add_argument("--floor", action="store_true", help="also measure a do-nothing grpc-python server")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     if shutil.which("etcd") is None and a.only != "raftkv":
@@ -131,19 +144,24 @@ def main() -> int:
         for p in bench.rglob("*"):
             p.chmod(0o755 if p.is_dir() else 0o644)
         figures = {}
-        for kind in ("etcd", "raftkv"):
-            if a.only and a.only != kind:
+        for kind in ("etcd", "raftkv", "floor"):
+            if (a.only and a.only != kind) or (kind == "floor" and not a.floor):
                 continue
             figures[kind] = run_kind(kind, base, pki, bench, n)
-    print(f"\n{'workload':28s} {'etcd':>10s} {'raftkv':>10s} {'ratio':>7s} {'target':>8s}")
+    floor_cols = f" {'py-floor':>10s} {'ratio':>7s}" if a.floor else ""
+    print(f"\n{'workload':28s} {'etcd':>10s} {'raftkv':>10s} {'ratio':>7s} {'target':>8s}{floor_cols}")
     for label, _, key, higher in WORKLOADS:
         e = figures.get("etcd", {}).get(label, {}).get(key)
         r = figures.get("raftkv", {}).get(label, {}).get(key)
         ratio = (r / e) if (e and r) else None
         tgt = TARGETS[label]
         tgt_s = f">={tgt}x" if higher else f"<={tgt}x"
-        print(f"{label:28s} {e if e is not None else '-':>10} {r if r is not None else '-':>10} "
-              f"{(f'{ratio:.2f}' if ratio else '-'):>7s} {tgt_s:>8s}")
+        line = (f"{label:28s} {e if e is not None else '-':>10} {r if r is not None else '-':>10} "
+                f"{(f'{ratio:.2f}' if ratio else '-'):>7s} {tgt_s:>8s}")
+        if a.floor:
+            f = figures.get("floor", {}).get(label, {}).get(key)
+            line += f" {f if f is not None else '-':>10} {(f'{f / e:.2f}' if (f and e) else '-'):>7s}"
+        print(line)
     if a.out:
         pathlib.Path(a.out).write_text(json.dumps({"when": time.strftime("%Y-%m-%d %H:%M"), "n": n,
                                                    "figures": figures}, indent=2))
