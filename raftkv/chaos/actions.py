@@ -9,16 +9,19 @@ from the seeded RNG in the `NemesisContext`, so a seed replays the same faults g
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import pathlib
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftkv.chaos.checkers.failstop import FsyncFailure
 from raftkv.chaos.cluster import ClusterError, LocalCluster
 from raftkv.chaos.partition import NO_CUT, cuts_for, describe
 
 RESTART_TIMEOUT_S = 30.0
+FAIL_STOP_WAIT_S = 5.0  # how long `fsync-fail` waits for the member to hit an fsync and exit
 
 
 class ActionError(ValueError):
@@ -50,6 +53,7 @@ class NemesisContext:
     refused: dict[str, str] = field(default_factory=dict)  # member -> why it would not start again
     rolling: int = 0
     allow_refusal: bool = False
+    fsync_failures: list[FsyncFailure] = field(default_factory=list)  # for the fail-stop checker
 
 
 def _tail(path: pathlib.Path, lines: int = 3) -> str:
@@ -166,6 +170,9 @@ async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext) ->
         dead = [n for n in names if not cluster.procs.alive(n) and n not in ctx.refused]
         if not dead:
             return ""
+        now = asyncio.get_running_loop().time()
+        ctx.fsync_failures = [dataclasses.replace(f, until=now) if f.member in dead and f.until > now else f
+                              for f in ctx.fsync_failures]
         up = await _restart(cluster, ctx, dead)
         refused = sorted(set(dead) - set(up))
         return f"restart {dead}: serving {up}" + (f"; refused to start {refused}" if refused else "")
@@ -219,6 +226,51 @@ async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext) ->
     if k == "free-disk":
         freed = [n for n in names if cluster.members[n].tmpfs and cluster.free_disk(n)]
         return f"removed the filler file from {freed}" if freed else ""
+    if k == "lose-unsynced":
+        dead = [n for n in names if not cluster.procs.alive(n)]
+        lazy = [n for n in dead if cluster.members[n].lazy is not None]
+        if not lazy:
+            raise ClusterError("lose-unsynced acts on killed members with a lazyfs data dir; none is down")
+        done = []
+        for n in lazy:
+            fs = cluster.members[n].lazy
+            assert fs is not None
+            r = await fs.command("crash")
+            done.append(f"{n} lost {r['bytes']} bytes in {r['files']} files")
+        return "power failure, un-fsynced data dropped: " + "; ".join(done)
+    if k == "fsync-fail":
+        loop = asyncio.get_running_loop()
+        victim = await _leader(cluster) if action.get("target", "leader") == "leader" else names[-1]
+        fs = cluster.members[victim].lazy
+        if fs is None:
+            raise ClusterError("fsync-fail needs a member with a lazyfs data dir")
+        injected = loop.time()
+        await fs.command("fail-fsync on")
+        failed_at: float | None = None
+        stopped: float | None = None
+        while loop.time() < injected + FAIL_STOP_WAIT_S and stopped is None:
+            if failed_at is None:
+                failed_at = (await fs.command("status"))["first_failure"]
+            if not cluster.procs.alive(victim):
+                stopped = loop.time()
+                failed_at = (await fs.command("status"))["first_failure"]
+            else:
+                await asyncio.sleep(0.02)
+        ctx.fsync_failures.append(FsyncFailure(victim, cluster.members[victim].endpoint, injected, failed_at,
+                                               stopped))
+        code = cluster.procs.returncode(victim)
+        return (f"fsync errors (EIO) on leader {victim}: " +
+                ("it never called fsync" if failed_at is None else f"first failed {failed_at - injected:.2f} s in")
+                + (f", exited with code {code} {stopped - injected:.2f} s in" if stopped is not None
+                   else f", still running after {FAIL_STOP_WAIT_S:g} s"))
+    if k == "fsync-ok":
+        fixed = []
+        for n in names:
+            fs = cluster.members[n].lazy
+            if fs is not None and (await fs.command("status"))["fail_fsync"]:
+                await fs.command("fail-fsync off")
+                fixed.append(n)
+        return f"fsync works again on {fixed}" if fixed else ""
     if k == "clock":
         spec = str(action.get("spec"))
         for f in ctx.faketime_files.values():

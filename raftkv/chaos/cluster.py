@@ -18,6 +18,8 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -25,6 +27,7 @@ from typing import TypeVar
 import grpc
 
 from raftkv._pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from raftkv.chaos.nemesis.lazyfs import LazyFS
 from raftkv.chaos.nemesis.process import ProcessTable
 from raftkv.chaos.nemesis.proxy import LinkProxy
 from raftkv.chaos.nemesis.sockets import SocketOwners
@@ -105,6 +108,7 @@ class Member:
     proxy: LinkProxy | None = None
     joining: bool = False  # started with --initial-cluster-state existing
     tmpfs: bool = False
+    lazy: LazyFS | None = None  # data dir is a lazyfs mount (un-fsynced data can be dropped, fsync can fail)
 
     @property
     def endpoint(self) -> str:
@@ -129,6 +133,7 @@ class LocalCluster:
     extra_flags: list[str] = field(default_factory=list)
     env: dict[str, dict[str, str]] = field(default_factory=dict)  # member name -> extra environment
     tmpfs_bytes: dict[str, int] = field(default_factory=dict)  # member name -> data dir on a tmpfs this big
+    lazyfs: bool = False  # every member's data dir on its own lazyfs (FUSE) mount
     seed: int = 0
     removed: dict[str, Member] = field(default_factory=dict)
     cut: Cut = NO_CUT
@@ -150,6 +155,10 @@ class LocalCluster:
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.tmpfs_bytes[name]}", "tmpfs",
                             str(m.data_dir)], check=True, capture_output=True)
             m.tmpfs = True
+        if self.lazyfs:  # the control socket path must stay short (108 bytes for AF_UNIX)
+            sock = pathlib.Path(tempfile.gettempdir()) / f"lazyfs-{uuid.uuid4().hex[:12]}.sock"
+            m.lazy = LazyFS(d / "backing", m.data_dir, sock, d / "lazyfs.log")
+            await asyncio.to_thread(m.lazy.start)
         if self.proxied:
             owners = SocketOwners(self.procs.pids)
             m.proxy = LinkProxy(("127.0.0.1", m.peer_port), rng=random.Random(self.seed + self._next),
@@ -277,6 +286,11 @@ class LocalCluster:
                 with contextlib.suppress(OSError):
                     subprocess.run(["umount", "-l", str(m.data_dir)], check=False, capture_output=True)
                 m.tmpfs = False
+            if m.lazy is not None:
+                m.lazy.stop()
+                with contextlib.suppress(OSError):
+                    m.lazy.control.unlink()
+                m.lazy = None
 
     def wal_files(self, name: str) -> list[pathlib.Path]:
         """The member's WAL segments, oldest first (raftkv and etcd both keep them in member/wal/*.wal)."""

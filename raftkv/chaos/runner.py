@@ -18,11 +18,13 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 
-from raftkv.chaos.actions import Action, NemesisContext, perform, run_schedule
+from raftkv.chaos.actions import FAIL_STOP_WAIT_S, Action, NemesisContext, perform, run_schedule
 from raftkv.chaos.catalogue import CATALOGUE, HEAL, Machine, Scenario, availability, plan
 from raftkv.chaos.checkers import to_json
+from raftkv.chaos.checkers.failstop import check_fail_stop
 from raftkv.chaos.checkers.history import OK, Op
 from raftkv.chaos.cluster import DEFAULT_ELECTION_MS, ExternalCluster, LocalCluster, impl_binary
+from raftkv.chaos.nemesis import lazyfs
 from raftkv.chaos.report import RunReport, build_report
 from raftkv.chaos.scenario import WGL_BUDGET_S, check_run
 from raftkv.chaos.workload import PREFIX, Recorder, WorkloadConfig
@@ -44,7 +46,8 @@ def faketime_lib() -> str | None:
 
 def machine_facts(endpoints_only: bool = False) -> Machine:
     return Machine(root=os.geteuid() == 0 and shutil.which("mount") is not None,
-                   faketime=faketime_lib() is not None, endpoints_only=endpoints_only)
+                   faketime=faketime_lib() is not None, endpoints_only=endpoints_only,
+                   fuse=lazyfs.available() is None)
 
 
 @dataclass
@@ -144,7 +147,8 @@ def _make_cluster(opts: RunOptions, s: Scenario, base: pathlib.Path) -> LocalClu
                      "FAKETIME_CACHE_DURATION": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     return LocalCluster(base / "cluster", size=opts.members, binary=impl_binary(opts.impl), proxied=s.needs_proxy,
                         election_ms=opts.election_ms, extra_flags=list(s.flags.get(opts.impl, ())), env=env,
-                        tmpfs_bytes={last: s.tmpfs_member_bytes} if s.tmpfs_member_bytes else {}, seed=opts.seed)
+                        tmpfs_bytes={last: s.tmpfs_member_bytes} if s.tmpfs_member_bytes else {}, seed=opts.seed,
+                        lazyfs=s.lazyfs)
 
 
 def _workload(opts: RunOptions, endpoints: list[str], prefix: str = PREFIX, start_revision: int = 1
@@ -199,6 +203,8 @@ async def _run_local(opts: RunOptions, s: Scenario, report: RunReport, cluster: 
     fault_times = [t0 + at for at, a in steps if a.kind in fault_kinds]
     failed = [w for _, w in record if " FAILED: " in w]
     report.checkers = checked.results
+    if any(a.kind == "fsync-fail" for group in s.faults for a in group):
+        report.checkers.append(check_fail_stop(history, ctx.fsync_failures, FAIL_STOP_WAIT_S))
     build_report(report, history, t0, end, fault_times, heals[-1] if heals else None, failed, ctx.refused,
                  s.criteria.refusal_allowed, s.criteria.progress_during_fault, s.criteria.max_recovery_et,
                  opts.op_timeout_s)
