@@ -12,15 +12,14 @@ from typing import Any
 from apiserver.api.resources import GROUPS, Resource, in_group_version, versions_of
 
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-                     "finalize": ["update"], "token": ["create"]}
+                     "finalize": ["update"], "token": ["create"], "binding": ["create"], "eviction": ["create"],
+                     "log": ["get"]}
+SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "token": ("authentication.k8s.io", "v1", "TokenRequest"),
+                     "binding": ("", "v1", "Binding"), "eviction": ("policy", "v1", "Eviction")}
 
 
 def _sub_kind(r: Resource, sub: str) -> tuple[str, str, str]:
-    if sub == "scale":
-        return ("autoscaling", "v1", "Scale")
-    if sub == "token":
-        return ("authentication.k8s.io", "v1", "TokenRequest")
-    return (r.group, r.version, r.kind)
+    return SUBRESOURCE_KINDS.get(sub, (r.group, r.version, r.kind))
 
 
 def api_versions(server_address: str) -> dict[str, Any]:

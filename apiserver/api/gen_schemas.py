@@ -16,7 +16,8 @@ from apiserver.api.openapi import schema_name
 from apiserver.api.resources import RESOURCES
 
 OUT = pathlib.Path(__file__).parent / "data" / "definitions-v1.32.json"
-EXTRA_ROOTS = ["io.k8s.api.autoscaling.v1.Scale", "io.k8s.api.authentication.v1.TokenRequest"]
+EXTRA_ROOTS = ["io.k8s.api.autoscaling.v1.Scale", "io.k8s.api.authentication.v1.TokenRequest",
+               "io.k8s.api.core.v1.Binding", "io.k8s.api.policy.v1.Eviction"]
 
 
 def _normalize(x: Any, defs: dict[str, Any], seen: set[str]) -> Any:

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from apiserver.api.discovery import SUBRESOURCE_KINDS
 from apiserver.api.resources import RESOURCES, Resource
 
 K8S_VERSION = "v1.32.0"
@@ -91,11 +92,15 @@ def _paths(r: Resource) -> dict[str, Any]:
     for sub in r.subresources:
         if sub == "finalize":
             continue
-        if sub == "token":
-            op = _op(r, "post", f"create{k}Token", ["dryRun", "fieldManager", "fieldValidation"], True)
-            op["x-kubernetes-group-version-kind"] = {"group": "authentication.k8s.io", "version": "v1",
-                                                     "kind": "TokenRequest"}
+        if sub in ("token", "binding", "eviction"):
+            op = _op(r, "post", f"create{k}{sub.title()}", ["dryRun", "fieldManager", "fieldValidation"], True)
+            g, v, sub_kind = SUBRESOURCE_KINDS[sub]
+            op["x-kubernetes-group-version-kind"] = {"group": g, "version": v, "kind": sub_kind}
             out[f"{item}/{sub}"] = {"parameters": path_params + name_param, "post": op}
+            continue
+        if sub == "log":
+            out[f"{item}/{sub}"] = {"parameters": path_params + name_param,
+                                    "get": _op(r, "connect", f"read{k}Log", [], False)}
             continue
         sub_op = {"get": _op(r, "get", f"read{k}{sub.title()}", [], False),
                   "put": _op(r, "put", f"replace{k}{sub.title()}", ["dryRun", "fieldManager", "fieldValidation"],

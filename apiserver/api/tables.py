@@ -150,6 +150,116 @@ def _svc_external(o: Obj, now: float) -> str:
     return "<pending>" if _get(o, "spec", "type") == "LoadBalancer" else "<none>"
 
 
+def _ready_of(status_field: str) -> Callable[[Obj, float], str]:
+    return lambda o, now: f"{_get(o, 'status', status_field, default=0)}/{_get(o, 'spec', 'replicas', default=0)}"
+
+
+def _node_selector(o: Obj, now: float) -> str:
+    sel = _get(o, "spec", "template", "spec", "nodeSelector", default={}) or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"
+
+
+def _created_at(o: Obj, now: float) -> str:
+    return str(_get(o, "metadata", "creationTimestamp", default=""))
+
+
+def _controller(o: Obj, now: float) -> str:
+    for ref in _get(o, "metadata", "ownerReferences", default=[]) or []:
+        if ref.get("controller"):
+            group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+            return f"{str(ref.get('kind', '')).lower()}{'.' + group if group else ''}/{ref.get('name', '')}"
+    return "<none>"
+
+
+def _job_status(o: Obj, now: float) -> str:
+    conds = {c.get("type"): c.get("status") for c in _get(o, "status", "conditions", default=[]) or []}
+    for t in ("Complete", "Failed", "FailureTarget", "SuccessCriteriaMet", "Suspended"):
+        if conds.get(t) == "True":
+            return t
+    return "Running"
+
+
+def _job_duration(o: Obj, now: float) -> str:
+    start = _get(o, "status", "startTime")
+    if not start:
+        return ""
+    end = _get(o, "status", "completionTime")
+    return human_duration((parse_rfc3339(end) if end else now) - parse_rfc3339(start))
+
+
+def _since(*path: str) -> Callable[[Obj, float], str]:
+    def cell(o: Obj, now: float) -> str:
+        ts = _get(o, *path)
+        return human_duration(now - parse_rfc3339(ts)) if ts else "<none>"
+    return cell
+
+
+def _job_containers(key: str) -> Callable[[Obj, float], str]:
+    return lambda o, now: ",".join(str(c.get(key, "")) for c in _get(o, "spec", "jobTemplate", "spec", "template",
+                                                                      "spec", "containers", default=[]) or [])
+
+
+def _endpoints(o: Obj, now: float) -> str:
+    out: list[str] = []
+    for subset in o.get("subsets") or []:
+        ports = [p.get("port") for p in subset.get("ports") or []] or [None]
+        for a in subset.get("addresses") or []:
+            out += [f"{a.get('ip')}:{p}" if p is not None else str(a.get("ip")) for p in ports]
+    if not out:
+        return "<none>"
+    return ",".join(out[:3]) + (f" + {len(out) - 3} more..." if len(out) > 3 else "")
+
+
+def _slice_ports(o: Obj, now: float) -> str:
+    ports = [str(p.get("port")) for p in o.get("ports") or [] if p.get("port") is not None]
+    return ",".join(ports) if ports else "<unset>"
+
+
+def _slice_endpoints(o: Obj, now: float) -> str:
+    addrs = [a for e in o.get("endpoints") or [] for a in e.get("addresses") or []]
+    if not addrs:
+        return "<unset>"
+    return ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
+
+
+ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+
+
+def _access_modes(o: Obj, now: float) -> str:
+    return ",".join(ACCESS_MODES.get(m, m) for m in _get(o, "status", "accessModes", default=[]) or [])
+
+
+def _subjects(kind: str) -> Callable[[Obj, float], str]:
+    def cell(o: Obj, now: float) -> str:
+        names = [(f"{s.get('namespace')}/{s.get('name')}" if kind == "ServiceAccount" else str(s.get("name")))
+                 for s in o.get("subjects") or [] if s.get("kind") == kind]
+        return ", ".join(names)
+    return cell
+
+
+def _role_ref(o: Obj, now: float) -> str:
+    return f"{_get(o, 'roleRef', 'kind', default='')}/{_get(o, 'roleRef', 'name', default='')}"
+
+
+def _quota(kind: str) -> Callable[[Obj, float], str]:
+    def cell(o: Obj, now: float) -> str:
+        hard = _get(o, "status", "hard", default={}) or {}
+        used = _get(o, "status", "used", default={}) or {}
+        keys = sorted(k for k in hard if (k.startswith("limits.") if kind == "limit" else not k.startswith("limits.")))
+        return ", ".join(f"{k}: {used.get(k, '0')}/{hard[k]}" for k in keys)
+    return cell
+
+
+def _event_object(o: Obj, now: float) -> str:
+    ref = o.get("involvedObject") or o.get("regarding") or {}
+    return f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}"
+
+
+def _event_last_seen(o: Obj, now: float) -> str:
+    ts = o.get("lastTimestamp") or o.get("deprecatedLastTimestamp") or o.get("eventTime")
+    return human_duration(now - parse_rfc3339(ts)) if ts else "<unknown>"
+
+
 NAME: Column = ("Name", "string", 0, "name", _name)
 AGE: Column = ("Age", "string", 0, "", _age)
 COLUMNS: dict[str, list[Column]] = {
@@ -187,13 +297,67 @@ COLUMNS: dict[str, list[Column]] = {
                     ("Ready", "integer", 0, "", _field("status", "readyReplicas", default=0)), AGE,
                     ("Containers", "string", 1, "", _containers), ("Images", "string", 1, "", _images),
                     ("Selector", "string", 1, "", _label_selector)],
-    "events": [("Last Seen", "string", 0, "", lambda o, n: human_duration(
-                   n - parse_rfc3339(o["lastTimestamp"])) if o.get("lastTimestamp") else "<unknown>"),
+    "events": [("Last Seen", "string", 0, "", _event_last_seen),
                ("Type", "string", 0, "", _field("type", default="")),
                ("Reason", "string", 0, "", _field("reason", default="")),
-               ("Object", "string", 0, "", lambda o, n: f"{str(_get(o, 'involvedObject', 'kind', default='')).lower()}/"
-                                                        f"{_get(o, 'involvedObject', 'name', default='')}"),
-               ("Message", "string", 0, "", _field("message", default=""))],
+               ("Object", "string", 0, "", _event_object),
+               ("Message", "string", 0, "", lambda o, n: o.get("message") or o.get("note") or "")],
+    "statefulsets": [NAME, ("Ready", "string", 0, "", _ready_of("readyReplicas")), AGE,
+                     ("Containers", "string", 1, "", _containers), ("Images", "string", 1, "", _images)],
+    "daemonsets": [NAME, ("Desired", "integer", 0, "", _field("status", "desiredNumberScheduled", default=0)),
+                   ("Current", "integer", 0, "", _field("status", "currentNumberScheduled", default=0)),
+                   ("Ready", "integer", 0, "", _field("status", "numberReady", default=0)),
+                   ("Up-to-date", "integer", 0, "", _field("status", "updatedNumberScheduled", default=0)),
+                   ("Available", "integer", 0, "", _field("status", "numberAvailable", default=0)),
+                   ("Node Selector", "string", 0, "", _node_selector), AGE,
+                   ("Containers", "string", 1, "", _containers), ("Images", "string", 1, "", _images),
+                   ("Selector", "string", 1, "", _label_selector)],
+    "controllerrevisions": [NAME, ("Controller", "string", 0, "", _controller),
+                            ("Revision", "integer", 0, "", _field("revision", default=0)), AGE],
+    "jobs": [NAME, ("Status", "string", 0, "", _job_status),
+             ("Completions", "string", 0, "", lambda o, n: f"{_get(o, 'status', 'succeeded', default=0)}/"
+                                                           f"{_get(o, 'spec', 'completions', default=1)}"),
+             ("Duration", "string", 0, "", _job_duration), AGE,
+             ("Containers", "string", 1, "", _containers), ("Images", "string", 1, "", _images),
+             ("Selector", "string", 1, "", _label_selector)],
+    "cronjobs": [NAME, ("Schedule", "string", 0, "", _field("spec", "schedule", default="")),
+                 ("Timezone", "string", 0, "", _field("spec", "timeZone")),
+                 ("Suspend", "boolean", 0, "", lambda o, n: bool(_get(o, "spec", "suspend", default=False))),
+                 ("Active", "integer", 0, "", lambda o, n: len(_get(o, "status", "active", default=[]) or [])),
+                 ("Last Schedule", "date", 0, "", _since("status", "lastScheduleTime")), AGE,
+                 ("Containers", "string", 1, "", _job_containers("name")),
+                 ("Images", "string", 1, "", _job_containers("image")),
+                 ("Selector", "string", 1, "", lambda o, n: "<none>")],
+    "endpoints": [NAME, ("Endpoints", "string", 0, "", _endpoints), AGE],
+    "endpointslices": [NAME, ("AddressType", "string", 0, "", _field("addressType", default="")),
+                       ("Ports", "string", 0, "", _slice_ports), ("Endpoints", "string", 0, "", _slice_endpoints),
+                       AGE],
+    "persistentvolumeclaims": [NAME, ("Status", "string", 0, "", _field("status", "phase", default="")),
+                               ("Volume", "string", 0, "", _field("spec", "volumeName", default="")),
+                               ("Capacity", "string", 0, "", _field("status", "capacity", "storage", default="")),
+                               ("Access Modes", "string", 0, "", _access_modes),
+                               ("StorageClass", "string", 0, "", _field("spec", "storageClassName", default="")),
+                               ("VolumeAttributesClass", "string", 0, "", _field(
+                                   "spec", "volumeAttributesClassName", default="<unset>")), AGE,
+                               ("VolumeMode", "string", 1, "", _field("spec", "volumeMode", default=""))],
+    "replicationcontrollers": [NAME, ("Desired", "integer", 0, "", _field("spec", "replicas", default=0)),
+                               ("Current", "integer", 0, "", _field("status", "replicas", default=0)),
+                               ("Ready", "integer", 0, "", _field("status", "readyReplicas", default=0)), AGE,
+                               ("Containers", "string", 1, "", _containers), ("Images", "string", 1, "", _images),
+                               ("Selector", "string", 1, "", _selector_map)],
+    "leases": [NAME, ("Holder", "string", 0, "", _field("spec", "holderIdentity", default="")), AGE],
+    "roles": [NAME, ("Created At", "date", 0, "", _created_at)],
+    "clusterroles": [NAME, ("Created At", "date", 0, "", _created_at)],
+    "rolebindings": [NAME, ("Role", "string", 0, "", _role_ref), AGE,
+                     ("Users", "string", 1, "", _subjects("User")), ("Groups", "string", 1, "", _subjects("Group")),
+                     ("ServiceAccounts", "string", 1, "", _subjects("ServiceAccount"))],
+    "clusterrolebindings": [NAME, ("Role", "string", 0, "", _role_ref), AGE,
+                            ("Users", "string", 1, "", _subjects("User")),
+                            ("Groups", "string", 1, "", _subjects("Group")),
+                            ("ServiceAccounts", "string", 1, "", _subjects("ServiceAccount"))],
+    "limitranges": [NAME, ("Created At", "date", 0, "", _created_at)],
+    "resourcequotas": [NAME, AGE, ("Request", "string", 0, "", _quota("request")),
+                       ("Limit", "string", 0, "", _quota("limit"))],
 }
 
 

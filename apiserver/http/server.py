@@ -22,6 +22,7 @@ from apiserver.api.resources import RESOURCES, Resource, find
 from apiserver.http import reviews
 from apiserver.http.negotiation import discovery_version, object_format
 from apiserver.http.security import RequestAdmission, Security
+from apiserver.registry import meta
 from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry
 from apiserver.request_info import RequestInfo
 from apiserver.selectors import (
@@ -207,6 +208,8 @@ class APIHandler:
         admission = RequestAdmission(self.security, self.registry, info, resource, request["user"], dry_run)
         if sub == "scale":
             return await self.scale(request, info, resource, store, ns, dry_run, admission)
+        if resource.plural == "pods" and not resource.group and sub in ("binding", "eviction", "log"):
+            return await self.pod_subresource(request, info, store, ns, dry_run, admission)
         if verb == "list":
             return self.render(request, resource, await store.list(ns, self.list_options(request, store)))
         if verb == "watch":
@@ -261,6 +264,71 @@ class APIHandler:
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
         raise errors.method_not_allowed()
 
+    async def pod_subresource(self, request: web.Request, info: RequestInfo, store: GenericStore, ns: str,
+                              dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
+        """pods/binding (the scheduler's write), pods/eviction (a delete; no PodDisruptionBudgets are served, so
+        nothing refuses it) and pods/log (proxied to the node's kubelet, which does not exist yet)."""
+        sub = info.subresource
+        if sub == "log":
+            if info.verb != "get":
+                raise errors.method_not_allowed()
+            pod = await store.get(ns, info.name)
+            names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+            container = request.query.get("container", "")
+            if not container:
+                if len(names) != 1:
+                    raise errors.bad_request(f"a container name must be specified for pod {info.name}, choose one "
+                                             f"of: [{' '.join(str(n) for n in names)}]")
+                container = str(names[0])
+            inits = [c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []]
+            if container not in names and container not in inits:
+                raise errors.bad_request(f"container {container} is not valid for pod {info.name}")
+            node = (pod.get("spec") or {}).get("nodeName")
+            if not node:
+                # kube-apiserver answers an empty log for a pod no node has yet.
+                return web.Response(status=200, body=b"", headers={"Content-Type": "text/plain"})
+            raise errors.APIError(f'no kubelet serves node "{node}": this API server cannot fetch the logs of '
+                                  f'container "{container}" in pod "{info.name}" (kubelets are not implemented yet)',
+                                  "ServiceUnavailable", 503)
+        if info.verb != "create":
+            raise errors.method_not_allowed()
+        body, _ = await self.read_body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        success = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+        if sub == "eviction":
+            raw = body.get("deleteOptions") or {}
+            opts = DeleteOptions(raw.get("propagationPolicy") or "", raw.get("gracePeriodSeconds"),
+                                 (raw.get("preconditions") or {}).get("uid") or "",
+                                 (raw.get("preconditions") or {}).get("resourceVersion") or "", dry_run)
+            deleted = await store.delete(ns, info.name, opts, admission=admission)
+            if not deleted["metadata"].get("deletionTimestamp"):
+                await admission.release_quota(deleted)
+            return _json(success, 201)
+        target = body.get("target") or {}
+        node = target.get("name") if isinstance(target, dict) else None
+        if not node:
+            raise errors.invalid("Binding", "", info.name, [errors.Cause("FieldValueRequired", "Required value",
+                                                                         "target.name")])
+
+        def bind(old: dict[str, Any]) -> dict[str, Any]:
+            spec = old.setdefault("spec", {})
+            if spec.get("nodeName"):
+                raise errors.conflict("pods/binding", "", info.name,
+                                      f'pod {info.name} is already assigned to node "{spec["nodeName"]}"')
+            if old["metadata"].get("deletionTimestamp"):
+                raise errors.conflict("pods/binding", "", info.name, f"pod {info.name} is being deleted, "
+                                      "cannot be assigned to a host")
+            spec["nodeName"] = node
+            conds = [c for c in (old.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
+            conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                          "lastTransitionTime": meta.rfc3339(self.clock())})
+            old.setdefault("status", {})["conditions"] = conds
+            return old
+        await store.guaranteed_update(ns, info.name, bind, dry_run=dry_run, admission=admission,
+                                      subresource="binding")
+        return _json(success, 201)
+
     async def delete_options(self, request: web.Request) -> DeleteOptions:
         q = dict(request.query)
         if request.can_read_body:
@@ -314,8 +382,8 @@ class APIHandler:
             else:
                 store.strategy.prepare_for_update(new, old)
             return new
-        return self.render(request, resource, await store.guaranteed_update(ns, info.name, transform,
-                                                                            dry_run=dry_run, admission=admission))
+        return self.render(request, resource, await store.guaranteed_update(
+            ns, info.name, transform, dry_run=dry_run, admission=admission, subresource=info.subresource))
 
     async def apply(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
                     ns: str, body: Any, dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
@@ -345,12 +413,15 @@ class APIHandler:
                     ns: str, dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
         def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
             md = obj["metadata"]
+            selector = obj.get("spec", {}).get("selector")
+            if resource.kind == "ReplicationController":
+                selector = {"matchLabels": selector or {}}
             return {"kind": "Scale", "apiVersion": "autoscaling/v1",
                     "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
                                                     "creationTimestamp") if k in md},
                     "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
                     "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                               "selector": format_selector(selector_from_spec(obj.get("spec", {}).get("selector")))}}
+                               "selector": format_selector(selector_from_spec(selector))}}
         if info.verb == "get":
             return _json(to_scale(await store.get(ns, info.name)))
         if info.verb not in ("update", "patch"):

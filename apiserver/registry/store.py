@@ -104,7 +104,7 @@ class GenericStore:
                  bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL_S) -> None:
         self.resource = resource
         self.bookmark_interval = bookmark_interval
-        self.strategy: Strategy = strategy_for(resource.plural)
+        self.strategy: Strategy = strategy_for(resource.plural, resource.group)
         self.storage = storage
         self.clock = clock
         self.rng = rng
@@ -127,13 +127,12 @@ class GenericStore:
             else self.resource.key_prefix
 
     def decode(self, kv: KV) -> dict[str, Any]:
-        obj: dict[str, Any] = json.loads(kv.value)
+        obj: dict[str, Any] = self.strategy.from_storage(json.loads(kv.value))
         obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
         return obj
 
-    @staticmethod
-    def encode(obj: dict[str, Any]) -> bytes:
-        stored = copy.deepcopy(obj)
+    def encode(self, obj: dict[str, Any]) -> bytes:
+        stored = self.strategy.to_storage(copy.deepcopy(obj))
         stored.get("metadata", {}).pop("resourceVersion", None)
         return json.dumps(stored, separators=(",", ":")).encode()
 
@@ -151,13 +150,16 @@ class GenericStore:
             return errors.timeout(f"Too large resource version: {e.requested}, current: {e.current}")
         return errors.APIError(f"storage unavailable: {e}", "ServiceUnavailable", 503)
 
-    def _check(self, obj: dict[str, Any], name: str, old: dict[str, Any] | None = None) -> None:
+    def _check(self, obj: dict[str, Any], name: str, old: dict[str, Any] | None = None,
+               subresource: str = "") -> None:
         causes = meta.validate_object_meta(obj, namespaced=self.resource.namespaced,
                                            name_is_label=self.strategy.name_is_label,
                                            name_is_path_segment=self.strategy.name_is_path_segment)
         causes += self.strategy.validate(obj)
         if old is not None:
             causes += meta.validate_update_meta(obj, old)
+            if not subresource:
+                causes += self.strategy.validate_update(obj, old)
         if causes:
             raise errors.invalid(self.resource.kind, self.resource.group, name, causes)
 
@@ -284,7 +286,8 @@ class GenericStore:
 
     async def guaranteed_update(self, namespace: str, name: str,
                                 transform: Callable[[dict[str, Any]], dict[str, Any]], *,
-                                dry_run: bool = False, admission: AdmissionHook | None = None) -> dict[str, Any]:
+                                dry_run: bool = False, admission: AdmissionHook | None = None,
+                                subresource: str = "") -> dict[str, Any]:
         """Read, transform, Txn on mod_revision; retried on a lost race (the client sees a Conflict only
         through its own resourceVersion precondition, which `transform` checks)."""
         key = self.key(namespace, name)
@@ -306,7 +309,7 @@ class GenericStore:
                 new["metadata"]["name"] = name
                 meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
             self.strategy.default(new)
-            self._check(new, name, old)
+            self._check(new, name, old, subresource)
             if admission is not None:
                 await admission.validate("UPDATE", new, old)
             md = new["metadata"]
@@ -354,7 +357,8 @@ class GenericStore:
             else:
                 self.strategy.prepare_for_update(new, old)
             return new
-        return await self.guaranteed_update(namespace, name, transform, dry_run=dry_run, admission=admission)
+        return await self.guaranteed_update(namespace, name, transform, dry_run=dry_run, admission=admission,
+                                            subresource=subresource)
 
     async def delete(self, namespace: str, name: str, opts: DeleteOptions,
                      admission: AdmissionHook | None = None) -> dict[str, Any]:

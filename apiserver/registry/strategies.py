@@ -5,6 +5,7 @@ The generic store calls these hooks and nothing else knows about a resource's sh
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from apiserver.errors import Cause
@@ -44,11 +45,22 @@ class Strategy:
     def default(self, obj: dict[str, Any]) -> None:
         pass
 
+    def from_storage(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The stored form -> this resource's version (events.k8s.io/v1 Events share core Events' keys)."""
+        return obj
+
+    def to_storage(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return obj
+
     def check_delete(self, obj: dict[str, Any]) -> str:
         """A reason the object may not be deleted (403 Forbidden), or "" to allow it."""
         return ""
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return []
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        """Rules that compare with the stored object (immutable fields)."""
         return []
 
     def supports_field(self, field: str) -> bool:
@@ -131,6 +143,27 @@ class PodStrategy(Strategy):
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return validate_pod_spec(obj.get("spec"), "spec")
 
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        """A pod's spec is immutable except images, activeDeadlineSeconds, tolerations and the grace period."""
+        def mutable_cleared(spec: Any) -> Any:
+            if not isinstance(spec, dict):
+                return spec
+            spec = json.loads(json.dumps(spec))
+            for k in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+                spec.pop(k, None)
+            for key in ("containers", "initContainers"):
+                for c in spec.get(key) or []:
+                    if isinstance(c, dict):
+                        c.pop("image", None)
+            return spec
+        if mutable_cleared(new.get("spec")) != mutable_cleared(old.get("spec")):
+            return [Cause("FieldValueForbidden", "Forbidden: pod updates may not change fields other than "
+                          "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
+                          "`spec.tolerations` (only additions to existing tolerations),"
+                          "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
+                          "negative)", "spec")]
+        return []
+
     def fields(self, obj: dict[str, Any]) -> dict[str, str]:
         out = super().fields(obj)
         if out["spec.hostNetwork"] == "":
@@ -138,22 +171,82 @@ class PodStrategy(Strategy):
         return out
 
 
+def _validate_selector_and_template(spec: dict[str, Any], *, map_selector: bool = False,
+                                   restart_policies: tuple[str, ...] = ()) -> list[Cause]:
+    """A workload's selector is required, must match its template's labels, and its pod spec must be valid."""
+    causes: list[Cause] = []
+    sel = spec.get("selector")
+    tpl = spec.get("template")
+    if map_selector:
+        sel = {"matchLabels": sel} if isinstance(sel, dict) else sel
+    if not isinstance(sel, dict) or not (sel.get("matchLabels") or sel.get("matchExpressions")):
+        causes.append(Cause("FieldValueRequired", "Required value", "spec.selector"))
+    elif isinstance(tpl, dict):
+        labels = (tpl.get("metadata") or {}).get("labels") or {}
+        if not selector_from_spec(sel).matches(labels):
+            causes.append(Cause("FieldValueInvalid", "Invalid value: selector does not match template labels",
+                                "spec.template.metadata.labels"))
+    if not isinstance(tpl, dict):
+        causes.append(Cause("FieldValueRequired", "Required value", "spec.template"))
+        return causes
+    causes += validate_pod_spec(tpl.get("spec"), "spec.template.spec")
+    policy = (tpl.get("spec") or {}).get("restartPolicy") if isinstance(tpl.get("spec"), dict) else None
+    if restart_policies and policy not in restart_policies:
+        allowed = ", ".join(f'"{p}"' for p in restart_policies)
+        causes.append(Cause("FieldValueNotSupported", f'Unsupported value: "{policy}": supported values: {allowed}',
+                            "spec.template.spec.restartPolicy"))
+    return causes
+
+
+def _validate_replicas(spec: dict[str, Any]) -> list[Cause]:
+    replicas = spec.get("replicas")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        return [Cause("FieldValueInvalid", f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                      "spec.replicas")]
+    return []
+
+
+def _default_template(spec: dict[str, Any]) -> None:
+    tpl = spec.get("template")
+    if isinstance(tpl, dict):
+        tpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+        if isinstance(tpl.get("spec"), dict):
+            default_pod_spec(tpl["spec"])
+
+
+def _immutable(new: dict[str, Any], old: dict[str, Any], path: str, message: str = "field is immutable"
+               ) -> list[Cause]:
+    def get(o: Any) -> Any:
+        for part in path.split("."):
+            o = o.get(part) if isinstance(o, dict) else None
+        return o
+    if get(new) != get(old):
+        return [Cause("FieldValueInvalid", f"Invalid value: {_short(get(new))}: {message}", path)]
+    return []
+
+
+def _short(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":"), sort_keys=True)
+
+
 class WorkloadStrategy(Strategy):
-    """Deployments and ReplicaSets: generation tracking, selector must match the template."""
+    """apps/v1 workloads (Deployment, ReplicaSet, StatefulSet, DaemonSet): generation tracking, a selector that
+    matches the template and may not change after creation."""
 
     tracks_generation = True
     has_status = True
     extra_fields = frozenset({"status.replicas"})
 
-    def __init__(self, deployment: bool) -> None:
-        self.deployment = deployment
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):
             return
-        spec.setdefault("replicas", 1)
-        if self.deployment:
+        if self.kind != "DaemonSet":
+            spec.setdefault("replicas", 1)
+        if self.kind == "Deployment":
             strategy = spec.setdefault("strategy", {})
             if isinstance(strategy, dict):
                 strategy.setdefault("type", "RollingUpdate")
@@ -161,34 +254,213 @@ class WorkloadStrategy(Strategy):
                     strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)
-        tpl = spec.get("template")
-        if isinstance(tpl, dict):
-            tpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
-            if isinstance(tpl.get("spec"), dict):
-                default_pod_spec(tpl["spec"])
+        elif self.kind == "StatefulSet":
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+            spec.setdefault("revisionHistoryLimit", 10)
+            spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+        elif self.kind == "DaemonSet":
+            spec.setdefault("updateStrategy", {"type": "RollingUpdate",
+                                               "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+            spec.setdefault("revisionHistoryLimit", 10)
+        _default_template(spec)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return [Cause("FieldValueRequired", "Required value", "spec")]
-        causes: list[Cause] = []
-        replicas = spec.get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            causes.append(Cause("FieldValueInvalid", f"Invalid value: {replicas!r}: must be greater than or "
-                                "equal to 0", "spec.replicas"))
-        sel = spec.get("selector")
-        tpl = spec.get("template")
-        if not isinstance(sel, dict) or not (sel.get("matchLabels") or sel.get("matchExpressions")):
-            causes.append(Cause("FieldValueRequired", "Required value", "spec.selector"))
-        elif isinstance(tpl, dict):
-            labels = (tpl.get("metadata") or {}).get("labels") or {}
-            if not selector_from_spec(sel).matches(labels):
-                causes.append(Cause("FieldValueInvalid", "Invalid value: selector does not match template labels",
-                                    "spec.template.metadata.labels"))
+        causes = [] if self.kind == "DaemonSet" else _validate_replicas(spec)
+        return causes + _validate_selector_and_template(spec)
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return _immutable(new, old, "spec.selector")
+
+
+class ReplicationControllerStrategy(Strategy):
+    """core/v1 ReplicationController: a map selector, defaulted from the template's labels."""
+
+    tracks_generation = True
+    has_status = True
+    extra_fields = frozenset({"status.replicas"})
+
+    def default(self, obj: dict[str, Any]) -> None:
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("replicas", 1)
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") if isinstance(
+            spec.get("template"), dict) else None
+        if not spec.get("selector") and labels:
+            spec["selector"] = dict(labels)
+        md = obj.setdefault("metadata", {})
+        if not md.get("labels") and labels:
+            md["labels"] = dict(labels)
+        _default_template(spec)
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("FieldValueRequired", "Required value", "spec")]
+        return _validate_replicas(spec) + _validate_selector_and_template(spec, map_selector=True)
+
+
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+class JobStrategy(Strategy):
+    """batch/v1 Job: the selector is generated from the Job's uid (unless manualSelector), the pod template is
+    immutable and must not restart Always."""
+
+    tracks_generation = True
+    has_status = True
+    extra_fields = frozenset({"status.successful"})
+
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        obj["status"] = {}
+        spec = obj.get("spec")
+        md = obj.get("metadata") or {}
+        if not isinstance(spec, dict) or spec.get("manualSelector") or not md.get("uid"):
+            return
+        tpl = spec.setdefault("template", {})
         if not isinstance(tpl, dict):
-            causes.append(Cause("FieldValueRequired", "Required value", "spec.template"))
+            return
+        labels = tpl.setdefault("metadata", {}).setdefault("labels", {})
+        for k in JOB_UID_LABELS:
+            labels[k] = md["uid"]
+        for k in JOB_NAME_LABELS:
+            labels[k] = md.get("name", "")
+        spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: md["uid"]}}
+
+    def default(self, obj: dict[str, Any]) -> None:
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("completions", 1)
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("suspend", False)
+        spec.setdefault("manualSelector", None)
+        if spec.get("manualSelector") is None:
+            spec.pop("manualSelector")
+        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+        _default_template(spec)
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("FieldValueRequired", "Required value", "spec")]
+        return _validate_selector_and_template(spec, restart_policies=("OnFailure", "Never"))
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return _immutable(new, old, "spec.selector") + _immutable(new, old, "spec.completions")
+
+
+class CronJobStrategy(Strategy):
+    tracks_generation = True
+    has_status = True
+
+    def default(self, obj: dict[str, Any]) -> None:
+        spec = obj.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("concurrencyPolicy", "Allow")
+        spec.setdefault("suspend", False)
+        spec.setdefault("successfulJobsHistoryLimit", 3)
+        spec.setdefault("failedJobsHistoryLimit", 1)
+        job = ((spec.get("jobTemplate") or {}).get("spec")) if isinstance(spec.get("jobTemplate"), dict) else None
+        if isinstance(job, dict):
+            job.setdefault("backoffLimit", 6)
+            job.setdefault("completionMode", "NonIndexed")
+            job.setdefault("suspend", False)
+            _default_template(job)
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [Cause("FieldValueRequired", "Required value", "spec")]
+        causes = []
+        schedule = spec.get("schedule")
+        if not isinstance(schedule, str) or not schedule.strip():
+            causes.append(Cause("FieldValueRequired", "Required value", "spec.schedule"))
+        elif len(schedule.split()) not in (5, 6) and not schedule.startswith("@"):
+            causes.append(Cause("FieldValueInvalid", f'Invalid value: "{schedule}": expected exactly 5 fields, '
+                                f"found {len(schedule.split())}: {schedule}", "spec.schedule"))
+        job = (spec.get("jobTemplate") or {}).get("spec") if isinstance(spec.get("jobTemplate"), dict) else None
+        if not isinstance(job, dict):
+            causes.append(Cause("FieldValueRequired", "Required value", "spec.jobTemplate.spec"))
         else:
-            causes += validate_pod_spec(tpl.get("spec"), "spec.template.spec")
+            tpl = job.get("template")
+            pod = tpl.get("spec") if isinstance(tpl, dict) else None
+            causes += [Cause(c.reason, c.message, "spec.jobTemplate." + c.field)
+                       for c in validate_pod_spec(pod, "spec.template.spec")]
+        return causes
+
+
+class PVCStrategy(Strategy):
+    has_status = True
+
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        obj["status"] = {"phase": "Pending"}
+
+    def default(self, obj: dict[str, Any]) -> None:
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict):
+            spec.setdefault("volumeMode", "Filesystem")
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        spec = obj.get("spec") or {}
+        causes = []
+        if not spec.get("accessModes"):
+            causes.append(Cause("FieldValueRequired", "Required value: at least 1 access mode is required",
+                                "spec.accessModes"))
+        if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
+            causes.append(Cause("FieldValueRequired", "Required value", "spec.resources[storage]"))
+        return causes
+
+
+class EndpointSliceStrategy(Strategy):
+    tracks_generation = True
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        if obj.get("addressType") not in ("IPv4", "IPv6", "FQDN"):
+            return [Cause("FieldValueNotSupported", f'Unsupported value: "{obj.get("addressType") or ""}": '
+                          'supported values: "FQDN", "IPv4", "IPv6"', "addressType")]
+        return []
+
+
+# events.k8s.io/v1 Event <-> core/v1 Event (the stored form), as k8s pkg/apis/events/v1/conversion.go maps them.
+EVENT_RENAMES = (("regarding", "involvedObject"), ("note", "message"), ("deprecatedSource", "source"),
+                 ("deprecatedFirstTimestamp", "firstTimestamp"), ("deprecatedLastTimestamp", "lastTimestamp"),
+                 ("deprecatedCount", "count"), ("reportingController", "reportingComponent"))
+
+
+class EventsV1Strategy(Strategy):
+    """events.k8s.io/v1 Events are stored as core Events under the same keys, converted on the way in and out."""
+
+    def from_storage(self, obj: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in obj.items() if k not in {core for _, core in EVENT_RENAMES}}
+        for new, core in EVENT_RENAMES:
+            if obj.get(core) not in (None, "", 0, {}):
+                out[new] = obj[core]
+        out["apiVersion"], out["kind"] = "events.k8s.io/v1", "Event"
+        return out
+
+    def to_storage(self, obj: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in obj.items() if k not in {new for new, _ in EVENT_RENAMES}}
+        for new, core in EVENT_RENAMES:
+            if new in obj:
+                out[core] = obj[new]
+        out["apiVersion"], out["kind"] = "v1", "Event"
+        return out
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        causes = []
+        if not obj.get("eventTime"):
+            causes.append(Cause("FieldValueRequired", "Required value", "eventTime"))
+        if not obj.get("reportingController"):
+            causes.append(Cause("FieldValueRequired", "Required value", "reportingController"))
         return causes
 
 
@@ -281,7 +553,11 @@ class RBACStrategy(Strategy):
 
 
 STRATEGIES: dict[str, Strategy] = {
-    "pods": PodStrategy(), "deployments": WorkloadStrategy(True), "replicasets": WorkloadStrategy(False),
+    "pods": PodStrategy(), "deployments": WorkloadStrategy("Deployment"),
+    "replicasets": WorkloadStrategy("ReplicaSet"), "statefulsets": WorkloadStrategy("StatefulSet"),
+    "daemonsets": WorkloadStrategy("DaemonSet"), "replicationcontrollers": ReplicationControllerStrategy(),
+    "jobs": JobStrategy(), "cronjobs": CronJobStrategy(), "persistentvolumeclaims": PVCStrategy(),
+    "endpointslices": EndpointSliceStrategy(), "events.k8s.io/events": EventsV1Strategy(),
     "services": ServiceStrategy(), "namespaces": NamespaceStrategy(), "nodes": NodeStrategy(),
     "secrets": SecretStrategy(), "events": EventStrategy(),
     "roles": RBACStrategy(), "clusterroles": RBACStrategy(), "rolebindings": RBACStrategy(),
@@ -289,5 +565,6 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
-def strategy_for(plural: str) -> Strategy:
-    return STRATEGIES.get(plural) or Strategy()
+def strategy_for(plural: str, group: str = "") -> Strategy:
+    """Strategies are keyed by plural, or by ``group/plural`` where two groups share a plural (events)."""
+    return STRATEGIES.get(f"{group}/{plural}") or STRATEGIES.get(plural) or Strategy()

@@ -146,3 +146,33 @@ def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
         yield srv
     finally:
         _stop(proc)
+
+
+@dataclass
+class Store:
+    """Where the apiserver keeps its objects: a URL, its client TLS, and the etcdctl flags that reach it."""
+    kind: str
+    url: str
+    tls: EtcdTLS | None
+    etcdctl_flags: list[str]
+
+    def etcdctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["etcdctl", *self.etcdctl_flags, *args], capture_output=True, text=True, check=True,
+                              env={**os.environ, "ETCDCTL_API": "3"}, timeout=30)
+
+
+@contextlib.contextmanager
+def store(kind: str, tmp: str) -> Iterator[Store]:
+    """Debian's etcd 3.4 (one member, plain http), or a 3-member `raftkv serve` cluster over mTLS."""
+    if kind == "etcd":
+        with etcd(tmp) as url:
+            yield Store(kind, url, None, [f"--endpoints={url}"])
+        return
+    import pathlib
+
+    from tests.e2e.cluster import running_cluster
+    with running_cluster("raftkv", pathlib.Path(tmp) / "raftkv", size=3) as cluster:
+        p = cluster.pki
+        yield Store(kind, cluster.endpoints[0], EtcdTLS(str(p / "ca.crt"), str(p / "client.crt"),
+                                                        str(p / "client.key")), cluster.etcdctl_flags())
+
