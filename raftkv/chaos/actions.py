@@ -9,6 +9,7 @@ from the seeded RNG in the `NemesisContext`, so a seed replays the same faults g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -16,11 +17,17 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+
+from raftkv._pb.etcdserverpb import rpc_pb2
 from raftkv.chaos.checkers.failstop import FsyncFailure
+from raftkv.chaos.checkers.history import WatchResponse
 from raftkv.chaos.cluster import ClusterError, LocalCluster
 from raftkv.chaos.partition import NO_CUT, cuts_for, describe
+from raftkv.chaos.workload import PREFIX, read_log
 
 RESTART_TIMEOUT_S = 30.0
+NOSPACE_WAIT_S = 30.0  # how long `await-nospace` waits for the workload to fill the quota
 FAIL_STOP_WAIT_S = 5.0  # how long `fsync-fail` waits for the member to hit an fsync and exit
 
 
@@ -54,6 +61,11 @@ class NemesisContext:
     rolling: int = 0
     allow_refusal: bool = False
     fsync_failures: list[FsyncFailure] = field(default_factory=list)  # for the fail-stop checker
+    nospace_windows: list[tuple[float, float]] = field(default_factory=list)  # (alarm seen, disarm began)
+    nospace_since: float | None = None
+    # compaction would cut the log of record (a watch from revision 1): the part before it is read first
+    log_prefix: list[WatchResponse] = field(default_factory=list)
+    log_next: int = 1
 
 
 def _tail(path: pathlib.Path, lines: int = 3) -> str:
@@ -123,7 +135,7 @@ def _truncate(path: pathlib.Path, rng: random.Random, most: int = 64) -> str:
     return f"truncated {cut} bytes off the records of {path.name} ({size} -> {size - cut})"
 
 
-async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext) -> str:
+async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext, prefix: str = PREFIX) -> str:
     """Do one action; return what was done, in one sentence ("" when there was nothing to do)."""
     k = action.kind
     names = list(cluster.members)
@@ -226,6 +238,47 @@ async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext) ->
     if k == "free-disk":
         freed = [n for n in names if cluster.members[n].tmpfs and cluster.free_disk(n)]
         return f"removed the filler file from {freed}" if freed else ""
+    if k == "await-nospace":
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while loop.time() < began + NOSPACE_WAIT_S:
+            leader = await _leader(cluster)
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                alarms = await cluster.alarms(leader)
+                if any(a.alarm == rpc_pb2.NOSPACE for a in alarms):
+                    ctx.nospace_since = loop.time()
+                    st = await cluster.status(leader)
+                    size = f", leader's backend {st.dbSize} bytes" if st is not None else ""
+                    took = loop.time() - began
+                    await asyncio.sleep(float(action.get("hold_s", 0)))  # let the workload meet the alarm
+                    return f"NOSPACE alarm active on leader {leader} after {took:.2f} s{size}"
+            await asyncio.sleep(0.05)
+        raise ClusterError(f"no NOSPACE alarm within {NOSPACE_WAIT_S:g} s")
+    if k == "quota-recover":
+        if ctx.nospace_since is None:
+            return ""
+        loop = asyncio.get_running_loop()
+        leader = await _leader(cluster)
+        st = await cluster.status(leader)
+        if st is None:
+            raise ClusterError(f"leader {leader} did not answer Status")
+        rev = st.header.revision
+        part = await read_log(cluster.members[leader].endpoint, rev, prefix=prefix, start_revision=ctx.log_next)
+        ctx.log_prefix += part.responses
+        ctx.log_next = rev + 1
+        await cluster.compact(leader, rev)
+        sizes = []
+        for n in names:
+            before = await cluster.status(n)
+            await cluster.defragment(n)
+            after = await cluster.status(n)
+            if before is not None and after is not None:
+                sizes.append(f"{n} {before.dbSize}->{after.dbSize}")
+        ctx.nospace_windows.append((ctx.nospace_since, loop.time()))
+        ctx.nospace_since = None
+        disarmed = await cluster.disarm(leader)
+        return (f"compacted at revision {rev}, defragmented ({', '.join(sizes)} bytes), disarmed "
+                f"{', '.join(disarmed) or 'nothing'}")
     if k == "lose-unsynced":
         dead = [n for n in names if not cluster.procs.alive(n)]
         lazy = [n for n in dead if cluster.members[n].lazy is not None]

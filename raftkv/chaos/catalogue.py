@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 
 from raftkv.chaos.actions import Action, act
 
-HEAL = (act("resume"), act("heal-network"), act("free-disk"), act("restart", heals=True))
+HEAL = (act("resume"), act("heal-network"), act("free-disk"), act("quota-recover"), act("restart", heals=True))
+
+
+# Backend bytes the workload fills in ~1-2 s: etcd's bbolt starts near 20 KiB and grows ~110 B per revision;
+# raftkv's figure counts the SQLite file and its WAL (~33 KiB at start, ~400 B per revision until a checkpoint).
+QUOTA_BYTES = {"etcd": 64 * 1024, "raftkv": 256 * 1024}
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,13 @@ CATALOGUE: dict[str, Scenario] = {s.name: s for s in [
              ((act("fill-disk"),),), (act("free-disk"), act("restart", heals=True)), period_s=4.0,
              needs=("root",), tmpfs_member_bytes=256 * 1024 * 1024, criteria=Criteria(progress_during_fault=True),
              not_covered="the --quota-backend-bytes NOSPACE-alarm variant is not run"),
+    Scenario("disk-full-quota", "a tiny --quota-backend-bytes: the workload fills it, the NOSPACE alarm is raised, "
+                                "puts are refused with 'database space exceeded' while reads work; after compact + "
+                                "defrag + alarm disarm writes work again (repeat); HashKV equal",
+             ((act("await-nospace", hold_s=1.0),),), (act("quota-recover", heals=True),), period_s=3.0, hold_s=1.0,
+             flags={"raftkv": ("--quota-backend-bytes", str(QUOTA_BYTES["raftkv"])),
+                    "etcd": ("--quota-backend-bytes", str(QUOTA_BYTES["etcd"]))},
+             criteria=Criteria(max_recovery_et=4.0)),
     Scenario("clock", "one member under libfaketime: wall clock +10 min, then -10 min with its clocks at 2x "
                       "rate, then normal again",
              ((act("clock", spec="+600 x1"),), (act("clock", spec="-600 x2"),)), (act("clock", spec="+0 x1"),),

@@ -362,6 +362,35 @@ class LocalCluster:
             return await rpc_pb2_grpc.MaintenanceStub(ch).HashKV(rpc_pb2.HashKVRequest(revision=revision),
                                                                  timeout=timeout)
 
+    async def alarms(self, via: str, timeout: float = 2.0) -> list[rpc_pb2.AlarmMember]:
+        """The cluster's active alarms as `via` has applied them (`etcdctl alarm list`)."""
+        async with grpc.aio.insecure_channel(self.members[via].endpoint) as ch:
+            r = await rpc_pb2_grpc.MaintenanceStub(ch).Alarm(rpc_pb2.AlarmRequest(
+                action=rpc_pb2.AlarmRequest.GET), timeout=timeout)
+        return list(r.alarms)
+
+    async def disarm(self, via: str, timeout: float = 5.0) -> list[str]:
+        """Deactivate every active alarm (`etcdctl alarm disarm`); returns what was disarmed."""
+        done = []
+        async with grpc.aio.insecure_channel(self.members[via].endpoint) as ch:
+            stub = rpc_pb2_grpc.MaintenanceStub(ch)
+            for a in (await stub.Alarm(rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET),
+                                       timeout=timeout)).alarms:
+                await stub.Alarm(rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.DEACTIVATE, memberID=a.memberID,
+                                                      alarm=a.alarm), timeout=timeout)
+                done.append(f"{rpc_pb2.AlarmType.Name(a.alarm)}@{a.memberID:x}")
+        return done
+
+    async def compact(self, via: str, revision: int, timeout: float = 10.0) -> None:
+        """Physical MVCC compaction at `revision` (`etcdctl compact --physical`)."""
+        async with grpc.aio.insecure_channel(self.members[via].endpoint) as ch:
+            await rpc_pb2_grpc.KVStub(ch).Compact(rpc_pb2.CompactionRequest(revision=revision, physical=True),
+                                                  timeout=timeout)
+
+    async def defragment(self, name: str, timeout: float = 30.0) -> None:
+        async with grpc.aio.insecure_channel(self.members[name].endpoint) as ch:
+            await rpc_pb2_grpc.MaintenanceStub(ch).Defragment(rpc_pb2.DefragmentRequest(), timeout=timeout)
+
 
 @dataclass
 class ExternalMember:

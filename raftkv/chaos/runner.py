@@ -23,6 +23,7 @@ from raftkv.chaos.catalogue import CATALOGUE, HEAL, Machine, Scenario, availabil
 from raftkv.chaos.checkers import to_json
 from raftkv.chaos.checkers.failstop import check_fail_stop
 from raftkv.chaos.checkers.history import OK, Op
+from raftkv.chaos.checkers.nospace import check_nospace
 from raftkv.chaos.cluster import DEFAULT_ELECTION_MS, ExternalCluster, LocalCluster, impl_binary
 from raftkv.chaos.nemesis import lazyfs
 from raftkv.chaos.report import RunReport, build_report
@@ -187,7 +188,8 @@ async def _run_local(opts: RunOptions, s: Scenario, report: RunReport, cluster: 
     names = [n for n in cluster.members if cluster.procs.alive(n) and n not in ctx.refused]
     report.faults = record
     try:
-        checked = await check_run(cluster, history, SETTLE_S, names=names)
+        checked = await check_run(cluster, history, SETTLE_S, names=names, log_prefix=tuple(ctx.log_prefix),
+                                  log_from=ctx.log_next if ctx.log_next > 1 else None)
     except (ConnectionError, TimeoutError, OSError) as e:  # the cluster did not come back: that is a verdict
         where = []
         for n in cluster.members:
@@ -205,6 +207,8 @@ async def _run_local(opts: RunOptions, s: Scenario, report: RunReport, cluster: 
     report.checkers = checked.results
     if any(a.kind == "fsync-fail" for group in s.faults for a in group):
         report.checkers.append(check_fail_stop(history, ctx.fsync_failures, FAIL_STOP_WAIT_S))
+    if any(a.kind == "await-nospace" for group in s.faults for a in group):
+        report.checkers.append(check_nospace(history, ctx.nospace_windows))
     build_report(report, history, t0, end, fault_times, heals[-1] if heals else None, failed, ctx.refused,
                  s.criteria.refusal_allowed, s.criteria.progress_during_fault, s.criteria.max_recovery_et,
                  opts.op_timeout_s)

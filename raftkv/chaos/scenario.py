@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,7 +28,7 @@ from raftkv.chaos.checkers import (
     check_wgl,
     check_witness,
 )
-from raftkv.chaos.checkers.history import WATCH, Op
+from raftkv.chaos.checkers.history import WATCH, Op, WatchResponse
 from raftkv.chaos.cluster import LocalCluster
 from raftkv.chaos.workload import PREFIX, Recorder, WorkloadConfig, final_reads, read_log
 
@@ -178,8 +179,12 @@ class Checked:
 
 
 async def check_run(cluster: Target, history: list[Op], settle_s: float = 10.0, names: list[str] | None = None,
-                    prefix: str = PREFIX, start_revision: int = 1, check_member_logs: bool = True) -> Checked:
-    """After the heal: final linearizable reads, HashKV on `names` (default: all), the log of record, checkers."""
+                    prefix: str = PREFIX, start_revision: int = 1, check_member_logs: bool = True,
+                    log_prefix: tuple[WatchResponse, ...] = (), log_from: int | None = None) -> Checked:
+    """After the heal: final linearizable reads, HashKV on `names` (default: all), the log of record, checkers.
+
+    `log_prefix`: the log of record up to `log_from - 1`, read before a compaction removed that history; the
+    final watch then starts at `log_from` and the two are joined into one watch from `start_revision`."""
     names = list(cluster.members) if names is None else names
     await cluster.wait_leader(settle_s)
     keys = sorted({k for op in history if op.kind != WATCH for k in op.keys})
@@ -188,7 +193,10 @@ async def check_run(cluster: Target, history: list[Op], settle_s: float = 10.0, 
     hashes = await _converged_hashes(cluster, names, settle_s)
     leader, st = await _leader_status(cluster, settle_s)
     log_watch = await read_log(cluster.members[leader].endpoint, st.header.revision, prefix=prefix,
-                               start_revision=start_revision)
+                               start_revision=start_revision if log_from is None else log_from)
+    if log_from is not None:
+        log_watch = dataclasses.replace(log_watch, watch_start=start_revision,
+                                        responses=(*log_prefix, *log_watch.responses))
     log = Log.from_watch(log_watch)
     history = [*history, log_watch]
     now = asyncio.get_running_loop().time

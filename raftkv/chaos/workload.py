@@ -32,6 +32,7 @@ from raftkv.chaos.checkers.history import (
     Op,
     WatchResponse,
 )
+from raftkv.chaos.checkers.nospace import NOSPACE
 
 MAX_OPS = 1_000_000
 MAX_DURATION_S = 3600.0
@@ -240,7 +241,10 @@ class Recorder:
             code = e.code()
             writes_maybe = base.get("kind") in (PUT, DELETE, CAS, TXN)
             not_sent = code == grpc.StatusCode.UNAVAILABLE and NOT_SENT in (e.details() or "")
-            outcome = FAIL if code in DEFINITE_FAILURES or not writes_maybe or not_sent else INDETERMINATE
+            # etcd's quota layer refuses before proposing, and its capped applier applies nothing: definite
+            nospace = code == grpc.StatusCode.RESOURCE_EXHAUSTED and NOSPACE in (e.details() or "")
+            outcome = (FAIL if code in DEFINITE_FAILURES or not writes_maybe or not_sent or nospace
+                       else INDETERMINATE)
             if base.get("kind") == GET:
                 outcome = FAIL
             return Op(**base, invoke=invoke, complete=loop.time(), outcome=outcome,

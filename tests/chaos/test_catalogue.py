@@ -135,8 +135,11 @@ def test_every_scenario_plans_its_faults_inside_the_phase_and_heals_at_the_end()
 
 
 def test_availability_says_why_and_endpoints_allow_only_client_side_scenarios() -> None:
-    here = Machine(root=True, faketime=True)
+    here = Machine(root=True, faketime=True, fuse=True)
     assert all(availability(s, "raftkv", here) is None for s in CATALOGUE.values())
+    assert all(availability(s, "etcd", here) is None for n, s in CATALOGUE.items() if n != "clock")
+    assert "FUSE" in (availability(CATALOGUE["kill-all-lazyfs"], "etcd", Machine(True, True)) or "")
+    assert "FUSE" in (availability(CATALOGUE["kill-all-fsync-error"], "raftkv", Machine(True, True)) or "")
     assert "libfaketime" in (availability(CATALOGUE["clock"], "raftkv", Machine(True, False)) or "")
     assert "root" in (availability(CATALOGUE["disk-full"], "raftkv", Machine(False, True)) or "")
     assert "Go" in (availability(CATALOGUE["clock"], "etcd", here) or "")
