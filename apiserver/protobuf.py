@@ -2,8 +2,9 @@
 
 A body is the 4-byte magic `k8s\\0` followed by a `runtime.Unknown` whose `raw` field holds the object
 encoded with the go-to-protobuf field numbers of k8s.io/api. kubectl sends these for every
-`kubectl create <generator>`. Only the messages listed in MESSAGES are known so far (Namespace,
-ConfigMap, Secret, ServiceAccount, Deployment, ObjectMeta); any other kind, or an unknown field number,
+`kubectl create <generator>`. Only the messages listed in MESSAGES are known so far (the kinds the generators
+create: Namespace, ConfigMap, Secret, ServiceAccount, Deployment, Service, Job, CronJob, RBAC, access and token
+reviews); any other kind, or an unknown field number,
 is refused with a clear 415/400 rather than silently dropped. Deployment is known only as far as
 `kubectl create deployment` fills it in.
 """
@@ -130,7 +131,38 @@ MESSAGES.update({
     "ClusterRoleBinding": {1: ("metadata", "ObjectMeta", False), 2: ("subjects", "Subject", True),
                            3: ("roleRef", "RoleRef", False)},
 })
-KINDS = {("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Namespace"), ("v1", "ServiceAccount"),
+# batch/v1 and core/v1 Service: what `kubectl create job|cronjob|service <type>` fill in.
+MESSAGES.update({
+    "Job": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "JobSpec", False), 3: ("status", "JobStatus", False)},
+    "JobSpec": {1: ("parallelism", "int_ptr", False), 2: ("completions", "int_ptr", False),
+                3: ("activeDeadlineSeconds", "int_ptr", False), 4: ("selector", "LabelSelector", False),
+                5: ("manualSelector", "bool", False), 6: ("template", "PodTemplateSpec", False),
+                7: ("backoffLimit", "int_ptr", False), 8: ("ttlSecondsAfterFinished", "int_ptr", False),
+                9: ("completionMode", "string", False), 10: ("suspend", "bool", False)},
+    "JobStatus": {},
+    "JobTemplateSpec": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "JobSpec", False)},
+    "CronJob": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "CronJobSpec", False),
+                3: ("status", "CronJobStatus", False)},
+    "CronJobSpec": {1: ("schedule", "string", False), 2: ("startingDeadlineSeconds", "int_ptr", False),
+                    3: ("concurrencyPolicy", "string", False), 4: ("suspend", "bool", False),
+                    5: ("jobTemplate", "JobTemplateSpec", False), 6: ("successfulJobsHistoryLimit", "int_ptr", False),
+                    7: ("failedJobsHistoryLimit", "int_ptr", False), 8: ("timeZone", "string", False)},
+    "CronJobStatus": {},
+    "Service": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "ServiceSpec", False),
+                3: ("status", "ServiceStatus", False)},
+    "ServiceSpec": {1: ("ports", "ServicePort", True), 2: ("selector", "map_str", False),
+                    3: ("clusterIP", "string", False), 4: ("type", "string", False),
+                    5: ("externalIPs", "string", True), 7: ("sessionAffinity", "string", False),
+                    8: ("loadBalancerIP", "string", False), 10: ("externalName", "string", False),
+                    11: ("externalTrafficPolicy", "string", False), 18: ("clusterIPs", "string", True)},
+    "ServicePort": {1: ("name", "string", False), 2: ("protocol", "string", False), 3: ("port", "int", False),
+                    4: ("targetPort", "intstr", False), 5: ("nodePort", "int", False),
+                    6: ("appProtocol", "string", False)},
+    "IntOrString": {1: ("type", "int", False), 2: ("intVal", "int", False), 3: ("strVal", "string", False)},
+    "ServiceStatus": {1: ("loadBalancer", "LoadBalancerStatus", False)},
+    "LoadBalancerStatus": {},
+})
+KINDS = {("v1", "ConfigMap"), ("v1", "Service"), ("batch/v1", "Job"), ("batch/v1", "CronJob"), ("v1", "Secret"), ("v1", "Namespace"), ("v1", "ServiceAccount"),
          ("apps/v1", "Deployment"),
          ("authorization.k8s.io/v1", "SelfSubjectAccessReview"), ("authorization.k8s.io/v1", "SubjectAccessReview"),
          ("authorization.k8s.io/v1", "SelfSubjectRulesReview"), ("authentication.k8s.io/v1", "SelfSubjectReview"),
@@ -211,6 +243,9 @@ def _decode(message: str, buf: bytes, depth: int = 0) -> dict[str, Any]:
             value = bool(raw)
         elif typ in ("int", "int_ptr"):  # int_ptr: a Go *int32, where an explicit 0 is meaningful
             value = _signed(raw)
+        elif typ == "intstr":  # IntOrString: JSON has either the number or the string
+            v = _decode("IntOrString", raw, depth + 1)
+            value = v.get("strVal", "") if v.get("type") == 1 else v.get("intVal", 0)
         elif typ == "time":
             t = _decode("Time", raw, depth + 1)
             value = (dt.datetime.fromtimestamp(t["seconds"], tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -219,7 +254,7 @@ def _decode(message: str, buf: bytes, depth: int = 0) -> dict[str, Any]:
             value = _decode(typ, raw, depth + 1)
         if repeated:
             out.setdefault(name, []).append(value)
-        elif value not in ("", False, 0, None) or typ not in ("string", "bool", "int", "time"):
+        elif value not in ("", False, 0, None) or typ not in ("string", "bool", "int", "time", "intstr"):
             # go-to-protobuf writes zero scalars explicitly; Go's JSON (omitempty) leaves them out.
             out[name] = value
     return out

@@ -102,6 +102,7 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
 
     async def on_shutdown(app: web.Application) -> None:
         handler.stop_watches()
+        await handler.gc.stop()
         await informer.stop()
 
     async def on_cleanup(app: web.Application) -> None:

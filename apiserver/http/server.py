@@ -23,6 +23,7 @@ from apiserver.http import reviews
 from apiserver.http.negotiation import discovery_version, object_format
 from apiserver.http.security import RequestAdmission, Security
 from apiserver.registry import meta
+from apiserver.registry.gc import GarbageCollector
 from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry
 from apiserver.request_info import RequestInfo
 from apiserver.selectors import (
@@ -58,6 +59,7 @@ class APIHandler:
         self.openapi_root, self.openapi_docs = openapi.all_documents(definitions)
         self.server_address = server_address
         self.clock = clock
+        self.gc = GarbageCollector(registry)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         info: RequestInfo = request["request_info"]
@@ -248,6 +250,8 @@ class APIHandler:
             deleted = await store.delete(ns, info.name, opts, admission=hook)
             if not deleted["metadata"].get("deletionTimestamp"):
                 await admission.release_quota(deleted)
+            if not opts.dry_run and resource.plural != "namespaces":
+                self.gc.owner_deleted(store, deleted)
             return self.render(request, resource, deleted)
         if verb == "deletecollection":
             opts = await self.delete_options(request)
@@ -258,6 +262,8 @@ class APIHandler:
                                                  opts, admission=admission)
                     if not deleted["metadata"].get("deletionTimestamp"):
                         await admission.release_quota(deleted)
+                    if not opts.dry_run:
+                        self.gc.owner_deleted(store, deleted)
                 except errors.APIError as e:
                     if e.code != 404:
                         raise
@@ -304,6 +310,8 @@ class APIHandler:
             deleted = await store.delete(ns, info.name, opts, admission=admission)
             if not deleted["metadata"].get("deletionTimestamp"):
                 await admission.release_quota(deleted)
+            if not dry_run:
+                self.gc.owner_deleted(store, deleted)
             return _json(success, 201)
         target = body.get("target") or {}
         node = target.get("name") if isinstance(target, dict) else None

@@ -359,3 +359,197 @@ def test_finalizers_hold_deletion_until_removed(cluster):
     api(srv, "PATCH", f"{base}/fg", [{"op": "remove", "path": "/metadata/finalizers"}],
         ctype="application/json-patch+json")
     assert api(srv, "GET", f"{base}/fg")[0] == 404
+
+
+OWNED = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: ReplicaSet
+    metadata:
+      name: {name}-rs
+      labels: {{app: {name}}}
+      ownerReferences:
+      - {{apiVersion: apps/v1, kind: Deployment, name: {name}, uid: {uid}, controller: true, blockOwnerDeletion: true}}
+    spec:
+      replicas: 1
+      selector: {{matchLabels: {{app: {name}}}}}
+      template:
+        metadata: {{labels: {{app: {name}}}}}
+        spec: {{containers: [{{name: c, image: nginx:1.25}}]}}
+    ---
+    apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: {name}-cm
+      ownerReferences:
+      - {{apiVersion: apps/v1, kind: ReplicaSet, name: {name}-rs, uid: RSUID}}
+    """)
+
+
+def owned_tree(cluster: Cluster, name: str) -> None:
+    """Deployment <- ReplicaSet <- ConfigMap, linked by ownerReferences (as the controllers would link them)."""
+    kubectl(cluster, "create", "deployment", name, "--image=nginx:1.25")
+    uid = kubectl(cluster, "get", "deploy", name, "-o", "jsonpath={.metadata.uid}").stdout
+    rs, cm = OWNED.format(name=name, uid=uid).split("---\n")
+    kubectl(cluster, "create", "-f", "-", stdin=rs)
+    rs_uid = kubectl(cluster, "get", "rs", f"{name}-rs", "-o", "jsonpath={.metadata.uid}").stdout
+    kubectl(cluster, "create", "-f", "-", stdin=cm.replace("RSUID", rs_uid))
+
+
+def test_cascading_deletion_background_foreground_orphan(cluster):
+    owned_tree(cluster, "bg")
+    assert kubectl(cluster, "delete", "deploy", "bg").stdout.strip() == 'deployment.apps "bg" deleted'
+    # Background: the owner goes at once, the collector deletes the dependents (and theirs) after.
+    kubectl(cluster, "wait", "--for=delete", "rs/bg-rs", "cm/bg-cm", "--timeout=30s")
+
+    owned_tree(cluster, "fg")
+    out = kubectl(cluster, "delete", "deploy", "fg", "--cascade=foreground").stdout.strip()
+    assert out == 'deployment.apps "fg" deleted'  # kubectl waited for the owner, which waited for its dependents
+    gone = kubectl(cluster, "get", "deploy/fg", "rs/fg-rs", "cm/fg-cm", "--ignore-not-found", "-o", "name")
+    assert gone.stdout.split() == []
+
+    owned_tree(cluster, "or")
+    kubectl(cluster, "delete", "deploy", "or", "--cascade=orphan")
+    kubectl(cluster, "wait", "--for=delete", "deploy/or", "--timeout=30s")
+    rs = json.loads(kubectl(cluster, "get", "rs", "or-rs", "-o", "json").stdout)
+    assert "ownerReferences" not in rs["metadata"], "orphaned: the reference to the deleted owner is removed"
+    cm = json.loads(kubectl(cluster, "get", "cm", "or-cm", "-o", "json").stdout)
+    assert cm["metadata"]["ownerReferences"][0]["name"] == "or-rs", "only the deleted owner's references go"
+    kubectl(cluster, "delete", "rs", "or-rs")
+    kubectl(cluster, "wait", "--for=delete", "cm/or-cm", "--timeout=30s")
+
+
+WORKLOADS = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata: {name: db}
+    spec:
+      serviceName: db
+      replicas: 2
+      selector: {matchLabels: {app: db}}
+      template:
+        metadata: {labels: {app: db}}
+        spec: {containers: [{name: c, image: postgres:16}]}
+    ---
+    apiVersion: apps/v1
+    kind: DaemonSet
+    metadata: {name: agent}
+    spec:
+      selector: {matchLabels: {app: agent}}
+      template:
+        metadata: {labels: {app: agent}}
+        spec: {nodeSelector: {disk: ssd}, containers: [{name: c, image: busybox:1.36}]}
+    ---
+    apiVersion: batch/v1
+    kind: CronJob
+    metadata: {name: tick}
+    spec:
+      schedule: "*/5 * * * *"
+      jobTemplate:
+        spec:
+          template:
+            spec: {restartPolicy: OnFailure, containers: [{name: c, image: busybox:1.36}]}
+    ---
+    apiVersion: v1
+    kind: PersistentVolumeClaim
+    metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+    ---
+    apiVersion: v1
+    kind: ReplicationController
+    metadata: {name: old}
+    spec:
+      replicas: 1
+      template:
+        metadata: {labels: {app: old}}
+        spec: {containers: [{name: c, image: nginx:1.25}]}
+    ---
+    apiVersion: v1
+    kind: Endpoints
+    metadata: {name: db}
+    subsets: [{addresses: [{ip: 10.0.0.7}], ports: [{port: 5432}]}]
+    """)
+
+
+def table(cluster: Cluster, *args: str) -> list[list[str]]:
+    return [line.split() for line in kubectl(cluster, "get", *args).stdout.splitlines()]
+
+
+def test_workload_resources_tables_and_subresources(cluster):
+    out = kubectl(cluster, "apply", "-f", "-", stdin=WORKLOADS).stdout.splitlines()
+    assert out == ["statefulset.apps/db created", "daemonset.apps/agent created", "cronjob.batch/tick created",
+                   "persistentvolumeclaim/data created", "replicationcontroller/old created", "endpoints/db created"]
+    assert table(cluster, "sts")[0] == ["NAME", "READY", "AGE"] and table(cluster, "sts")[1][:2] == ["db", "0/2"]
+    ds = table(cluster, "ds")
+    assert ds[0] == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE", "SELECTOR", "AGE"]
+    assert ds[1][:7] == ["agent", "0", "0", "0", "0", "0", "disk=ssd"]
+    assert table(cluster, "cj")[1][:6] == ["tick", "*/5", "*", "*", "*", "*"]
+    assert table(cluster, "pvc")[1][:2] == ["data", "Pending"]
+    assert table(cluster, "rc", "-o", "wide")[1] [-1] == "app=old", "the RC selector defaults to the template labels"
+    assert table(cluster, "ep")[1][:2] == ["db", "10.0.0.7:5432"]
+    kinds = {row[0].split("/")[0] for row in table(cluster, "all", "-o", "name")}
+    assert {"statefulset.apps", "daemonset.apps", "cronjob.batch", "replicationcontroller"} <= kinds
+
+    kubectl(cluster, "create", "job", "once", "--image=busybox:1.36", "--", "true")  # protobuf bodies, all three
+    kubectl(cluster, "create", "cronjob", "nightly", "--image=busybox:1.36", "--schedule=0 3 * * *")
+    kubectl(cluster, "create", "service", "clusterip", "db", "--tcp=5432:5433")
+    svc = json.loads(kubectl(cluster, "get", "svc", "db", "-o", "json").stdout)
+    assert svc["spec"]["ports"] == [{"name": "5432-5433", "port": 5432, "targetPort": 5433, "protocol": "TCP"}]
+    assert svc["spec"]["selector"] == {"app": "db"} and svc["spec"]["type"] == "ClusterIP"
+    cj = json.loads(kubectl(cluster, "get", "cj", "nightly", "-o", "json").stdout)["spec"]
+    assert (cj["schedule"], cj["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"]) == ("0 3 * * *",
+                                                                                                "OnFailure")
+    job = json.loads(kubectl(cluster, "get", "job", "once", "-o", "json").stdout)
+    uid = job["metadata"]["uid"]
+    assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert table(cluster, "job", "once")[1][:3] == ["once", "Running", "0/1"]
+    bad = kubectl(cluster, "patch", "job", "once", "--type=merge", "-p", '{"spec":{"completions":3}}', check=False)
+    assert "spec.completions: Invalid value: 3: field is immutable" in bad.stderr
+    assert kubectl(cluster, "scale", "sts", "db", "--replicas=3").stdout.strip() == "statefulset.apps/db scaled"
+    assert kubectl(cluster, "scale", "rc", "old", "--replicas=2").stdout.strip() == "replicationcontroller/old scaled"
+    assert table(cluster, "sts", "db")[1][1] == "0/3"
+    kubectl(cluster, "delete", "-f", "-", stdin=WORKLOADS)
+    kubectl(cluster, "delete", "job/once", "cj/nightly", "svc/db")
+
+
+POD = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: p1, labels: {app: p}}
+    spec: {containers: [{name: c, image: nginx:1.25}]}
+    """)
+
+
+def test_pod_binding_logs_graceful_delete_and_eviction(cluster):
+    srv = cluster[0]
+    kubectl(cluster, "create", "-f", "-", stdin=POD)
+    assert kubectl(cluster, "logs", "p1").stdout == "", "no node yet: an empty log, as kube-apiserver answers"
+    base = "/api/v1/namespaces/default/pods/p1"
+    code, status = api(srv, "POST", f"{base}/binding", {"apiVersion": "v1", "kind": "Binding",
+                                                        "metadata": {"name": "p1"}, "target": {"name": "n1"}})
+    assert (code, status["status"]) == (201, "Success")
+    code, status = api(srv, "POST", f"{base}/binding", {"target": {"name": "n2"}})
+    assert (code, status["message"]) == (409, 'Operation cannot be fulfilled on pods/binding "p1": pod p1 is '
+                                               'already assigned to node "n1"')
+    assert table(cluster, "pods", "-o", "wide")[1][6] == "n1"
+    logs = kubectl(cluster, "logs", "p1", check=False)
+    assert logs.returncode != 0 and 'Error from server (ServiceUnavailable): no kubelet serves node "n1"' in logs.stderr
+    bad = kubectl(cluster, "patch", "pod", "p1", "-p", '{"spec":{"restartPolicy":"Never"}}', check=False)
+    assert 'The Pod "p1" is invalid: spec: Forbidden: pod updates may not change fields' in bad.stderr
+    kubectl(cluster, "patch", "pod", "p1", "-p", '{"spec":{"containers":[{"name":"c","image":"nginx:1.26"}]}}')
+
+    # A bound pod is deleted gracefully: it stays Terminating until its kubelet (here: a forced delete) ends it.
+    kubectl(cluster, "delete", "pod", "p1", "--wait=false")
+    pod = json.loads(kubectl(cluster, "get", "pod", "p1", "-o", "json").stdout)
+    assert pod["metadata"]["deletionGracePeriodSeconds"] == 30 and pod["metadata"]["deletionTimestamp"]
+    assert table(cluster, "pod", "p1")[1][2] == "Terminating"
+    forced = kubectl(cluster, "delete", "pod", "p1", "--grace-period=0", "--force")
+    assert 'pod "p1" force deleted' in forced.stdout
+    assert kubectl(cluster, "get", "pod", "p1", "--ignore-not-found").stdout == ""
+
+    kubectl(cluster, "create", "-f", "-", stdin=POD)
+    code, status = api(srv, "POST", f"{base}/eviction", {"apiVersion": "policy/v1", "kind": "Eviction",
+                                                         "metadata": {"name": "p1", "namespace": "default"}})
+    assert (code, status["status"]) == (201, "Success") and api(srv, "GET", base)[0] == 404
