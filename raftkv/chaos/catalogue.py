@@ -70,6 +70,9 @@ CATALOGUE: dict[str, Scenario] = {s.name: s for s in [
               criteria=Criteria(progress_during_fault=True)),
     _periodic("bridge", "two halves joined only through one bridge member (3: a-b-c, 5: ab-c-de), heal, repeat",
               act("partition", pattern="bridge"), act("heal-network", heals=True), needs_proxy=True, hold_s=2.0),
+    _periodic("ring", "majorities ring: every member talks only to its ring neighbours, so each sees a majority but "
+                      "no two the same one (3 members: a path, as bridge), heal, repeat",
+              act("partition", pattern="ring"), act("heal-network", heals=True), needs_proxy=True, hold_s=2.0),
     Scenario("flapping", "a new random partition (none/isolate/split/one-way) every 300 ms, healed at the end",
              ((act("partition", pattern="random"),),), period_s=0.3, needs_proxy=True),
     Scenario("latency-loss", "every peer link delayed 75±50 ms with 10% of chunks held one 200 ms RTO",

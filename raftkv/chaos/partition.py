@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 Cut = frozenset[tuple[str, str]]
 NO_CUT: Cut = frozenset()
 
-PATTERNS = ("isolate-leader", "split", "one-way-leader-in", "bridge", "random")
+PATTERNS = ("isolate-leader", "split", "one-way-leader-in", "bridge", "ring", "random")
 
 
 class PartitionError(ValueError):
@@ -74,6 +74,23 @@ def bridge(members: Sequence[str], leader: str | None, rng: random.Random) -> tu
     return between(rest[:half], rest[half:]), middle
 
 
+def ring(members: Sequence[str], rng: random.Random) -> tuple[Cut, list[str]]:
+    """Jepsen's majorities-ring: members in a random ring, each talking only to its neighbours, so every member
+    sees a majority (itself and two neighbours of 5; of 4, all but one) but no two see the same one.
+
+    3 members: each must see one other for a majority; a ring of 3 cuts nothing, so the ring is opened into a
+    path a - b - c (the bridge). Returns the cut and the ring order.
+    """
+    n = len(members)
+    if n < 3:
+        raise PartitionError(f"a ring needs at least 3 members, got {n}")
+    order = list(members)
+    rng.shuffle(order)
+    links = {frozenset((order[i], order[(i + 1) % n])) for i in range(n if n > 3 else n - 1)}
+    cut = frozenset((a, b) for a in order for b in order if a != b and frozenset((a, b)) not in links)
+    return cut, order
+
+
 def random_partition(members: Sequence[str], rng: random.Random) -> Cut:
     """One of: nothing cut, one member isolated, a random minority split, a random one-way cut (flapping)."""
     shape = rng.choice(["none", "isolate", "split", "one-way"])
@@ -107,6 +124,9 @@ def cuts_for(pattern: str, members: Sequence[str], leader: str | None, rng: rand
     if pattern == "bridge":
         cut, middle = bridge(members, leader, rng)
         return cut, f"bridge through {middle}: {describe(cut)}"
+    if pattern == "ring":
+        cut, order = ring(members, rng)
+        return cut, f"ring {' - '.join(order)} - {order[0]}: each member talks only to its neighbours"
     if pattern == "random":
         cut = random_partition(members, rng)
         return cut, f"random partition: {describe(cut)}"

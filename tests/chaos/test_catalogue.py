@@ -22,6 +22,7 @@ from raftkv.chaos.partition import (
     one_way_in,
     proxy_rules,
     random_partition,
+    ring,
     split,
 )
 from raftkv.chaos.report import PASS, UNAVAILABLE, VIOLATION, RunReport, build_report
@@ -71,6 +72,23 @@ def test_bridge_joins_two_halves_through_one_member_never_the_leader(members: li
     assert cut_pairs, "the halves must not talk directly"
     # each half plus the bridge is a majority: a leader can serve in bridge
     assert len(cut) == 2 * (len(others) // 2) * (len(others) - len(others) // 2)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ring_of_five_gives_every_member_a_different_majority(seed: int) -> None:
+    cut, order = ring(M5, random.Random(seed))
+    assert sorted(order) == M5
+    views = {m: frozenset({m} | {o for o in M5 if o != m and connected(cut, m, o)}) for m in M5}
+    assert all(len(v) == 3 for v in views.values()), views  # itself and its two neighbours: a majority of 5
+    assert len(set(views.values())) == 5  # no two members see the same majority
+    assert all((a, b) in cut for a in M5 for b in M5 if a != b and not connected(cut, a, b))
+    assert ("ring " + order[0]) in cuts_for("ring", M5, "m1", random.Random(seed))[1]
+
+
+def test_ring_of_three_is_a_path() -> None:
+    cut, order = ring(M3, random.Random(1))
+    assert len(cut) == 2 and not connected(cut, order[0], order[2])
+    assert connected(cut, order[0], order[1]) and connected(cut, order[1], order[2])
 
 
 def test_patterns_are_reproducible_from_the_seed_and_refuse_nonsense() -> None:

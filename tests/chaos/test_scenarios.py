@@ -24,16 +24,6 @@ from raftkv.chaos.runner import RunOptions, load_history, machine_facts, run, wr
 pytestmark = pytest.mark.e2e
 SEED = 20261129
 
-# Real findings on raftkv (see the README's chaos table); the harness reports them, the checkers stay strict.
-KNOWN_RAFTKV_FINDINGS = {
-    "disk-full": "raftkv fail-stops on ENOSPC but its shutdown path then raises sqlite3 'database or disk is "
-                 "full' and exits with a Python traceback (logs checker)",
-    "corrupt": "a follower whose WAL tail was truncated/bit-flipped repairs it, restarts with term 0 and never "
-               "catches up (HashKV never converges; once the leader stopped answering); or it refuses to start "
-               "with an uncaught WALCorrupt traceback instead of a clean error",
-}
-
-
 def _run(tmp_path: pathlib.Path, name: str, impl: str = "raftkv", members: int = 3, duration: float = 3.0,
          seed: int = SEED) -> None:
     print(f"scenario={name} impl={impl} members={members} duration={duration} seed={seed}")
@@ -51,8 +41,6 @@ def _run(tmp_path: pathlib.Path, name: str, impl: str = "raftkv", members: int =
     assert report.ops["ok"] > 50, "the workload barely ran"
     if CATALOGUE[name].faults:
         assert report.faults, "no fault was injected"
-    if report.verdict != PASS and impl == "raftkv" and name in KNOWN_RAFTKV_FINDINGS:
-        pytest.xfail(KNOWN_RAFTKV_FINDINGS[name])
     assert report.verdict == PASS, report.render()
 
 
