@@ -553,3 +553,73 @@ def test_pod_binding_logs_graceful_delete_and_eviction(cluster):
     code, status = api(srv, "POST", f"{base}/eviction", {"apiVersion": "policy/v1", "kind": "Eviction",
                                                          "metadata": {"name": "p1", "namespace": "default"}})
     assert (code, status["status"]) == (201, "Success") and api(srv, "GET", base)[0] == 404
+
+
+def test_everyday_kubectl_commands(cluster):
+    srv, _, tmp = cluster
+    m = MANIFEST.split("---")[0].replace("name: web", "name: daily")
+    kubectl(cluster, "apply", "-f", "-", stdin=m)
+
+    kubectl(cluster, "annotate", "deploy", "daily", "team=blue")
+    clash = kubectl(cluster, "annotate", "deploy", "daily", "team=red", check=False)
+    assert "--overwrite is false but found the following declared annotation(s): 'team' already has a value (blue)" \
+        in clash.stderr
+    kubectl(cluster, "annotate", "deploy", "daily", "team=red", "--overwrite")
+    kubectl(cluster, "label", "deploy", "daily", "tier=back", "--overwrite")
+    kubectl(cluster, "label", "deploy", "daily", "app-")
+    md = json.loads(kubectl(cluster, "get", "deploy", "daily", "-o", "json").stdout)["metadata"]
+    assert md["annotations"]["team"] == "red" and md["labels"] == {"tier": "back"}
+    shown = kubectl(cluster, "get", "deploy", "daily", "--show-labels").stdout.splitlines()
+    assert shown[0].split()[-1] == "LABELS" and shown[1].split()[-1] == "tier=back"
+    assert kubectl(cluster, "get", "deploy", "daily", "-o", "jsonpath={.spec.template.spec.containers[0].image}"
+                   ).stdout == "nginx:1.25"
+    assert "daily" in kubectl(cluster, "get", "deploy", "-A").stdout
+
+    described = kubectl(cluster, "describe", "deploy", "daily").stdout
+    fields = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in described.splitlines()
+              if ":" in line}
+    assert (fields["Name"], fields["Image"], fields["Replicas"]) == (
+        "daily", "nginx:1.25", "2 desired | 0 updated | 0 total | 0 available | 0 unavailable")
+
+    explained = kubectl(cluster, "explain", "deployment.spec.replicas").stdout
+    assert "KIND:       Deployment" in explained and "FIELD: replicas <integer>" in explained
+
+    # diff: a dry-run patch; exit code 1 means "differences found".
+    diff = kubectl(cluster, "diff", "-f", "-", stdin=m.replace("replicas: 2", "replicas: 5"), check=False)
+    assert diff.returncode == 1 and "-  replicas: 2" in diff.stdout and "+  replicas: 5" in diff.stdout
+    assert json.loads(kubectl(cluster, "get", "deploy", "daily", "-o", "json").stdout)["spec"]["replicas"] == 2
+
+    editor = os.path.join(tmp, "editor.sh")
+    with open(editor, "w") as f:
+        f.write("#!/bin/sh\nsed -i 's/replicas: 2/replicas: 7/' \"$1\"\n")
+    os.chmod(editor, 0o755)
+    env = {**os.environ, "KUBECONFIG": srv.kubeconfig, "HOME": tmp, "KUBE_EDITOR": editor}
+    edited = subprocess.run(["kubectl", "edit", "deploy", "daily"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert edited.returncode == 0 and edited.stdout.strip() == "deployment.apps/daily edited", edited.stderr
+    current = kubectl(cluster, "get", "deploy", "daily", "-o", "yaml").stdout
+    assert "replicas: 7" in current
+    replaced = kubectl(cluster, "replace", "-f", "-", stdin=current.replace("replicas: 7", "replicas: 1"))
+    assert replaced.stdout.strip() == "deployment.apps/daily replaced"
+
+    # rollout status and wait read status; no controller runs yet, so write what the Deployment controller would.
+    base = "/apis/apps/v1/namespaces/default/deployments/daily"
+    gen = json.loads(kubectl(cluster, "get", "deploy", "daily", "-o", "json").stdout)["metadata"]["generation"]
+    status = {"observedGeneration": gen, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
+              "availableReplicas": 1, "conditions": [
+                  {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                  {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}
+    waiter = subprocess.Popen(["kubectl", "rollout", "status", "deploy/daily", "--timeout=30s"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert api(srv, "PATCH", f"{base}/status", {"status": status}, ctype="application/merge-patch+json")[0] == 200
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert waiter.returncode == 0 and 'deployment "daily" successfully rolled out' in out, (out, err)
+    waited = kubectl(cluster, "wait", "--for=condition=Available", "deploy/daily", "--timeout=20s")
+    assert waited.stdout.strip() == "deployment.apps/daily condition met"
+    assert kubectl(cluster, "get", "deploy", "daily").stdout.splitlines()[1].split()[:4] == ["daily", "1/1", "1", "1"]
+    kubectl(cluster, "delete", "deploy", "daily")
