@@ -232,7 +232,7 @@ def _serve(backing: str, mount: str, control: str) -> None:  # pragma: no cover 
                             state["fail_fsync"] = cmd[1] == "on"
                             reply = {"fail_fsync": state["fail_fsync"]}
                         elif cmd == ["status"]:
-                            reply = {**state, "dirty_files": len(journals),
+                            reply = {**state, "dirty_files": len(journals), "dirty": sorted(journals),
                                      "dirty_bytes": sum(j.pending_bytes for j in journals.values())}
                         else:
                             reply = {"error": f"unknown command {line.strip()!r}"}
