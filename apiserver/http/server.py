@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from apiserver import errors, patch, protobuf
+from apiserver import errors, managedfields, patch, protobuf
 from apiserver.api import discovery, openapi, tables
 from apiserver.api.fieldvalidation import FIELD_VALIDATION_MODES, unknown_fields
 from apiserver.api.resources import RESOURCES, Resource, find
@@ -201,6 +201,27 @@ class APIHandler:
                                      f"{resource.kind}: strict decoding error: {listed}")
         request["warnings"] = [f'unknown field "{f}"' for f in unknown]
 
+    @staticmethod
+    def field_manager(request: web.Request, *, required: bool = False) -> str:
+        """`fieldManager`, else (like kube-apiserver) the User-Agent's product name."""
+        manager = request.query.get("fieldManager", "")
+        if required and not manager:
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.Cause(
+                "FieldValueRequired", "Required value: is required for apply patch", "fieldManager")])
+        if len(manager) > 128:
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.Cause(
+                "FieldValueTooLong", "Too long: may not be more than 128 bytes", "fieldManager")])
+        return manager or (request.headers.get("User-Agent", "") or "unknown").split("/")[0][:128]
+
+    def tracker(self, request: web.Request, resource: Resource, subresource: str = ""
+                ) -> Any:
+        manager = self.field_manager(request)
+        now = meta.rfc3339(self.clock())
+
+        def track(old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+            managedfields.record_update(old, new, manager, resource.group_version, now, subresource)
+        return track
+
     # ------------------------------------------------------------------ resource verbs
     async def resource(self, request: web.Request, info: RequestInfo, resource: Resource,
                        store: GenericStore) -> web.StreamResponse:
@@ -221,6 +242,8 @@ class APIHandler:
         if verb == "create" and not info.name:
             body, _ = await self.read_body(request)
             self.check_fields(request, resource, body)
+            if isinstance(body, dict):
+                self.tracker(request, resource)(None, body)
             created = await store.create(ns, body, dry_run=dry_run, admission=admission)
             if resource.plural == "namespaces" and not resource.group and not dry_run:
                 await self.registry.ensure_default_service_account(created["metadata"]["name"])
@@ -230,8 +253,9 @@ class APIHandler:
             self.check_fields(request, resource, body)
             if sub == "finalize":
                 sub = "status"
-            return self.render(request, resource, await store.update(ns, info.name, body, subresource=sub,
-                                                                     dry_run=dry_run, admission=admission))
+            return self.render(request, resource, await store.update(
+                ns, info.name, body, subresource=sub, dry_run=dry_run, admission=admission,
+                track=self.tracker(request, resource, sub)))
         if verb == "patch":
             return await self.patch(request, info, resource, store, ns, dry_run, admission)
         if verb == "delete":
@@ -380,6 +404,8 @@ class APIHandler:
         want_rv = body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) and \
             isinstance(body.get("metadata"), dict) else None
 
+        track = self.tracker(request, resource, info.subresource)
+
         def transform(old: dict[str, Any]) -> dict[str, Any]:
             if want_rv and want_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(resource.plural, resource.group, info.name)
@@ -389,29 +415,38 @@ class APIHandler:
                 store.strategy.prepare_for_status_update(new, old)
             else:
                 store.strategy.prepare_for_update(new, old)
+            track(old, new)
             return new
         return self.render(request, resource, await store.guaranteed_update(
             ns, info.name, transform, dry_run=dry_run, admission=admission, subresource=info.subresource))
 
     async def apply(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
                     ns: str, body: Any, dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
-        """Server-side apply, simplified: create when absent, else a strategic merge of the applied config.
-        Field ownership (managedFields) and conflict detection between managers are NOT implemented."""
+        """Server-side apply: create when absent, else merge the configuration with field ownership, 409 on
+        conflicts with other managers unless `force=true` (managedfields.py decides)."""
         if not isinstance(body, dict):
             raise errors.bad_request("apply patch must be an object")
+        manager = self.field_manager(request, required=True)
+        force = request.query.get("force") in ("true", "1")
         self.check_fields(request, resource, body)
+        now = meta.rfc3339(self.clock())
+
+        def applied(live: dict[str, Any] | None) -> dict[str, Any]:
+            return managedfields.apply(live, body, manager, force=force, api_version=resource.group_version,
+                                       now=now, kind="", group="", name="")
         try:
             await store.get(ns, info.name)
         except errors.APIError as e:
             if e.code != 404:
                 raise
-            body.setdefault("metadata", {})["name"] = info.name
-            return self.render(request, resource, await store.create(ns, copy.deepcopy(body), dry_run=dry_run,
+            new = applied(None)
+            new.setdefault("metadata", {})["name"] = info.name
+            new["apiVersion"], new["kind"] = resource.group_version, resource.kind
+            return self.render(request, resource, await store.create(ns, new, dry_run=dry_run,
                                                                      admission=admission), 201)
-        applied = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
 
         def transform(old: dict[str, Any]) -> dict[str, Any]:
-            new = patch.strategic_merge_patch(old, applied)
+            new = applied(old)
             store.strategy.prepare_for_update(new, old)
             return new
         return self.render(request, resource, await store.guaranteed_update(ns, info.name, transform,

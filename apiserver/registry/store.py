@@ -343,8 +343,10 @@ class GenericStore:
         raise errors.conflict(self.resource.plural, self.resource.group, name, "too many concurrent updates")
 
     async def update(self, namespace: str, name: str, obj: Any, *, subresource: str = "",
-                     dry_run: bool = False, admission: AdmissionHook | None = None) -> dict[str, Any]:
-        """PUT: an unconditional update unless the body carries metadata.resourceVersion."""
+                     dry_run: bool = False, admission: AdmissionHook | None = None,
+                     track: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """PUT: an unconditional update unless the body carries metadata.resourceVersion. `track(old, new)` records
+        field ownership (managedFields) once the new object is known."""
         obj = self._check_identity(obj, namespace, name)
         want_rv = obj["metadata"].get("resourceVersion") or ""
 
@@ -356,6 +358,8 @@ class GenericStore:
                 self.strategy.prepare_for_status_update(new, old)
             else:
                 self.strategy.prepare_for_update(new, old)
+            if track is not None:
+                track(old, new)
             return new
         return await self.guaranteed_update(namespace, name, transform, dry_run=dry_run, admission=admission,
                                             subresource=subresource)

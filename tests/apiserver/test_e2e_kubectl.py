@@ -623,3 +623,39 @@ def test_everyday_kubectl_commands(cluster):
     assert waited.stdout.strip() == "deployment.apps/daily condition met"
     assert kubectl(cluster, "get", "deploy", "daily").stdout.splitlines()[1].split()[:4] == ["daily", "1/1", "1", "1"]
     kubectl(cluster, "delete", "deploy", "daily")
+
+
+def test_server_side_apply_field_managers_and_conflicts(cluster):
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, labels: {tmp: x}}\ndata: {k: v, keep: '1'}\n"
+    assert kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=cm).stdout.strip() == \
+        "configmap/ssa serverside-applied"
+    obj = json.loads(kubectl(cluster, "get", "cm", "ssa", "-o", "json", "--show-managed-fields").stdout)
+    [entry] = obj["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"], entry["fieldsV1"]) == (
+        "kubectl", "Apply", {"f:data": {"f:k": {}, "f:keep": {}}, "f:metadata": {"f:labels": {"f:tmp": {}}}})
+    rv = obj["metadata"]["resourceVersion"]
+    kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=cm)
+    assert kubectl(cluster, "get", "cm", "ssa", "-o", "jsonpath={.metadata.resourceVersion}").stdout == rv, \
+        "re-applying the same configuration writes nothing"
+
+    other = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {k: other, keep: '1'}\n"
+    clash = kubectl(cluster, "apply", "--server-side", "--field-manager=ci", "-f", "-", stdin=other, check=False)
+    assert clash.returncode != 0
+    assert 'Apply failed with 1 conflict: conflict with "kubectl": .data.k' in clash.stderr
+    kubectl(cluster, "apply", "--server-side", "--field-manager=ci", "--force-conflicts", "-f", "-", stdin=other)
+    managers = {e["manager"]: e["fieldsV1"] for e in json.loads(kubectl(
+        cluster, "get", "cm", "ssa", "-o", "json", "--show-managed-fields").stdout)["metadata"]["managedFields"]}
+    assert managers == {"kubectl": {"f:data": {"f:keep": {}}, "f:metadata": {"f:labels": {"f:tmp": {}}}},
+                        "ci": {"f:data": {"f:k": {}, "f:keep": {}}}}
+
+    kubectl(cluster, "patch", "cm", "ssa", "--type=merge", "-p", '{"data":{"k":"patched"}}')
+    clash = kubectl(cluster, "apply", "--server-side", "--field-manager=ci", "-f", "-", stdin=other, check=False)
+    assert 'Apply failed with 1 conflict: conflict with "kubectl-patch" using v1: .data.k' in clash.stderr
+
+    # Fields the applier stops applying are removed, unless another manager still owns them.
+    kubectl(cluster, "apply", "--server-side", "-f", "-",
+            stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {k: patched}\n")
+    obj = json.loads(kubectl(cluster, "get", "cm", "ssa", "-o", "json").stdout)
+    assert obj["data"] == {"k": "patched", "keep": "1"}, "keep is still owned by ci"
+    assert "labels" not in obj["metadata"], "the label only kubectl applied is gone"
+    kubectl(cluster, "delete", "cm", "ssa")

@@ -49,10 +49,21 @@ def test_secret_bytes_become_base64_and_finalizers_repeat():
 @pytest.mark.parametrize("body,code", [
     (b"{}", 400),
     (MAGIC + b"\x0a\x05", 400),
-    (envelope("batch/v1", "Job", b""), 415),
+    (envelope("apps/v1", "StatefulSet", b""), 415),
     (envelope("v1", "ConfigMap", field(99, b"x")), 400),
 ])
 def test_refusals(body, code):
     with pytest.raises(APIError) as e:
         decode_object(body)
     assert e.value.code == code
+
+
+def test_service_ports_carry_int_or_string_target_ports():
+    def port(number: int, target: bytes) -> bytes:
+        return field(1, b"80-8080") + field(2, b"TCP") + bytes([0x18]) + bytes([number]) + field(4, target)
+    int_target = bytes([0x08, 0x00, 0x10, 0x50])  # IntOrString{type: Int, intVal: 80}
+    str_target = bytes([0x08, 0x01]) + field(3, b"http")
+    spec = field(1, port(80, int_target)) + field(1, port(81, str_target)) + field(4, b"ClusterIP")
+    obj = decode_object(envelope("v1", "Service", field(2, spec)))
+    assert [p["targetPort"] for p in obj["spec"]["ports"]] == [80, "http"]
+    assert obj["spec"]["type"] == "ClusterIP"
