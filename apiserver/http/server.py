@@ -24,7 +24,7 @@ from apiserver.http.negotiation import discovery_version, object_format
 from apiserver.http.security import RequestAdmission, Security
 from apiserver.registry import meta
 from apiserver.registry.gc import GarbageCollector
-from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry
+from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry, validate_list_options
 from apiserver.request_info import RequestInfo
 from apiserver.selectors import (
     format_selector,
@@ -159,9 +159,11 @@ class APIHandler:
         limit = q.get("limit", "0")
         if not limit.lstrip("-").isdigit():
             raise errors.bad_request(f"invalid limit {limit!r}")
+        validate_list_options(q.get("resourceVersion", ""), q.get("resourceVersionMatch", ""), q.get("continue", ""))
         return ListOptions(parse_label_selector(q.get("labelSelector", "")),
                            parse_field_selector(q.get("fieldSelector", ""), store.strategy.supports_field),
-                           int(limit), q.get("continue", ""), q.get("resourceVersion", ""))
+                           int(limit), q.get("continue", ""), q.get("resourceVersion", ""),
+                           q.get("resourceVersionMatch", ""))
 
     # ------------------------------------------------------------------ rendering
     def render(self, request: web.Request, resource: Resource, obj: dict[str, Any], status: int = 200) -> web.Response:

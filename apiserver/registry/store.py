@@ -63,6 +63,26 @@ class ListOptions:
     limit: int = 0
     continue_token: str = ""
     resource_version: str = ""
+    resource_version_match: str = ""  # "", "NotOlderThan" or "Exact" (checked by validate_list_options)
+
+
+LIST_TOO_OLD = "The resourceVersion for the provided list is too old."
+
+
+def validate_list_options(rv: str, match: str, continue_token: str) -> None:
+    """kube-apiserver's ListOptions validation of resourceVersion / resourceVersionMatch (422 Invalid)."""
+    why = ""
+    if match not in ("", "NotOlderThan", "Exact"):
+        why = f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"'
+    elif match and not rv:
+        why = "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
+    elif match and continue_token:
+        why = "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided"
+    elif match == "Exact" and rv == "0":
+        why = 'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
+    if why:
+        raise errors.APIError(f'ListOptions.meta.k8s.io "" is invalid: {why}', "Invalid", 422,
+                              group="meta.k8s.io", kind="ListOptions")
 
 
 @dataclass(frozen=True)
@@ -204,8 +224,12 @@ class GenericStore:
         rev, start = 0, prefix
         if opts.continue_token:
             rev, start = decode_continue(opts.continue_token, prefix)
-        elif opts.resource_version not in ("", "0"):
-            rev = _parse_rv(opts.resource_version)
+        minimum = 0
+        if not opts.continue_token and opts.resource_version not in ("", "0"):
+            if opts.resource_version_match == "Exact":
+                rev = _parse_rv(opts.resource_version)  # a read in the past, at exactly that revision
+            else:
+                minimum = _parse_rv(opts.resource_version)  # NotOlderThan: the latest state will do
         items: list[dict[str, Any]] = []
         token, remaining = "", None
         batch = limit or 0
@@ -235,9 +259,11 @@ class GenericStore:
             if opts.continue_token:
                 raise errors.gone("The provided continue parameter is too old to display a consistent list "
                                   "result. You can start a new list without the continue parameter.") from e
-            raise self._translate(Compacted(rev, e.compact_revision), "") from e
+            raise errors.gone(LIST_TOO_OLD) from e
         except StorageError as e:
             raise self._translate(e, "") from e
+        if minimum > rev:
+            raise errors.timeout(f"Too large resource version: {minimum}, current: {rev}")
         md: dict[str, Any] = {"resourceVersion": str(rev)}
         if token:
             md["continue"] = token

@@ -659,3 +659,31 @@ def test_server_side_apply_field_managers_and_conflicts(cluster):
     assert obj["data"] == {"k": "patched", "keep": "1"}, "keep is still owned by ci"
     assert "labels" not in obj["metadata"], "the label only kubectl applied is gone"
     kubectl(cluster, "delete", "cm", "ssa")
+
+
+def test_list_resource_version_semantics(cluster):
+    srv, st, _ = cluster
+    base = "/api/v1/namespaces/default/configmaps"
+    _, first = api(srv, "POST", base, {"metadata": {"name": "rv1"}})
+    old_rv = first["metadata"]["resourceVersion"]
+    api(srv, "POST", base, {"metadata": {"name": "rv2"}})
+    names = lambda lst: [i["metadata"]["name"] for i in lst["items"] if i["metadata"]["name"].startswith("rv")]  # noqa: E731
+    code, exact = api(srv, "GET", f"{base}?resourceVersion={old_rv}&resourceVersionMatch=Exact")
+    assert (code, names(exact), exact["metadata"]["resourceVersion"]) == (200, ["rv1"], old_rv)
+    code, newer = api(srv, "GET", f"{base}?resourceVersion={old_rv}&resourceVersionMatch=NotOlderThan")
+    assert code == 200 and names(newer) == ["rv1", "rv2"] and int(newer["metadata"]["resourceVersion"]) > int(old_rv)
+    code, plain = api(srv, "GET", f"{base}?resourceVersion={old_rv}")
+    assert names(plain) == ["rv1", "rv2"], "a resourceVersion alone means 'not older than'"
+    code, status = api(srv, "GET", f"{base}?resourceVersion=999999999")
+    assert (code, status["reason"]) == (504, "Timeout") and status["message"].startswith(
+        "Too large resource version: 999999999, current: ")
+    code, status = api(srv, "GET", f"{base}?resourceVersionMatch=Exact")
+    assert (code, status["message"]) == (422, 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: '
+                                              "Forbidden: resourceVersionMatch is forbidden unless resourceVersion "
+                                              "is provided")
+    st.etcdctl("compact", newer["metadata"]["resourceVersion"])
+    code, status = api(srv, "GET", f"{base}?resourceVersion={old_rv}&resourceVersionMatch=Exact")
+    assert (code, status["reason"], status["message"]) == (410, "Expired",
+                                                           "The resourceVersion for the provided list is too old.")
+    for n in ("rv1", "rv2"):
+        api(srv, "DELETE", f"{base}/{n}")
