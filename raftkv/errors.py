@@ -176,3 +176,55 @@ class AuthNotEnabled(RaftKVError):
 
 class PermissionDenied(RaftKVError):
     message = "etcdserver: permission denied"
+
+
+class RootUserNotExist(RaftKVError):
+    message = "etcdserver: root user does not exist"
+
+
+class RootRoleNotExist(RaftKVError):
+    message = "etcdserver: root user does not have root role"
+
+
+class UserAlreadyExist(RaftKVError):
+    message = "etcdserver: user name already exists"
+
+
+class UserEmpty(RaftKVError):
+    message = "etcdserver: user name is empty"
+
+
+class UserNotFound(RaftKVError):
+    message = "etcdserver: user name not found"
+
+
+class RoleAlreadyExist(RaftKVError):
+    message = "etcdserver: role name already exists"
+
+
+class RoleNotFound(RaftKVError):
+    message = "etcdserver: role name not found"
+
+
+class RoleEmpty(RaftKVError):
+    message = "etcdserver: role name is empty"
+
+
+class AuthFailed(RaftKVError):
+    message = "etcdserver: authentication failed, invalid user ID or password"
+
+
+class RoleNotGranted(RaftKVError):
+    message = "etcdserver: role is not granted to the user"
+
+
+class PermissionNotGranted(RaftKVError):
+    message = "etcdserver: permission is not granted to the role"
+
+
+class InvalidAuthToken(RaftKVError):
+    message = "etcdserver: invalid auth token"
+
+
+class InvalidAuthMgmt(RaftKVError):
+    message = "etcdserver: invalid auth management"

@@ -40,6 +40,7 @@ class Op(IntEnum):
     MEMBER_ATTR = 8
     MEMBER_UPDATE = 9
     LEASE_CHECKPOINT = 10
+    AUTH = 11
 
 
 def encode_request(request_id: int, op: Op, payload: bytes) -> bytes:

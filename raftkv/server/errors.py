@@ -49,6 +49,19 @@ _CODES: dict[type[e.RaftKVError], grpc.StatusCode] = {
     e.NotCapable: grpc.StatusCode.UNAVAILABLE,
     e.AuthNotEnabled: grpc.StatusCode.FAILED_PRECONDITION,
     e.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    e.RootUserNotExist: grpc.StatusCode.FAILED_PRECONDITION,
+    e.RootRoleNotExist: grpc.StatusCode.FAILED_PRECONDITION,
+    e.UserAlreadyExist: grpc.StatusCode.FAILED_PRECONDITION,
+    e.UserEmpty: grpc.StatusCode.INVALID_ARGUMENT,
+    e.UserNotFound: grpc.StatusCode.FAILED_PRECONDITION,
+    e.RoleAlreadyExist: grpc.StatusCode.FAILED_PRECONDITION,
+    e.RoleNotFound: grpc.StatusCode.FAILED_PRECONDITION,
+    e.RoleEmpty: grpc.StatusCode.INVALID_ARGUMENT,
+    e.AuthFailed: grpc.StatusCode.INVALID_ARGUMENT,
+    e.RoleNotGranted: grpc.StatusCode.FAILED_PRECONDITION,
+    e.PermissionNotGranted: grpc.StatusCode.FAILED_PRECONDITION,
+    e.InvalidAuthToken: grpc.StatusCode.UNAUTHENTICATED,
+    e.InvalidAuthMgmt: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 

@@ -36,6 +36,7 @@ import grpc
 from raftkv import errors
 from raftkv._pb.etcdserverpb import rpc_pb2 as pb
 from raftkv._pb.raftpb import raft_pb2 as rpb
+from raftkv.auth import AuthStore
 from raftkv.lease import Lessor
 from raftkv.mvcc import Applier, open_store
 from raftkv.mvcc.apply import request_cost
@@ -75,6 +76,7 @@ MAX_LEASE_TTL = 9_000_000_000
 BACKEND_COMMIT_INTERVAL_S = 0.1
 LEASE_EXPIRY_CHECK_S = 0.5
 SNAPSHOT_SEND_CHUNK = 1 << 20
+AUTH_META = "auth"  # the users and roles, as JSON, beside the keys (so in every snapshot)
 
 
 @dataclass
@@ -146,6 +148,8 @@ class RaftMember:
         for d in (self.snap_dir, self.db_dir):
             os.makedirs(d, exist_ok=True)
         self.store = open_store(self.db_dir)
+        self.auth = AuthStore.from_json(self.store.b.get_meta(AUTH_META))
+        self.store.restore_listeners.append(self._reload_auth)
         self.lessor = Lessor(min_ttl=max(1, (3 * self.cfg.election_timeout + 999) // 1000))
         self.applier = Applier(self.store, self.lessor, max_txn_ops=self.cfg.max_txn_ops,
                                quota_bytes=self.cfg.quota_backend_bytes)
@@ -435,6 +439,10 @@ class RaftMember:
         if op == Op.ALARM:
             req = pb.AlarmRequest.FromString(payload)
             return self._apply_alarm(req)
+        if op == Op.AUTH:
+            self.auth.apply(json.loads(payload))
+            self.store.b.set_meta(AUTH_META, self.auth.to_json())
+            return self.auth.revision
         if op == Op.MEMBER_ATTR:
             m = member_from_context(payload)
             self.membership.set_attributes(m.id, m.name, m.client_urls)
@@ -447,6 +455,10 @@ class RaftMember:
             self._refresh_peers()
             return None
         raise errors.InvalidArgument(f"etcdserver: unknown log entry operation {op}")
+
+    def _reload_auth(self) -> None:
+        """After a snapshot replaced the store: its users and roles came with it."""
+        self.auth = AuthStore.from_json(self.store.b.get_meta(AUTH_META))
 
     def _apply_alarm(self, req: pb.AlarmRequest) -> pb.AlarmResponse:
         resp = pb.AlarmResponse()

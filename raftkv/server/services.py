@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,8 +18,11 @@ from typing import Any
 import grpc
 
 from raftkv import errors
+from raftkv._pb.authpb import auth_pb2
 from raftkv._pb.etcdserverpb import rpc_pb2 as pb
 from raftkv._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
+from raftkv.auth import READ, WRITE
+from raftkv.auth.credentials import check_password, hash_password, issue_token, verify_token
 from raftkv.mvcc import check_compaction, check_delete_range, check_put, check_range, check_txn
 from raftkv.raft.types import NONE
 from raftkv.server.codec import Op
@@ -35,6 +40,26 @@ WATCH_MAX_EVENTS_PER_RESPONSE = 1000
 # gathers for this long before its next write, so one response carries many events: on this stack a
 # stream write costs far more than an event in it. A lone event is written at once.
 WATCH_GATHER_S = 0.025
+
+
+_GO_CODE_NAMES = {grpc.StatusCode.PERMISSION_DENIED: "PermissionDenied", grpc.StatusCode.INVALID_ARGUMENT:
+                  "InvalidArgument", grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated"}
+
+
+def _txn_accesses(txn: pb.TxnRequest) -> list[tuple[bytes, bytes, int]]:
+    """Every (key, range_end, READ/WRITE) a txn may touch, on both branches (etcd checks them all)."""
+    out = [(c.key, c.range_end, READ) for c in txn.compare]
+    for op in (*txn.success, *txn.failure):
+        kind = op.WhichOneof("request")
+        if kind == "request_range":
+            out.append((op.request_range.key, op.request_range.range_end, READ))
+        elif kind == "request_put":
+            out.append((op.request_put.key, b"", WRITE))
+        elif kind == "request_delete_range":
+            out.append((op.request_delete_range.key, op.request_delete_range.range_end, WRITE))
+        elif kind == "request_txn":
+            out += _txn_accesses(op.request_txn)
+    return out
 
 
 async def _tick(wake: asyncio.Event, every_s: float) -> None:
@@ -55,6 +80,41 @@ class _Base:
     def __init__(self, member: RaftMember) -> None:
         self.m = member
 
+    def user(self, context: grpc.aio.ServicerContext) -> str | None:
+        """Who is asking, once auth is on (None while it is off): the user of the request's token, else, as
+        etcd does, the CN of the client certificate; etcd's errors for neither or a bad token."""
+        a = self.m.auth
+        if not a.enabled:
+            return None
+        for key, value in context.invocation_metadata() or ():
+            if key == "token":
+                name = verify_token(a.token_key, str(value), time.time())
+                if name not in a.users:
+                    raise errors.InvalidAuthToken()
+                return name
+        cn = (context.auth_context() or {}).get("x509_common_name")
+        if cn:
+            return bytes(cn[0]).decode()
+        raise errors.UserEmpty()
+
+    def require(self, context: grpc.aio.ServicerContext, key: bytes, range_end: bytes, perm: int) -> None:
+        user = self.user(context)
+        if user is not None and not self.m.auth.permitted(user, key, range_end, perm):
+            raise errors.PermissionDenied()
+
+    def require_admin(self, context: grpc.aio.ServicerContext) -> None:
+        user = self.user(context)
+        if user is not None and not self.m.auth.is_admin(user):
+            raise errors.PermissionDenied()
+
+    def require_txn(self, context: grpc.aio.ServicerContext, txn: pb.TxnRequest) -> None:
+        user = self.user(context)
+        if user is None:
+            return
+        for key, end, perm in _txn_accesses(txn):
+            if not self.m.auth.permitted(user, key, end, perm):
+                raise errors.PermissionDenied()
+
     def header(self, h: pb.ResponseHeader, revision: int | None = None) -> None:
         h.cluster_id = self.m.cluster_id
         h.member_id = self.m.id
@@ -69,6 +129,7 @@ class KVService(_Base, pb_grpc.KVServicer):
     async def Range(self, request: pb.RangeRequest, context: grpc.aio.ServicerContext) -> pb.RangeResponse:
         try:
             check_range(request)
+            self.require(context, request.key, request.range_end, READ)
             if not request.serializable:
                 await self.m.read_barrier()
             resp = self.m.applier.range(request)
@@ -80,6 +141,7 @@ class KVService(_Base, pb_grpc.KVServicer):
     async def Put(self, request: pb.PutRequest, context: grpc.aio.ServicerContext) -> pb.PutResponse:
         try:
             check_put(request)
+            self.require(context, request.key, b"", WRITE)
             self.m.check_quota(request)
             resp = await self.m.propose(Op.PUT, request.SerializeToString())
         except Exception as err:
@@ -91,6 +153,7 @@ class KVService(_Base, pb_grpc.KVServicer):
                           ) -> pb.DeleteRangeResponse:
         try:
             check_delete_range(request)
+            self.require(context, request.key, request.range_end, WRITE)
             resp = await self.m.propose(Op.DELETE_RANGE, request.SerializeToString())
         except Exception as err:
             return await _abort(context, err)
@@ -100,6 +163,7 @@ class KVService(_Base, pb_grpc.KVServicer):
     async def Txn(self, request: pb.TxnRequest, context: grpc.aio.ServicerContext) -> pb.TxnResponse:
         try:
             check_txn(request, self.m.cfg.max_txn_ops)
+            self.require_txn(context, request)
             self.m.check_quota(request)
             resp = await self.m.propose(Op.TXN, request.SerializeToString())
         except Exception as err:
@@ -111,6 +175,7 @@ class KVService(_Base, pb_grpc.KVServicer):
                       ) -> pb.CompactionResponse:
         try:
             check_compaction(request)
+            self.user(context)  # as etcd: any authenticated user may compact
             resp = await self.m.propose(Op.COMPACTION, request.SerializeToString())
             if request.physical:
                 self.m.store.commit()
@@ -138,7 +203,7 @@ class WatchService(_Base, pb_grpc.WatchServicer):
                 async for req in request_iterator:
                     kind = req.WhichOneof("request_union")
                     if kind == "create_request":
-                        outbox.append(self._create(ws, req.create_request, progress, fragment))
+                        outbox.append(self._create(ws, req.create_request, progress, fragment, context))
                     elif kind == "cancel_request":
                         wid = req.cancel_request.watch_id
                         if ws.cancel(wid):
@@ -189,9 +254,17 @@ class WatchService(_Base, pb_grpc.WatchServicer):
             ticker.cancel()
             ws.close()
 
-    def _create(self, ws: Any, c: pb.WatchCreateRequest, progress: dict[int, bool], fragment: dict[int, bool]
-                ) -> pb.WatchResponse:
+    def _create(self, ws: Any, c: pb.WatchCreateRequest, progress: dict[int, bool], fragment: dict[int, bool],
+                context: grpc.aio.ServicerContext) -> pb.WatchResponse:
         r = pb.WatchResponse()
+        try:
+            self.require(context, c.key, c.range_end, READ)
+        except errors.RaftKVError as err:  # etcd answers a created-and-canceled watch with the gRPC error text
+            code, message = to_status(err)
+            r.watch_id, r.created, r.canceled = -1, True, True
+            r.cancel_reason = f"rpc error: code = {_GO_CODE_NAMES.get(code, code.name)} desc = {message}"
+            self.header(r.header)
+            return r
         try:
             wid = ws.watch(c.key, c.range_end, c.start_revision, c.prev_kv, set(c.filters),
                            c.watch_id if c.watch_id else -1)
@@ -265,6 +338,11 @@ class LeaseService(_Base, pb_grpc.LeaseServicer):
     async def LeaseRevoke(self, request: pb.LeaseRevokeRequest, context: grpc.aio.ServicerContext
                           ) -> pb.LeaseRevokeResponse:
         try:
+            user = self.user(context)
+            if user is not None and not self.m.auth.is_admin(user):
+                for key in self.m.lessor.time_to_live(request.ID, 0.0)[2]:  # as etcd: write on every attached key
+                    if not self.m.auth.permitted(user, key, b"", WRITE):
+                        raise errors.PermissionDenied()
             resp = await self.m.propose(Op.LEASE_REVOKE, request.SerializeToString())
         except Exception as err:
             return await _abort(context, err)
@@ -354,6 +432,7 @@ class ClusterService(_Base, pb_grpc.ClusterServicer):
     async def MemberAdd(self, request: pb.MemberAddRequest, context: grpc.aio.ServicerContext
                         ) -> pb.MemberAddResponse:
         try:
+            self.require_admin(context)
             if not request.peerURLs or any(not u.startswith(("http://", "https://")) for u in request.peerURLs):
                 raise errors.MemberBadURLs()
             added = await self.m.member_add(list(request.peerURLs), request.isLearner)
@@ -367,6 +446,7 @@ class ClusterService(_Base, pb_grpc.ClusterServicer):
     async def MemberRemove(self, request: pb.MemberRemoveRequest, context: grpc.aio.ServicerContext
                            ) -> pb.MemberRemoveResponse:
         try:
+            self.require_admin(context)
             await self.m.member_remove(request.ID)
         except Exception as err:
             return await _abort(context, err)
@@ -377,6 +457,7 @@ class ClusterService(_Base, pb_grpc.ClusterServicer):
     async def MemberUpdate(self, request: pb.MemberUpdateRequest, context: grpc.aio.ServicerContext
                            ) -> pb.MemberUpdateResponse:
         try:
+            self.require_admin(context)
             await self.m.member_update(request.ID, list(request.peerURLs))
         except Exception as err:
             return await _abort(context, err)
@@ -387,6 +468,7 @@ class ClusterService(_Base, pb_grpc.ClusterServicer):
     async def MemberPromote(self, request: pb.MemberPromoteRequest, context: grpc.aio.ServicerContext
                             ) -> pb.MemberPromoteResponse:
         try:
+            self.require_admin(context)
             await self.m.member_promote(request.ID)
         except Exception as err:
             return await _abort(context, err)
@@ -427,6 +509,7 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
     async def Defragment(self, request: pb.DefragmentRequest, context: grpc.aio.ServicerContext
                          ) -> pb.DefragmentResponse:
         try:
+            self.require_admin(context)
             self.m.store.commit()
             defrag = getattr(self.m.store, "defragment", None)
             if defrag is not None:
@@ -438,12 +521,17 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
         return resp
 
     async def Hash(self, request: pb.HashRequest, context: grpc.aio.ServicerContext) -> pb.HashResponse:
+        try:
+            self.require_admin(context)
+        except Exception as err:
+            return await _abort(context, err)
         resp = pb.HashResponse(hash=self.m.store.hash())
         self.header(resp.header)
         return resp
 
     async def HashKV(self, request: pb.HashKVRequest, context: grpc.aio.ServicerContext) -> pb.HashKVResponse:
         try:
+            self.require_admin(context)
             h, compact_rev, hash_rev = self.m.store.hash_kv(request.revision)
         except Exception as err:
             return await _abort(context, err)
@@ -454,6 +542,11 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
     async def Snapshot(self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[pb.SnapshotResponse]:
         # As etcd: the image, then its SHA-256 as the last 32 bytes (etcdctl checks for it).
+        try:
+            self.require_admin(context)
+        except Exception as err:
+            await _abort(context, err)
+            return
         size, chunks = self.m.write_image()
         total = size + hashlib.sha256().digest_size
         digest = hashlib.sha256()
@@ -476,6 +569,7 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
     async def MoveLeader(self, request: pb.MoveLeaderRequest, context: grpc.aio.ServicerContext
                          ) -> pb.MoveLeaderResponse:
         try:
+            self.require_admin(context)
             await self.m.move_leader(request.targetID)
         except Exception as err:
             return await _abort(context, err)
@@ -490,31 +584,135 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
 
 
 class AuthService(_Base, pb_grpc.AuthServicer):
-    """Auth is not implemented yet: it is reported disabled, and every change is refused as etcd does
-    for a cluster whose auth is disabled (Authenticate), or as not supported (user/role changes)."""
+    """etcd's auth API: every change goes through the log (raftkv.auth.store applies it on every member);
+    reads answer from this member's copy after a read barrier. Once auth is on, only root may manage it."""
+
+    async def _change(self, context: grpc.aio.ServicerContext, op: dict[str, Any], resp: Any) -> Any:
+        try:
+            self.require_admin(context)
+            await self.m.propose(Op.AUTH, json.dumps(op).encode())
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def _read(self, context: grpc.aio.ServicerContext) -> Any:
+        self.require_admin(context)
+        await self.m.read_barrier()
+        return self.m.auth
+
+    async def AuthEnable(self, request: pb.AuthEnableRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change(context, {"op": "auth_enable", "token_key": os.urandom(32).hex()},
+                                  pb.AuthEnableResponse())
+
+    async def AuthDisable(self, request: pb.AuthDisableRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change(context, {"op": "auth_disable"}, pb.AuthDisableResponse())
 
     async def AuthStatus(self, request: pb.AuthStatusRequest, context: grpc.aio.ServicerContext
                          ) -> pb.AuthStatusResponse:
-        resp = pb.AuthStatusResponse(enabled=False, authRevision=0)
+        resp = pb.AuthStatusResponse(enabled=self.m.auth.enabled, authRevision=self.m.auth.revision)
         self.header(resp.header)
         return resp
 
     async def Authenticate(self, request: pb.AuthenticateRequest, context: grpc.aio.ServicerContext) -> Any:
-        return await _abort(context, errors.AuthNotEnabled())
+        try:
+            a = self.m.auth
+            if not a.enabled:
+                raise errors.AuthNotEnabled()
+            user = a.users.get(request.name)
+            ok = user is not None and not user.no_password and await asyncio.get_running_loop().run_in_executor(
+                None, check_password, request.password, user.password)
+            if not ok:
+                raise errors.AuthFailed()
+            resp = pb.AuthenticateResponse(token=issue_token(a.token_key, request.name, time.time()))
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def UserAdd(self, request: pb.AuthUserAddRequest, context: grpc.aio.ServicerContext) -> Any:
+        no_password = request.options.no_password
+        try:
+            hashed = "" if no_password else await _hash(request.password)
+        except Exception as err:
+            return await _abort(context, err)
+        return await self._change(context, {"op": "user_add", "name": request.name, "password": hashed,
+                                            "no_password": no_password}, pb.AuthUserAddResponse())
+
+    async def UserDelete(self, request: pb.AuthUserDeleteRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change(context, {"op": "user_delete", "name": request.name}, pb.AuthUserDeleteResponse())
+
+    async def UserChangePassword(self, request: pb.AuthUserChangePasswordRequest,
+                                 context: grpc.aio.ServicerContext) -> Any:
+        hashed = await _hash(request.password)
+        return await self._change(context, {"op": "user_change_password", "name": request.name, "password": hashed},
+                                  pb.AuthUserChangePasswordResponse())
+
+    async def UserGrantRole(self, request: pb.AuthUserGrantRoleRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change(context, {"op": "user_grant_role", "user": request.user, "role": request.role},
+                                  pb.AuthUserGrantRoleResponse())
+
+    async def UserRevokeRole(self, request: pb.AuthUserRevokeRoleRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change(context, {"op": "user_revoke_role", "name": request.name, "role": request.role},
+                                  pb.AuthUserRevokeRoleResponse())
+
+    async def RoleAdd(self, request: pb.AuthRoleAddRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change(context, {"op": "role_add", "name": request.name}, pb.AuthRoleAddResponse())
+
+    async def RoleDelete(self, request: pb.AuthRoleDeleteRequest, context: grpc.aio.ServicerContext) -> Any:
+        return await self._change(context, {"op": "role_delete", "role": request.role}, pb.AuthRoleDeleteResponse())
+
+    async def RoleGrantPermission(self, request: pb.AuthRoleGrantPermissionRequest,
+                                  context: grpc.aio.ServicerContext) -> Any:
+        p = request.perm
+        return await self._change(context, {"op": "role_grant_permission", "name": request.name,
+                                            "perm_type": int(p.permType), "key": p.key.hex(),
+                                            "range_end": p.range_end.hex()}, pb.AuthRoleGrantPermissionResponse())
+
+    async def RoleRevokePermission(self, request: pb.AuthRoleRevokePermissionRequest,
+                                   context: grpc.aio.ServicerContext) -> Any:
+        return await self._change(context, {"op": "role_revoke_permission", "role": request.role,
+                                            "key": request.key.hex(), "range_end": request.range_end.hex()},
+                                  pb.AuthRoleRevokePermissionResponse())
+
+    async def UserGet(self, request: pb.AuthUserGetRequest, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            resp = pb.AuthUserGetResponse(roles=(await self._read(context)).user_roles(request.name))
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def UserList(self, request: pb.AuthUserListRequest, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            resp = pb.AuthUserListResponse(users=sorted((await self._read(context)).users))
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def RoleGet(self, request: pb.AuthRoleGetRequest, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            perms = (await self._read(context)).role_permissions(request.role)
+            resp = pb.AuthRoleGetResponse(perm=[auth_pb2.Permission(permType=p.perm_type, key=p.key,
+                                                                    range_end=p.range_end) for p in perms])
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
+
+    async def RoleList(self, request: pb.AuthRoleListRequest, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            resp = pb.AuthRoleListResponse(roles=sorted((await self._read(context)).roles))
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
 
 
-def _not_enabled(name: str) -> Any:
-    async def method(self: AuthService, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _abort(context, errors.AuthNotEnabled())
-
-    method.__name__ = name
-    return method
-
-
-for _name in ("AuthEnable", "AuthDisable", "UserAdd", "UserGet", "UserList", "UserDelete", "UserChangePassword",
-              "UserGrantRole", "UserRevokeRole", "RoleAdd", "RoleGet", "RoleList", "RoleDelete",
-              "RoleGrantPermission", "RoleRevokePermission"):
-    setattr(AuthService, _name, _not_enabled(_name))
+async def _hash(password: str) -> str:
+    """PBKDF2 takes milliseconds: off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, hash_password, password, os.urandom(16))
 
 
 def add_all(server: grpc.aio.Server, member: RaftMember) -> None:

@@ -1,0 +1,90 @@
+"""etcd's auth rules as a pure state machine, and its credentials."""
+
+from __future__ import annotations
+
+import pytest
+
+from raftkv import errors
+from raftkv.auth import READ, READWRITE, WRITE, AuthStore, Permission
+from raftkv.auth.credentials import check_password, hash_password, issue_token, verify_token
+
+pytestmark = pytest.mark.unit
+
+
+def grant(a: AuthStore, role: str, perm: int, key: bytes, end: bytes = b"") -> None:
+    a.apply({"op": "role_grant_permission", "name": role, "perm_type": perm, "key": key.hex(),
+             "range_end": end.hex()})
+
+
+def test_enable_needs_root_with_the_root_role() -> None:
+    a = AuthStore()
+    with pytest.raises(errors.RootUserNotExist):
+        a.apply({"op": "auth_enable", "token_key": "00"})
+    a.apply({"op": "user_add", "name": "root", "password": "h"})
+    with pytest.raises(errors.RootRoleNotExist):
+        a.apply({"op": "auth_enable", "token_key": "00"})
+    a.apply({"op": "user_grant_role", "user": "root", "role": "root"})  # root needs no role object
+    a.apply({"op": "auth_enable", "token_key": "00"})
+    assert a.enabled and a.is_admin("root")
+    with pytest.raises(errors.InvalidAuthMgmt):
+        a.apply({"op": "user_delete", "name": "root"})
+    with pytest.raises(errors.InvalidAuthMgmt):
+        a.apply({"op": "user_revoke_role", "name": "root", "role": "root"})
+
+
+def test_permissions_cover_whole_ranges_only() -> None:
+    a = AuthStore()
+    a.apply({"op": "user_add", "name": "alice", "password": "h"})
+    a.apply({"op": "role_add", "name": "r"})
+    grant(a, "r", READ, b"a/", b"a0")
+    grant(a, "r", READWRITE, b"a/own")
+    grant(a, "r", WRITE, b"z", b"\0")
+    a.apply({"op": "user_grant_role", "user": "alice", "role": "r"})
+    assert a.permitted("alice", b"a/x", b"", READ)
+    assert a.permitted("alice", b"a/", b"a0", READ)
+    assert not a.permitted("alice", b"a/", b"b", READ)  # wider than the permission
+    assert not a.permitted("alice", b"a/x", b"", WRITE)
+    assert a.permitted("alice", b"a/own", b"", WRITE)
+    assert a.permitted("alice", b"zz", b"\0", WRITE) and not a.permitted("alice", b"y", b"\0", WRITE)
+    assert not a.permitted("bob", b"a/x", b"", READ)
+    a.apply({"op": "role_revoke_permission", "role": "r", "key": b"a/".hex(), "range_end": b"a0".hex()})
+    assert not a.permitted("alice", b"a/x", b"", READ)
+    with pytest.raises(errors.PermissionNotGranted):
+        a.apply({"op": "role_revoke_permission", "role": "r", "key": b"a/".hex(), "range_end": b"a0".hex()})
+
+
+def test_errors_are_etcds_and_a_failed_change_changes_nothing() -> None:
+    a = AuthStore()
+    a.apply({"op": "user_add", "name": "u", "password": "h"})
+    rev = a.revision
+    for op, err in [({"op": "user_add", "name": "u"}, errors.UserAlreadyExist),
+                    ({"op": "user_add", "name": ""}, errors.UserEmpty),
+                    ({"op": "user_grant_role", "user": "u", "role": "nope"}, errors.RoleNotFound),
+                    ({"op": "user_revoke_role", "name": "u", "role": "nope"}, errors.RoleNotGranted),
+                    ({"op": "role_delete", "role": "nope"}, errors.RoleNotFound),
+                    ({"op": "user_delete", "name": "nobody"}, errors.UserNotFound)]:
+        with pytest.raises(err):
+            a.apply(op)
+    assert a.revision == rev
+
+
+def test_the_state_survives_json() -> None:
+    a = AuthStore()
+    a.apply({"op": "user_add", "name": "root", "password": "h"})
+    a.apply({"op": "role_add", "name": "r"})
+    grant(a, "r", READ, b"k", b"\0")
+    a.apply({"op": "user_grant_role", "user": "root", "role": "r"})
+    b = AuthStore.from_json(a.to_json())
+    assert b == a and b.role_permissions("r") == [Permission(READ, b"k", b"\0")]
+
+
+def test_passwords_and_tokens() -> None:
+    stored = hash_password("s3cret", b"salt1234salt1234")
+    assert check_password("s3cret", stored) and not check_password("S3cret", stored)
+    key = "11" * 32
+    token = issue_token(key, "alice", now=1000.0, ttl_s=300)
+    assert verify_token(key, token, now=1200.0) == "alice"
+    for bad_key, bad_token, now in [(key, token, 1301.0), ("22" * 32, token, 1000.0), (key, token + "0", 1000.0),
+                                    (key, "garbage", 1000.0), ("", token, 1000.0)]:
+        with pytest.raises(errors.InvalidAuthToken):
+            verify_token(bad_key, bad_token, now)
