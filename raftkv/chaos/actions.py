@@ -188,6 +188,20 @@ async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext, pr
         up = await _restart(cluster, ctx, dead)
         refused = sorted(set(dead) - set(up))
         return f"restart {dead}: serving {up}" + (f"; refused to start {refused}" if refused else "")
+    if k == "replace-refused":
+        # the operator's answer to a member that refuses to start on a damaged WAL ("remove and re-add the
+        # member"): without it a long run would damage members until no quorum is left
+        gone = [n for n in ctx.refused if n in cluster.members and not cluster.procs.alive(n)]
+        if not gone:
+            return ""
+        done = []
+        for n in gone:
+            leader = await _leader(cluster)
+            await cluster.remove_member(n, via=leader)
+            new = await cluster.add_member(via=await _leader(cluster))
+            await cluster.wait_serving(new, RESTART_TIMEOUT_S)
+            done.append(f"{n} -> {new}")
+        return f"replaced members that refused to start (removed, added fresh, promoted): {', '.join(done)}"
     if k == "pause":
         leader = await _leader(cluster)
         cluster.procs.pause(leader)

@@ -115,10 +115,11 @@ CATALOGUE: dict[str, Scenario] = {s.name: s for s in [
                act("lose-unsynced")),), (act("restart", heals=True),), period_s=6.0, hold_s=0.5,
              needs=("fuse",), lazyfs=True, criteria=Criteria(max_recovery_et=4.0)),
     Scenario("corrupt", "kill -9 a follower, truncate (then bit-flip) its WAL tail, restart: it must repair the "
-                        "torn tail or refuse to start with a clear error, never serve wrong data",
+                        "torn tail or refuse to start with a clear error, never serve wrong data; one that refuses is "
+                        "replaced (removed, re-added fresh), as an operator would",
              ((act("kill", target="follower"), act("corrupt-wal", mode="truncate")),
               (act("kill", target="follower"), act("corrupt-wal", mode="bitflip"))),
-             (act("restart", heals=True),), period_s=4.0, hold_s=0.5,
+             (act("restart", heals=True), act("replace-refused")), period_s=4.0, hold_s=0.5,
              criteria=Criteria(refusal_allowed=True, progress_during_fault=True)),
     Scenario("disk-full", "one member's data dir on a 256 MiB tmpfs, filled to ENOSPC under load; freed after "
                           "1.5 s and the member restarted if it stopped: no corruption, majority serves",

@@ -333,12 +333,19 @@ async def final_reads(endpoints: list[str], keys: list[str], timeout: float = 5.
     raise ConnectionError(f"no member answered the final reads: {last}")
 
 
-async def read_log(endpoint: str, until_revision: int, prefix: str = PREFIX, timeout: float = 10.0,
+LOG_READ_BASE_S = 10.0
+LOG_READ_PER_REVISION_S = 0.005  # a minute-long run writes ~10k revisions; reading them back is not free
+
+
+async def read_log(endpoint: str, until_revision: int, prefix: str = PREFIX, timeout: float | None = None,
                    start_revision: int = 1) -> Op:
     """After the run: a watch from revision 1 read until `until_revision`, as the log of record.
 
-    Taken from a healed member, so it sees every committed write even if the in-run watchers broke.
+    Taken from a healed member, so it sees every committed write even if the in-run watchers broke. The
+    default deadline grows with the number of revisions to read.
     """
+    if timeout is None:
+        timeout = LOG_READ_BASE_S + LOG_READ_PER_REVISION_S * max(0, until_revision - start_revision)
     loop = asyncio.get_running_loop()
     invoke = loop.time()
     responses: list[WatchResponse] = []
