@@ -103,6 +103,8 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
     async def on_shutdown(app: web.Application) -> None:
         handler.stop_watches()
         await handler.gc.stop()
+        if registry.watch_cache is not None:
+            await registry.watch_cache.stop()
         await informer.stop()
 
     async def on_cleanup(app: web.Application) -> None:

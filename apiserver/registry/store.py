@@ -31,6 +31,7 @@ from apiserver.storage.errors import (
     StorageError,
 )
 from apiserver.storage.etcd3 import Etcd3Store
+from apiserver.storage.watchcache import WatchCache
 
 MAX_LIST_LIMIT = 10_000
 MAX_UPDATE_RETRIES = 16
@@ -130,6 +131,7 @@ class GenericStore:
         self.rng = rng
         self.namespace_exists = namespace_exists
         self.observer: Observer | None = None  # told about every write (the auth state cache's read-your-writes)
+        self.watch_cache: WatchCache | None = None  # set by the Registry: watches share one store watch
 
     def _observe(self, namespace: str, name: str, obj: dict[str, Any] | None, rev: int) -> None:
         if self.observer is not None:
@@ -475,7 +477,10 @@ class GenericStore:
             start = int(initial["metadata"]["resourceVersion"])
         try:
             interval = self.bookmark_interval if bookmarks else None
-            async for ev in self.storage.watch(prefix, start + 1, progress_interval=interval):
+            source = (self.watch_cache.watch(self.resource.key_prefix, prefix, start + 1, bookmarks=bookmarks)
+                      if self.watch_cache is not None else
+                      self.storage.watch(prefix, start + 1, progress_interval=interval))
+            async for ev in source:
                 if ev.type == "PROGRESS":
                     yield "BOOKMARK", {"kind": self.resource.kind, "apiVersion": self.resource.group_version,
                                        "metadata": {"resourceVersion": str(ev.revision)}}
@@ -491,6 +496,8 @@ class GenericStore:
                     yield ("ADDED" if not was_match else "MODIFIED"), cur
                 elif was_match and prev is not None:
                     yield "DELETED", cur if cur is not None else prev
+        except Compacted as e:
+            raise errors.gone(f"too old resource version: {start} ({e.compact_revision})") from e
         except StorageError as e:
             raise self._translate(e, "") from e
 
@@ -499,8 +506,10 @@ class Registry:
     """All resource stores over one etcd3 store; namespace existence is checked through the namespace store."""
 
     def __init__(self, storage: Etcd3Store, resources: tuple[Resource, ...], *, clock: Callable[[], float],
-                 rng: meta.RNG, bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL_S) -> None:
+                 rng: meta.RNG, bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL_S,
+                 watch_cache: bool = True) -> None:
         self.storage = storage
+        self.watch_cache = WatchCache(storage, progress_interval=bookmark_interval) if watch_cache else None
         self.stores: dict[tuple[str, str], GenericStore] = {}
         for r in resources:
             if r.virtual:
@@ -508,6 +517,7 @@ class Registry:
             self.stores[(r.group, r.plural)] = GenericStore(r, storage, clock=clock, rng=rng,
                                                             namespace_exists=self._namespace_exists,
                                                             bookmark_interval=bookmark_interval)
+            self.stores[(r.group, r.plural)].watch_cache = self.watch_cache
 
     async def _namespace_exists(self, namespace: str) -> bool:
         kv, _ = await self.storage.get(f"/registry/namespaces/{namespace}")
