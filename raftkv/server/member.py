@@ -76,6 +76,7 @@ MAX_LEASE_TTL = 9_000_000_000
 BACKEND_COMMIT_INTERVAL_S = 0.1
 LEASE_EXPIRY_CHECK_S = 0.5
 SNAPSHOT_SEND_CHUNK = 1 << 20
+MEMBERSHIP_META = "membership"
 AUTH_META = "auth"  # the users and roles, as JSON, beside the keys (so in every snapshot)
 
 
@@ -248,9 +249,13 @@ class RaftMember:
 
     # ------------------------------------------------------------------ membership persistence
     def _save_membership(self) -> None:
+        """To its own file (read at start) and into the store beside the keys, so that a state image sent to a
+        follower carries the membership as of the image, not as of the older snapshot index."""
+        data = self.membership.to_json()
+        self.store.b.set_meta(MEMBERSHIP_META, data)
         tmp = self.cluster_file + ".tmp"
         with open(tmp, "wb") as fh:
-            fh.write(self.membership.to_json())
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.cluster_file)
@@ -529,8 +534,9 @@ class RaftMember:
         self.store.restore_from(path)
         for stale in [i for i in self._received_images if i <= index]:
             self._received_images.pop(stale, None)
-        if snap.data:
-            self.membership = Membership.from_json(snap.data)
+        data = self.store.b.get_meta(MEMBERSHIP_META) or snap.data
+        if data:
+            self.membership = Membership.from_json(data)
             self.cluster_id = self.membership.cluster_id
             self.transport.cluster_id = self.cluster_id
             self._save_membership()

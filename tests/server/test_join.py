@@ -36,6 +36,7 @@ def test_learner_joins_catches_up_and_is_promoted(tmp_path: pathlib.Path) -> Non
         wait_for(lambda: c.kv(new).Range(pb.RangeRequest(key=b"j/", range_end=b"j0", serializable=True,
                                                          count_only=True), timeout=5).count == 120,
                  60, "the learner to catch up")
+        # the image it caught up from carries the membership as of the image (with itself as a learner)
         assert c.status(new).isLearner
         wait_for(lambda: cluster_api.MemberPromote(pb.MemberPromoteRequest(ID=added.member.ID), timeout=10), 60,
                  "the learner to be promoted")
