@@ -34,7 +34,7 @@ from apiserver.storage.etcd3 import Etcd3Store
 from apiserver.storage.watchcache import WatchCache
 
 MAX_LIST_LIMIT = 10_000
-MAX_UPDATE_RETRIES = 16
+MAX_UPDATE_RETRIES = 1000  # kube-apiserver retries a lost race without limit; 16 refused busy keys (16 writers)
 DEFAULT_POD_GRACE_SECONDS = 30
 DEFAULT_BOOKMARK_INTERVAL_S = 60.0  # kube-apiserver's watch cache sends bookmarks about once a minute
 MAX_GUARD_RETRIES = 32  # creates that lost a quota race re-run validation against the new usage
