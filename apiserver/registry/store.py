@@ -34,6 +34,9 @@ from apiserver.storage.etcd3 import Etcd3Store
 from apiserver.storage.watchcache import WatchCache
 
 MAX_LIST_LIMIT = 10_000
+# Store reads are paged (all at the list's one revision), so one Range response stays far below gRPC's message limit
+# however many objects a list returns (10,000 pods in one Range went over 8 MiB and failed).
+MAX_RANGE_BATCH = 1000
 MAX_UPDATE_RETRIES = 1000  # kube-apiserver retries a lost race without limit; 16 refused busy keys (16 writers)
 DEFAULT_POD_GRACE_SECONDS = 30
 DEFAULT_BOOKMARK_INTERVAL_S = 60.0  # kube-apiserver's watch cache sends bookmarks about once a minute
@@ -234,7 +237,7 @@ class GenericStore:
                 minimum = _parse_rv(opts.resource_version)  # NotOlderThan: the latest state will do
         items: list[dict[str, Any]] = []
         token, remaining = "", None
-        batch = limit or 0
+        batch = min(limit, MAX_RANGE_BATCH) if limit else MAX_RANGE_BATCH
         filtered = not (opts.label.empty and not opts.field.requirements)
         try:
             while True:
@@ -254,7 +257,7 @@ class GenericStore:
                 else:
                     if res.more and res.kvs:
                         start = res.kvs[-1].key + "\0"
-                        batch = min(batch * 2, MAX_LIST_LIMIT) if batch else 0
+                        batch = min(batch * 2, MAX_RANGE_BATCH)
                         continue
                 break
         except Compacted as e:
