@@ -35,6 +35,7 @@ from apiserver.selectors import (
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
 MAX_WATCH_TIMEOUT_S = 3600
+LINE_CACHE_SIZE = 512
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 VERSION_INFO = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "raftkv", "gitTreeState": "clean",
@@ -60,6 +61,7 @@ class APIHandler:
         self.server_address = server_address
         self.clock = clock
         self.gc = GarbageCollector(registry)
+        self.lines: dict[tuple[str, ...], bytes] = {}  # encoded watch events, shared by watchers (insertion-ordered)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         info: RequestInfo = request["request_info"]
@@ -512,12 +514,27 @@ class APIHandler:
         assert task is not None
         self.watches.add(task)
 
+        include = request.query.get("includeObject", "Metadata")
+
         async def send(kind: str, obj: dict[str, Any]) -> None:
-            if fmt != "json" and kind not in ("BOOKMARK", "ERROR"):
-                obj = tables.to_table(resource.plural, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                                      self.clock(), include_object=request.query.get("includeObject", "Metadata"))
-                obj["apiVersion"] = "meta.k8s.io/" + fmt.split("-", 1)[1]
-            await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+            md = obj.get("metadata") or {}
+            shareable = fmt == "json" and kind in ("ADDED", "MODIFIED", "DELETED")
+            # Every watcher of an event sends the same JSON line: encode it once (kube-apiserver caches it too).
+            key = (resource.group, resource.plural, kind, md.get("namespace", ""), md.get("name", ""),
+                   md.get("resourceVersion", ""))
+            line = self.lines.get(key) if shareable else None
+            if line is None:
+                out = obj
+                if fmt != "json" and kind not in ("BOOKMARK", "ERROR"):
+                    out = tables.to_table(resource.plural, [obj], {"resourceVersion": md.get("resourceVersion")},
+                                          self.clock(), include_object=include)
+                    out["apiVersion"] = "meta.k8s.io/" + fmt.split("-", 1)[1]
+                line = json.dumps({"type": kind, "object": out}).encode() + b"\n"
+                if shareable:
+                    self.lines[key] = line
+                    if len(self.lines) > LINE_CACHE_SIZE:
+                        self.lines.pop(next(iter(self.lines)))
+            await response.write(line)
 
         try:
             async with asyncio.timeout(timeout_s):

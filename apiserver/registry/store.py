@@ -37,6 +37,7 @@ MAX_LIST_LIMIT = 10_000
 # Store reads are paged (all at the list's one revision), so one Range response stays far below gRPC's message limit
 # however many objects a list returns (10,000 pods in one Range went over 8 MiB and failed).
 MAX_RANGE_BATCH = 1000
+DECODED_CACHE_SIZE = 256
 MAX_UPDATE_RETRIES = 1000  # kube-apiserver retries a lost race without limit; 16 refused busy keys (16 writers)
 DEFAULT_POD_GRACE_SECONDS = 30
 DEFAULT_BOOKMARK_INTERVAL_S = 60.0  # kube-apiserver's watch cache sends bookmarks about once a minute
@@ -135,6 +136,7 @@ class GenericStore:
         self.namespace_exists = namespace_exists
         self.observer: Observer | None = None  # told about every write (the auth state cache's read-your-writes)
         self.watch_cache: WatchCache | None = None  # set by the Registry: watches share one store watch
+        self._decoded: dict[tuple[str, int], dict[str, Any]] = {}  # insertion-ordered: the oldest goes first
 
     def _observe(self, namespace: str, name: str, obj: dict[str, Any] | None, rev: int) -> None:
         if self.observer is not None:
@@ -154,6 +156,18 @@ class GenericStore:
     def decode(self, kv: KV) -> dict[str, Any]:
         obj: dict[str, Any] = self.strategy.from_storage(json.loads(kv.value))
         obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+        return obj
+
+    def _decode_shared(self, kv: KV) -> dict[str, Any]:
+        """The decoded object of a watch event, decoded once for all of this resource's watchers (who only read
+        it: the watch handler serializes it, selectors match it)."""
+        k = (kv.key, kv.mod_revision)
+        obj = self._decoded.get(k)
+        if obj is None:
+            obj = self.decode(kv)
+            self._decoded[k] = obj
+            if len(self._decoded) > DECODED_CACHE_SIZE:
+                self._decoded.pop(next(iter(self._decoded)))
         return obj
 
     def encode(self, obj: dict[str, Any]) -> bytes:
@@ -489,7 +503,7 @@ class GenericStore:
                                        "metadata": {"resourceVersion": str(ev.revision)}}
                     continue
                 assert ev.kv is not None
-                cur = None if ev.type == "DELETE" else self.decode(ev.kv)
+                cur = None if ev.type == "DELETE" else self._decode_shared(ev.kv)
                 prev = self.decode(ev.prev) if ev.prev is not None else None
                 if prev is not None:
                     prev["metadata"]["resourceVersion"] = str(ev.revision)
