@@ -61,6 +61,7 @@ class NemesisContext:
     rolling: int = 0
     allow_refusal: bool = False
     fsync_failures: list[FsyncFailure] = field(default_factory=list)  # for the fail-stop checker
+    restarts: dict[str, list[float]] = field(default_factory=dict)  # endpoint -> when it was started again
     nospace_windows: list[tuple[float, float]] = field(default_factory=list)  # (alarm seen, disarm began)
     nospace_since: float | None = None
     # compaction would cut the log of record (a watch from revision 1): the part before it is read first
@@ -83,6 +84,7 @@ async def _leader(cluster: LocalCluster) -> str:
 async def _restart(cluster: LocalCluster, ctx: NemesisContext, names: list[str]) -> list[str]:
     """Start members and wait until they serve; with `allow_refusal`, a member that exits is noted, not fatal."""
     for n in names:
+        ctx.restarts.setdefault(cluster.members[n].endpoint, []).append(asyncio.get_running_loop().time())
         cluster.start_member(n)
     out = []
     for n in names:

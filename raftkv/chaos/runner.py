@@ -189,7 +189,7 @@ async def _run_local(opts: RunOptions, s: Scenario, report: RunReport, cluster: 
     report.faults = record
     try:
         checked = await check_run(cluster, history, SETTLE_S, names=names, log_prefix=tuple(ctx.log_prefix),
-                                  log_from=ctx.log_next if ctx.log_next > 1 else None)
+                                  log_from=ctx.log_next if ctx.log_next > 1 else None, restarts=ctx.restarts)
     except (ConnectionError, TimeoutError, OSError) as e:  # the cluster did not come back: that is a verdict
         where = []
         for n in cluster.members:

@@ -180,7 +180,8 @@ class Checked:
 
 async def check_run(cluster: Target, history: list[Op], settle_s: float = 10.0, names: list[str] | None = None,
                     prefix: str = PREFIX, start_revision: int = 1, check_member_logs: bool = True,
-                    log_prefix: tuple[WatchResponse, ...] = (), log_from: int | None = None) -> Checked:
+                    log_prefix: tuple[WatchResponse, ...] = (), log_from: int | None = None,
+                    restarts: Mapping[str, list[float]] | None = None) -> Checked:
     """After the heal: final linearizable reads, HashKV on `names` (default: all), the log of record, checkers.
 
     `log_prefix`: the log of record up to `log_from - 1`, read before a compaction removed that history; the
@@ -206,7 +207,7 @@ async def check_run(cluster: Target, history: list[Op], settle_s: float = 10.0, 
         check_watches(history, log),
         check_no_lost_writes(history, final),
         check_hashkv(hashes),
-        check_monotonic(history),
+        check_monotonic(history, restarts),
     ]
     if len(hashes) < len(names):
         missing = sorted(set(names) - {h.member for h in hashes})

@@ -200,6 +200,12 @@ def test_revision_going_backwards_is_flagged() -> None:
     assert "revision-backwards" in kinds(check_monotonic(per_member))
     other_member = [per_member[0], dataclasses.replace(per_member[1], member="m2")]
     assert check_monotonic(other_member).valid is True
+    # a member restarted (after a crash) between the two serializable reads: a new lifetime, not a violation
+    assert check_monotonic(per_member, {"m1": [1.5]}).valid is True
+    assert "revision-backwards" in kinds(check_monotonic(per_member, {"m1": [3.5]}))  # restarted after both
+    assert "revision-backwards" in kinds(check_monotonic(per_member, {"m2": [1.5]}))  # another member's restart
+    # linearizable ops stay checked per client across any restart
+    assert "revision-backwards" in kinds(check_monotonic(ops, {"m1": [1.5], "m2": [1.5]}))
 
 
 def test_hashkv() -> None:

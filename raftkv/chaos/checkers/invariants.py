@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from raftkv.chaos.checkers.history import DELETE, GET, KV, OK, TXN, Op, Result, Violation
@@ -67,21 +68,27 @@ def check_hashkv(hashes: list[HashKV]) -> Result:
     return Result("hashkv", not violations, tuple(violations), f"{len(hashes)} members")
 
 
-def check_monotonic(ops: list[Op]) -> Result:
-    """Revisions never go back for one client's linearizable ops, nor for one client's ops on one member.
+def check_monotonic(ops: list[Op], restarts: Mapping[str, Sequence[float]] | None = None) -> Result:
+    """Revisions never go back for one client's linearizable ops, nor for one client's ops on one member while
+    that member process lives.
 
-    Clients run one op at a time, so invoke order is their program order.
+    Clients run one op at a time, so invoke order is their program order. `restarts` (member endpoint -> times
+    it was started again) splits a member's ops into lifetimes: a member restarted after a crash may serve a
+    serializable read from an older applied state until it hears the commit index again (etcd promises
+    serializable reads nothing fresher; linearizable ops are still checked across the restart, per client).
     """
     violations: list[Violation] = []
     lin: dict[int, list[Op]] = defaultdict(list)
-    per_member: dict[tuple[int, str], list[Op]] = defaultdict(list)
+    per_member: dict[tuple[int, str, int], list[Op]] = defaultdict(list)
+    restarts = {m: sorted(ts) for m, ts in (restarts or {}).items()}
     for op in ops:
         if op.outcome != OK or not op.revision:
             continue
         if not (op.kind == GET and op.serializable):
             lin[op.client].append(op)
         if op.member:
-            per_member[(op.client, op.member)].append(op)
+            life = bisect.bisect_right(restarts.get(op.member, []), op.invoke)
+            per_member[(op.client, op.member, life)].append(op)
     for where, seqs in (("client", lin.items()), ("member", per_member.items())):
         for who, seq in seqs:
             seq.sort(key=lambda o: o.invoke)

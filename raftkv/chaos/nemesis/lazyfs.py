@@ -230,6 +230,8 @@ def _serve(backing: str, mount: str, control: str) -> None:  # pragma: no cover 
                             reply = crash()
                         elif cmd[:1] == ["fail-fsync"] and len(cmd) == 2 and cmd[1] in ("on", "off"):
                             state["fail_fsync"] = cmd[1] == "on"
+                            if state["fail_fsync"]:  # each injection has its own first failure
+                                state["first_failure"] = None
                             reply = {"fail_fsync": state["fail_fsync"]}
                         elif cmd == ["status"]:
                             reply = {**state, "dirty_files": len(journals), "dirty": sorted(journals),
