@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -21,7 +21,7 @@ from raftkv import errors
 from raftkv._pb.authpb import auth_pb2
 from raftkv._pb.etcdserverpb import rpc_pb2 as pb
 from raftkv._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
-from raftkv.auth import READ, WRITE
+from raftkv.auth import READ, WRITE, AuthStore
 from raftkv.auth.credentials import check_password, hash_password, issue_token, verify_token
 from raftkv.mvcc import check_compaction, check_delete_range, check_put, check_range, check_txn
 from raftkv.raft.types import NONE
@@ -596,10 +596,16 @@ class AuthService(_Base, pb_grpc.AuthServicer):
         self.header(resp.header)
         return resp
 
-    async def _read(self, context: grpc.aio.ServicerContext) -> Any:
-        self.require_admin(context)
-        await self.m.read_barrier()
-        return self.m.auth
+    async def _query(self, context: grpc.aio.ServicerContext, answer: Callable[[AuthStore], Any]) -> Any:
+        """A read of the auth state, linearizable (after a read barrier), root only once auth is on."""
+        try:
+            self.require_admin(context)
+            await self.m.read_barrier()
+            resp = answer(self.m.auth)
+        except Exception as err:
+            return await _abort(context, err)
+        self.header(resp.header)
+        return resp
 
     async def AuthEnable(self, request: pb.AuthEnableRequest, context: grpc.aio.ServicerContext) -> Any:
         return await self._change(context, {"op": "auth_enable", "token_key": os.urandom(32).hex()},
@@ -644,7 +650,10 @@ class AuthService(_Base, pb_grpc.AuthServicer):
 
     async def UserChangePassword(self, request: pb.AuthUserChangePasswordRequest,
                                  context: grpc.aio.ServicerContext) -> Any:
-        hashed = await _hash(request.password)
+        try:
+            hashed = await _hash(request.password)
+        except Exception as err:
+            return await _abort(context, err)
         return await self._change(context, {"op": "user_change_password", "name": request.name, "password": hashed},
                                   pb.AuthUserChangePasswordResponse())
 
@@ -676,38 +685,18 @@ class AuthService(_Base, pb_grpc.AuthServicer):
                                   pb.AuthRoleRevokePermissionResponse())
 
     async def UserGet(self, request: pb.AuthUserGetRequest, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            resp = pb.AuthUserGetResponse(roles=(await self._read(context)).user_roles(request.name))
-        except Exception as err:
-            return await _abort(context, err)
-        self.header(resp.header)
-        return resp
+        return await self._query(context, lambda a: pb.AuthUserGetResponse(roles=a.user_roles(request.name)))
 
     async def UserList(self, request: pb.AuthUserListRequest, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            resp = pb.AuthUserListResponse(users=sorted((await self._read(context)).users))
-        except Exception as err:
-            return await _abort(context, err)
-        self.header(resp.header)
-        return resp
+        return await self._query(context, lambda a: pb.AuthUserListResponse(users=sorted(a.users)))
 
     async def RoleGet(self, request: pb.AuthRoleGetRequest, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            perms = (await self._read(context)).role_permissions(request.role)
-            resp = pb.AuthRoleGetResponse(perm=[auth_pb2.Permission(permType=p.perm_type, key=p.key,
-                                                                    range_end=p.range_end) for p in perms])
-        except Exception as err:
-            return await _abort(context, err)
-        self.header(resp.header)
-        return resp
+        return await self._query(context, lambda a: pb.AuthRoleGetResponse(perm=[
+            auth_pb2.Permission(permType=auth_pb2.Permission.Type.Name(p.perm_type), key=p.key, range_end=p.range_end)
+            for p in a.role_permissions(request.role)]))
 
     async def RoleList(self, request: pb.AuthRoleListRequest, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            resp = pb.AuthRoleListResponse(roles=sorted((await self._read(context)).roles))
-        except Exception as err:
-            return await _abort(context, err)
-        self.header(resp.header)
-        return resp
+        return await self._query(context, lambda a: pb.AuthRoleListResponse(roles=sorted(a.roles)))
 
 
 async def _hash(password: str) -> str:
