@@ -29,6 +29,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="apiserver", description="A Kubernetes API server on the etcd v3 API.")
     p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
     p.add_argument("--etcd-cafile", default="")
+    p.add_argument("--etcd-prefix", default="/registry", help="the root of every key in etcd (kube-apiserver's flag)")
     p.add_argument("--etcd-certfile", default="")
     p.add_argument("--etcd-keyfile", default="")
     p.add_argument("--bind-address", default="127.0.0.1")
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 async def serve(args: argparse.Namespace) -> None:
     """Connect to the store inside the running loop (grpc.aio channels belong to one loop), then serve."""
     storage = Etcd3Store.connect(args.etcd_servers.split(","), ca=_read(args.etcd_cafile),
-                                 cert=_read(args.etcd_certfile), key=_read(args.etcd_keyfile))
+                                 cert=_read(args.etcd_certfile), key=_read(args.etcd_keyfile),
+                                 prefix=args.etcd_prefix)
     auth = AuthOptions(anonymous_auth=args.anonymous_auth, token_auth_file=args.token_auth_file,
                        authorization_mode=parse_list(args.authorization_mode) or ("Node", "RBAC"),
                        enable_admission_plugins=parse_list(args.enable_admission_plugins),

@@ -73,15 +73,36 @@ def _translate(err: grpc.aio.AioRpcError) -> StorageError:
     return Unavailable(f"{err.code().name}: {details}")
 
 
+DEFAULT_PREFIX = "/registry"
+
+
 class Etcd3Store:
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    """Callers name keys as kube-apiserver's defaults do (`/registry/...`); `prefix` (--etcd-prefix) replaces that
+    root on the wire, so several API servers can share one etcd."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.root = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self._channel = channel
-        self._kv = rpc_pb2_grpc.KVStub(channel)
+        self._kvs = rpc_pb2_grpc.KVStub(channel)
         self._watch = rpc_pb2_grpc.WatchStub(channel)
+
+    def _out(self, key: str) -> bytes:
+        if key.startswith(DEFAULT_PREFIX):
+            key = self.root + key[len(DEFAULT_PREFIX):]
+        return key.encode()
+
+    def _out_end(self, prefix: str) -> bytes:
+        return prefix_end(self._out(prefix).decode())
+
+    def _kv(self, kv: object) -> KV:
+        got = _kv(kv)
+        if self.root != DEFAULT_PREFIX and got.key.startswith(self.root):
+            got = KV(DEFAULT_PREFIX + got.key[len(self.root):], got.value, got.mod_revision, got.create_revision)
+        return got
 
     @classmethod
     def connect(cls, endpoints: Sequence[str], *, ca: bytes | None = None, cert: bytes | None = None,
-                key: bytes | None = None) -> Etcd3Store:
+                key: bytes | None = None, prefix: str = DEFAULT_PREFIX) -> Etcd3Store:
         """Connect to the first endpoint (URL scheme decides TLS); failover across endpoints is not done yet."""
         url = endpoints[0]
         secure = url.startswith("https://")
@@ -93,7 +114,7 @@ class Etcd3Store:
             channel = grpc.aio.secure_channel(target, creds, options=options)
         else:
             channel = grpc.aio.insecure_channel(target, options=options)
-        return cls(channel)
+        return cls(channel, prefix=prefix)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -105,20 +126,20 @@ class Etcd3Store:
             raise _translate(e) from e
 
     async def revision(self) -> int:
-        resp = await self._call(self._kv.Range, rpc_pb2.RangeRequest(key=b"\0", count_only=True))
+        resp = await self._call(self._kvs.Range, rpc_pb2.RangeRequest(key=b"\0", count_only=True))
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def get(self, key: str) -> tuple[KV | None, int]:
         """The key's current value (or None) and the store revision the read ran at."""
-        resp = await self._call(self._kv.Range, rpc_pb2.RangeRequest(key=key.encode()))
+        resp = await self._call(self._kvs.Range, rpc_pb2.RangeRequest(key=self._out(key)))
         kvs = resp.kvs  # type: ignore[attr-defined]
-        return (_kv(kvs[0]) if kvs else None), int(resp.header.revision)  # type: ignore[attr-defined]
+        return (self._kv(kvs[0]) if kvs else None), int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def list(self, prefix: str, *, start: str = "", limit: int = 0, revision: int = 0) -> ListResult:
-        req = rpc_pb2.RangeRequest(key=(start or prefix).encode(), range_end=prefix_end(prefix),
+        req = rpc_pb2.RangeRequest(key=self._out(start or prefix), range_end=self._out_end(prefix),
                                    limit=limit, revision=revision)
         try:
-            resp = await self._kv.Range(req, timeout=REQUEST_TIMEOUT_S)
+            resp = await self._kvs.Range(req, timeout=REQUEST_TIMEOUT_S)
         except grpc.aio.AioRpcError as e:
             err = _translate(e)
             if isinstance(err, Compacted):
@@ -126,16 +147,16 @@ class Etcd3Store:
             if isinstance(err, FutureRevision):
                 raise FutureRevision(revision, 0) from e
             raise err from e
-        return ListResult([_kv(kv) for kv in resp.kvs], int(resp.header.revision), bool(resp.more),
+        return ListResult([self._kv(kv) for kv in resp.kvs], int(resp.header.revision), bool(resp.more),
                           int(resp.count))
 
     async def create(self, key: str, value: bytes, lease: int = 0) -> int:
-        k = key.encode()
+        k = self._out(key)
         txn = rpc_pb2.TxnRequest(
             compare=[rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL,
                                      mod_revision=0)],
             success=[rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=k, value=value, lease=lease))])
-        resp = await self._call(self._kv.Txn, txn)
+        resp = await self._call(self._kvs.Txn, txn)
         if not resp.succeeded:  # type: ignore[attr-defined]
             raise KeyExists(key)
         return int(resp.header.revision)  # type: ignore[attr-defined]
@@ -144,17 +165,17 @@ class Etcd3Store:
         """Create ``key`` and rewrite each guard key in ONE Txn, only if ``key`` is absent and every guard key is
         still at its expected mod_revision: a quota's usage and the object it admits change together or not at
         all, so concurrent creates can never both consume the last unit. KeyExists / GuardMismatch on failure."""
-        k = key.encode()
+        k = self._out(key)
         compare = [rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL, mod_revision=0)]
         success = [rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=k, value=value))]
         for gkey, expected, gvalue in guards:
-            compare.append(rpc_pb2.Compare(key=gkey.encode(), target=rpc_pb2.Compare.MOD,
+            compare.append(rpc_pb2.Compare(key=self._out(gkey), target=rpc_pb2.Compare.MOD,
                                            result=rpc_pb2.Compare.EQUAL, mod_revision=expected))
-            success.append(rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=gkey.encode(), value=gvalue)))
+            success.append(rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=self._out(gkey), value=gvalue)))
         txn = rpc_pb2.TxnRequest(compare=compare, success=success,
                                  failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=k,
                                                                                                count_only=True))])
-        resp = await self._call(self._kv.Txn, txn)
+        resp = await self._call(self._kvs.Txn, txn)
         if not resp.succeeded:  # type: ignore[attr-defined]
             if resp.responses[0].response_range.count:  # type: ignore[attr-defined]
                 raise KeyExists(key)
@@ -162,28 +183,28 @@ class Etcd3Store:
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def _guarded(self, key: str, expected: int, op: rpc_pb2.RequestOp) -> int:
-        k = key.encode()
+        k = self._out(key)
         txn = rpc_pb2.TxnRequest(
             compare=[rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL,
                                      mod_revision=expected)],
             success=[op], failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=k))])
-        resp = await self._call(self._kv.Txn, txn)
+        resp = await self._call(self._kvs.Txn, txn)
         if not resp.succeeded:  # type: ignore[attr-defined]
             kvs = resp.responses[0].response_range.kvs  # type: ignore[attr-defined]
-            raise RevisionMismatch(key, _kv(kvs[0]) if kvs else None)
+            raise RevisionMismatch(key, self._kv(kvs[0]) if kvs else None)
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def update(self, key: str, value: bytes, expected: int) -> int:
-        op = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        op = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=self._out(key), value=value))
         return await self._guarded(key, expected, op)
 
     async def delete(self, key: str, expected: int) -> int:
-        op = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=key.encode()))
+        op = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=self._out(key)))
         return await self._guarded(key, expected, op)
 
     async def compact(self, revision: int) -> None:
         """Compact history up to `revision` (kube-apiserver does this every --etcd-compaction-interval)."""
-        await self._call(self._kv.Compact, rpc_pb2.CompactionRequest(revision=revision, physical=True))
+        await self._call(self._kvs.Compact, rpc_pb2.CompactionRequest(revision=revision, physical=True))
 
     async def watch(self, prefix: str, start_revision: int, *,
                     progress_interval: float | None = None) -> AsyncIterator[WatchEvent]:
@@ -193,7 +214,7 @@ class Etcd3Store:
         etcd answers with its current revision once every earlier event has been sent, which
         comes out as a PROGRESS event (the apiserver turns it into a BOOKMARK)."""
         create = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(
-            key=prefix.encode(), range_end=prefix_end(prefix), start_revision=start_revision,
+            key=self._out(prefix), range_end=self._out_end(prefix), start_revision=start_revision,
             prev_kv=True, progress_notify=True))
 
         async def requests() -> AsyncIterator[rpc_pb2.WatchRequest]:
@@ -217,8 +238,8 @@ class Etcd3Store:
                     continue
                 for ev in resp.events:
                     kind = "DELETE" if ev.type == 1 else "PUT"
-                    prev = _kv(ev.prev_kv) if ev.HasField("prev_kv") else None
-                    yield WatchEvent(kind, _kv(ev.kv), prev, int(ev.kv.mod_revision))
+                    prev = self._kv(ev.prev_kv) if ev.HasField("prev_kv") else None
+                    yield WatchEvent(kind, self._kv(ev.kv), prev, int(ev.kv.mod_revision))
         except grpc.aio.AioRpcError as e:
             raise _translate(e) from e
         finally:

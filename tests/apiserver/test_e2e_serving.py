@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import ssl
+import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -44,5 +46,29 @@ def test_anonymous_auth_lets_requests_without_a_certificate_through():
             anonymous = ssl.create_default_context(cafile=srv.ca)
             code, version = get(f"{srv.url}/version", anonymous)
             assert code == 200 and (version["major"], version["minor"]) == ("1", "32")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_etcd_prefix_keeps_two_api_servers_apart_on_one_etcd():
+    tmp = tempfile.mkdtemp(prefix="apiserver-prefix-")
+    other = os.path.join(tmp, "other")
+    os.makedirs(other)
+    try:
+        with etcd(tmp) as url, apiserver(tmp, url) as a, apiserver(other, url, extra_args=["--etcd-prefix=/other"]) as b:
+            body = json.dumps({"metadata": {"name": "only-in-a"}}).encode()
+            req = urllib.request.Request(f"{a.url}/api/v1/namespaces/default/configmaps", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, context=a.ssl_context(), timeout=10) as r:
+                assert r.status == 201
+            code, _ = get(f"{b.url}/api/v1/namespaces/default/configmaps/only-in-a", b.ssl_context())
+            assert code == 404
+            code, ns = get(f"{b.url}/api/v1/namespaces", b.ssl_context())
+            assert code == 200 and len(ns["items"]) == 4, "b bootstrapped its own namespaces under /other"
+            keys = subprocess.run(["etcdctl", "--endpoints", url, "get", "--prefix", "--keys-only", "/"],
+                                  capture_output=True, text=True, check=True,
+                                  env={**os.environ, "ETCDCTL_API": "3"}).stdout.split()
+            assert "/registry/configmaps/default/only-in-a" in keys and "/other/namespaces/default" in keys
+            assert not any(k.startswith("/other/configmaps/") for k in keys)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
