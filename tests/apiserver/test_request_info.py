@@ -46,3 +46,16 @@ def test_too_deep_is_refused():
     with pytest.raises(APIError) as e:
         parse_request_info("GET", "/api/v1/namespaces/a/pods/b/status/extra", {})
     assert e.value.reason == "BadRequest"
+
+
+def test_console_script_is_declared_and_takes_kube_apiserver_flags():
+    import pathlib
+    import tomllib
+
+    from apiserver.__main__ import parse_args
+    root = pathlib.Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["raftkv-apiserver"] == "apiserver.__main__:main"
+    args = parse_args(["--etcd-servers", "https://a:2379", "--etcd-prefix", "/other", "--tls-cert-file", "c",
+                       "--tls-private-key-file", "k", "--secure-port", "7443", "--bind-address", "0.0.0.0"])
+    assert (args.etcd_prefix, args.secure_port, args.bind_address) == ("/other", 7443, "0.0.0.0")
