@@ -325,8 +325,6 @@ class LeaseService(_Base, pb_grpc.LeaseServicer):
         try:
             if request.TTL > MAX_LEASE_TTL:
                 raise errors.LeaseTTLTooLarge()
-            if request.ID < 0:
-                raise errors.InvalidArgument("etcdserver: lease ID must be positive")
             req = pb.LeaseGrantRequest(TTL=request.TTL, ID=request.ID or self.m.new_lease_id())
             self.m.check_quota(req)
             resp = await self.m.propose(Op.LEASE_GRANT, req.SerializeToString())

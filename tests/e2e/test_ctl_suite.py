@@ -341,3 +341,44 @@ def test_clients_without_a_valid_certificate_are_refused(ctl: Ctl, cluster: Proc
     assert anonymous.returncode != 0 and "context deadline exceeded" in anonymous.stderr, anonymous.stdout
     # The refusals were the certificates' doing: a properly certified client is served, and nothing was written.
     assert ctl.out("get", "auth/", "--prefix") == ""
+
+
+def test_negative_revisions_and_ids_over_grpc(ctl: Ctl, cluster: ProcessCluster) -> None:
+    """What etcd answers to negative numbers where revisions and ids go (pinned on etcd 3.4)."""
+    ctl.out("put", "neg/a", "1")
+    creds = grpc.ssl_channel_credentials(*((cluster.pki / f).read_bytes() for f in ("ca.crt", "client.key",
+                                                                                     "client.crt")))
+    with grpc.secure_channel(cluster.endpoints[0].removeprefix("https://"), creds) as channel:
+        kv = rpc_pb2_grpc.KVStub(channel)
+        got = kv.Range(rpc_pb2.RangeRequest(key=b"neg/a", revision=-3), timeout=10)
+        outcome: list[tuple[str, object]] = [("range rev -3", (got.count, got.kvs[0].value if got.kvs else None))]
+        for label, call in [
+            ("compact -5", lambda: kv.Compact(rpc_pb2.CompactionRequest(revision=-5), timeout=10)),
+            ("lease grant id -1", lambda: rpc_pb2_grpc.LeaseStub(channel).LeaseGrant(
+                rpc_pb2.LeaseGrantRequest(TTL=10, ID=-1), timeout=10)),
+            ("lease revoke id -1", lambda: rpc_pb2_grpc.LeaseStub(channel).LeaseRevoke(
+                rpc_pb2.LeaseRevokeRequest(ID=-1), timeout=10)),
+            ("put lease -1", lambda: kv.Put(rpc_pb2.PutRequest(key=b"neg/b", value=b"v", lease=-1), timeout=10)),
+        ]:
+            try:
+                call()
+                outcome.append((label, "ok"))
+            except grpc.RpcError as err:
+                outcome.append((label, (err.code().name, err.details())))
+        watch = rpc_pb2_grpc.WatchStub(channel).Watch(iter([rpc_pb2.WatchRequest(
+            create_request=rpc_pb2.WatchCreateRequest(key=b"neg/a", start_revision=-7))]), timeout=10)
+        created = next(watch)
+        outcome.append(("watch from -7", (created.created, created.canceled, created.compact_revision)))
+        watch.cancel()
+    print(cluster.kind, outcome)
+    assert outcome == EXPECTED_NEGATIVE_OUTCOMES
+
+
+EXPECTED_NEGATIVE_OUTCOMES: list[tuple[str, object]] = [
+    ("range rev -3", (1, b"1")),  # a revision <= 0 reads the current state
+    ("compact -5", ("OUT_OF_RANGE", "etcdserver: mvcc: required revision has been compacted")),
+    ("lease grant id -1", "ok"),  # etcd takes any non-zero id, negative ones too
+    ("lease revoke id -1", "ok"),
+    ("put lease -1", ("NOT_FOUND", "etcdserver: requested lease not found")),  # revoked just before
+    ("watch from -7", (True, False, 0)),  # a start revision <= 0 watches from now
+]
