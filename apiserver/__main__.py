@@ -29,6 +29,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="apiserver", description="A Kubernetes API server on the etcd v3 API.")
     p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
     p.add_argument("--etcd-cafile", default="")
+    p.add_argument("--max-requests-inflight", type=int, default=400,
+                   help="read-only requests served at once (beyond: 429); 0 = unlimited")
+    p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
+                   help="mutating requests served at once (beyond: 429); 0 = unlimited")
     p.add_argument("--etcd-prefix", default="/registry", help="the root of every key in etcd (kube-apiserver's flag)")
     p.add_argument("--etcd-certfile", default="")
     p.add_argument("--etcd-keyfile", default="")
@@ -89,7 +93,8 @@ async def serve(args: argparse.Namespace) -> None:
                        service_account_issuers=tuple(args.service_account_issuer),
                        api_audiences=parse_list(args.api_audiences))
     opts = ServingOptions(args.bind_address, args.secure_port, args.tls_cert_file, args.tls_private_key_file,
-                          args.client_ca_file, args.watch_bookmark_interval, auth)
+                          args.client_ca_file, args.watch_bookmark_interval, auth, args.max_requests_inflight,
+                          args.max_mutating_requests_inflight)
     runner = web.AppRunner(build_app(storage, opts), shutdown_timeout=SHUTDOWN_GRACE_S,
                            access_log=logging.getLogger("apiserver.access") if args.v >= 2 else None)
     await runner.setup()

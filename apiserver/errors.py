@@ -107,6 +107,10 @@ def gone(message: str) -> APIError:
     return APIError(message, "Expired", 410)
 
 
+def too_many_requests(retry_after: int = 1) -> APIError:
+    return APIError("Too many requests, please try again later.", "TooManyRequests", 429, retry_after=retry_after)
+
+
 def forbidden(message: str) -> APIError:
     return APIError(message, "Forbidden", 403)
 

@@ -20,6 +20,7 @@ from apiserver import errors
 from apiserver.api.resources import RESOURCES
 from apiserver.authz.bootstrap import policy_objects
 from apiserver.http.filters import build_handler_chain
+from apiserver.http.inflight import InflightLimiter
 from apiserver.http.security import CACHED_RESOURCES, AuthOptions, Security
 from apiserver.http.server import APIHandler
 from apiserver.registry.store import Registry
@@ -40,6 +41,8 @@ class ServingOptions:
     client_ca_file: str = ""
     watch_bookmark_interval: float = 60.0
     auth: AuthOptions = AuthOptions()
+    max_requests_inflight: int = 400  # kube-apiserver's defaults; 0 = unlimited
+    max_mutating_requests_inflight: int = 200
 
 
 def server_ssl_context(opts: ServingOptions) -> ssl.SSLContext:
@@ -91,7 +94,8 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
     definitions = json.loads(DEFINITIONS_FILE.read_text()) if DEFINITIONS_FILE.is_file() else None
     handler = APIHandler(registry, security, server_address=f"{opts.bind_address}:{opts.secure_port}",
                          clock=clock, definitions=definitions)
-    chain = build_handler_chain(handler, security=security)
+    chain = build_handler_chain(handler, security=security, limiter=InflightLimiter(
+        opts.max_requests_inflight, opts.max_mutating_requests_inflight))
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", chain)
 

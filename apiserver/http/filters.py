@@ -1,6 +1,7 @@
 """The filter chain (k8s `DefaultBuildHandlerChain`), read top to bottom, wrapped inside-out.
 
-request -> error recovery -> request info -> authentication -> impersonation -> authorization -> handler.
+request -> error recovery -> request info -> authentication -> impersonation -> max in flight -> authorization
+-> handler.
 
 The decisions are the pure cores' (`apiserver.authn`, `apiserver.authz`); this file only turns an aiohttp request
 into their inputs (headers, the client certificate the TLS layer verified against --client-ca-file, the clock)
@@ -19,6 +20,7 @@ from apiserver import errors
 from apiserver.authn.types import AuthRequest, UserInfo
 from apiserver.authz.impersonation import ImpersonationError, impersonate
 from apiserver.authz.request import authorize_request
+from apiserver.http.inflight import PRIVILEGED_GROUP, InflightLimiter, is_long_running, is_mutating
 from apiserver.http.security import Security
 from apiserver.request_info import parse_request_info
 
@@ -27,7 +29,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def status_response(err: errors.APIError) -> web.Response:
-    return web.Response(status=err.code, text=json.dumps(err.to_status()), content_type="application/json")
+    response = web.Response(status=err.code, text=json.dumps(err.to_status()), content_type="application/json")
+    if err.retry_after:
+        response.headers["Retry-After"] = str(err.retry_after)
+    return response
 
 
 def auth_request(request: web.Request) -> AuthRequest:
@@ -47,12 +52,25 @@ def impersonation_headers(request: web.Request) -> dict[str, list[str]]:
     return out
 
 
-def build_handler_chain(handler: Handler, *, security: Security) -> Handler:
+def build_handler_chain(handler: Handler, *, security: Security, limiter: InflightLimiter | None = None) -> Handler:
     async def with_authorization(request: web.Request) -> web.StreamResponse:
         allowed, message = authorize_request(security.authorizer, request["user"], request["request_info"])
         if not allowed:
             raise errors.forbidden(message)
         return await handler(request)
+
+    async def with_max_in_flight(request: web.Request) -> web.StreamResponse:
+        info = request["request_info"]
+        if limiter is None or is_long_running(info, request.query) or \
+                PRIVILEGED_GROUP in (request["user"].groups or ()):
+            return await with_authorization(request)
+        mutating = is_mutating(info)
+        if not limiter.acquire(mutating):
+            raise errors.too_many_requests()
+        try:
+            return await with_authorization(request)
+        finally:
+            limiter.release(mutating)
 
     async def with_impersonation(request: web.Request) -> web.StreamResponse:
         headers = impersonation_headers(request)
@@ -63,7 +81,7 @@ def build_handler_chain(handler: Handler, *, security: Security) -> Handler:
                 raise errors.from_domain(e) from e
             if as_user is not None:
                 request["user"] = as_user
-        return await with_authorization(request)
+        return await with_max_in_flight(request)
 
     async def with_authentication(request: web.Request) -> web.StreamResponse:
         user, ok, err = security.authenticator.authenticate(auth_request(request), security.clock())

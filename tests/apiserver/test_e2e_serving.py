@@ -72,3 +72,39 @@ def test_etcd_prefix_keeps_two_api_servers_apart_on_one_etcd():
             assert not any(k.startswith("/other/configmaps/") for k in keys)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_requests_beyond_max_in_flight_get_429_with_retry_after():
+    import concurrent.futures
+    tmp = tempfile.mkdtemp(prefix="apiserver-inflight-")
+    try:
+        with etcd(tmp) as url, apiserver(tmp, url, anonymous_auth=True,
+                                         extra_args=["--max-requests-inflight=1"]) as srv:
+            anonymous = ssl.create_default_context(cafile=srv.ca)
+
+            def one(_: int) -> tuple[int, dict, str]:
+                # /readyz reads the store, so concurrent ones overlap in the server (public to anonymous users).
+                try:
+                    with urllib.request.urlopen(f"{srv.url}/readyz", context=anonymous, timeout=30) as r:
+                        return r.status, {}, ""
+                except urllib.error.HTTPError as e:
+                    return e.code, json.loads(e.read()), e.headers.get("Retry-After", "")
+
+            refused: list[tuple[int, dict, str]] = []
+            for _ in range(10):  # bursts until two requests overlap (practically the first one)
+                with concurrent.futures.ThreadPoolExecutor(24) as pool:
+                    results = list(pool.map(one, range(48)))
+                assert {code for code, _, _ in results} <= {200, 429}
+                refused = [r for r in results if r[0] == 429]
+                if refused:
+                    break
+            code, status, retry = refused[0]
+            assert (status["reason"], status["message"], retry) == (
+                "TooManyRequests", "Too many requests, please try again later.", "1")
+            assert status["details"]["retryAfterSeconds"] == 1
+            # system:masters is never limited.
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                codes = list(pool.map(lambda _: get(f"{srv.url}/api/v1/namespaces", srv.ssl_context())[0], range(32)))
+            assert set(codes) == {200}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

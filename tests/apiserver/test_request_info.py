@@ -59,3 +59,20 @@ def test_console_script_is_declared_and_takes_kube_apiserver_flags():
     args = parse_args(["--etcd-servers", "https://a:2379", "--etcd-prefix", "/other", "--tls-cert-file", "c",
                        "--tls-private-key-file", "k", "--secure-port", "7443", "--bind-address", "0.0.0.0"])
     assert (args.etcd_prefix, args.secure_port, args.bind_address) == ("/other", 7443, "0.0.0.0")
+
+
+def test_inflight_limiter_counts_short_requests_per_kind():
+    from apiserver.http.inflight import InflightLimiter, is_long_running, is_mutating
+    lim = InflightLimiter(max_read_only=2, max_mutating=1)
+    assert lim.acquire(False) and lim.acquire(False) and not lim.acquire(False)
+    assert lim.acquire(True) and not lim.acquire(True), "each kind has its own budget"
+    lim.release(False)
+    assert lim.acquire(False)
+    unlimited = InflightLimiter(0, 0)
+    assert all(unlimited.acquire(True) for _ in range(1000))
+    watch = parse_request_info("GET", "/api/v1/pods", {"watch": "true"})
+    follow = parse_request_info("GET", "/api/v1/namespaces/d/pods/p/log", {"follow": "true"})
+    get = parse_request_info("GET", "/api/v1/namespaces/d/pods/p/log", {})
+    assert is_long_running(watch, {"watch": "true"}) and is_long_running(follow, {"follow": "true"})
+    assert not is_long_running(get, {}) and not is_mutating(get)
+    assert is_mutating(parse_request_info("PATCH", "/api/v1/namespaces/d/pods/p", {}))
