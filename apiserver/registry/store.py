@@ -239,6 +239,8 @@ class GenericStore:
 
     async def list(self, namespace: str, opts: ListOptions) -> dict[str, Any]:
         prefix = self.prefix(namespace)
+        if opts.resource_version == "0" and not opts.continue_token and self.watch_cache is not None:
+            return await self._list_from_cache(prefix, opts)
         limit = min(max(opts.limit, 0), MAX_LIST_LIMIT)
         rev, start = 0, prefix
         if opts.continue_token:
@@ -290,6 +292,18 @@ class GenericStore:
             md["remainingItemCount"] = remaining
         return {"kind": f"{self.resource.kind}List", "apiVersion": self.resource.group_version,
                 "metadata": md, "items": items}
+
+    async def _list_from_cache(self, prefix: str, opts: ListOptions) -> dict[str, Any]:
+        """resourceVersion=0: any recent state will do, so it comes from the watch cache's memory. As in
+        kube-apiserver, `limit` is not applied to such a list (no continue token is ever returned)."""
+        assert self.watch_cache is not None
+        try:
+            kvs, rev = await self.watch_cache.snapshot(self.resource.key_prefix, prefix)
+        except StorageError as e:
+            raise self._translate(e, "") from e
+        items = [obj for obj in (self.decode(kv) for kv in kvs) if self.matches(obj, opts)]
+        return {"kind": f"{self.resource.kind}List", "apiVersion": self.resource.group_version,
+                "metadata": {"resourceVersion": str(rev)}, "items": items}
 
     # ------------------------------------------------------------------ writes
     async def create(self, namespace: str, obj: Any, *, dry_run: bool = False,
@@ -488,7 +502,9 @@ class GenericStore:
         prefix = self.prefix(namespace)
         start = _parse_rv(opts.resource_version)
         if opts.resource_version in ("", "0"):
-            initial = await self.list(namespace, ListOptions(opts.label, opts.field))
+            # "0": the initial state may come from the watch cache; unset: a consistent read of the store.
+            initial = await self.list(namespace, ListOptions(opts.label, opts.field,
+                                                             resource_version=opts.resource_version))
             for item in initial["items"]:
                 yield "ADDED", item
             start = int(initial["metadata"]["resourceVersion"])

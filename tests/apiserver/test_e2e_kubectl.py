@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -679,6 +680,14 @@ def test_list_resource_version_semantics(cluster):
     assert code == 200 and names(newer) == ["rv1", "rv2"] and int(newer["metadata"]["resourceVersion"]) > int(old_rv)
     code, plain = api(srv, "GET", f"{base}?resourceVersion={old_rv}")
     assert names(plain) == ["rv1", "rv2"], "a resourceVersion alone means 'not older than'"
+    # resourceVersion=0 ("any") is served from the watch cache, which follows the store within moments.
+    deadline = time.monotonic() + 30
+    while True:
+        code, cached = api(srv, "GET", f"{base}?resourceVersion=0&limit=1")
+        if names(cached) == ["rv1", "rv2"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert code == 200 and names(cached) == ["rv1", "rv2"] and "continue" not in cached["metadata"]
     code, status = api(srv, "GET", f"{base}?resourceVersion=999999999")
     assert (code, status["reason"]) == (504, "Timeout") and status["message"].startswith(
         "Too large resource version: 999999999, current: ")

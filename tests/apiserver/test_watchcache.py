@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from apiserver.storage.errors import KV
-from apiserver.storage.etcd3 import WatchEvent
+from apiserver.storage.etcd3 import ListResult, WatchEvent
 from apiserver.storage.watchcache import WatchCache
 from apiserver.storage.watchwindow import WatchWindow
 
@@ -39,15 +39,24 @@ class ScriptedStore:
 
     def __init__(self) -> None:
         self.rev = 100
+        self.objects: dict[str, KV] = {}
+        self.log: list[WatchEvent] = []
         self.watch_calls: list[tuple[str, int]] = []
         self.feeds: list[asyncio.Queue[WatchEvent]] = []
 
     async def revision(self) -> int:
         return self.rev
 
+    async def list(self, prefix: str, *, start: str = "", limit: int = 0, revision: int = 0) -> ListResult:
+        kvs = [kv for key, kv in sorted(self.objects.items()) if key.startswith(prefix) and key >= (start or prefix)]
+        return ListResult(kvs[:limit] if limit else kvs, self.rev, bool(limit and len(kvs) > limit), len(kvs))
+
     async def watch(self, prefix: str, start: int, *, progress_interval: Any = None) -> AsyncIterator[WatchEvent]:
         self.watch_calls.append((prefix, start))
         q: asyncio.Queue[WatchEvent] = asyncio.Queue()
+        for ev in self.log:  # like etcd, a watch starts with the history from its start revision
+            if ev.revision >= start:
+                q.put_nowait(ev)
         self.feeds.append(q)
         while True:
             ev = await q.get()
@@ -55,6 +64,7 @@ class ScriptedStore:
                 yield ev
 
     def push(self, ev: WatchEvent) -> None:
+        self.log.append(ev)
         for q in self.feeds:
             q.put_nowait(ev)
 
@@ -110,6 +120,31 @@ def test_a_watcher_that_falls_too_far_behind_is_ended():
         await asyncio.sleep(0.05)
         rest = await asyncio.wait_for(take(it, 100), 5)
         assert [r for _, r in rest] == [102, 103, 104], "the stream ends after max_pending events"
+        await cache.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_cache_keeps_current_objects_for_resource_version_0_lists():
+    async def scenario() -> None:
+        store = ScriptedStore()
+        prefix = "/registry/configmaps/"
+        for i in range(2500):  # more than one list page
+            store.objects[f"{prefix}a/{i:05d}"] = KV(f"{prefix}a/{i:05d}", b"{}", 50, 50)
+        cache = WatchCache(store, capacity=10)  # type: ignore[arg-type]
+        kvs, rev = await cache.snapshot(prefix, prefix + "a/")
+        assert (len(kvs), rev) == (2500, 100) and kvs[0].key == prefix + "a/00000"
+        store.push(put(prefix + "b/new", 101))
+        store.push(WatchEvent("DELETE", KV(prefix + "a/00000", b"", 102, 0), None, 102))
+        store.push(WatchEvent("PROGRESS", None, None, 105))
+        for _ in range(100):
+            kvs, rev = await cache.snapshot(prefix, prefix)
+            if rev == 105:
+                break
+            await asyncio.sleep(0.01)
+        keys = [kv.key for kv in kvs]
+        assert rev == 105 and len(keys) == 2500 and prefix + "b/new" in keys and prefix + "a/00000" not in keys
+        assert store.watch_calls == [(prefix, 101)], "listed at 100, watched from 101"
         await cache.stop()
 
     asyncio.run(scenario())
