@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -89,6 +90,13 @@ def leader_first(eps: list[str], pki: pathlib.Path) -> list[str]:
     return eps
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (from /proc): load on the machine does not change it."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
     for p in procs:
         p.terminate()
@@ -114,11 +122,17 @@ def run_kind(kind: str, base: pathlib.Path, pki: pathlib.Path, bench: pathlib.Pa
             count = n if "watch" not in label else max(1000, n // 10)
             cmd = [sys.executable, str(bench / "kvbench.py"), "--endpoints", ",".join(eps), "--pki", str(pki),
                    "--n", str(count), *args]
+            before = sum(cpu_seconds(p.pid) for p in procs)
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            server_cpu = sum(cpu_seconds(p.pid) for p in procs) - before
             if out.returncode != 0:
                 results[label] = {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
             else:
-                results[label] = json.loads(out.stdout.strip().splitlines()[-1])
+                r = results[label] = json.loads(out.stdout.strip().splitlines()[-1])
+                ops = r.get("events_delivered") or r["n"]
+                r["server_cpu_us_per_op"] = round(1e6 * server_cpu / ops, 1)
+                if "client_cpu_share" in r:
+                    r["client_cpu_us_per_op"] = round(1e6 * r["client_cpu_share"] * r["secs"] / ops, 1)
             print(f"  {kind:7s} {label:28s} {json.dumps(results[label])}", flush=True)
     finally:
         stop(procs)
@@ -162,6 +176,19 @@ def main() -> int:
             f = figures.get("floor", {}).get(label, {}).get(key)
             line += f" {f if f is not None else '-':>10} {(f'{f / e:.2f}' if (f and e) else '-'):>7s}"
         print(line)
+    print("\nCPU per operation (us; all members' processes, then the load generator) -- less sensitive than ops/s to")
+    print("other load on the machine, though not immune; 'ratio' = etcd's total / raftkv's total, the throughput")
+    print("ratio two idle cores would give if every process could use them fully:")
+    print(f"{'workload':28s} {'etcd srv':>9s} {'etcd cli':>9s} {'raftkv srv':>11s} {'raftkv cli':>11s} {'ratio':>7s}")
+    for label, *_ in WORKLOADS:
+        e = figures.get("etcd", {}).get(label, {})
+        r = figures.get("raftkv", {}).get(label, {})
+        if "server_cpu_us_per_op" not in e or "server_cpu_us_per_op" not in r:
+            continue
+        et = e["server_cpu_us_per_op"] + e.get("client_cpu_us_per_op", 0.0)
+        rt = r["server_cpu_us_per_op"] + r.get("client_cpu_us_per_op", 0.0)
+        print(f"{label:28s} {e['server_cpu_us_per_op']:9.1f} {e.get('client_cpu_us_per_op', 0.0):9.1f} "
+              f"{r['server_cpu_us_per_op']:11.1f} {r.get('client_cpu_us_per_op', 0.0):11.1f} {et / rt:7.2f}")
     if a.out:
         pathlib.Path(a.out).write_text(json.dumps({"when": time.strftime("%Y-%m-%d %H:%M"), "n": n,
                                                    "figures": figures}, indent=2))
