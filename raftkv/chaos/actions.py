@@ -281,7 +281,10 @@ async def perform(action: Action, cluster: LocalCluster, ctx: NemesisContext, pr
         rev = st.header.revision
         part = await read_log(cluster.members[leader].endpoint, rev, prefix=prefix, start_revision=ctx.log_next)
         ctx.log_prefix += part.responses
-        ctx.log_next = rev + 1
+        # the last response read may run past `rev` (the workload kept writing): go on after what was read, so
+        # no revision is read twice (or split across the join)
+        read_to = max((e.mod_revision for r in part.responses for e in r.events), default=rev)
+        ctx.log_next = max(rev, read_to) + 1
         await cluster.compact(leader, rev)
         sizes = []
         for n in names:
