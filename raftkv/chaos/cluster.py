@@ -20,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -120,8 +120,40 @@ class Member:
         return f"http://127.0.0.1:{port}"
 
 
+class _ClientQueries:
+    """What the checkers ask of any cluster, local or not, through its members' client endpoints."""
+
+    members: Mapping[str, Any]
+
+    async def leader(self) -> str | None:
+        raise NotImplementedError
+
+    async def status(self, name: str, timeout: float = 1.0) -> rpc_pb2.StatusResponse | None:
+        """Maintenance.Status of one member, or None when it does not answer in time."""
+        async with grpc.aio.insecure_channel(self.members[name].endpoint) as ch:
+            try:
+                return await rpc_pb2_grpc.MaintenanceStub(ch).Status(rpc_pb2.StatusRequest(), timeout=timeout)
+            except grpc.aio.AioRpcError:
+                return None
+
+    async def wait_leader(self, timeout: float) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            name = await self.leader()
+            if name is not None:
+                return name
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"no agreed leader within {timeout} s")
+
+    async def hash_kv(self, name: str, revision: int, timeout: float = 2.0) -> rpc_pb2.HashKVResponse:
+        async with grpc.aio.insecure_channel(self.members[name].endpoint) as ch:
+            return await rpc_pb2_grpc.MaintenanceStub(ch).HashKV(rpc_pb2.HashKVRequest(revision=revision),
+                                                                 timeout=timeout)
+
+
 @dataclass
-class LocalCluster:
+class LocalCluster(_ClientQueries):
     base: pathlib.Path
     size: int = 3
     binary: list[str] = field(default_factory=lambda: ["etcd"])
@@ -323,14 +355,6 @@ class LocalCluster:
         every = {**self.removed, **self.members}
         return {n: m.log_path.read_text(errors="replace") for n, m in every.items() if m.log_path.exists()}
 
-    async def status(self, name: str, timeout: float = 1.0) -> rpc_pb2.StatusResponse | None:
-        """Maintenance.Status of one member, or None when it does not answer in time."""
-        async with grpc.aio.insecure_channel(self.members[name].endpoint) as ch:
-            try:
-                return await rpc_pb2_grpc.MaintenanceStub(ch).Status(rpc_pb2.StatusRequest(), timeout=timeout)
-            except grpc.aio.AioRpcError:
-                return None
-
     async def leader(self) -> str | None:
         """The member every answering member names as leader, if they agree."""
         ids: dict[int, str] = {}
@@ -346,21 +370,6 @@ class LocalCluster:
             lid = leaders.pop()
             return ids.get(lid)
         return None
-
-    async def wait_leader(self, timeout: float) -> str:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            name = await self.leader()
-            if name is not None:
-                return name
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"no agreed leader within {timeout} s")
-
-    async def hash_kv(self, name: str, revision: int, timeout: float = 2.0) -> rpc_pb2.HashKVResponse:
-        async with grpc.aio.insecure_channel(self.members[name].endpoint) as ch:
-            return await rpc_pb2_grpc.MaintenanceStub(ch).HashKV(rpc_pb2.HashKVRequest(revision=revision),
-                                                                 timeout=timeout)
 
     async def alarms(self, via: str, timeout: float = 2.0) -> list[rpc_pb2.AlarmMember]:
         """The cluster's active alarms as `via` has applied them (`etcdctl alarm list`)."""
@@ -399,7 +408,7 @@ class ExternalMember:
 
 
 @dataclass
-class ExternalCluster:
+class ExternalCluster(_ClientQueries):
     """A cluster this harness did not start (`--endpoints`): client-side only, no processes, proxies or logs."""
 
     endpoints: list[str]
@@ -407,13 +416,6 @@ class ExternalCluster:
 
     def __post_init__(self) -> None:
         self.members = {f"e{i}": ExternalMember(f"e{i}", ep) for i, ep in enumerate(self.endpoints, 1)}
-
-    async def status(self, name: str, timeout: float = 1.0) -> rpc_pb2.StatusResponse | None:
-        async with grpc.aio.insecure_channel(self.members[name].endpoint) as ch:
-            try:
-                return await rpc_pb2_grpc.MaintenanceStub(ch).Status(rpc_pb2.StatusRequest(), timeout=timeout)
-            except grpc.aio.AioRpcError:
-                return None
 
     async def leader(self) -> str | None:
         """When the answering endpoints agree on a leader: that leader's name if it is one of the endpoints,
@@ -428,22 +430,6 @@ class ExternalCluster:
         if len(leaders) == 1 and 0 not in leaders:
             return ids.get(leaders.pop(), next(iter(ids.values())))
         return None
-
-    async def wait_leader(self, timeout: float) -> str:
-        """An endpoint that answers and agrees on the leader (the leader itself when it is among them)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            name = await self.leader()
-            if name is not None:
-                return name
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"the endpoints agree on no leader within {timeout} s")
-
-    async def hash_kv(self, name: str, revision: int, timeout: float = 2.0) -> rpc_pb2.HashKVResponse:
-        async with grpc.aio.insecure_channel(self.members[name].endpoint) as ch:
-            return await rpc_pb2_grpc.MaintenanceStub(ch).HashKV(rpc_pb2.HashKVRequest(revision=revision),
-                                                                 timeout=timeout)
 
     def logs(self) -> dict[str, str]:
         return {}
