@@ -16,8 +16,11 @@ from apiserver.api.openapi import schema_name
 from apiserver.api.resources import RESOURCES
 
 OUT = pathlib.Path(__file__).parent / "data" / "definitions-v1.32.json"
+META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 EXTRA_ROOTS = ["io.k8s.api.autoscaling.v1.Scale", "io.k8s.api.authentication.v1.TokenRequest",
-               "io.k8s.api.core.v1.Binding", "io.k8s.api.policy.v1.Eviction"]
+               "io.k8s.api.core.v1.Binding", "io.k8s.api.policy.v1.Eviction",
+               # what list, delete, watch and error responses return (OpenAPI v2/v3 operation responses)
+               f"{META}.Status", f"{META}.DeleteOptions", f"{META}.WatchEvent", f"{META}.Patch", f"{META}.APIResourceList"]
 
 
 def _normalize(x: Any, defs: dict[str, Any], seen: set[str]) -> Any:
@@ -47,7 +50,8 @@ def main() -> None:
     src = pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema/v1.32.0-local/_definitions.json"
     defs: dict[str, Any] = json.loads(src.read_text())["$defs"]
     seen: set[str] = set()
-    for root in [schema_name(r) for r in RESOURCES] + EXTRA_ROOTS:
+    lists = [schema_name(r) + "List" for r in RESOURCES if not r.virtual]
+    for root in [schema_name(r) for r in RESOURCES] + lists + EXTRA_ROOTS:
         seen.add(root)
         defs[root] = _normalize(defs[root], defs, seen)
     OUT.write_text(json.dumps({k: defs[k] for k in sorted(seen)}, separators=(",", ":"), sort_keys=True))
