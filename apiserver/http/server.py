@@ -21,6 +21,7 @@ from apiserver.api.fieldvalidation import FIELD_VALIDATION_MODES, unknown_fields
 from apiserver.api.resources import RESOURCES, Resource, find
 from apiserver.http import reviews
 from apiserver.http.negotiation import discovery_version, object_format
+from apiserver.http.openapi_v2 import OpenAPIV2
 from apiserver.http.security import RequestAdmission, Security
 from apiserver.registry import meta
 from apiserver.registry.gc import GarbageCollector
@@ -58,6 +59,7 @@ class APIHandler:
         self.definitions = definitions or {}
         self.watches: set[asyncio.Task[Any]] = set()
         self.openapi_root, self.openapi_docs = openapi.all_documents(definitions)
+        self.openapi_v2 = OpenAPIV2(definitions, clock())
         self.server_address = server_address
         self.clock = clock
         self.gc = GarbageCollector(registry)
@@ -123,12 +125,14 @@ class APIHandler:
             doc = discovery.api_resource_list(parts[1], parts[2])
             if doc:
                 return _json(doc)
+        if path == "/openapi/v2":
+            return self.openapi_v2.respond(request)
         if path == "/openapi/v3":
             return _json(self.openapi_root)
         if path.startswith("/openapi/v3/") and path[len("/openapi/v3/"):] in self.openapi_docs:
             return _json(self.openapi_docs[path[len("/openapi/v3/"):]])
         if path == "/":
-            return _json({"paths": sorted({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
+            return _json({"paths": sorted({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/openapi/v2",
                                            "/openapi/v3", "/version"} | {f"/apis/{r.group}/{r.version}"
                                                                           for r in RESOURCES if r.group})})
         raise errors.APIError("the server could not find the requested resource", "NotFound", 404)
