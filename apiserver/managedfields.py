@@ -11,8 +11,10 @@ Modelled on structured-merge-diff as kube-apiserver uses it, on plain JSON:
   `force`, which moves ownership to the applier. Fields the applier owned before, no longer applies, and nobody
   else owns are removed from the object. The manager `kubectl` may take over, without conflicts, the fields its
   last client-side apply recorded (the upgrade from `kubectl apply` to `kubectl apply --server-side`).
-Not modelled: ownership of status fields (the main resource's writes ignore status), per-version conversion of
-field sets, and the `.` marker on maps.
+- Writes through the `status` subresource are recorded apart, in entries with `subresource: status`, and own only
+  `status` (and the tracked metadata); writes to the main resource own everything but `status` (kube-apiserver's
+  reset fields: each endpoint ignores what the other one owns). Entries of the other endpoint are kept as they are.
+Not modelled: per-version conversion of field sets, and the `.` marker on maps.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from apiserver.patch import MERGE_PRIMITIVE, merge_key_for, strategic_merge_patc
 
 Path = tuple[str, ...]
 TRACKED_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
-UNTRACKED_TOP = ("apiVersion", "kind", "metadata", "status")
 
 
 def _token_value(v: Any) -> str:
@@ -54,13 +55,19 @@ def _walk(value: Any, path: Path, names: tuple[str, ...], out: dict[Path, Any]) 
     out[path] = value
 
 
-def leaves(obj: dict[str, Any] | None) -> dict[Path, Any]:
-    """Every owned path of `obj` and the value there (for a keyed list item: its key)."""
+MAIN, STATUS, EVERYTHING = "", "status", "*"
+
+
+def leaves(obj: dict[str, Any] | None, scope: str = MAIN) -> dict[Path, Any]:
+    """Every path of `obj` a writer through `scope` may own, and the value there (for a keyed list item: its key).
+    MAIN: all but status; STATUS: status only; EVERYTHING: both. Tracked metadata belongs to every scope."""
     out: dict[Path, Any] = {}
     if not obj:
         return out
     for k, v in obj.items():
-        if k not in UNTRACKED_TOP:
+        if k in ("apiVersion", "kind", "metadata"):
+            continue
+        if (k == "status") == (scope == STATUS) or scope == EVERYTHING:
             _walk(v, (f"f:{k}",), (k,), out)
     md = obj.get("metadata") or {}
     for k in TRACKED_METADATA:
@@ -121,9 +128,10 @@ def record_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str,
     base = _entries(new) if md.get("managedFields") is not None else _entries(old)
     if md.get("managedFields") == []:
         base = []
-    before, after = leaves(old), leaves(new)
+    scope = STATUS if subresource == "status" else MAIN
+    before, after = leaves(old, scope), leaves(new, scope)
     changed = {p for p, v in after.items() if p not in before or before[p] != v}
-    present = set(after)
+    present = set(leaves(new, EVERYTHING))
     result: list[dict[str, Any]] = []
     mine: set[Path] = set(changed)
     kept: dict[str, Any] | None = None
@@ -248,20 +256,22 @@ def _last_applied_fields(live: dict[str, Any]) -> set[Path]:
 
 
 def apply(live: dict[str, Any] | None, config: dict[str, Any], manager: str, *, force: bool, api_version: str,
-          now: str, kind: str, group: str, name: str) -> dict[str, Any]:
+          now: str, kind: str, group: str, name: str, subresource: str = "") -> dict[str, Any]:
     """The object after `manager` applies `config` to `live` (None: create), with managedFields updated.
-    Raises a 409 Conflict listing every conflicting field unless `force`."""
+    Raises a 409 Conflict listing every conflicting field unless `force`. Through the status subresource only
+    the configuration's `status` (and tracked metadata) is applied and owned."""
     live = copy.deepcopy(live) if live is not None else {}
     entries = _entries(live)
-    applied = leaves(config)
-    current = leaves(live)
+    scope = STATUS if subresource == "status" else MAIN
+    applied = leaves(config, scope)
+    current = leaves(live, scope)
     conflicts: list[tuple[Path, dict[str, Any]]] = []
     others: list[tuple[dict[str, Any], set[Path]]] = []
     previous: set[Path] = set()
     previous_entry: dict[str, Any] | None = None
     for e in entries:
         paths = from_fields_v1(e.get("fieldsV1"))
-        if _same(e, manager, "Apply", ""):
+        if _same(e, manager, "Apply", subresource):
             previous, previous_entry = paths, e
             continue
         others.append((e, paths))
@@ -273,7 +283,8 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], manager: str, *, 
         if not {p for p, _ in conflicts} <= allowed:
             raise conflict_error([(p, e) for p, e in conflicts if p not in allowed], kind, group, name)
         force = True  # the upgrade from client-side apply: kubectl takes over what it applied before
-    body = {k: v for k, v in config.items() if k not in ("apiVersion", "kind", "status")}
+    body = {k: v for k, v in config.items() if k not in ("apiVersion", "kind")
+            and (k == "status") == (scope == STATUS) or k == "metadata"}
     cfg_md = body.pop("metadata", None) or {}
     new: dict[str, Any] = strategic_merge_patch(live, body) if live else copy.deepcopy(body)
     md = new.setdefault("metadata", {})
@@ -288,11 +299,11 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], manager: str, *, 
     still_owned = set().union(*(paths for _, paths in others)) if others else set()
     for p in sorted(previous - set(applied) - still_owned, key=len, reverse=True):
         _remove_and_prune(new, p)
-    present = set(leaves(new))
+    present = set(leaves(new, EVERYTHING))
     result = [{**e, "fieldsV1": to_fields_v1(paths & present)} for e, paths in others if paths & present]
     unchanged = previous_entry is not None and previous == set(applied) and all(
         current.get(p) == v for p, v in applied.items())
     result.append(previous_entry if unchanged and previous_entry is not None else
-                  _entry(manager, "Apply", api_version, now, set(applied)))
+                  _entry(manager, "Apply", api_version, now, set(applied), subresource))
     md["managedFields"] = result
     return new
