@@ -441,11 +441,11 @@ class APIHandler:
 
         def applied(live: dict[str, Any] | None) -> dict[str, Any]:
             return managedfields.apply(live, body, manager, force=force, api_version=resource.group_version,
-                                       now=now, kind="", group="", name="")
+                                       now=now, kind="", group="", name="", subresource=info.subresource)
         try:
             await store.get(ns, info.name)
         except errors.APIError as e:
-            if e.code != 404:
+            if e.code != 404 or info.subresource:
                 raise
             new = applied(None)
             new.setdefault("metadata", {})["name"] = info.name
@@ -455,10 +455,15 @@ class APIHandler:
 
         def transform(old: dict[str, Any]) -> dict[str, Any]:
             new = applied(old)
-            store.strategy.prepare_for_update(new, old)
+            if info.subresource == "status":
+                owners = new["metadata"].get("managedFields")
+                store.strategy.prepare_for_status_update(new, old)  # keeps only status, and the old metadata
+                new["metadata"]["managedFields"] = owners
+            else:
+                store.strategy.prepare_for_update(new, old)
             return new
-        return self.render(request, resource, await store.guaranteed_update(ns, info.name, transform,
-                                                                            dry_run=dry_run, admission=admission))
+        return self.render(request, resource, await store.guaranteed_update(
+            ns, info.name, transform, dry_run=dry_run, admission=admission, subresource=info.subresource))
 
     async def scale(self, request: web.Request, info: RequestInfo, resource: Resource, store: GenericStore,
                     ns: str, dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
