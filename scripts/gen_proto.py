@@ -24,7 +24,8 @@ def generate(out: pathlib.Path) -> None:
     from grpc_tools import protoc  # build-time dependency only
 
     proto_include = pathlib.Path(protoc.__file__).parent / "_proto"
-    files = sorted(str(p.relative_to(PROTO)) for p in PROTO.rglob("*.proto"))
+    # only raftkv's packages: proto/k8s.io is the API server's schema (scripts/gen_k8s_proto.py)
+    files = sorted(str(p.relative_to(PROTO)) for pkg in PACKAGES for p in (PROTO / pkg).rglob("*.proto"))
     out.mkdir(parents=True, exist_ok=True)
     args = ["protoc", f"-I{PROTO}", f"-I{proto_include}", f"--python_out={out}", f"--pyi_out={out}",
             f"--grpc_python_out={out}", *files]
