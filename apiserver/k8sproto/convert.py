@@ -3,8 +3,9 @@
 Schema-aware rules, all read from the message descriptors except the few Go facts that a .proto
 file cannot say (INLINE embedding and the special JSON forms of apimachinery types):
 - presence: a plain proto3 scalar is a Go value field, written by Go even when zero; its zero value is
-  left out (Go's `omitempty`). An `optional` scalar is a Go pointer: present means set, even to 0/""/false.
-  Messages are emitted whenever present (Go writes value structs always; JSON has them as `{}` too).
+  left out (Go's `omitempty`) unless the field is one Go's JSON always writes (schema.REQUIRED: no
+  `omitempty`, e.g. a container status's `ready: false`). An `optional` scalar is a Go pointer: present
+  means set, even to 0/""/false. Messages are emitted whenever present (Go writes value structs always).
 - Time -> RFC 3339 seconds, MicroTime -> RFC 3339 with microseconds, zero -> left out;
   Duration -> Go's duration string; IntOrString -> number or string; Quantity -> its string;
   RawExtension / FieldsV1 raw bytes -> the embedded JSON value; ExtraValue -> a list;
@@ -27,6 +28,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from apiserver.errors import APIError, bad_request
+from apiserver.k8sproto.schema import REQUIRED
 
 META = "k8s.io.apimachinery.pkg.apis.meta.v1"
 CORE = "k8s.io.api.core.v1"
@@ -58,8 +60,8 @@ class _Path:
         return f"{path}.{key}" if path else key
 
 
-def _instant(msg: Message, path: str) -> dt.datetime | None:
-    seconds, nanos = getattr(msg, "seconds"), getattr(msg, "nanos")
+def _instant(msg: Any, path: str) -> dt.datetime | None:
+    seconds, nanos = msg.seconds, msg.nanos
     if seconds == 0 and nanos == 0:
         return None  # metav1.Time's zero value: JSON null, left out like an unset field
     try:
@@ -75,12 +77,12 @@ def _rfc3339(d: dt.datetime, micros: bool) -> str:
     return f"{base}.{d.microsecond:06d}Z" if micros else f"{base}Z"
 
 
-def _time(msg: Message, path: str) -> str | None:
+def _time(msg: Any, path: str) -> str | None:
     d = _instant(msg, path)
     return None if d is None else _rfc3339(d, micros=False)
 
 
-def _micro_time(msg: Message, path: str) -> str | None:
+def _micro_time(msg: Any, path: str) -> str | None:
     d = _instant(msg, path)
     return None if d is None else _rfc3339(d, micros=True)
 
@@ -120,25 +122,25 @@ def _embedded_json(raw: bytes, path: str) -> Any:
         raise bad_request(f"protobuf field {path}: the embedded object is not JSON ({e})") from e
 
 
-def _int_or_string(msg: Message, path: str) -> Any:
-    kind = getattr(msg, "type")
+def _int_or_string(msg: Any, path: str) -> Any:
+    kind = msg.type
     if kind == 0:
-        return getattr(msg, "intVal")
+        return msg.intVal
     if kind == 1:
-        return getattr(msg, "strVal")
+        return msg.strVal
     raise bad_request(f"protobuf IntOrString at {path} has type {kind}; it must be 0 (int) or 1 (string)")
 
 
-_SPECIAL: dict[str, Callable[[Message, str], Any]] = {
+_SPECIAL: dict[str, Callable[[Any, str], Any]] = {
     f"{META}.Time": _time,
     f"{META}.MicroTime": _micro_time,
-    f"{META}.Duration": lambda m, p: go_duration(getattr(m, "duration")),
-    f"{META}.FieldsV1": lambda m, p: _embedded_json(getattr(m, "Raw"), p),
-    "k8s.io.apimachinery.pkg.runtime.RawExtension": lambda m, p: _embedded_json(getattr(m, "raw"), p),
+    f"{META}.Duration": lambda m, p: go_duration(m.duration),
+    f"{META}.FieldsV1": lambda m, p: _embedded_json(m.Raw, p),
+    "k8s.io.apimachinery.pkg.runtime.RawExtension": lambda m, p: _embedded_json(m.raw, p),
     "k8s.io.apimachinery.pkg.util.intstr.IntOrString": _int_or_string,
-    "k8s.io.apimachinery.pkg.api.resource.Quantity": lambda m, p: getattr(m, "string"),
-    "k8s.io.api.authorization.v1.ExtraValue": lambda m, p: list(getattr(m, "items")),
-    "k8s.io.api.authentication.v1.ExtraValue": lambda m, p: list(getattr(m, "items")),
+    "k8s.io.apimachinery.pkg.api.resource.Quantity": lambda m, p: m.string,
+    "k8s.io.api.authorization.v1.ExtraValue": lambda m, p: list(m.items),
+    "k8s.io.api.authentication.v1.ExtraValue": lambda m, p: list(m.items),
 }
 
 
@@ -170,8 +172,17 @@ def _value(field: FieldDescriptor, value: Any, path: str) -> Any:
     return _scalar(field, value)
 
 
-def to_json(msg: Message, path: str = "") -> Any:
-    """The JSON form of one parsed message (a dict, or a scalar for the special apimachinery types)."""
+def _zero(field: FieldDescriptor) -> Any:
+    if field.type == FieldDescriptor.TYPE_STRING or field.type == FieldDescriptor.TYPE_BYTES:
+        return ""
+    return False if field.type == FieldDescriptor.TYPE_BOOL else 0
+
+
+def to_json(msg: Message, path: str = "", required: frozenset[str] = frozenset()) -> Any:
+    """The JSON form of one parsed message (a dict, or a scalar for the special apimachinery types).
+
+    `required` adds the always-written JSON names of a parent that embeds this message (INLINE).
+    """
     d = msg.DESCRIPTOR
     _check_unknown(msg, d, path)
     special = _SPECIAL.get(d.full_name)
@@ -187,7 +198,7 @@ def to_json(msg: Message, path: str = "") -> Any:
         elif field.is_repeated:
             out[key] = [_value(field, v, f"{at}[{i}]") for i, v in enumerate(value)]
         elif (d.full_name, field.name) in INLINE:
-            inner = to_json(value, path)
+            inner = to_json(value, path, REQUIRED.get(d.full_name, frozenset()))
             if not isinstance(inner, dict):  # pragma: no cover - INLINE names plain messages only
                 raise APIError(f"inline field {field.name} of {d.full_name} is not an object", "InternalError", 500)
             out.update(inner)
@@ -195,4 +206,10 @@ def to_json(msg: Message, path: str = "") -> Any:
             converted = _value(field, value, at)
             if converted is not None:
                 out[key] = converted
+    always = REQUIRED.get(d.full_name, frozenset()) | required
+    if always:
+        for field in d.fields:
+            if (field.json_name in always and field.json_name not in out and field.message_type is None
+                    and not field.is_repeated and not field.has_presence):
+                out[field.json_name] = _zero(field)
     return out

@@ -7,6 +7,7 @@ registry (raftkv's etcd messages live there). Message classes are built from des
 from __future__ import annotations
 
 import functools
+import json
 import pathlib
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -16,6 +17,10 @@ from google.protobuf.message import Message
 from apiserver.api.resources import RESOURCES
 
 DESCRIPTORS = pathlib.Path(__file__).parent / "k8s.binpb"
+# The v1.32 OpenAPI definitions (see apiserver/api/gen_schemas.py): openapi-gen lists a field as required
+# exactly when its Go json tag has no `omitempty`, which is when Go's JSON writes the field even at its zero
+# value - a fact about the Go structs that a .proto file cannot carry.
+DEFINITIONS = pathlib.Path(__file__).parent.parent / "api" / "data" / "definitions-v1.32.json"
 META = "k8s.io.apimachinery.pkg.apis.meta.v1"
 DELETE_OPTIONS = f"{META}.DeleteOptions"
 
@@ -54,6 +59,19 @@ def _kinds() -> dict[tuple[str, str], str]:
 KINDS: dict[tuple[str, str], str] = _kinds()
 # DeleteOptions is registered in every group version (client-go sends it with the resource's apiVersion).
 DELETE_OPTIONS_VERSIONS = frozenset({"meta.k8s.io/v1"} | {r.group_version for r in RESOURCES})
+
+
+def _required() -> dict[str, frozenset[str]]:
+    definitions = json.loads(DEFINITIONS.read_text())
+    out: dict[str, frozenset[str]] = {}
+    for name, definition in definitions.items():
+        if name.startswith("io.k8s.") and definition.get("required"):
+            out["k8s.io." + name[len("io.k8s."):]] = frozenset(definition["required"])
+    return out
+
+
+# message full name -> JSON names Go's JSON always writes (scalars among them are written even when zero).
+REQUIRED: dict[str, frozenset[str]] = _required()
 
 
 def message_name(api_version: str, kind: str) -> str | None:
