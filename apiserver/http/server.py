@@ -513,7 +513,7 @@ class APIHandler:
         bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
         timeout_q = request.query.get("timeoutSeconds", "")
         timeout_s = min(int(timeout_q), MAX_WATCH_TIMEOUT_S) if timeout_q.isdigit() else MAX_WATCH_TIMEOUT_S
-        events = store.watch(ns, opts, bookmarks=bookmarks)
+        batches = store.watch_batches(ns, opts, bookmarks=bookmarks)
         # Like kube-apiserver: 200 first; a compacted resourceVersion arrives as an ERROR event (410 Expired).
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
         response.enable_chunked_encoding()
@@ -525,38 +525,40 @@ class APIHandler:
 
         include = request.query.get("includeObject", "Metadata")
 
-        async def send(kind: str, obj: dict[str, Any]) -> None:
+        def line(kind: str, obj: dict[str, Any]) -> bytes:
             md = obj.get("metadata") or {}
             shareable = fmt == "json" and kind in ("ADDED", "MODIFIED", "DELETED")
-            # Every watcher of an event sends the same JSON line: encode it once (kube-apiserver caches it too).
+            # Every watcher of an event sends the same JSON line: encode it once (kube-apiserver's cachingObject).
             key = (resource.group, resource.plural, kind, md.get("namespace", ""), md.get("name", ""),
                    md.get("resourceVersion", ""))
-            line = self.lines.get(key) if shareable else None
-            if line is None:
+            encoded = self.lines.get(key) if shareable else None
+            if encoded is None:
                 out = obj
                 if fmt != "json" and kind not in ("BOOKMARK", "ERROR"):
                     out = tables.to_table(resource.plural, [obj], {"resourceVersion": md.get("resourceVersion")},
                                           self.clock(), include_object=include)
                     out["apiVersion"] = "meta.k8s.io/" + fmt.split("-", 1)[1]
-                line = json.dumps({"type": kind, "object": out}).encode() + b"\n"
+                encoded = json.dumps({"type": kind, "object": out}).encode() + b"\n"
                 if shareable:
-                    self.lines[key] = line
+                    self.lines[key] = encoded
                     if len(self.lines) > LINE_CACHE_SIZE:
                         self.lines.pop(next(iter(self.lines)))
-            await response.write(line)
+            return encoded
 
         try:
             async with asyncio.timeout(timeout_s):
-                async for kind, obj in events:
-                    await send(kind, obj)
+                async for batch in batches:
+                    # Everything that arrived since the last write goes out as one chunk: one TLS record and one
+                    # send per batch (aiohttp waits for the socket to drain only past its 64 KiB buffer).
+                    await response.write(b"".join([line(kind, obj) for kind, obj in batch]))
         except TimeoutError:
             pass
         except errors.APIError as e:
-            await send("ERROR", e.to_status())
+            await response.write(line("ERROR", e.to_status()))
         except (ConnectionResetError, asyncio.CancelledError):
             return response  # the client went away, or the server is shutting down (stop_watches)
         finally:
             self.watches.discard(task)
-            await events.aclose()  # type: ignore[attr-defined]
+            await batches.aclose()  # type: ignore[attr-defined]
         await response.write_eof()
         return response

@@ -30,7 +30,7 @@ from apiserver.storage.errors import (
     RevisionMismatch,
     StorageError,
 )
-from apiserver.storage.etcd3 import Etcd3Store
+from apiserver.storage.etcd3 import Etcd3Store, WatchEvent
 from apiserver.storage.watchcache import WatchCache
 
 MAX_LIST_LIMIT = 10_000
@@ -42,6 +42,7 @@ MAX_UPDATE_RETRIES = 1000  # kube-apiserver retries a lost race without limit; 1
 DEFAULT_POD_GRACE_SECONDS = 30
 DEFAULT_BOOKMARK_INTERVAL_S = 60.0  # kube-apiserver's watch cache sends bookmarks about once a minute
 MAX_GUARD_RETRIES = 32  # creates that lost a quota race re-run validation against the new usage
+WatchBatch = list[tuple[str, dict[str, Any]]]  # (type, object) pairs a watcher can send in one write
 Guard = tuple[str, int, bytes]  # (key, expected mod_revision, new value): written atomically with a create
 Observer = Callable[[str, str, str, "dict[str, Any] | None", int], object]
 
@@ -137,6 +138,7 @@ class GenericStore:
         self.observer: Observer | None = None  # told about every write (the auth state cache's read-your-writes)
         self.watch_cache: WatchCache | None = None  # set by the Registry: watches share one store watch
         self._decoded: dict[tuple[str, int], dict[str, Any]] = {}  # insertion-ordered: the oldest goes first
+        self._fields: dict[int, tuple[dict[str, Any], dict[str, str]]] = {}  # id(shared object) -> its fields
 
     def _observe(self, namespace: str, name: str, obj: dict[str, Any] | None, rev: int) -> None:
         if self.observer is not None:
@@ -495,44 +497,97 @@ class GenericStore:
     # ------------------------------------------------------------------ watch
     async def watch(self, namespace: str, opts: ListOptions, *,
                     bookmarks: bool = False) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(type, object) pairs: ADDED/MODIFIED/DELETED, plus BOOKMARK objects on store progress.
+        """(type, object) pairs: ADDED/MODIFIED/DELETED, plus BOOKMARK objects on store progress (see
+        `watch_batches`)."""
+        batches = self.watch_batches(namespace, opts, bookmarks=bookmarks)
+        try:
+            async for batch in batches:
+                for item in batch:
+                    yield item
+        finally:
+            await batches.aclose()  # type: ignore[attr-defined]
+
+    def _decode_prev_shared(self, ev: WatchEvent) -> dict[str, Any]:
+        """An event's previous object stamped with the event's revision (a DELETED event carries the last state at
+        the deletion's revision), decoded once for all watchers, who only read it."""
+        assert ev.prev is not None
+        k = (ev.prev.key, -ev.revision)  # negative: never the key of a current state in the same cache
+        obj = self._decoded.get(k)
+        if obj is None:
+            obj = self.decode(ev.prev)
+            obj["metadata"]["resourceVersion"] = str(ev.revision)
+            self._decoded[k] = obj
+            if len(self._decoded) > DECODED_CACHE_SIZE:
+                self._decoded.pop(next(iter(self._decoded)))
+        return obj
+
+    def _matches_shared(self, obj: dict[str, Any], opts: ListOptions) -> bool:
+        """`matches` for a shared decoded object: its selectable fields are computed once, not once per watcher."""
+        if not opts.label.empty and not opts.label.matches(obj.get("metadata", {}).get("labels")):
+            return False
+        if not opts.field.requirements:
+            return True
+        k = id(obj)
+        hit = self._fields.get(k)
+        if hit is None or hit[0] is not obj:
+            hit = self._fields[k] = (obj, self.strategy.fields(obj))
+            if len(self._fields) > DECODED_CACHE_SIZE:
+                self._fields.pop(next(iter(self._fields)))
+        return opts.field.matches(hit[1])
+
+    async def watch_batches(self, namespace: str, opts: ListOptions, *,
+                            bookmarks: bool = False) -> AsyncIterator[WatchBatch]:
+        """Lists of (type, object) pairs: ADDED/MODIFIED/DELETED, plus BOOKMARK objects on store progress; each
+        list holds what arrived since the previous one, so the caller can send it in one write.
 
         An object that starts matching the selectors arrives as ADDED, one that stops as DELETED.
-        RV unset or "0": synthetic ADDED for the current state first."""
+        RV unset or "0": synthetic ADDED for the current state first. Objects are shared with other watchers:
+        read them, never change them."""
         prefix = self.prefix(namespace)
         start = _parse_rv(opts.resource_version)
         if opts.resource_version in ("", "0"):
             # "0": the initial state may come from the watch cache; unset: a consistent read of the store.
             initial = await self.list(namespace, ListOptions(opts.label, opts.field,
                                                              resource_version=opts.resource_version))
-            for item in initial["items"]:
-                yield "ADDED", item
+            if initial["items"]:
+                yield [("ADDED", item) for item in initial["items"]]
             start = int(initial["metadata"]["resourceVersion"])
+        name = opts.field.exact_name()
+        # One object's watchers (kubectl wait, rollout status, delete --wait) only hear about its key.
+        key = self.key(namespace, name) if name and (namespace or not self.resource.namespaced) else None
         try:
             interval = self.bookmark_interval if bookmarks else None
-            source = (self.watch_cache.watch(self.resource.key_prefix, prefix, start + 1, bookmarks=bookmarks)
+            source = (self.watch_cache.watch_batches(self.resource.key_prefix, prefix, start + 1,
+                                                     bookmarks=bookmarks, key=key)
                       if self.watch_cache is not None else
-                      self.storage.watch(prefix, start + 1, progress_interval=interval))
-            async for ev in source:
-                if ev.type == "PROGRESS":
-                    yield "BOOKMARK", {"kind": self.resource.kind, "apiVersion": self.resource.group_version,
-                                       "metadata": {"resourceVersion": str(ev.revision)}}
-                    continue
-                assert ev.kv is not None
-                cur = None if ev.type == "DELETE" else self._decode_shared(ev.kv)
-                prev = self.decode(ev.prev) if ev.prev is not None else None
-                if prev is not None:
-                    prev["metadata"]["resourceVersion"] = str(ev.revision)
-                now_match = cur is not None and self.matches(cur, opts)
-                was_match = prev is not None and self.matches(prev, opts)
-                if cur is not None and now_match:
-                    yield ("ADDED" if not was_match else "MODIFIED"), cur
-                elif was_match and prev is not None:
-                    yield "DELETED", cur if cur is not None else prev
+                      _single(self.storage.watch(prefix, start + 1, progress_interval=interval)))
+            async for evs in source:
+                out: WatchBatch = []
+                for ev in evs:
+                    if ev.type == "PROGRESS":
+                        out.append(("BOOKMARK", {"kind": self.resource.kind, "apiVersion": self.resource.group_version,
+                                                 "metadata": {"resourceVersion": str(ev.revision)}}))
+                        continue
+                    assert ev.kv is not None
+                    cur = None if ev.type == "DELETE" else self._decode_shared(ev.kv)
+                    prev = self._decode_prev_shared(ev) if ev.prev is not None else None
+                    now_match = cur is not None and self._matches_shared(cur, opts)
+                    was_match = prev is not None and self._matches_shared(prev, opts)
+                    if cur is not None and now_match:
+                        out.append((("ADDED" if not was_match else "MODIFIED"), cur))
+                    elif was_match and prev is not None:
+                        out.append(("DELETED", cur if cur is not None else prev))
+                if out:
+                    yield out
         except Compacted as e:
             raise errors.gone(f"too old resource version: {start} ({e.compact_revision})") from e
         except StorageError as e:
             raise self._translate(e, "") from e
+
+
+async def _single(events: AsyncIterator[WatchEvent]) -> AsyncIterator[list[WatchEvent]]:
+    async for ev in events:
+        yield [ev]
 
 
 class Registry:

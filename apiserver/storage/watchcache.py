@@ -8,6 +8,10 @@ asks for older history than the window holds is served by a watch of its own on 
 compaction (410 Expired) exactly as before. A watcher that falls more than `max_pending` events behind is ended
 (as kube-apiserver ends slow watchers; clients re-watch from their last resourceVersion). If the shared watch fails,
 every watcher served by it ends and the next watcher starts a new one.
+
+Fan-out cost per watcher is kept to a dictionary lookup and a deque append per event (`watchwindow.WatcherIndex`,
+`WatcherBuffer`): a watcher is woken once however many events arrived meanwhile and takes them as one batch, so a
+busy server sends fewer, larger writes instead of falling further behind.
 """
 
 from __future__ import annotations
@@ -16,26 +20,31 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 from apiserver.storage.errors import KV, StorageError
 from apiserver.storage.etcd3 import Etcd3Store, WatchEvent
-from apiserver.storage.watchwindow import WatchWindow
+from apiserver.storage.watchwindow import WatcherBuffer, WatcherIndex, WatchWindow
 
 log = logging.getLogger(__name__)
 DEFAULT_CAPACITY = 4096
 DEFAULT_MAX_PENDING = 10_000
 LIST_PAGE = 1000
-_END = WatchEvent("END", None, None, 0)  # queued to a watcher when the shared watch stops
 
 
-@dataclass(eq=False)
 class _Watcher:
-    prefix: str
-    start: int
-    bookmarks: bool
-    queue: asyncio.Queue[WatchEvent] = field(default_factory=asyncio.Queue)
-    overflowed: bool = False
+    """One watcher served by a shared watch: its first revision, its pending events and how to wake it."""
+
+    __slots__ = ("start", "bookmarks", "buffer", "waiter")
+
+    def __init__(self, start: int, bookmarks: bool, max_pending: int) -> None:
+        self.start = start
+        self.bookmarks = bookmarks
+        self.buffer: WatcherBuffer[WatchEvent] = WatcherBuffer(max_pending)
+        self.waiter: asyncio.Future[None] | None = None  # set while the watcher waits for events
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
 
 class _Shared:
@@ -50,7 +59,7 @@ class _Shared:
         self.max_pending = max_pending
         self.window: WatchWindow[WatchEvent] | None = None
         self.objects: dict[str, KV] = {}  # the current state, kept by the same events (for resourceVersion=0 lists)
-        self.watchers: set[_Watcher] = set()
+        self.watchers: WatcherIndex[_Watcher] = WatcherIndex(prefix)
         self.task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
 
@@ -76,13 +85,13 @@ class _Shared:
             start = res.kvs[-1].key + "\0"
 
     def _deliver(self, w: _Watcher, ev: WatchEvent) -> None:
-        if w.overflowed:
-            return
-        if w.queue.qsize() >= self.max_pending:
-            w.overflowed = True
-            w.queue.put_nowait(_END)
-            return
-        w.queue.put_nowait(ev)
+        if w.buffer.push(ev):
+            w.wake()
+        elif w.buffer.overflowed:
+            self.watchers.remove(w)  # too slow: it gets what it holds, then its stream ends
+            log.info("watch cache for %s: ending a watcher more than %d events behind", self.prefix,
+                     self.max_pending)
+            w.wake()
 
     async def _run(self, window: WatchWindow[WatchEvent]) -> None:
         try:
@@ -90,24 +99,27 @@ class _Shared:
                                                progress_interval=self.progress_interval):
                 if ev.type == "PROGRESS":
                     window.progress(ev.revision)
-                    for w in list(self.watchers):
+                    for w in self.watchers.all():
                         if w.bookmarks and ev.revision >= w.start - 1:
                             self._deliver(w, ev)
                     continue
                 window.append([ev])
-                assert ev.kv is not None
+                kv = ev.kv
+                assert kv is not None
                 if ev.type == "DELETE":
-                    self.objects.pop(ev.kv.key, None)
+                    self.objects.pop(kv.key, None)
                 else:
-                    self.objects[ev.kv.key] = ev.kv
-                for w in list(self.watchers):
-                    if ev.revision >= w.start and ev.kv.key.startswith(w.prefix):
+                    self.objects[kv.key] = kv
+                for w in self.watchers.for_key(kv.key):
+                    if ev.revision >= w.start:
                         self._deliver(w, ev)
         except StorageError as e:
             log.warning("watch cache for %s stopped: %s", self.prefix, e)
         finally:
-            for w in list(self.watchers):
-                w.queue.put_nowait(_END)
+            for w in self.watchers.all():
+                self.watchers.remove(w)
+                w.buffer.end()
+                w.wake()
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -134,33 +146,57 @@ class WatchCache:
         return shared
 
     async def watch(self, resource_prefix: str, prefix: str, start_revision: int, *,
-                    bookmarks: bool = False) -> AsyncIterator[WatchEvent]:
+                    bookmarks: bool = False, key: str | None = None) -> AsyncIterator[WatchEvent]:
+        """Like `Etcd3Store.watch(prefix, start_revision)`, one event at a time (see `watch_batches`)."""
+        batches = self.watch_batches(resource_prefix, prefix, start_revision, bookmarks=bookmarks, key=key)
+        try:
+            async for batch in batches:
+                for ev in batch:
+                    yield ev
+        finally:
+            await batches.aclose()  # type: ignore[attr-defined]
+
+    async def watch_batches(self, resource_prefix: str, prefix: str, start_revision: int, *,
+                            bookmarks: bool = False, key: str | None = None) -> AsyncIterator[list[WatchEvent]]:
         """Like `Etcd3Store.watch(prefix, start_revision)`, served from the shared watch of `resource_prefix`
-        (which must contain `prefix`) when its window reaches back to `start_revision`."""
+        (which must contain `prefix`) when its window reaches back to `start_revision`: every event that has
+        arrived since the previous batch, oldest first, as one list. With `key` (under `prefix`), only that key's
+        events are wanted: other keys' events never reach this watcher. The stream ends (the client re-watches)
+        when the watcher falls `max_pending` events behind or the shared watch stops."""
         shared = self._shared(resource_prefix)
         window = await shared.ensure_running()
         if not window.can_serve(start_revision):
             self.direct_watches += 1
-            async for ev in self.storage.watch(prefix, start_revision,
+            async for ev in self.storage.watch(key if key is not None else prefix, start_revision,
                                                progress_interval=self.progress_interval if bookmarks else None):
-                if ev.type != "PROGRESS" or bookmarks:
-                    yield ev
+                if ev.type == "PROGRESS" and not bookmarks:
+                    continue
+                if key is not None and ev.kv is not None and ev.kv.key != key:
+                    continue  # a watch on `key` as a prefix also sees longer keys
+                yield [ev]
             return
-        w = _Watcher(prefix, start_revision, bookmarks)
+        w = _Watcher(start_revision, bookmarks, self.max_pending)
         # Replay and registration happen with no await in between, so no live event is missed or doubled.
         for ev in window.replay(start_revision):
             assert ev.kv is not None
-            if ev.kv.key.startswith(prefix):
-                w.queue.put_nowait(ev)
-        shared.watchers.add(w)
+            if (ev.kv.key == key) if key is not None else ev.kv.key.startswith(prefix):
+                w.buffer.push(ev)
+        shared.watchers.add(w, prefix, key)
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                ev = await w.queue.get()
-                if ev is _END:
+                if w.buffer.events:
+                    yield w.buffer.take()
+                    continue
+                if w.buffer.ended:
                     return  # slow, or the shared watch stopped: the client re-watches from its last resourceVersion
-                yield ev
+                w.waiter = loop.create_future()
+                try:
+                    await w.waiter
+                finally:
+                    w.waiter = None
         finally:
-            shared.watchers.discard(w)
+            shared.watchers.remove(w)
 
     async def snapshot(self, resource_prefix: str, prefix: str) -> tuple[list[KV], int]:
         """The cached current objects under `prefix`, sorted by key, and the revision they are current at
