@@ -1,15 +1,31 @@
 """Per-resource strategies (k8s `rest.RESTCreateStrategy` & co.): defaults, validation, selectable fields.
 
-The generic store calls these hooks and nothing else knows about a resource's shape. Pure.
+The generic store calls these hooks and nothing else knows about a resource's shape. The per-field rules live in
+`apiserver.validation` (one module per API group); a strategy picks the ones for its kind. Pure.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
-from apiserver.errors import Cause
+from apiserver.errors import APIError, Cause
 from apiserver.selectors import selector_from_spec
+from apiserver.validation import core as core_rules
+from apiserver.validation import other, workloads
+from apiserver.validation.core import QuantityDecodeError
+
+
+def decoded(obj: dict[str, Any], rules: Callable[[dict[str, Any]], list[Cause]]) -> list[Cause]:
+    """Run `rules`; a quantity that does not parse is the real server's decoding failure (400), not a 422."""
+    try:
+        return rules(obj)
+    except QuantityDecodeError as e:
+        kind = str(obj.get("kind") or "object")
+        version = str(obj.get("apiVersion") or "v1").rsplit("/", 1)[-1]
+        raise APIError(f'{kind} in version "{version}" cannot be handled as a {kind}: {e}', "BadRequest", 400) from e
 
 
 class Strategy:
@@ -88,6 +104,13 @@ def _default_container(c: dict[str, Any]) -> None:
     for p in c.get("ports") or []:
         if isinstance(p, dict):
             p.setdefault("protocol", "TCP")
+    for key in ("livenessProbe", "readinessProbe", "startupProbe"):  # SetDefaults_Probe
+        probe = c.get(key)
+        if isinstance(probe, dict):
+            for field, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
+                                 ("failureThreshold", 3)):
+                if not probe.get(field):
+                    probe[field] = value
 
 
 def default_pod_spec(spec: dict[str, Any]) -> None:
@@ -102,27 +125,7 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
 
 
 def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
-    if not isinstance(spec, dict):
-        return [Cause("FieldValueRequired", "Required value", path)]
-    containers = spec.get("containers")
-    if not isinstance(containers, list) or not containers:
-        return [Cause("FieldValueRequired", "Required value", f"{path}.containers")]
-    causes = []
-    seen: set[str] = set()
-    for i, c in enumerate(containers):
-        p = f"{path}.containers[{i}]"
-        if not isinstance(c, dict):
-            causes.append(Cause("FieldValueInvalid", "Invalid value: must be an object", p))
-            continue
-        if not c.get("name"):
-            causes.append(Cause("FieldValueRequired", "Required value", f"{p}.name"))
-        elif c["name"] in seen:
-            causes.append(Cause("FieldValueDuplicate", f'Duplicate value: "{c["name"]}"', f"{p}.name"))
-        else:
-            seen.add(c["name"])
-        if not c.get("image"):
-            causes.append(Cause("FieldValueRequired", "Required value", f"{p}.image"))
-    return causes
+    return core_rules.pod_spec(spec, path)
 
 
 class PodStrategy(Strategy):
@@ -141,28 +144,10 @@ class PodStrategy(Strategy):
             spec.setdefault("serviceAccountName", "default")
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
-        return validate_pod_spec(obj.get("spec"), "spec")
+        return decoded(obj, lambda o: core_rules.pod_spec(o.get("spec"), "spec"))
 
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-        """A pod's spec is immutable except images, activeDeadlineSeconds, tolerations and the grace period."""
-        def mutable_cleared(spec: Any) -> Any:
-            if not isinstance(spec, dict):
-                return spec
-            spec = json.loads(json.dumps(spec))
-            for k in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
-                spec.pop(k, None)
-            for key in ("containers", "initContainers"):
-                for c in spec.get(key) or []:
-                    if isinstance(c, dict):
-                        c.pop("image", None)
-            return spec
-        if mutable_cleared(new.get("spec")) != mutable_cleared(old.get("spec")):
-            return [Cause("FieldValueForbidden", "Forbidden: pod updates may not change fields other than "
-                          "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
-                          "`spec.tolerations` (only additions to existing tolerations),"
-                          "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
-                          "negative)", "spec")]
-        return []
+        return core_rules.pod_update(new, old)
 
     def fields(self, obj: dict[str, Any]) -> dict[str, str]:
         out = super().fields(obj)
@@ -171,9 +156,9 @@ class PodStrategy(Strategy):
         return out
 
 
-def _validate_selector_and_template(spec: dict[str, Any], *, map_selector: bool = False,
-                                   restart_policies: tuple[str, ...] = ()) -> list[Cause]:
-    """A workload's selector is required, must match its template's labels, and its pod spec must be valid."""
+def _validate_selector_and_template(spec: dict[str, Any], *, map_selector: bool = False) -> list[Cause]:
+    """A workload's selector is required and must match its template's labels (the pod spec is checked by
+    `apiserver.validation.workloads`)."""
     causes: list[Cause] = []
     sel = spec.get("selector")
     tpl = spec.get("template")
@@ -188,13 +173,6 @@ def _validate_selector_and_template(spec: dict[str, Any], *, map_selector: bool 
                                 "spec.template.metadata.labels"))
     if not isinstance(tpl, dict):
         causes.append(Cause("FieldValueRequired", "Required value", "spec.template"))
-        return causes
-    causes += validate_pod_spec(tpl.get("spec"), "spec.template.spec")
-    policy = (tpl.get("spec") or {}).get("restartPolicy") if isinstance(tpl.get("spec"), dict) else None
-    if restart_policies and policy not in restart_policies:
-        allowed = ", ".join(f'"{p}"' for p in restart_policies)
-        causes.append(Cause("FieldValueNotSupported", f'Unsupported value: "{policy}": supported values: {allowed}',
-                            "spec.template.spec.restartPolicy"))
     return causes
 
 
@@ -270,9 +248,13 @@ class WorkloadStrategy(Strategy):
         if not isinstance(spec, dict):
             return [Cause("FieldValueRequired", "Required value", "spec")]
         causes = [] if self.kind == "DaemonSet" else _validate_replicas(spec)
-        return causes + _validate_selector_and_template(spec)
+        rules = {"Deployment": workloads.deployment, "ReplicaSet": workloads.replica_set,
+                 "StatefulSet": workloads.stateful_set, "DaemonSet": workloads.daemon_set}[self.kind]
+        return causes + _validate_selector_and_template(spec) + decoded(obj, rules)
 
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        if self.kind == "StatefulSet":  # its selector is one of the fields the one Forbidden error covers
+            return workloads.stateful_set_update(new, old)
         return _immutable(new, old, "spec.selector")
 
 
@@ -301,7 +283,8 @@ class ReplicationControllerStrategy(Strategy):
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return [Cause("FieldValueRequired", "Required value", "spec")]
-        return _validate_replicas(spec) + _validate_selector_and_template(spec, map_selector=True)
+        return (_validate_replicas(spec) + _validate_selector_and_template(spec, map_selector=True)
+                + decoded(obj, workloads.replica_set))
 
 
 JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
@@ -351,10 +334,10 @@ class JobStrategy(Strategy):
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return [Cause("FieldValueRequired", "Required value", "spec")]
-        return _validate_selector_and_template(spec, restart_policies=("OnFailure", "Never"))
+        return _validate_selector_and_template(spec) + decoded(obj, workloads.job)
 
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-        return _immutable(new, old, "spec.selector") + _immutable(new, old, "spec.completions")
+        return workloads.job_update(new, old)
 
 
 class CronJobStrategy(Strategy):
@@ -377,25 +360,9 @@ class CronJobStrategy(Strategy):
             _default_template(job)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
-        spec = obj.get("spec")
-        if not isinstance(spec, dict):
+        if not isinstance(obj.get("spec"), dict):
             return [Cause("FieldValueRequired", "Required value", "spec")]
-        causes = []
-        schedule = spec.get("schedule")
-        if not isinstance(schedule, str) or not schedule.strip():
-            causes.append(Cause("FieldValueRequired", "Required value", "spec.schedule"))
-        elif len(schedule.split()) not in (5, 6) and not schedule.startswith("@"):
-            causes.append(Cause("FieldValueInvalid", f'Invalid value: "{schedule}": expected exactly 5 fields, '
-                                f"found {len(schedule.split())}: {schedule}", "spec.schedule"))
-        job = (spec.get("jobTemplate") or {}).get("spec") if isinstance(spec.get("jobTemplate"), dict) else None
-        if not isinstance(job, dict):
-            causes.append(Cause("FieldValueRequired", "Required value", "spec.jobTemplate.spec"))
-        else:
-            tpl = job.get("template")
-            pod = tpl.get("spec") if isinstance(tpl, dict) else None
-            causes += [Cause(c.reason, c.message, "spec.jobTemplate." + c.field)
-                       for c in validate_pod_spec(pod, "spec.template.spec")]
-        return causes
+        return decoded(obj, workloads.cron_job)
 
 
 class PVCStrategy(Strategy):
@@ -424,10 +391,10 @@ class EndpointSliceStrategy(Strategy):
     tracks_generation = True
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
-        if obj.get("addressType") not in ("IPv4", "IPv6", "FQDN"):
-            return [Cause("FieldValueNotSupported", f'Unsupported value: "{obj.get("addressType") or ""}": '
-                          'supported values: "FQDN", "IPv4", "IPv6"', "addressType")]
-        return []
+        return other.endpoint_slice(obj)
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return other.endpoint_slice_update(new, old)
 
 
 # events.k8s.io/v1 Event <-> core/v1 Event (the stored form), as k8s pkg/apis/events/v1/conversion.go maps them.
@@ -483,14 +450,21 @@ class ServiceStrategy(Strategy):
                 if "port" in p:
                     p.setdefault("targetPort", p["port"])
 
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """An update that leaves out the allocated clusterIP keeps it (as the real registry does)."""
+        super().prepare_for_update(new, old)
+        new_spec, old_spec = new.get("spec"), old.get("spec")
+        if isinstance(new_spec, dict) and isinstance(old_spec, dict) and old_spec.get("clusterIP") and \
+                not new_spec.get("clusterIP") and new_spec.get("type") != "ExternalName":
+            for key in ("clusterIP", "clusterIPs"):
+                if key in old_spec:
+                    new_spec[key] = old_spec[key]
+
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
-        causes = []
-        for i, p in enumerate((obj.get("spec") or {}).get("ports") or []):
-            port = p.get("port") if isinstance(p, dict) else None
-            if not isinstance(port, int) or not 0 < port < 65536:
-                causes.append(Cause("FieldValueInvalid", f"Invalid value: {port!r}: must be between 1 and "
-                                    "65535, inclusive", f"spec.ports[{i}].port"))
-        return causes
+        return core_rules.service(obj)
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return core_rules.service_update(new, old)
 
 
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
@@ -519,12 +493,51 @@ class NodeStrategy(Strategy):
     has_status = True
     extra_fields = frozenset({"spec.unschedulable"})
 
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return core_rules.node(obj)
+
 
 class SecretStrategy(Strategy):
     extra_fields = frozenset({"type"})
 
     def default(self, obj: dict[str, Any]) -> None:
+        """`stringData` is write-only: merged into `data` (base64), overriding it, as the real conversion does."""
         obj.setdefault("type", "Opaque")
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict) and string_data:
+            data: dict[str, Any] = obj["data"] if isinstance(obj.get("data"), dict) else {}
+            for k, v in string_data.items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+            obj["data"] = data
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return core_rules.secret(obj)
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return core_rules.secret_update(new, old)
+
+
+class ConfigMapStrategy(Strategy):
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return core_rules.config_map(obj)
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return core_rules.config_map_update(new, old)
+
+
+class ResourceQuotaStrategy(Strategy):
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return decoded(obj, core_rules.resource_quota)
+
+
+class LimitRangeStrategy(Strategy):
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return decoded(obj, core_rules.limit_range)
+
+
+class LeaseStrategy(Strategy):
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return other.lease(obj)
 
 
 class EventStrategy(Strategy):
@@ -534,22 +547,29 @@ class EventStrategy(Strategy):
 
 
 class RBACStrategy(Strategy):
-    """Roles and bindings: names are path segments; a binding's roleRef is required."""
+    """Roles and bindings: names are path segments; rules need verbs, bindings a valid and immutable roleRef."""
 
     name_is_path_segment = True
 
+    def default(self, obj: dict[str, Any]) -> None:
+        """SetDefaults_Subject: users and groups are in the RBAC group, service accounts in the core one."""
+        for subject in obj.get("subjects") or []:
+            if isinstance(subject, dict) and not subject.get("apiGroup"):
+                if subject.get("kind") in ("User", "Group"):
+                    subject["apiGroup"] = other.RBAC_GROUP
+                elif subject.get("kind") == "ServiceAccount":
+                    subject["apiGroup"] = ""
+
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         kind = obj.get("kind", "")
-        if not kind.endswith("Binding"):
+        if kind.endswith("Binding"):
+            return other.binding(obj, cluster=kind == "ClusterRoleBinding")
+        if kind == "ClusterRole" and obj.get("aggregationRule"):
             return []
-        ref = obj.get("roleRef")
-        if not isinstance(ref, dict) or not ref.get("name") or ref.get("kind") not in ("Role", "ClusterRole"):
-            return [Cause("FieldValueRequired", "Required value: roleRef.kind must be Role or ClusterRole and "
-                          "roleRef.name is required", "roleRef")]
-        if kind == "ClusterRoleBinding" and ref.get("kind") != "ClusterRole":
-            return [Cause("FieldValueNotSupported", 'Unsupported value: "Role": supported values: "ClusterRole"',
-                          "roleRef.kind")]
-        return []
+        return other.rules(obj, namespaced=kind == "Role")
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return other.binding_update(new, old) if str(new.get("kind", "")).endswith("Binding") else []
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -559,7 +579,8 @@ STRATEGIES: dict[str, Strategy] = {
     "jobs": JobStrategy(), "cronjobs": CronJobStrategy(), "persistentvolumeclaims": PVCStrategy(),
     "endpointslices": EndpointSliceStrategy(), "events.k8s.io/events": EventsV1Strategy(),
     "services": ServiceStrategy(), "namespaces": NamespaceStrategy(), "nodes": NodeStrategy(),
-    "secrets": SecretStrategy(), "events": EventStrategy(),
+    "secrets": SecretStrategy(), "events": EventStrategy(), "configmaps": ConfigMapStrategy(),
+    "resourcequotas": ResourceQuotaStrategy(), "limitranges": LimitRangeStrategy(), "leases": LeaseStrategy(),
     "roles": RBACStrategy(), "clusterroles": RBACStrategy(), "rolebindings": RBACStrategy(),
     "clusterrolebindings": RBACStrategy(),
 }
