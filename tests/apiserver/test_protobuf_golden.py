@@ -57,12 +57,13 @@ def selector(labels: dict[str, str]) -> bytes:
 
 
 # ------------------------------------------------------------------ core/v1
-def pod(name: str = "web-0", namespace: str = "prod", rv: str = "") -> Golden:
+def pod(name: str = "web-0", namespace: str = "prod", rv: str = "", labels: dict[str, str] | None = None) -> Golden:
+    labels = labels or {"app": "web"}
     owner = (ln(5, "apps/v1") + ln(1, "StatefulSet") + ln(3, "web") + ln(4, "u2") + vi(6, True)
              + vi(7, False))  # OwnerReference: apiVersion 5, kind 1, name 3, uid 4, controller 6*, blockOwnerDeletion 7*
     managed = (ln(1, "kubectl") + ln(2, "Update") + ln(3, "v1") + ln(4, time_(T0)) + ln(6, "FieldsV1")
                + ln(7, ln(1, b'{"f:metadata":{"f:labels":{}}}')) + ln(8, ""))  # ManagedFieldsEntry 1-8, FieldsV1.Raw 1
-    md = meta(name, namespace, rv=rv, labels={"app": "web"},
+    md = meta(name, namespace, rv=rv, labels=labels,
               extra=entry(12, "note", "x") + ln(13, owner) + ln(14, "example.com/f") + vi(10, 0) + ln(17, managed))
     sa_token = ln(4, ln(1, "api") + vi(2, 3600) + ln(3, "token"))
     secret_proj = ln(1, ln(1, ln(1, "s")) + ln(2, ln(1, "k") + ln(2, "k")))
@@ -220,6 +221,8 @@ def pod(name: str = "web-0", namespace: str = "prod", rv: str = "") -> Golden:
             + ln(15, ln(1, "regcred")) + ln(16, "web-0") + ln(17, "web") + ln(18, affinity) + ln(19, "default-scheduler")
             # tolerations 22 [{key 1, operator 2, value 3, effect 4, tolerationSeconds 5*}]
             + ln(22, ln(1, "node.kubernetes.io/not-ready") + ln(2, "Exists") + ln(3, "") + ln(4, "NoExecute") + vi(5, 300))
+            + ln(22, ln(1, "node.kubernetes.io/unreachable") + ln(2, "Exists") + ln(3, "") + ln(4, "NoExecute")
+                 + vi(5, 300))
             + ln(22, ln(1, "dedicated") + ln(2, "Equal") + ln(3, "gpu") + ln(4, "NoSchedule"))
             + ln(23, ln(1, "10.0.0.1") + ln(2, "db")) + ln(24, "high") + vi(25, 0)
             # dnsConfig 26 {nameservers 1, searches 2, options 3 [{name 1, value 2*}]}
@@ -246,6 +249,8 @@ def pod(name: str = "web-0", namespace: str = "prod", rv: str = "") -> Golden:
         "imagePullSecrets": [{"name": "regcred"}], "hostname": "web-0", "subdomain": "web", "affinity": affinity_json,
         "schedulerName": "default-scheduler",
         "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+                         "tolerationSeconds": 300},
+                        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
                          "tolerationSeconds": 300},
                         {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
         "hostAliases": [{"ip": "10.0.0.1", "hostnames": ["db"]}], "priorityClassName": "high", "priority": 0,
@@ -281,7 +286,7 @@ def pod(name: str = "web-0", namespace: str = "prod", rv: str = "") -> Golden:
             "containerID": "containerd://def", "started": True, "allocatedResources": {"cpu": "100m"},
             "user": {"linux": {"uid": 101, "gid": 101, "supplementalGroups": [101]}}}],
         "qosClass": "Burstable", "podIPs": [{"ip": "10.1.0.7"}], "hostIPs": [{"ip": "10.0.0.5"}]}
-    md_json = {**_meta_json(name, namespace, rv, {"app": "web"}), "annotations": {"note": "x"},
+    md_json = {**_meta_json(name, namespace, rv, labels), "annotations": {"note": "x"},
                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "u2",
                                     "controller": True, "blockOwnerDeletion": False}],
                "finalizers": ["example.com/f"], "deletionGracePeriodSeconds": 0,
@@ -358,7 +363,8 @@ def service_account(name: str = "builder", ns: str = "prod", rv: str = "") -> Go
                  "imagePullSecrets": [{"name": "regcred"}], "automountServiceAccountToken": False}
 
 
-def node(name: str = "node-1", ns: str = "", rv: str = "") -> Golden:
+def node(name: str = "node-1", ns: str = "", rv: str = "", labels: dict[str, str] | None = None) -> Golden:
+    labels = labels or {"kubernetes.io/hostname": name}
     # NodeSpec: podCIDR 1, externalID 2, providerID 3, unschedulable 4, taints 5 [{key 1, value 2, effect 3,
     # timeAdded 4*}], podCIDRs 7
     spec = (ln(1, "10.244.1.0/24") + ln(2, "") + ln(3, "kind://node-1") + vi(4, True)
@@ -378,8 +384,8 @@ def node(name: str = "node-1", ns: str = "", rv: str = "") -> Golden:
               + ln(8, ln(1, "nginx:1.27") + vi(2, 70000000)) + ln(9, "kubernetes.io/csi/d^v1")
               + ln(10, ln(1, "kubernetes.io/csi/d^v1") + ln(2, "")) + ln(12, ln(1, "") + ln(2, vi(1, True) + vi(2, False)))
               + ln(13, vi(1, True)))
-    raw = ln(1, meta(name, rv=rv, labels={"kubernetes.io/hostname": name})) + ln(2, spec) + ln(3, status)
-    return raw, {"metadata": _meta_json(name, "", rv, {"kubernetes.io/hostname": name}), "spec": {
+    raw = ln(1, meta(name, rv=rv, labels=labels)) + ln(2, spec) + ln(3, status)
+    return raw, {"metadata": _meta_json(name, "", rv, labels), "spec": {
         "podCIDR": "10.244.1.0/24", "providerID": "kind://node-1", "unschedulable": True,
         "taints": [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": T0S}],
         "podCIDRs": ["10.244.1.0/24"]},
