@@ -99,4 +99,4 @@ def test_protobuf_self_subject_access_review_as_kubectl_sends_it() -> None:
     assert decode_object(body) == {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                                    "metadata": {}, "spec": {"resourceAttributes": {
                                        "namespace": "team", "verb": "list", "resource": "pods"}},
-                                   "status": {}}
+                                   "status": {"allowed": False}}  # Go writes `allowed` (no omitempty)
