@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -186,3 +189,35 @@ def test_malformed_protobuf_is_400_and_the_server_keeps_serving(server, body, ne
     assert call(server, "GET", "/api/v1/namespaces/default/configmaps/x")[0] == 404  # nothing half-written
     ok(call(server, "POST", "/api/v1/namespaces/default/configmaps",
             pb("v1", "ConfigMap", golden.configmap("after-" + hashlib.sha256(body).hexdigest()[:10], "default"))))
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="needs kubectl")
+def test_real_kubectl_protobuf_requests_drain_can_i_and_generators(server, tmp_path):
+    """kubectl's own protobuf bodies: drain's DeleteOptions (kubectl 1.32 sends its Eviction in JSON, and protobuf
+    DeleteOptions when eviction is disabled), auth can-i's SelfSubjectAccessReview, create generators."""
+    def kubectl(*args: str) -> str:
+        env = {**os.environ, "KUBECONFIG": server.kubeconfig, "HOME": str(tmp_path)}
+        proc = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    ok(call(server, "POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "drainee"}}))
+    for name in ("a", "b"):
+        ok(call(server, "POST", "/api/v1/namespaces/default/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"drain-{name}"},
+            "spec": {"nodeName": "drainee", "containers": [{"name": "c", "image": "busybox"}]}}))
+    out = kubectl("drain", "drainee", "--force", "--grace-period=0", "--disable-eviction", "--timeout=60s")
+    assert "pod/drain-a deleted" in out and "node/drainee drained" in out, out
+    assert ok(call(server, "GET", "/api/v1/nodes/drainee"))["spec"]["unschedulable"] is True
+    assert all(call(server, "GET", f"/api/v1/namespaces/default/pods/drain-{n}")[0] == 404 for n in ("a", "b"))
+
+    assert kubectl("auth", "can-i", "create", "statefulsets", "-n", "default").strip() == "yes"
+    kubectl("create", "job", "gen-job", "--image=busybox", "--", "true")
+    kubectl("create", "cronjob", "gen-cron", "--image=busybox", "--schedule=*/5 * * * *", "--", "true")
+    kubectl("create", "service", "nodeport", "gen-svc", "--tcp=80:8080")
+    svc = ok(call(server, "GET", "/api/v1/namespaces/default/services/gen-svc"))
+    assert svc["spec"]["type"] == "NodePort" and svc["spec"]["ports"][0]["targetPort"] == 8080
+    job = ok(call(server, "GET", "/apis/batch/v1/namespaces/default/jobs/gen-job"))
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["true"]
+    cron = ok(call(server, "GET", "/apis/batch/v1/namespaces/default/cronjobs/gen-cron"))
+    assert cron["spec"]["schedule"] == "*/5 * * * *"
