@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -50,14 +51,6 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _LEN = 2
 _WIRE = {FieldDescriptor.TYPE_STRING: _LEN, FieldDescriptor.TYPE_BYTES: _LEN, FieldDescriptor.TYPE_MESSAGE: _LEN,
          FieldDescriptor.TYPE_DOUBLE: 1, FieldDescriptor.TYPE_FLOAT: 5}
-
-
-class _Path:
-    """Where a value sits, for error messages (`spec.containers[0].ports[1]`)."""
-
-    @staticmethod
-    def join(path: str, key: str) -> str:
-        return f"{path}.{key}" if path else key
 
 
 def _instant(msg: Any, path: str) -> dt.datetime | None:
@@ -160,25 +153,43 @@ def _check_unknown(msg: Message, d: Descriptor, path: str) -> None:
                           "schema this server decodes")
 
 
-def _scalar(field: FieldDescriptor, value: Any) -> Any:
-    if field.type == FieldDescriptor.TYPE_BYTES:
-        return base64.b64encode(value).decode()
-    return value
-
-
-def _value(field: FieldDescriptor, value: Any, path: str) -> Any:
-    if field.message_type is not None:
-        return to_json(value, path)
-    return _scalar(field, value)
+# How each field of a message turns into JSON, worked out once per message type.
+_MAP, _LIST, _INLINE, _ONE = range(4)
+_Plan = tuple[dict[str, tuple[int, str, bool, bool]], tuple[tuple[str, Any], ...]]
 
 
 def _zero(field: FieldDescriptor) -> Any:
-    if field.type == FieldDescriptor.TYPE_STRING or field.type == FieldDescriptor.TYPE_BYTES:
+    if field.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
         return ""
     return False if field.type == FieldDescriptor.TYPE_BOOL else 0
 
 
-def to_json(msg: Message, path: str = "", required: frozenset[str] = frozenset()) -> Any:
+@functools.cache
+def _plan(d: Descriptor, required: frozenset[str]) -> _Plan:
+    """Per field name: (shape, JSON key, value is a message, value is bytes); and the zero values to write for
+    always-written scalar fields (REQUIRED of this message, plus `required` of a parent that embeds it)."""
+    fields: dict[str, tuple[int, str, bool, bool]] = {}
+    for f in d.fields:
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            value = f.message_type.fields_by_name["value"]
+            fields[f.name] = (_MAP, f.json_name, value.message_type is not None,
+                              value.type == FieldDescriptor.TYPE_BYTES)
+            continue
+        shape = _LIST if f.is_repeated else _INLINE if (d.full_name, f.name) in INLINE else _ONE
+        fields[f.name] = (shape, f.json_name, f.message_type is not None, f.type == FieldDescriptor.TYPE_BYTES)
+    always = REQUIRED.get(d.full_name, frozenset()) | required
+    zeros = tuple((f.json_name, _zero(f)) for f in d.fields
+                  if f.json_name in always and f.message_type is None and not f.is_repeated and not f.has_presence)
+    return fields, zeros
+
+
+def _one(value: Any, is_message: bool, is_bytes: bool, path: str) -> Any:
+    if is_message:
+        return to_json(value, path)
+    return base64.b64encode(value).decode() if is_bytes else value
+
+
+def to_json(msg: Any, path: str = "", required: frozenset[str] = frozenset()) -> Any:
     """The JSON form of one parsed message (a dict, or a scalar for the special apimachinery types).
 
     `required` adds the always-written JSON names of a parent that embeds this message (INLINE).
@@ -188,28 +199,27 @@ def to_json(msg: Message, path: str = "", required: frozenset[str] = frozenset()
     special = _SPECIAL.get(d.full_name)
     if special is not None:
         return special(msg, path)
+    fields, zeros = _plan(d, required)
     out: dict[str, Any] = {}
     for field, value in msg.ListFields():
-        key = field.json_name
-        at = _Path.join(path, key)
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            value_field = field.message_type.fields_by_name["value"]
-            out[key] = {k: _value(value_field, v, f"{at}[{k}]") for k, v in value.items()}
-        elif field.is_repeated:
-            out[key] = [_value(field, v, f"{at}[{i}]") for i, v in enumerate(value)]
-        elif (d.full_name, field.name) in INLINE:
-            inner = to_json(value, path, REQUIRED.get(d.full_name, frozenset()))
+        shape, key, is_message, is_bytes = fields[field.name]
+        at = f"{path}.{key}" if path else key
+        if shape == _MAP:
+            out[key] = {k: _one(v, is_message, is_bytes, f"{at}[{k}]") for k, v in value.items()}
+        elif shape == _LIST:
+            if is_message:
+                out[key] = [to_json(v, f"{at}[{i}]") for i, v in enumerate(value)]
+            else:
+                out[key] = [base64.b64encode(v).decode() for v in value] if is_bytes else list(value)
+        elif shape == _INLINE:
+            inner = to_json(value, path, REQUIRED.get(d.full_name, frozenset()) | required)
             if not isinstance(inner, dict):  # pragma: no cover - INLINE names plain messages only
                 raise APIError(f"inline field {field.name} of {d.full_name} is not an object", "InternalError", 500)
             out.update(inner)
         else:
-            converted = _value(field, value, at)
+            converted = _one(value, is_message, is_bytes, at)
             if converted is not None:
                 out[key] = converted
-    always = REQUIRED.get(d.full_name, frozenset()) | required
-    if always:
-        for field in d.fields:
-            if (field.json_name in always and field.json_name not in out and field.message_type is None
-                    and not field.is_repeated and not field.has_presence):
-                out[field.json_name] = _zero(field)
+    for key, zero in zeros:
+        out.setdefault(key, zero)
     return out
