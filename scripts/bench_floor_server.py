@@ -9,6 +9,7 @@ usage: bench_floor_server.py PORT PKI_DIR
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import sys
 
@@ -50,7 +51,16 @@ class OneMember(pb_grpc.MaintenanceServicer):
         return resp
 
 
-async def serve(port: int, pki: pathlib.Path) -> None:
+async def serve(port: int, pki: pathlib.Path, wire: str) -> None:
+    if wire == "grpcwire":
+        from raftkv.grpcwire.server import GrpcServer, server_ssl_context
+        own = GrpcServer()
+        pb_grpc.add_KVServicer_to_server(DictKV(), own)
+        pb_grpc.add_MaintenanceServicer_to_server(OneMember(), own)
+        own.add_port("127.0.0.1", port, server_ssl_context(str(pki / "server.crt"), str(pki / "server.key"),
+                                                           str(pki / "ca.crt"), True))
+        await own.start()
+        await asyncio.Event().wait()
     server = grpc.aio.server()
     pb_grpc.add_KVServicer_to_server(DictKV(), server)
     pb_grpc.add_MaintenanceServicer_to_server(OneMember(), server)
@@ -62,4 +72,4 @@ async def serve(port: int, pki: pathlib.Path) -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(serve(int(sys.argv[1]), pathlib.Path(sys.argv[2])))
+    uvloop.run(serve(int(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "grpc"))

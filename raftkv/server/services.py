@@ -702,7 +702,7 @@ async def _hash(password: str) -> str:
     return await asyncio.get_running_loop().run_in_executor(None, hash_password, password, os.urandom(16))
 
 
-def add_all(server: grpc.aio.Server, member: RaftMember) -> None:
+def add_all(server: Any, member: RaftMember) -> None:
     pb_grpc.add_KVServicer_to_server(KVService(member), server)
     pb_grpc.add_WatchServicer_to_server(WatchService(member), server)
     pb_grpc.add_LeaseServicer_to_server(LeaseService(member), server)
