@@ -795,7 +795,7 @@ def self_subject_review(name: str = "", ns: str = "", rv: str = "") -> Golden:
 
 
 def token_request(name: str = "builder", ns: str = "prod", rv: str = "") -> Golden:
-    # TokenRequest: spec 2 {audiences 1, boundObjectRef 3 {kind 1, aPIVersion 2, name 3, uID 4}, expirationSeconds 4*},
+    # TokenRequest: spec 2 {audiences 1, boundObjectRef 3 {kind 1, apiVersion 2, name 3, uID 4}, expirationSeconds 4*},
     # status 3 {token 1, expirationTimestamp 2}
     raw = (ln(1, meta(name, ns, rv=rv))
            + ln(2, ln(1, "api") + ln(3, ln(1, "Pod") + ln(2, "v1") + ln(3, "web-0") + ln(4, "u1")) + vi(4, 3600))
