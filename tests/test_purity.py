@@ -11,7 +11,8 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CORES = ["raftkv/raft", "raftkv/mvcc/core", "raftkv/lease", "raftkv/auth", "raftkv/chaos/checkers", "raftkv/server/batching"]
+CORES = ["raftkv/raft", "raftkv/mvcc/core", "raftkv/lease", "raftkv/auth", "raftkv/chaos/checkers", "raftkv/server/batching",
+         "raftkv/grpcwire/connection", "raftkv/grpcwire/headers", "raftkv/grpcwire/errors"]
 FORBIDDEN = {"asyncio", "grpc", "socket", "time", "random", "os", "threading", "subprocess", "selectors",
              "multiprocessing", "sqlite3", "lmdb", "shutil", "tempfile", "signal"}
 

@@ -278,7 +278,9 @@ class _GrpcProtocol(asyncio.Protocol):
                         del self.calls[sid]
                         if call.timer is not None:
                             call.timer.cancel()
-                        if ctx._code is not None and ctx._code is not grpc.StatusCode.OK:
+                        if ctx.aborted is not None:
+                            self.conn.send_trailers(sid, ctx.aborted.code.value[0], ctx.aborted.details)
+                        elif ctx._code is not None and ctx._code is not grpc.StatusCode.OK:
                             self.conn.send_trailers(sid, ctx._code.value[0], ctx._details)
                         else:
                             self.conn.respond(sid, handler.response_serializer(response))
@@ -290,8 +292,10 @@ class _GrpcProtocol(asyncio.Protocol):
                 response = await handler.stream_unary(call.requests, ctx)
                 if sid in self.calls:
                     self.conn.send_message(sid, handler.response_serializer(response))
-            code = ctx._code or grpc.StatusCode.OK
-            self._finish(sid, code, ctx._details)
+            if ctx.aborted is not None:
+                self._finish(sid, ctx.aborted.code, ctx.aborted.details)
+            else:
+                self._finish(sid, ctx._code or grpc.StatusCode.OK, ctx._details)
         except _Abort as abort:
             self._finish(sid, abort.code, abort.details)
         except asyncio.CancelledError:
