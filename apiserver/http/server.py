@@ -37,6 +37,7 @@ from apiserver.selectors import (
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
 MAX_WATCH_TIMEOUT_S = 3600
 LINE_CACHE_SIZE = 512
+WATCH_WRITE_BYTES = 256 * 1024  # a batch of watch events larger than this goes out in several writes
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 VERSION_INFO = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "raftkv", "gitTreeState": "clean",
@@ -548,9 +549,20 @@ class APIHandler:
         try:
             async with asyncio.timeout(timeout_s):
                 async for batch in batches:
-                    # Everything that arrived since the last write goes out as one chunk: one TLS record and one
-                    # send per batch (aiohttp waits for the socket to drain only past its 64 KiB buffer).
-                    await response.write(b"".join([line(kind, obj) for kind, obj in batch]))
+                    # Everything that arrived since the last write goes out as one chunk: one send per batch
+                    # (aiohttp waits for the socket to drain only past its 64 KiB buffer). A huge batch (the
+                    # initial state of a large list) is cut so no single write holds it all in memory at once.
+                    chunk: list[bytes] = []
+                    size = 0
+                    for kind, obj in batch:
+                        encoded = line(kind, obj)
+                        chunk.append(encoded)
+                        size += len(encoded)
+                        if size >= WATCH_WRITE_BYTES:
+                            await response.write(b"".join(chunk))
+                            chunk, size = [], 0
+                    if chunk:
+                        await response.write(b"".join(chunk))
         except TimeoutError:
             pass
         except errors.APIError as e:
