@@ -19,7 +19,7 @@ from typing import Any
 
 from raftkv.grpcwire import errors as e
 from raftkv.grpcwire.errors import ConnectionError_
-from raftkv.grpcwire.headers import RESPONSE_HEADERS, TRAILERS_OK, Decoder, literal
+from raftkv.grpcwire.headers import CONTENT_TYPE_GRPC, RESPONSE_HEADERS, TRAILERS_OK, Decoder, literal
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = range(10)
@@ -31,6 +31,8 @@ DEFAULT_WINDOW = 65535
 DEFAULT_FRAME = 16384
 MAX_WINDOW = 2**31 - 1
 MAX_HEADER_BLOCK = 256 * 1024  # a header block (HEADERS + CONTINUATIONs) beyond this is a connection error
+MAX_CONTINUATIONS = 64  # CONTINUATION frames in one block; empty ones cost nothing else (the 2024 flood attack)
+MAX_BUFFERED = 64 << 20  # partial request messages held per connection, all streams together (at least 2 max)
 
 # What we advertise.
 STREAM_WINDOW = 1 << 20
@@ -52,7 +54,11 @@ _U32 = struct.Struct(">L")
 _MSG_PREFIX = struct.Struct(">BL")
 
 # gRPC status codes used by the transport itself.
-GRPC_UNIMPLEMENTED, GRPC_RESOURCE_EXHAUSTED, GRPC_INTERNAL = 12, 8, 13
+GRPC_INVALID_ARGUMENT, GRPC_UNIMPLEMENTED, GRPC_RESOURCE_EXHAUSTED, GRPC_INTERNAL = 3, 12, 8, 13
+
+# RFC 9113 8.2.2: fields that are HTTP/1 connection management and make an HTTP/2 request malformed.
+_CONNECTION_SPECIFIC = frozenset(("connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"))
+_PSEUDO = frozenset((":method", ":scheme", ":path", ":authority"))
 
 
 def frame(ftype: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
@@ -83,15 +89,57 @@ def trailer_block(status: int, message: str, extra: list[tuple[str, bytes]] | No
     return block
 
 
+def _check_request(headers: list[tuple[str, str]]) -> str:
+    """Why a gRPC request's header list cannot be served ("" when it can). A malformed request (RFC 9113 8.3.1:
+    pseudo-headers once each, before the others, :method/:scheme/:path present; 8.2.2: no connection-specific
+    fields, te only "trailers") gives a plain reason, answered with RST_STREAM(PROTOCOL_ERROR). A well-formed
+    request gRPC will not take gives ":HTTP GRPC message" (status codes as grpc-go answers them)."""
+    method = path = scheme = ctype = None
+    regular = False
+    for name, value in headers:
+        if name[:1] == ":":
+            if regular or name not in _PSEUDO:
+                return f"pseudo-header {name} misplaced or unknown"
+            if name == ":method":
+                if method is not None:
+                    return "two :method"
+                method = value
+            elif name == ":path":
+                if path is not None:
+                    return "two :path"
+                path = value
+            elif name == ":scheme":
+                if scheme is not None:
+                    return "two :scheme"
+                scheme = value
+        else:
+            regular = True
+            if name == "content-type":
+                ctype = value
+            elif name == "te":
+                if value != "trailers":
+                    return "te other than trailers"
+            elif name in _CONNECTION_SPECIFIC:
+                return f"connection-specific field {name}"
+    if method is None or not path or scheme is None:
+        return "missing :method, :path or :scheme"
+    if ctype is None or not ctype.startswith("application/grpc") or (len(ctype) > 16 and ctype[16] not in "+;"):
+        return f":415 {GRPC_INVALID_ARGUMENT:02d} invalid gRPC request content-type {ctype or ''!r}"
+    if method != "POST":
+        return f":405 {GRPC_INTERNAL:02d} Received a HEADERS frame with :method {method!r} which should be POST"
+    return ""
+
+
 class _Stream:
-    __slots__ = ("sid", "buf", "send_window", "pending", "remote_closed", "headers_sent", "recv_unacked",
-                 "discarding", "done")
+    __slots__ = ("sid", "buf", "send_window", "pending", "pending_bytes", "remote_closed", "headers_sent",
+                 "recv_unacked", "discarding", "done")
 
     def __init__(self, sid: int, send_window: int) -> None:
         self.sid = sid
         self.buf = bytearray()
         self.send_window = send_window
         self.pending: deque[tuple[bytes, bool]] = deque()  # (DATA payload, or a trailer block when True)
+        self.pending_bytes = 0  # DATA bytes in `pending`: what a streaming writer's backpressure looks at
         self.remote_closed = False
         self.headers_sent = False
         self.recv_unacked = 0
@@ -102,6 +150,7 @@ class _Stream:
 class ServerConnection:
     def __init__(self, max_message: int) -> None:
         self.max_message = max_message
+        self.max_buffered = max(MAX_BUFFERED, 2 * (max_message + 5))
         self.streams: dict[int, _Stream] = {}
         self.out: list[bytes] = []
         self.decoder = Decoder()
@@ -115,6 +164,10 @@ class ServerConnection:
         self._hdr_sid = 0  # a header block in progress (CONTINUATION expected) for this stream
         self._hdr_flags = 0
         self._hdr_parts: list[bytes] = []
+        self._hdr_len = 0  # bytes in _hdr_parts
+        self.buffered = 0  # bytes of partial request messages in every stream's buffer
+        self._settings_seen = False  # RFC 9113 3.4: the preface is followed by a SETTINGS frame
+        self._goaway_sid = -1  # once we sent GOAWAY: the last stream we still serve; newer ones are refused
         self._blocked: dict[int, None] = {}  # streams with data waiting for window, in order
         self.closed = False
         settings = b"".join(struct.pack(">HL", k, v) for k, v in (
@@ -154,6 +207,10 @@ class ServerConnection:
             sid &= 0x7FFFFFFF
             if self._hdr_sid and ftype != CONTINUATION:
                 raise ConnectionError_(e.PROTOCOL_ERROR, "expected CONTINUATION")
+            if not self._settings_seen:
+                if ftype != SETTINGS or flags & ACK:
+                    raise ConnectionError_(e.PROTOCOL_ERROR, "the preface must be followed by SETTINGS")
+                self._settings_seen = True
             if ftype == DATA:
                 self._on_data(sid, flags, payload, events)
             elif ftype == HEADERS:
@@ -170,17 +227,28 @@ class ServerConnection:
                 if not flags & ACK:
                     self.out.append(frame(PING, ACK, 0, payload))
             elif ftype == RST_STREAM:
-                if not sid or length != 4:
-                    raise ConnectionError_(e.PROTOCOL_ERROR, "bad RST_STREAM")
-                if self.streams.pop(sid, None) is not None:
-                    self._blocked.pop(sid, None)
+                if not sid:
+                    raise ConnectionError_(e.PROTOCOL_ERROR, "RST_STREAM on stream 0")
+                if length != 4:
+                    raise ConnectionError_(e.FRAME_SIZE_ERROR, "RST_STREAM not 4 bytes")
+                if sid > self._last_sid:
+                    raise ConnectionError_(e.PROTOCOL_ERROR, f"RST_STREAM on idle stream {sid}")
+                if self._forget(sid):
                     events.append((EV_RESET, sid, _U32.unpack(payload)[0]))
             elif ftype == GOAWAY:
-                code = _U32.unpack_from(payload, 4)[0] if length >= 8 else e.PROTOCOL_ERROR
-                events.append((EV_GOAWAY, code))
+                if sid:
+                    raise ConnectionError_(e.PROTOCOL_ERROR, "GOAWAY on a stream")
+                if length < 8:
+                    raise ConnectionError_(e.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes")
+                events.append((EV_GOAWAY, _U32.unpack_from(payload, 4)[0]))
             elif ftype == PUSH_PROMISE:
                 raise ConnectionError_(e.PROTOCOL_ERROR, "a client may not push")
-            # PRIORITY and unknown frame types are ignored, as RFC 9113 asks.
+            elif ftype == PRIORITY:  # no effect on a gRPC server beyond its own validity (RFC 9113 6.3)
+                if not sid:
+                    raise ConnectionError_(e.PROTOCOL_ERROR, "PRIORITY on stream 0")
+                if length != 5:
+                    self._stream_error(sid, e.FRAME_SIZE_ERROR, events)
+            # Unknown frame types are ignored, as RFC 9113 5.5 asks.
         del buf[:pos]
         return events
 
@@ -197,39 +265,49 @@ class ServerConnection:
             self._conn_recv_window += self._conn_unacked
             self._conn_unacked = 0
         st = self.streams.get(sid)
-        if st is None or st.remote_closed:
+        if st is None:
             if sid > self._last_sid:
                 raise ConnectionError_(e.PROTOCOL_ERROR, f"DATA on idle stream {sid}")
             return  # a stream we already finished or reset: its data only counts for the connection
+        if st.remote_closed:  # RFC 9113 5.1, half-closed (remote): a stream error
+            self._stream_error(sid, e.STREAM_CLOSED, events)
+            return
         if flags & PADDED:
             payload = self._unpad(payload)
         end = bool(flags & END_STREAM)
         if not end:
             st.recv_unacked += size
             if st.recv_unacked >= STREAM_WINDOW // 2:
+                if st.recv_unacked > STREAM_WINDOW:  # sent past the window we granted (RFC 9113 6.9.1)
+                    self._stream_error(sid, e.FLOW_CONTROL_ERROR, events)
+                    return
                 self.out.append(frame(WINDOW_UPDATE, 0, sid, _U32.pack(st.recv_unacked)))
                 st.recv_unacked = 0
         if not st.discarding:
             buf = st.buf
+            self.buffered -= len(buf)  # counted again below, after whole messages left the buffer
             buf += payload
             while len(buf) >= 5:
                 compressed, length = _MSG_PREFIX.unpack_from(buf, 0)
                 if length > self.max_message:
-                    st.discarding = True
-                    buf.clear()
-                    events.append((EV_BAD_MESSAGE, sid, GRPC_RESOURCE_EXHAUSTED,
-                                   f"Received message larger than max ({length} vs. {self.max_message})"))
+                    self._refuse_message(st, GRPC_RESOURCE_EXHAUSTED,
+                                         f"Received message larger than max ({length} vs. {self.max_message})",
+                                         events)
                     break
                 if len(buf) < 5 + length:
                     break
                 if compressed:
-                    st.discarding = True
-                    buf.clear()
-                    events.append((EV_BAD_MESSAGE, sid, GRPC_UNIMPLEMENTED,
-                                   "Compressed messages are not supported (grpc-encoding identity only)"))
+                    self._refuse_message(st, GRPC_UNIMPLEMENTED,
+                                         "Compressed messages are not supported (grpc-encoding identity only)",
+                                         events)
                     break
                 events.append((EV_MESSAGE, sid, bytes(buf[5:5 + length])))
                 del buf[:5 + length]
+            self.buffered += len(buf)
+            if self.buffered > self.max_buffered:  # many streams each holding part of a large message
+                self.buffered -= len(buf)
+                self._refuse_message(st, GRPC_RESOURCE_EXHAUSTED,
+                                     "too much partial request data held on this connection", events)
         if end:
             st.remote_closed = True
             if st.buf and not st.discarding:
@@ -237,6 +315,28 @@ class ServerConnection:
                 events.append((EV_BAD_MESSAGE, sid, GRPC_INTERNAL, "the stream ended inside a message"))
             else:
                 events.append((EV_END, sid))
+
+    def _refuse_message(self, st: _Stream, status: int, message: str, events: list[tuple[Any, ...]]) -> None:
+        """The stream's request is refused with `status`; what it sends from now on is counted and dropped.
+        The caller has taken the buffer out of `self.buffered`."""
+        st.discarding = True
+        st.buf.clear()
+        events.append((EV_BAD_MESSAGE, st.sid, status, message))
+
+    def _stream_error(self, sid: int, code: int, events: list[tuple[Any, ...]]) -> None:
+        """RFC 9113 5.4.2: RST_STREAM with `code`; the call (if any) is told it was reset."""
+        if self._forget(sid):
+            events.append((EV_RESET, sid, code))
+        self.out.append(frame(RST_STREAM, 0, sid, _U32.pack(code)))
+
+    def _forget(self, sid: int) -> bool:
+        """Drop a stream's state (whatever it still buffered or had queued); whether it existed."""
+        st = self.streams.pop(sid, None)
+        if st is None:
+            return False
+        self._blocked.pop(sid, None)
+        self.buffered -= len(st.buf)
+        return True
 
     @staticmethod
     def _unpad(payload: bytes) -> bytes:
@@ -259,44 +359,58 @@ class ServerConnection:
         if flags & END_HEADERS:
             self._headers_complete(sid, flags, payload, events)
         else:
-            self._hdr_sid, self._hdr_flags, self._hdr_parts = sid, flags, [payload]
+            self._hdr_sid, self._hdr_flags, self._hdr_parts, self._hdr_len = sid, flags, [payload], len(payload)
 
     def _on_continuation(self, sid: int, flags: int, payload: bytes, events: list[tuple[Any, ...]]) -> None:
         if not self._hdr_sid or sid != self._hdr_sid:
             raise ConnectionError_(e.PROTOCOL_ERROR, "unexpected CONTINUATION")
         self._hdr_parts.append(payload)
-        if sum(len(p) for p in self._hdr_parts) > MAX_HEADER_BLOCK:
+        self._hdr_len += len(payload)
+        if self._hdr_len > MAX_HEADER_BLOCK or len(self._hdr_parts) > MAX_CONTINUATIONS:
             raise ConnectionError_(e.ENHANCE_YOUR_CALM, "header block too large")
         if flags & END_HEADERS:
             block, start_flags = b"".join(self._hdr_parts), self._hdr_flags
-            self._hdr_sid, self._hdr_parts = 0, []
+            self._hdr_sid, self._hdr_parts, self._hdr_len = 0, [], 0
             self._headers_complete(sid, start_flags, block, events)
 
     def _headers_complete(self, sid: int, flags: int, block: bytes, events: list[tuple[Any, ...]]) -> None:
-        headers, too_large = self.decoder.decode(block, MAX_HEADER_LIST)  # always decoded: keeps HPACK in step
+        headers, too_large, bad = self.decoder.decode(block, MAX_HEADER_LIST)  # always decoded: HPACK in step
         end = bool(flags & END_STREAM)
         st = self.streams.get(sid)
         if st is not None:  # trailers from the client: gRPC clients send none, but they close the stream
-            if not end:
-                raise ConnectionError_(e.PROTOCOL_ERROR, "a second HEADERS without END_STREAM")
-            self._on_data(sid, END_STREAM, b"", events)
+            if st.remote_closed:
+                self._stream_error(sid, e.STREAM_CLOSED, events)
+            elif not end or bad or any(name[:1] == ":" for name, _ in headers):  # RFC 9113 8.1
+                self._stream_error(sid, e.PROTOCOL_ERROR, events)
+            else:
+                self._on_data(sid, END_STREAM, b"", events)
             return
         if sid <= self._last_sid or not sid & 1:
             if sid % 2 == 0:
                 raise ConnectionError_(e.PROTOCOL_ERROR, f"client stream id {sid} is even")
             return  # HEADERS for a stream we already closed: dropped (RFC 9113 5.1, closed state)
         self._last_sid = sid
-        if too_large or len(self.streams) >= MAX_CONCURRENT_STREAMS:
+        if too_large or len(self.streams) >= MAX_CONCURRENT_STREAMS or 0 <= self._goaway_sid < sid:
             self.out.append(frame(RST_STREAM, 0, sid, _U32.pack(e.REFUSED_STREAM)))
             return
         st = self.streams[sid] = _Stream(sid, self._peer_window)
         st.remote_closed = end
+        refusal = bad or _check_request(headers)
+        if refusal:
+            if refusal[0] == ":":  # ":415 why": answered like grpc-go does, with an HTTP status and a gRPC one
+                self.refuse(sid, refusal[1:4], int(refusal[5:7]), refusal[8:])
+            else:  # malformed (RFC 9113 8.1.1): a stream error
+                self._forget(sid)
+                self.out.append(frame(RST_STREAM, 0, sid, _U32.pack(e.PROTOCOL_ERROR)))
+            return
         events.append((EV_REQUEST, sid, headers, end))
 
     def _on_settings(self, sid: int, flags: int, payload: bytes, events: list[tuple[Any, ...]]) -> None:
         if sid:
             raise ConnectionError_(e.PROTOCOL_ERROR, "SETTINGS on a stream")
         if flags & ACK:
+            if payload:
+                raise ConnectionError_(e.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
             return
         if len(payload) % 6:
             raise ConnectionError_(e.FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6")
@@ -309,6 +423,8 @@ class ServerConnection:
                 self._peer_window = value
                 for st in self.streams.values():
                     st.send_window += delta
+                    if st.send_window > MAX_WINDOW:  # RFC 9113 6.9.2
+                        raise ConnectionError_(e.FLOW_CONTROL_ERROR, "a stream window overflowed")
                 if delta > 0:
                     events.append((EV_WINDOW, 0))
             elif key == S_MAX_FRAME_SIZE:
@@ -333,15 +449,15 @@ class ServerConnection:
         else:
             st = self.streams.get(sid)
             if st is None:
+                if sid > self._last_sid:
+                    raise ConnectionError_(e.PROTOCOL_ERROR, f"WINDOW_UPDATE on idle stream {sid}")
                 return
             if not inc:
-                self.reset(sid, e.PROTOCOL_ERROR)
-                events.append((EV_RESET, sid, e.PROTOCOL_ERROR))
+                self._stream_error(sid, e.PROTOCOL_ERROR, events)
                 return
             st.send_window += inc
             if st.send_window > MAX_WINDOW:
-                self.reset(sid, e.FLOW_CONTROL_ERROR)
-                events.append((EV_RESET, sid, e.FLOW_CONTROL_ERROR))
+                self._stream_error(sid, e.FLOW_CONTROL_ERROR, events)
                 return
         self._flush_blocked()
         events.append((EV_WINDOW, sid))
@@ -379,6 +495,19 @@ class ServerConnection:
             return
         self.send_headers(sid)
         st.pending.append((_MSG_PREFIX.pack(0, len(payload)) + payload, False))
+        st.pending_bytes += len(payload) + 5
+        self._flush_stream(st)
+
+    def refuse(self, sid: int, http_status: str, grpc_status: int, message: str) -> None:
+        """A trailers-only reply with an HTTP status other than 200, as grpc-go answers requests it will not
+        serve (405 for a method other than POST, 415 for a content-type other than application/grpc*, 400 for a
+        malformed grpc-timeout)."""
+        st = self.streams.get(sid)
+        if st is None or st.done:
+            return
+        st.headers_sent = st.done = True
+        st.pending.append((literal(":status", http_status) + CONTENT_TYPE_GRPC
+                           + trailer_block(grpc_status, message), True))
         self._flush_stream(st)
 
     def send_trailers(self, sid: int, status: int, message: str,
@@ -397,15 +526,19 @@ class ServerConnection:
 
     def pending_bytes(self, sid: int) -> int:
         st = self.streams.get(sid)
-        return sum(len(p) for p, _ in st.pending) if st is not None else 0
+        return st.pending_bytes if st is not None else 0
 
     def reset(self, sid: int, code: int = e.CANCEL) -> None:
-        if self.streams.pop(sid, None) is not None:
-            self._blocked.pop(sid, None)
+        if self._forget(sid):
             self.out.append(frame(RST_STREAM, 0, sid, _U32.pack(code)))
 
     def goaway(self, code: int = e.NO_ERROR, message: str = "") -> None:
-        self.out.append(frame(GOAWAY, 0, 0, _U32.pack(self._last_sid) + _U32.pack(code) + message.encode()[:256]))
+        """GOAWAY naming the last stream we serve; streams the client opens after it are refused (REFUSED_STREAM:
+        a client retries those elsewhere, RFC 9113 6.8)."""
+        if self._goaway_sid < 0:
+            self._goaway_sid = self._last_sid
+        self.out.append(frame(GOAWAY, 0, 0, _U32.pack(self._goaway_sid) + _U32.pack(code)
+                              + message.encode()[:256]))
 
     def take_output(self) -> bytes:
         if not self.out:
@@ -433,6 +566,7 @@ class ServerConnection:
                 part = chunk
             else:
                 part, st.pending[0] = chunk[:room], (chunk[room:], False)
+            st.pending_bytes -= len(part)
             st.send_window -= len(part)
             self.send_window -= len(part)
             out.append(_frame_header(DATA, 0, st.sid, len(part)) + part)
@@ -450,6 +584,6 @@ class ServerConnection:
 
     def _finish(self, st: _Stream) -> None:
         """Our side is closed: forget the stream, telling a client that still sends to stop (RFC 9113 8.1)."""
-        del self.streams[st.sid]
+        self._forget(st.sid)
         if not st.remote_closed:
             self.out.append(frame(RST_STREAM, 0, st.sid, _U32.pack(e.NO_ERROR)))

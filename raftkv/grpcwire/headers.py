@@ -8,6 +8,8 @@ Huffman-coded literals (rare after the first request) go through the `hpack` pac
 
 from __future__ import annotations
 
+import re
+
 from hpack.huffman_table import decode_huffman
 
 from raftkv.grpcwire.errors import CompressionError
@@ -32,6 +34,13 @@ _STATIC_LEN = len(STATIC_TABLE)
 ENTRY_OVERHEAD = 32  # RFC 7541 4.1: an entry's size is name + value + 32 octets
 DEFAULT_TABLE_SIZE = 4096
 MAX_STRING_BYTES = 64 * 1024  # no single header name or value may be longer: refuse, do not allocate
+
+# RFC 9113 8.2.1: a field name is lowercase token characters (a pseudo-header is ':' then those); a value holds no
+# NUL, CR or LF and no leading or trailing space or tab. Violations make the request malformed (a stream error),
+# not the block undecodable. Only literals are checked: static entries are valid, and every dynamic entry was a
+# literal once, so the common all-indexed request pays nothing.
+_VALID_NAME = re.compile(r":?[!#$%&'*+\-.^_`|~0-9a-z]+").fullmatch
+_BAD_VALUE = re.compile(r"[\x00\r\n]|^[ \t]|[ \t]$").search
 
 
 def _decode_int(data: bytes, pos: int, prefix_bits: int) -> tuple[int, int]:
@@ -108,12 +117,13 @@ class Decoder:
             raise CompressionError(f"header index {index} out of range")
         return self.table[dyn]
 
-    def decode(self, data: bytes, max_list_bytes: int) -> tuple[list[tuple[str, str]], bool]:
-        """The header list of one complete block, and whether it exceeds `max_list_bytes` (RFC 9113 6.5.2's
-        size). The block is always decoded to its end so the dynamic table stays in step with the client's.
-        Raises CompressionError (a connection error) on bad input."""
+    def decode(self, data: bytes, max_list_bytes: int) -> tuple[list[tuple[str, str]], bool, str]:
+        """The header list of one complete block, whether it exceeds `max_list_bytes` (RFC 9113 6.5.2's size),
+        and why a field is malformed ("" when none is). The block is always decoded to its end so the dynamic
+        table stays in step with the client's. Raises CompressionError (a connection error) on bad input."""
         out: list[tuple[str, str]] = []
         pos, n, total = 0, len(data), 0
+        bad = ""
         while pos < n:
             b = data[pos]
             if b & 0x80:  # indexed field
@@ -128,6 +138,8 @@ class Decoder:
                     name, pos = _decode_str(data, pos)
                 value, pos = _decode_str(data, pos)
                 field = (name, value)
+                if not bad and (_VALID_NAME(name) is None or _BAD_VALUE(value) is not None):
+                    bad = f"invalid header field {name[:64]!r}"
                 if indexing:
                     self._add(name, value)
             else:  # 001xxxxx dynamic table size update
@@ -139,7 +151,7 @@ class Decoder:
             total += len(field[0]) + len(field[1]) + ENTRY_OVERHEAD
             if total <= max_list_bytes:
                 out.append(field)
-        return out, total > max_list_bytes
+        return out, total > max_list_bytes, bad
 
 
 def encode_int(value: int, prefix_bits: int, first: int) -> bytes:

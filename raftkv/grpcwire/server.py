@@ -32,6 +32,9 @@ _RESERVED = frozenset(("te", "content-type", "grpc-timeout", "grpc-encoding", "g
                        "grpc-message-type", "grpc-status", "grpc-message"))
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _WRITE_BACKLOG = 4 << 20  # a streaming writer waits while this much of its stream is queued behind flow control
+HANDSHAKE_TIMEOUT = 20.0
+"""Seconds a new connection has for TLS and the HTTP/2 preface + SETTINGS (grpc-go's ConnectionTimeout, 120 s by
+default, covers the same): a client that connects and sends nothing, or a byte at a time, is closed."""
 
 
 class _Abort(Exception):
@@ -156,6 +159,8 @@ class _GrpcProtocol(asyncio.Protocol):
         self._flush_scheduled = False
         self._writable: dict[int, asyncio.Future[None]] = {}
         self._auth: dict[str, list[bytes]] | None = None
+        self._eof = False  # the client half-closed its side: close ours once nothing is in flight
+        self._handshake_timer: asyncio.TimerHandle | None = None
 
     # ---- transport callbacks -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -164,9 +169,17 @@ class _GrpcProtocol(asyncio.Protocol):
         if isinstance(peer, tuple):
             self.peer_name = f"ipv6:[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"ipv4:{peer[0]}:{peer[1]}"
         self.server.connections.add(self)
+        self._handshake_timer = self.loop.call_later(self.server.handshake_timeout, self._handshake_expired)
         self.schedule_flush()
 
+    def _handshake_expired(self) -> None:
+        if not self.conn._settings_seen and self.transport is not None:
+            log.debug("closing a client connection that sent no HTTP/2 preface and SETTINGS in time")
+            self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
         self.server.connections.discard(self)
         for call in list(self.calls.values()):
             self._cancel(call)
@@ -176,11 +189,25 @@ class _GrpcProtocol(asyncio.Protocol):
                 fut.set_result(None)
 
     def pause_writing(self) -> None:
+        """The client is not reading what we send: stop reading what it sends too, so its PINGs, SETTINGS and
+        requests cannot pile up replies in our write buffer (a flood costs bounded memory, as in grpc-go, which
+        stops reading while control replies are queued)."""
         self.paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.paused = False
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
         self._wake_writers(0)
+
+    def eof_received(self) -> bool:
+        """A client that half-closed its TCP side still gets the replies to what it sent (plain TCP; TLS cannot
+        half-close, asyncio closes it regardless)."""
+        self._eof = True
+        self.schedule_flush()
+        return self.transport is None or self.transport.get_extra_info("ssl_object") is None
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -222,8 +249,10 @@ class _GrpcProtocol(asyncio.Protocol):
                 path = value
             elif name == "grpc-timeout":
                 timeout = parse_timeout(value)
-                if timeout is not None:
-                    deadline = self.loop.time() + timeout
+                if timeout is None:  # grpc-go's answer
+                    self.conn.refuse(sid, "400", grpc.StatusCode.INTERNAL.value[0], f"malformed grpc-timeout: {value}")
+                    return
+                deadline = self.loop.time() + timeout
         handler = self.server.lookup(path)
         if handler is None:
             self.conn.send_trailers(sid, grpc.StatusCode.UNIMPLEMENTED.value[0], f"unknown method {path}")
@@ -345,8 +374,13 @@ class _GrpcProtocol(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_scheduled = False
         data = self.conn.take_output()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if data:
+            transport.write(data)
+        if self._eof and not self.calls and not self.conn.streams:
+            transport.close()  # after what was written: the half-closed client has every reply
 
     async def wait_writable(self, sid: int) -> None:
         while (self.paused or self.conn.pending_bytes(sid) > _WRITE_BACKLOG) and sid in self.conn.streams \
@@ -391,8 +425,9 @@ def _auth_context(transport: asyncio.BaseTransport | None) -> dict[str, list[byt
 class GrpcServer:
     """Registration and lifecycle shaped like grpc.aio.Server (add handlers, add ports, start, stop)."""
 
-    def __init__(self, max_receive_message_length: int = 4 << 20) -> None:
+    def __init__(self, max_receive_message_length: int = 4 << 20, handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
         self.max_receive_message_length = max_receive_message_length
+        self.handshake_timeout = handshake_timeout
         self._methods: dict[str, Any] = {}
         self._generic: list[Any] = []
         self._ports: list[tuple[str, int, ssl.SSLContext | None]] = []
@@ -422,8 +457,9 @@ class GrpcServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for host, port, tls in self._ports:
-            self._servers.append(await loop.create_server(lambda: _GrpcProtocol(self), host, port, ssl=tls,
-                                                          reuse_address=True, backlog=1024))
+            self._servers.append(await loop.create_server(
+                lambda: _GrpcProtocol(self), host, port, ssl=tls, reuse_address=True, backlog=1024,
+                ssl_handshake_timeout=self.handshake_timeout if tls is not None else None))
 
     async def stop(self, grace: float | None) -> None:
         """Stop accepting, GOAWAY every connection, let calls in flight finish for `grace` s, then cancel."""

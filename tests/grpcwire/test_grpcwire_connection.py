@@ -170,17 +170,21 @@ def test_finishing_before_the_client_half_closes_resets_its_side() -> None:
     assert kinds == [c.HEADERS, c.RST_STREAM]
 
 
+START = c.PREFACE + frame(c.SETTINGS, 0, 0)
+
+
 @pytest.mark.parametrize("data, code", [
     (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", e.PROTOCOL_ERROR),
-    (c.PREFACE + frame(c.DATA, 0, 0, b"x"), e.PROTOCOL_ERROR),
-    (c.PREFACE + frame(c.SETTINGS, 0, 0, b"12345"), e.FRAME_SIZE_ERROR),
-    (c.PREFACE + frame(c.PING, 0, 0, b"1"), e.FRAME_SIZE_ERROR),
-    (c.PREFACE + frame(c.HEADERS, c.END_HEADERS, 2, b"\x88"), e.PROTOCOL_ERROR),
-    (c.PREFACE + frame(c.HEADERS, c.END_HEADERS, 1, b"\xff\xff\xff\xff\xff\xff\x01"), e.COMPRESSION_ERROR),
-    (c.PREFACE + frame(c.HEADERS, 0, 1, b"\x88") + frame(c.PING, 0, 0, b"12345678"), e.PROTOCOL_ERROR),
-    (c.PREFACE + b"\x01\x00\x00\x00\x00\x00\x00\x00\x01", e.FRAME_SIZE_ERROR),  # 64 KiB frame, over 16 KiB
-    (c.PREFACE + frame(c.WINDOW_UPDATE, 0, 0, struct.pack(">L", 2**31 - 1)), e.FLOW_CONTROL_ERROR),
-    (c.PREFACE + frame(c.DATA, 0, 7, b"x"), e.PROTOCOL_ERROR),  # DATA on an idle stream
+    (c.PREFACE + frame(c.PING, 0, 0, b"12345678"), e.PROTOCOL_ERROR),  # SETTINGS must come first
+    (START + frame(c.DATA, 0, 0, b"x"), e.PROTOCOL_ERROR),
+    (START + frame(c.SETTINGS, 0, 0, b"12345"), e.FRAME_SIZE_ERROR),
+    (START + frame(c.PING, 0, 0, b"1"), e.FRAME_SIZE_ERROR),
+    (START + frame(c.HEADERS, c.END_HEADERS, 2, b"\x88"), e.PROTOCOL_ERROR),
+    (START + frame(c.HEADERS, c.END_HEADERS, 1, b"\xff\xff\xff\xff\xff\xff\x01"), e.COMPRESSION_ERROR),
+    (START + frame(c.HEADERS, 0, 1, b"\x88") + frame(c.PING, 0, 0, b"12345678"), e.PROTOCOL_ERROR),
+    (START + b"\x01\x00\x00\x00\x00\x00\x00\x00\x01", e.FRAME_SIZE_ERROR),  # 64 KiB frame, over 16 KiB
+    (START + frame(c.WINDOW_UPDATE, 0, 0, struct.pack(">L", 2**31 - 1)), e.FLOW_CONTROL_ERROR),
+    (START + frame(c.DATA, 0, 7, b"x"), e.PROTOCOL_ERROR),  # DATA on an idle stream
 ])
 def test_protocol_violations_are_connection_errors(data: bytes, code: int) -> None:
     conn = c.ServerConnection(1 << 20)
