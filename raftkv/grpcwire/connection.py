@@ -32,6 +32,7 @@ DEFAULT_FRAME = 16384
 MAX_WINDOW = 2**31 - 1
 MAX_HEADER_BLOCK = 256 * 1024  # a header block (HEADERS + CONTINUATIONs) beyond this is a connection error
 MAX_CONTINUATIONS = 64  # CONTINUATION frames in one block; empty ones cost nothing else (the 2024 flood attack)
+HOLD_LIMIT = 1 << 20  # a streaming call's unconsumed requests before credit waits
 MAX_BUFFERED = 64 << 20  # partial request messages held per connection, all streams together (at least 2 max)
 
 # What we advertise.
@@ -132,7 +133,7 @@ def _check_request(headers: list[tuple[str, str]]) -> str:
 
 class _Stream:
     __slots__ = ("sid", "buf", "send_window", "pending", "pending_bytes", "remote_closed", "headers_sent",
-                 "recv_unacked", "discarding", "done")
+                 "recv_window", "recv_unacked", "hold", "queued", "withheld", "discarding", "done")
 
     def __init__(self, sid: int, send_window: int) -> None:
         self.sid = sid
@@ -142,7 +143,11 @@ class _Stream:
         self.pending_bytes = 0  # DATA bytes in `pending`: what a streaming writer's backpressure looks at
         self.remote_closed = False
         self.headers_sent = False
-        self.recv_unacked = 0
+        self.recv_window = STREAM_WINDOW  # what the client may still send before our next WINDOW_UPDATE
+        self.recv_unacked = 0  # received and consumed, not yet credited back
+        self.hold = False  # a client-streaming call: credit waits while the handler has not taken messages
+        self.queued = 0  # bytes of messages handed out (EV_MESSAGE) and not yet `consumed` (hold streams only)
+        self.withheld = 0  # received bytes whose credit waits for the handler to catch up
         self.discarding = False  # refused (message too large): later DATA is dropped
         self.done = False  # trailers queued: nothing more may be sent
 
@@ -275,14 +280,10 @@ class ServerConnection:
         if flags & PADDED:
             payload = self._unpad(payload)
         end = bool(flags & END_STREAM)
-        if not end:
-            st.recv_unacked += size
-            if st.recv_unacked >= STREAM_WINDOW // 2:
-                if st.recv_unacked > STREAM_WINDOW:  # sent past the window we granted (RFC 9113 6.9.1)
-                    self._stream_error(sid, e.FLOW_CONTROL_ERROR, events)
-                    return
-                self.out.append(frame(WINDOW_UPDATE, 0, sid, _U32.pack(st.recv_unacked)))
-                st.recv_unacked = 0
+        st.recv_window -= size
+        if st.recv_window < 0:  # sent past the window we granted (RFC 9113 6.9.1)
+            self._stream_error(sid, e.FLOW_CONTROL_ERROR, events)
+            return
         if not st.discarding:
             buf = st.buf
             self.buffered -= len(buf)  # counted again below, after whole messages left the buffer
@@ -303,11 +304,18 @@ class ServerConnection:
                     break
                 events.append((EV_MESSAGE, sid, bytes(buf[5:5 + length])))
                 del buf[:5 + length]
+                if st.hold:
+                    st.queued += 5 + length
             self.buffered += len(buf)
             if self.buffered > self.max_buffered:  # many streams each holding part of a large message
                 self.buffered -= len(buf)
                 self._refuse_message(st, GRPC_RESOURCE_EXHAUSTED,
                                      "too much partial request data held on this connection", events)
+        if not end:
+            if st.hold and st.queued > HOLD_LIMIT:  # the handler is behind: the client waits (bounded queue)
+                st.withheld += size
+            else:
+                self._credit(st, size)
         if end:
             st.remote_closed = True
             if st.buf and not st.discarding:
@@ -315,6 +323,31 @@ class ServerConnection:
                 events.append((EV_BAD_MESSAGE, sid, GRPC_INTERNAL, "the stream ended inside a message"))
             else:
                 events.append((EV_END, sid))
+
+    def _credit(self, st: _Stream, n: int) -> None:
+        """Give `n` consumed bytes back to the stream's window, in WINDOW_UPDATEs of at least half a window."""
+        st.recv_unacked += n
+        if st.recv_unacked >= STREAM_WINDOW // 2:
+            self.out.append(frame(WINDOW_UPDATE, 0, st.sid, _U32.pack(st.recv_unacked)))
+            st.recv_window += st.recv_unacked
+            st.recv_unacked = 0
+
+    def hold_credit(self, sid: int) -> None:
+        """For a client-streaming call: from now on the stream's window reopens only as the handler takes its
+        messages (`consumed`), so a client cannot queue requests faster than they are served."""
+        st = self.streams.get(sid)
+        if st is not None:
+            st.hold = True
+
+    def consumed(self, sid: int, n: int) -> None:
+        """The handler took a message of `n` bytes (with its 5-byte prefix) of a `hold_credit` stream."""
+        st = self.streams.get(sid)
+        if st is None:
+            return
+        st.queued -= n
+        if st.withheld and st.queued <= HOLD_LIMIT:
+            withheld, st.withheld = st.withheld, 0
+            self._credit(st, withheld)
 
     def _refuse_message(self, st: _Stream, status: int, message: str, events: list[tuple[Any, ...]]) -> None:
         """The stream's request is refused with `status`; what it sends from now on is counted and dropped.

@@ -116,11 +116,15 @@ class Context:
 
 
 class _Requests:
-    """The request stream of a client-streaming call, fed by the protocol as messages arrive."""
+    """The request stream of a client-streaming call, fed by the protocol as messages arrive. The stream's
+    receive window reopens as the handler takes messages (`ServerConnection.hold_credit`), so the queue stays
+    bounded however fast the client sends."""
 
-    def __init__(self, deserializer: Callable[[bytes], Any] | None) -> None:
+    def __init__(self, deserializer: Callable[[bytes], Any] | None, proto: _GrpcProtocol, sid: int) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._deserializer = deserializer
+        self._proto = proto
+        self._sid = sid
 
     def feed(self, payload: bytes | None) -> None:
         self._queue.put_nowait(payload)
@@ -132,6 +136,8 @@ class _Requests:
         payload = await self._queue.get()
         if payload is None:
             raise StopAsyncIteration
+        self._proto.conn.consumed(self._sid, len(payload) + 5)
+        self._proto.schedule_flush()
         return self._deserializer(payload) if self._deserializer else payload
 
 
@@ -263,7 +269,8 @@ class _GrpcProtocol(asyncio.Protocol):
         if deadline is not None:
             call.timer = self.loop.call_at(deadline, self._expire, sid)
         if handler.request_streaming:
-            call.requests = _Requests(handler.request_deserializer)
+            call.requests = _Requests(handler.request_deserializer, self, sid)
+            self.conn.hold_credit(sid)
             call.task = self.loop.create_task(self._run(sid, call))
             if end:
                 call.requests.feed(None)
