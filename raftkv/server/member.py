@@ -3,7 +3,8 @@
 Order of work per Raft `Ready` (the contract of `raftkv.raft`):
   1. persist hard state + entries (+ snapshot marker) in ONE WAL write and ONE fsync,
   2. then hand them to the in-memory Raft log and send the messages (nothing that depends on
-     unpersisted state leaves this process),
+     unpersisted state leaves this process; a leader's appends and heartbeats are the exception the
+     Raft thesis allows: they leave before its fsync, so followers write in parallel with it),
   3. apply committed entries to the store, resolve the clients waiting on them,
   4. serve read states whose index is applied, advance.
 Everything runs on one asyncio loop; the core is only touched from it. Proposals and peer
@@ -69,6 +70,9 @@ from raftkv.server.membership import Member as MemberInfo
 from raftkv.server.membership import Membership, member_context, member_from_context
 from raftkv.server.transport import PeerTransport
 from raftkv.storage import WAL, SnapshotReceiver, Snapshotter
+
+# What a leader may send before its own WAL fsync (see _handle_ready).
+_LEADER_EARLY = frozenset((MessageType.APP, MessageType.HEARTBEAT))
 
 log = logging.getLogger("raftkv.member")
 
@@ -340,9 +344,20 @@ class RaftMember:
             self.term = rd.hard_state.term
         if rd.snapshot is not None and not rd.snapshot.is_empty():
             self._save_snapshot_files(rd.snapshot)
+        messages = rd.messages
         if rd.must_sync:
+            if messages and self.is_leader and self._keeps_term_and_vote(rd):
+                # A leader's appends and heartbeats may leave before its own fsync (Raft thesis 10.2.1, as
+                # etcd does): followers persist in parallel with the leader, so a commit costs one fsync of
+                # latency instead of two. Safe because nothing that reveals the new commit index (the next
+                # Ready, applies, client answers) comes out before this Ready's fsync has returned.
+                early = [m for m in messages if m.type in _LEADER_EARLY]
+                if early:
+                    self.transport.send(early)
+                    messages = [m for m in messages if m.type not in _LEADER_EARLY]
             # fsync in the WAL thread: proposals and peer messages keep arriving meanwhile and are
-            # batched into the next Ready (group commit). Nothing of `rd` is sent or applied before this returns.
+            # batched into the next Ready (group commit). Nothing else of `rd` is sent or applied before this
+            # returns.
             await self.loop.run_in_executor(self._wal_thread, self.wal.save, rd.hard_state, rd.entries, True)
         elif rd.hard_state is not None or rd.entries:
             self.wal.save(rd.hard_state, rd.entries, sync=False)
@@ -353,8 +368,8 @@ class RaftMember:
             self.raft_storage.set_hard_state(rd.hard_state)
         if rd.entries:
             self.raft_storage.append(rd.entries)
-        if rd.messages:
-            self.transport.send(rd.messages)
+        if messages:
+            self.transport.send(messages)
         if rd.committed_entries:
             self._apply(rd.committed_entries)
         for rs in rd.read_states:
@@ -362,6 +377,11 @@ class RaftMember:
         self.node.advance(rd)
         if self.applied_index - self.snapshot_index >= self.cfg.snapshot_count:
             self._take_snapshot()
+
+    def _keeps_term_and_vote(self, rd: Any) -> bool:
+        """The Ready persists no new term or vote (those must be durable before any message leaves)."""
+        hs, persisted = rd.hard_state, self.raft_storage.hard_state
+        return hs is None or (hs.term == persisted.term and hs.vote == persisted.vote)
 
     def _on_soft_state(self, lead: int, state: StateType) -> None:
         was_leader = self.is_leader
