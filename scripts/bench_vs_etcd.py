@@ -6,8 +6,9 @@ Starts a 3-member etcd (Debian's `etcd`), runs the reference load generator
 the ratios raftkv/etcd and writes every figure as JSON (--out).
 
 With --floor it also runs the put and range loads against `bench_floor_server.py`, a do-nothing
-grpc.aio server (a dict, same TLS, same event loop): the ceiling grpc-python itself sets for any
-Python server on this machine, printed as its own ratio to etcd.
+server (a dict, same TLS, same event loop), twice: on raftkv's own HTTP/2 gRPC server (`floor`, the
+ceiling for raftkv's client port) and on grpc.aio (`grpc.aio`, why raftkv does not use it), each
+printed as its ratio to etcd.
 
 usage: .venv/bin/python scripts/bench_vs_etcd.py [--quick] [--floor] [--out bench.json] [--only etcd|raftkv]
 """
@@ -41,15 +42,17 @@ WORKLOADS = [
     ("watch 100 watchers", ["--op", "watch", "--watchers", "100", "--conc", "16", "--conns", "4"],
      "events_per_s", True),
 ]
+FLOORS = {"floor": "grpcwire", "grpc.aio": "grpc"}  # kind -> bench_floor_server.py's transport
 TARGETS = {"put c256": 0.6, "range c64 (linearizable)": 0.6, "range c64 (serializable)": 0.8,
            "watch 100 watchers": 1.0, "put c64 p99": 2.0}
 
 
 def start_cluster(kind: str, base: pathlib.Path, pki: pathlib.Path) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
-    if kind == "floor":
+    if kind in FLOORS:
         port = free_port()
-        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "bench_floor_server.py"), str(port), str(pki)],
-                                stdout=open(base / "floor.log", "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "bench_floor_server.py"), str(port), str(pki),
+                                 FLOORS[kind]],
+                                stdout=open(base / f"{kind}.log", "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
         wait_ready([f"127.0.0.1:{port}"], str(pki), 60)
         return [proc], [f"127.0.0.1:{port}"]
     names = ["m1", "m2", "m3"]
@@ -117,7 +120,7 @@ def run_kind(kind: str, base: pathlib.Path, pki: pathlib.Path, bench: pathlib.Pa
                   "--n", "2000", "--op", "put", "--conc", "64"]
         subprocess.run(warmup, capture_output=True, timeout=300)  # untimed: connections, caches, first segments
         for label, args, _, _ in WORKLOADS:
-            if kind == "floor" and "watch" in label:
+            if kind in FLOORS and "watch" in label:
                 continue
             count = n if "watch" not in label else max(1000, n // 10)
             cmd = [sys.executable, str(bench / "kvbench.py"), "--endpoints", ",".join(eps), "--pki", str(pki),
@@ -143,7 +146,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="5,000 ops per workload instead of 20,000")
     ap.add_argument("--only", choices=("etcd", "raftkv"))
-    ap.add_argument("--floor", action="store_true", help="also measure a do-nothing grpc-python server")
+    ap.add_argument("--floor", action="store_true", help="also measure do-nothing Python servers (grpcwire, grpc.aio)")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     if shutil.which("etcd") is None and a.only != "raftkv":
@@ -158,11 +161,11 @@ def main() -> int:
         for p in bench.rglob("*"):
             p.chmod(0o755 if p.is_dir() else 0o644)
         figures = {}
-        for kind in ("etcd", "raftkv", "floor"):
-            if (a.only and a.only != kind) or (kind == "floor" and not a.floor):
+        for kind in ("etcd", "raftkv", *FLOORS):
+            if (a.only and a.only != kind) or (kind in FLOORS and not a.floor):
                 continue
             figures[kind] = run_kind(kind, base, pki, bench, n)
-    floor_cols = f" {'py-floor':>10s} {'ratio':>7s}" if a.floor else ""
+    floor_cols = "".join(f" {k:>10s} {'ratio':>7s}" for k in FLOORS) if a.floor else ""
     print(f"\n{'workload':28s} {'etcd':>10s} {'raftkv':>10s} {'ratio':>7s} {'target':>8s}{floor_cols}")
     for label, _, key, higher in WORKLOADS:
         e = figures.get("etcd", {}).get(label, {}).get(key)
@@ -172,8 +175,8 @@ def main() -> int:
         tgt_s = f">={tgt}x" if higher else f"<={tgt}x"
         line = (f"{label:28s} {e if e is not None else '-':>10} {r if r is not None else '-':>10} "
                 f"{(f'{ratio:.2f}' if ratio else '-'):>7s} {tgt_s:>8s}")
-        if a.floor:
-            f = figures.get("floor", {}).get(label, {}).get(key)
+        for kind in FLOORS if a.floor else ():
+            f = figures.get(kind, {}).get(label, {}).get(key)
             line += f" {f if f is not None else '-':>10} {(f'{f / e:.2f}' if (f and e) else '-'):>7s}"
         print(line)
     print("\nCPU per operation (us; all members' processes, then the load generator) -- less sensitive than ops/s to")
