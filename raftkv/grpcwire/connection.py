@@ -561,6 +561,10 @@ class ServerConnection:
         st = self.streams.get(sid)
         return st.pending_bytes if st is not None else 0
 
+    def waiting_for_window(self) -> bool:
+        """Whether some stream has data that waits for the client to open its window."""
+        return bool(self._blocked)
+
     def reset(self, sid: int, code: int = e.CANCEL) -> None:
         if self._forget(sid):
             self.out.append(frame(RST_STREAM, 0, sid, _U32.pack(code)))

@@ -386,8 +386,10 @@ class _GrpcProtocol(asyncio.Protocol):
             return
         if data:
             transport.write(data)
-        if self._eof and not self.calls and not self.conn.streams:
-            transport.close()  # after what was written: the half-closed client has every reply
+        if self._eof and (not self.calls or self.conn.waiting_for_window()):
+            # After what was written: the half-closed client has every reply it can get. Without its
+            # WINDOW_UPDATEs, a reply waiting for window never leaves: dropping it is all that frees it.
+            transport.close()
 
     async def wait_writable(self, sid: int) -> None:
         while (self.paused or self.conn.pending_bytes(sid) > _WRITE_BACKLOG) and sid in self.conn.streams \
@@ -478,9 +480,16 @@ class GrpcServer:
             deadline = asyncio.get_running_loop().time() + grace
             while any(p.calls for p in self.connections) and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.02)
+        tasks = []
         for proto in list(self.connections):
             for call in list(proto.calls.values()):
                 proto._cancel(call)
+                if call.task is not None:
+                    tasks.append(call.task)
+        if tasks:  # let the cancelled handlers end their calls with a status (CANCELLED), then close
+            await asyncio.wait(tasks, timeout=1.0)
+        for proto in list(self.connections):
+            proto._flush()
             if proto.transport is not None:
                 proto.transport.close()
         for srv in self._servers:
