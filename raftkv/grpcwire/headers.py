@@ -91,11 +91,14 @@ class Decoder:
         self.max_size = max_table_size
         self.size = 0
         self.table: list[tuple[str, str]] = []  # newest first
+        self.invalid: set[tuple[str, str]] = set()  # malformed fields in the table: flagged when indexed later
 
     def _add(self, name: str, value: str) -> None:
         need = len(name) + len(value) + ENTRY_OVERHEAD
         while self.table and self.size + need > self.max_size:
-            old_name, old_value = self.table.pop()
+            old_name, old_value = old = self.table.pop()
+            if self.invalid and old in self.invalid and old not in self.table:
+                self.invalid.discard(old)
             self.size -= len(old_name) + len(old_value) + ENTRY_OVERHEAD
         if need <= self.max_size:
             self.table.insert(0, (name, value))
@@ -106,7 +109,9 @@ class Decoder:
             raise CompressionError(f"table size update {new_size} exceeds {self.max_allowed}")
         self.max_size = new_size
         while self.table and self.size > self.max_size:
-            name, value = self.table.pop()
+            name, value = old = self.table.pop()
+            if self.invalid and old in self.invalid and old not in self.table:
+                self.invalid.discard(old)
             self.size -= len(name) + len(value) + ENTRY_OVERHEAD
 
     def _entry(self, index: int) -> tuple[str, str]:
@@ -129,6 +134,8 @@ class Decoder:
             if b & 0x80:  # indexed field
                 index, pos = _decode_int(data, pos, 7)
                 field = self._entry(index)
+                if self.invalid and not bad and field in self.invalid:
+                    bad = f"invalid header field {field[0][:64]!r}"
             elif b & 0x40 or (b & 0xF0) in (0x00, 0x10):  # literal: with indexing (6-bit) / without / never (4-bit)
                 indexing = bool(b & 0x40)
                 index, pos = _decode_int(data, pos, 6 if indexing else 4)
@@ -138,10 +145,13 @@ class Decoder:
                     name, pos = _decode_str(data, pos)
                 value, pos = _decode_str(data, pos)
                 field = (name, value)
-                if not bad and (_VALID_NAME(name) is None or _BAD_VALUE(value) is not None):
+                valid = _VALID_NAME(name) is not None and _BAD_VALUE(value) is None
+                if not valid and not bad:
                     bad = f"invalid header field {name[:64]!r}"
                 if indexing:
                     self._add(name, value)
+                    if not valid and self.table and self.table[0] == field:
+                        self.invalid.add(field)
             else:  # 001xxxxx dynamic table size update
                 if out:
                     raise CompressionError("table size update after a header field")

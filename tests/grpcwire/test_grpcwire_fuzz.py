@@ -113,6 +113,7 @@ def _check_bounds(conn: c.ServerConnection) -> None:
     assert conn.buffered == sum(len(st.buf) for st in conn.streams.values())
     assert len(conn.streams) <= c.MAX_CONCURRENT_STREAMS
     assert conn.decoder.size <= conn.decoder.max_size <= conn.decoder.max_allowed
+    assert conn.decoder.invalid <= set(conn.decoder.table)
     assert conn._hdr_len <= c.MAX_HEADER_BLOCK and len(conn._hdr_parts) <= c.MAX_CONTINUATIONS + 1
     for st in conn.streams.values():
         assert st.pending_bytes == sum(len(p) for p, trailers in st.pending if not trailers)

@@ -270,3 +270,14 @@ def test_status_message_encoding_round_trips() -> None:
     assert encoded == b"etcdserver: n%C3%B6 100%25%0Aline"
     decoded = hpack.Decoder().decode(c.trailer_block(9, raw))
     assert decoded == [("grpc-status", "9"), ("grpc-message", encoded.decode())]
+
+
+def test_a_malformed_field_stays_malformed_when_later_requests_index_it() -> None:
+    cl = Client()
+    cl.frames()
+    for sid in (1, 3):  # the second block refers to the dynamic table entry the first one added
+        assert send_headers(cl, sid, REQUEST + [("X-Upper", "1")]) == []
+        assert cl.frames() == [rst(sid, e.PROTOCOL_ERROR)]
+    assert len(cl.send(frame(c.HEADERS, c.END_HEADERS, 5, b"\xbe"))) == 0  # the entry alone, by index
+    assert cl.frames() == [rst(5, e.PROTOCOL_ERROR)]
+    assert ("X-Upper", "1") in cl.conn.decoder.invalid
