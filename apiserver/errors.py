@@ -77,7 +77,9 @@ def conflict(resource: str, group: str, name: str, why: str = "") -> APIError:
 
 
 def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> APIError:
-    summary = ", ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
+    parts = list(dict.fromkeys(f"{c.field}: {c.message}" if c.field else c.message for c in causes))
+    # Kubernetes' aggregate error: one cause as is, several in brackets (ErrorList.ToAggregate().Error())
+    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     return APIError(f'{kind}.{group or ""}'.rstrip(".") + f' "{name}" is invalid: {summary}',
                     "Invalid", 422, name=name, group=group, kind=kind, causes=causes)
 

@@ -163,3 +163,16 @@ def test_unknown_fields_against_v132_definitions():
     pruned = {"data": {"k": "v"}, "spec": {}}
     assert unknown_fields(pruned, "io.k8s.api.core.v1.ConfigMap", defs, prune=True) == ["spec"]
     assert pruned == {"data": {"k": "v"}}
+
+
+def test_invalid_message_is_kubernetes_aggregate_of_its_causes() -> None:
+    from apiserver.errors import Cause, invalid
+
+    one = invalid("Pod", "", "p", [Cause("FieldValueRequired", "Required value", "spec.containers")])
+    assert one.message == 'Pod "p" is invalid: spec.containers: Required value'
+    two = invalid("Deployment", "apps", "d", [Cause("FieldValueInvalid", "Invalid value: -1", "spec.replicas"),
+                                                Cause("FieldValueRequired", "Required value", "spec.selector"),
+                                                Cause("FieldValueInvalid", "Invalid value: -1", "spec.replicas")])
+    assert two.message == ('Deployment.apps "d" is invalid: [spec.replicas: Invalid value: -1, '
+                           'spec.selector: Required value]')
+    assert len(two.causes) == 3
