@@ -7,17 +7,15 @@ the client; `generateName` gets 5 characters from kube's alphabet; timestamps ar
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any, Protocol
 
 from apiserver.errors import Cause
+from apiserver.validation import names
 
 GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 GENERATE_NAME_SUFFIX = 5
 MAX_NAME_LENGTH = 253
 MAX_LABEL_NAME_LENGTH = 63
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class RNG(Protocol):
@@ -101,13 +99,9 @@ def validate_object_meta(obj: dict[str, Any], *, namespaced: bool, name_is_label
             causes.append(Cause("FieldValueInvalid", f'Invalid value: "{name}": may not be \'.\' or \'..\' and '
                                 f"may not contain '/' or '%'", "metadata.name"))
     else:
-        pattern, limit = (DNS1123_LABEL, MAX_LABEL_NAME_LENGTH) if name_is_label else (DNS1123_SUBDOMAIN,
-                                                                                       MAX_NAME_LENGTH)
-        if len(name) > limit or not pattern.match(name):
-            kind = "RFC 1123 label" if name_is_label else "RFC 1123 subdomain"
-            causes.append(Cause("FieldValueInvalid", f'Invalid value: "{name}": a lowercase {kind} must '
-                                f"consist of lower case alphanumeric characters, '-' or '.', and must start "
-                                f"and end with an alphanumeric character", "metadata.name"))
+        problems = names.dns1123_label(name) if name_is_label else names.dns1123_subdomain(name)
+        causes.extend(Cause("FieldValueInvalid", f'Invalid value: "{name}": {problem}', "metadata.name")
+                      for problem in problems)
     for field in ("labels", "annotations"):
         val = md.get(field)
         if val is not None and (not isinstance(val, dict)

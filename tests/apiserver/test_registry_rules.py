@@ -176,3 +176,14 @@ def test_invalid_message_is_kubernetes_aggregate_of_its_causes() -> None:
     assert two.message == ('Deployment.apps "d" is invalid: [spec.replicas: Invalid value: -1, '
                            'spec.selector: Required value]')
     assert len(two.causes) == 3
+
+
+def test_object_names_are_checked_with_the_real_servers_messages() -> None:
+    causes = meta.validate_object_meta({"metadata": {"name": "Bad_Name"}}, namespaced=True, name_is_label=True)
+    assert [(c.field, c.message) for c in causes] == [(
+        "metadata.name", "Invalid value: \"Bad_Name\": a lowercase RFC 1123 label must consist of lower case "
+        "alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+        "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")]
+    long = "a" * 254
+    causes = meta.validate_object_meta({"metadata": {"name": long}}, namespaced=True, name_is_label=False)
+    assert [c.message for c in causes] == [f'Invalid value: "{long}": must be no more than 253 characters']
