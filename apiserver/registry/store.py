@@ -495,18 +495,6 @@ class GenericStore:
         return int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", DEFAULT_POD_GRACE_SECONDS))
 
     # ------------------------------------------------------------------ watch
-    async def watch(self, namespace: str, opts: ListOptions, *,
-                    bookmarks: bool = False) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(type, object) pairs: ADDED/MODIFIED/DELETED, plus BOOKMARK objects on store progress (see
-        `watch_batches`)."""
-        batches = self.watch_batches(namespace, opts, bookmarks=bookmarks)
-        try:
-            async for batch in batches:
-                for item in batch:
-                    yield item
-        finally:
-            await batches.aclose()  # type: ignore[attr-defined]
-
     def _decode_prev_shared(self, ev: WatchEvent) -> dict[str, Any]:
         """An event's previous object stamped with the event's revision (a DELETED event carries the last state at
         the deletion's revision), decoded once for all watchers, who only read it."""
