@@ -558,3 +558,29 @@ def test_tls_negotiates_h2_by_alpn_and_refuses_a_foreign_certificate(pki: pathli
         assert (await cl.call()).status == "0"
         await cl.close()
     run(pki, body)
+
+
+def test_many_connections_at_once(pki: pathlib.Path) -> None:
+    async def body(h: Harness) -> None:
+        clients = await asyncio.gather(*(H2Client.open(h.plain_port) for _ in range(300)))
+        replies = await asyncio.gather(*(cl.call(key=b"k" * (i % 5)) for i, cl in enumerate(clients)))
+        assert [r.status for r in replies] == ["0"] * 300
+        assert len(h.server.connections) == 300
+        await asyncio.gather(*(cl.close() for cl in clients))
+        await until(lambda: not h.server.connections, "every connection gone")
+    run(pki, body)
+
+
+def test_grpc_encoding_uncompressed_messages_served_compressed_ones_unimplemented(pki: pathlib.Path) -> None:
+    async def body(h: Harness) -> None:
+        cl = await H2Client.open(h.plain_port)
+        gzip = grpc_headers(extra=[("grpc-encoding", "gzip"), ("grpc-accept-encoding", "gzip,identity")])
+        plain = cl.request(gzip, body=grpc_message(pb.RangeRequest(key=b"abc")))
+        raw = pb.RangeRequest(key=b"abc").SerializeToString()
+        flagged = cl.request(gzip, body=struct.pack(">BL", 1, len(raw)) + raw)
+        await cl.pump(lambda: cl.replies[plain].ended and cl.replies[flagged].ended)
+        assert cl.replies[plain].status == "0"
+        assert pb.RangeResponse.FromString(bytes(cl.replies[plain].data[5:])).header.revision == 3
+        assert cl.replies[flagged].status == "12"
+        await cl.close()
+    run(pki, body)
