@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import socket
 import ssl
 import struct
 from collections.abc import Callable
@@ -400,29 +401,43 @@ def test_many_streams_on_one_connection(pki: pathlib.Path) -> None:
 
 def test_ping_flood_costs_bounded_memory_and_every_ping_is_answered(pki: pathlib.Path) -> None:
     async def body(h: Harness) -> None:
-        cl = await H2Client.open(h.plain_port)
-        await cl.pump(lambda: True)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # small kernel buffers on both sides, so
+        sock.connect(("127.0.0.1", h.plain_port))                     # what is not read piles up in the server
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(c.PREFACE + c.frame(c.SETTINGS, 0, 0))
+        await until(lambda: len(h.server.connections) == 1, "the connection")
         proto = server_conn(h)
-        n = 300_000  # 5 MB of PINGs, more than the socket buffers hold, sent without reading the ACKs
+        assert proto.transport is not None
+        proto.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        n = 300_000  # 5 MB of PINGs, 5 MB of ACKs, sent without reading the ACKs
         peak = 0
-        flood = c.frame(c.PING, 0, 0, b"floodme!") * 1000
-        for _ in range(n // 1000):
-            cl.writer.write(flood)
-            try:
-                await asyncio.wait_for(cl.writer.drain(), 0.05)
-            except TimeoutError:
-                pass  # the server stopped reading us: that is the point
-            peak = max(peak, proto.transport.get_write_buffer_size() if proto.transport else 0)
-        await until(lambda: proto.paused, "the server to stop reading a client that does not read")
-        peak = max(peak, proto.transport.get_write_buffer_size() if proto.transport else 0)
-        assert peak <= 2 << 20, peak  # one read's worth of ACKs beyond the high-water mark, not 5 MB
-        # every PING is answered once the client reads again
-        acks = await count_ping_acks(cl.reader, n)
-        assert acks == n
+
+        async def flood() -> None:
+            chunk = c.frame(c.PING, 0, 0, b"floodme!") * 1000
+            for _ in range(n // 1000):
+                writer.write(chunk)
+                await writer.drain()
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, proto.transport.get_write_buffer_size() if proto.transport else 0)
+                await asyncio.sleep(0.001)
+
+        flooding, sampling = asyncio.create_task(flood()), asyncio.create_task(sample())
+        await until(lambda: flooding.done() or (proto.paused and not proto.transport.is_reading()),
+                    "the server to stop reading a client that does not read")
+        assert not flooding.done()  # the server stopped taking PINGs it could not answer
+        assert peak <= 1 << 20, peak  # about one read's worth of ACKs past the high-water mark, not 5 MB
+        acks = await count_ping_acks(reader, n)  # every PING is answered once the client reads again
+        await flooding
+        sampling.cancel()
+        assert acks == n and peak <= 1 << 20, peak
         cl2 = await H2Client.open(h.plain_port)
         assert (await cl2.call()).status == "0"
         await cl2.close()
-        await cl.close()
+        writer.close()
     run(pki, body)
 
 
