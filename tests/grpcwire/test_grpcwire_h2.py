@@ -401,15 +401,17 @@ def test_many_streams_on_one_connection(pki: pathlib.Path) -> None:
 
 def test_ping_flood_costs_bounded_memory_and_every_ping_is_answered(pki: pathlib.Path) -> None:
     async def body(h: Harness) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # small kernel buffers on both sides, so
-        sock.connect(("127.0.0.1", h.plain_port))                     # what is not read piles up in the server
+        sock = socket.socket()  # small kernel buffers everywhere, so what is not read piles up in the server
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+        sock.connect(("127.0.0.1", h.plain_port))
         reader, writer = await asyncio.open_connection(sock=sock)
         writer.write(c.PREFACE + c.frame(c.SETTINGS, 0, 0))
         await until(lambda: len(h.server.connections) == 1, "the connection")
         proto = server_conn(h)
         assert proto.transport is not None
-        proto.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            proto.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, option, 1 << 16)
         n = 300_000  # 5 MB of PINGs, 5 MB of ACKs, sent without reading the ACKs
         peak = 0
 
