@@ -8,6 +8,7 @@ keys and the resourceVersion = mod_revision rule are the same), with resourceVer
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import copy
@@ -124,6 +125,20 @@ def _parse_rv(rv: str) -> int:
     return int(rv)
 
 
+class _KeyGate:
+    """Serializes this server's read-modify-write updates of one key. Optimistic concurrency alone makes N clients
+    patching one object retry ~N times each (the benchmark's 16 patchers needed ~14 Txns per patch, p99 3.5 s);
+    queued on the gate, each writer finds the object as the previous one wrote it, so its Txn succeeds at once.
+    Other API servers and direct store writers are still caught by the Txn's mod_revision guard."""
+
+    __slots__ = ("lock", "users", "last")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+        self.last: KV | None = None
+
+
 class GenericStore:
     def __init__(self, resource: Resource, storage: Etcd3Store, *, clock: Callable[[], float], rng: meta.RNG,
                  namespace_exists: Callable[[str], Awaitable[bool]] | None = None,
@@ -139,6 +154,7 @@ class GenericStore:
         self.watch_cache: WatchCache | None = None  # set by the Registry: watches share one store watch
         self._decoded: dict[tuple[str, int], dict[str, Any]] = {}  # insertion-ordered: the oldest goes first
         self._fields: dict[int, tuple[dict[str, Any], dict[str, str]]] = {}  # id(shared object) -> its fields
+        self._gates: dict[str, _KeyGate] = {}  # keys being updated by this server, see guaranteed_update
 
     def _observe(self, namespace: str, name: str, obj: dict[str, Any] | None, rev: int) -> None:
         if self.observer is not None:
@@ -352,15 +368,50 @@ class GenericStore:
         """Read, transform, Txn on mod_revision; retried on a lost race (the client sees a Conflict only
         through its own resourceVersion precondition, which `transform` checks)."""
         key = self.key(namespace, name)
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = _KeyGate()
+        gate.users += 1
+        try:
+            async with gate.lock:
+                result, gate.last = await self._update_locked(key, namespace, name, transform, gate.last,
+                                                              dry_run=dry_run, admission=admission,
+                                                              subresource=subresource)
+                return result
+        finally:
+            gate.users -= 1
+            if not gate.users:
+                del self._gates[key]
+
+    async def _read(self, key: str, name: str) -> KV | None:
         try:
             kv, _ = await self.storage.get(key)
         except StorageError as e:
             raise self._translate(e, name) from e
+        return kv
+
+    async def _update_locked(self, key: str, namespace: str, name: str,
+                             transform: Callable[[dict[str, Any]], dict[str, Any]], known: KV | None, *,
+                             dry_run: bool, admission: AdmissionHook | None,
+                             subresource: str) -> tuple[dict[str, Any], KV | None]:
+        """guaranteed_update's loop, run with the key's gate held; returns the result and what the key now holds
+        (for the next writer waiting on the gate), or None when that is not known."""
+        kv, fresh = known, known is None
+        if kv is None:
+            kv = await self._read(key, name)
         for _ in range(MAX_UPDATE_RETRIES):
             if kv is None:
                 raise self._not_found(name)
             old = self.decode(kv)
-            new = transform(copy.deepcopy(old))
+            try:
+                new = transform(copy.deepcopy(old))
+            except errors.APIError:
+                if fresh:
+                    raise
+                # judged against what this server last wrote, which another writer may have replaced (as
+                # kube-apiserver does with its cached state): judge again against the store's current object
+                kv, fresh = await self._read(key, name), True
+                continue
             new = self._check_identity(new, namespace, name)
             new["metadata"]["name"] = name
             meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
@@ -377,30 +428,30 @@ class GenericStore:
             if md.get("deletionTimestamp") and not md.get("finalizers"):
                 # The last finalizer is gone: the object goes away now.
                 if dry_run:
-                    return new
+                    return new, kv
                 try:
                     rev = await self.storage.delete(key, kv.mod_revision)
                     self._observe(namespace, name, None, rev)
-                    return new
+                    return new, None
                 except RevisionMismatch as e:
-                    kv = e.current
+                    kv, fresh = e.current, True
                     continue
                 except StorageError as e:
                     raise self._translate(e, name) from e
             data = self.encode(new)
             if data == kv.value or dry_run:
                 md["resourceVersion"] = str(kv.mod_revision)
-                return new
+                return new, kv
             try:
                 rev = await self.storage.update(key, data, kv.mod_revision)
             except RevisionMismatch as e:
-                kv = e.current
+                kv, fresh = e.current, True
                 continue
             except StorageError as e:
                 raise self._translate(e, name) from e
             md["resourceVersion"] = str(rev)
             self._observe(namespace, name, new, rev)
-            return new
+            return new, KV(key, data, rev, kv.create_revision)
         raise errors.conflict(self.resource.plural, self.resource.group, name, "too many concurrent updates")
 
     async def update(self, namespace: str, name: str, obj: Any, *, subresource: str = "",
