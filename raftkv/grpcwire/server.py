@@ -105,11 +105,10 @@ class Context:
         return self._cancelled
 
     async def write(self, message: Any) -> None:
-        assert self._serializer is not None
         proto = self._proto
         if self._cancelled or self._sid not in proto.conn.streams:
             raise asyncio.CancelledError()
-        proto.conn.send_message(self._sid, self._serializer(message))
+        proto.conn.send_message(self._sid, self._serializer(message) if self._serializer else message)
         proto.schedule_flush()
         if proto.conn.pending_bytes(self._sid) > _WRITE_BACKLOG or proto.paused:
             await proto.wait_writable(self._sid)
@@ -319,7 +318,7 @@ class _GrpcProtocol(asyncio.Protocol):
                         elif ctx._code is not None and ctx._code is not grpc.StatusCode.OK:
                             self.conn.send_trailers(sid, ctx._code.value[0], ctx._details)
                         else:
-                            self.conn.respond(sid, handler.response_serializer(response))
+                            self.conn.respond(sid, _serialize(handler, response))
                         self.schedule_flush()
                     return
             elif handler.response_streaming:
@@ -327,7 +326,7 @@ class _GrpcProtocol(asyncio.Protocol):
             else:
                 response = await handler.stream_unary(call.requests, ctx)
                 if sid in self.calls:
-                    self.conn.send_message(sid, handler.response_serializer(response))
+                    self.conn.send_message(sid, _serialize(handler, response))
             if ctx.aborted is not None:
                 self._finish(sid, ctx.aborted.code, ctx.aborted.details)
             else:
@@ -414,6 +413,12 @@ class _GrpcProtocol(asyncio.Protocol):
     def go_away(self) -> None:
         self.conn.goaway()
         self._flush()
+
+
+def _serialize(handler: Any, response: Any) -> bytes:
+    """A reply's bytes; a handler registered without a serializer returns bytes itself (as with grpc.aio)."""
+    serializer = handler.response_serializer
+    return serializer(response) if serializer is not None else response  # type: ignore[no-any-return]
 
 
 def _auth_context(transport: asyncio.BaseTransport | None) -> dict[str, list[bytes]]:

@@ -241,12 +241,20 @@ async def count_ping_acks(reader: asyncio.StreamReader, n: int) -> int:
     return acks
 
 
-def add_sink(h: Harness) -> None:
-    """A client-streaming method whose handler never reads its requests."""
+def add_sink(h: Harness) -> asyncio.Event:
+    """test.Sink/Hold: a client-streaming method whose handler never reads its requests; test.Sink/Later: a
+    unary method that answers (its request, echoed) once the returned event is set."""
+    release = asyncio.Event()
+
     async def hold(requests: Any, context: Any) -> None:
         await asyncio.Event().wait()
-    h.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-        "test.Sink", {"Hold": grpc.stream_stream_rpc_method_handler(hold)})])
+
+    async def later(request: bytes, context: Any) -> bytes:
+        await release.wait()
+        return request
+    h.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Sink", {
+        "Hold": grpc.stream_stream_rpc_method_handler(hold), "Later": grpc.unary_unary_rpc_method_handler(later)})])
+    return release
 
 
 def server_conn(h: Harness) -> s._GrpcProtocol:
@@ -520,13 +528,16 @@ def test_goaway_from_the_client_and_from_a_stopping_server(pki: pathlib.Path) ->
 
 def test_half_closed_tcp_client_gets_its_reply(pki: pathlib.Path) -> None:
     async def body(h: Harness) -> None:
+        release = add_sink(h)
         raw = await RawClient.open(h.plain_port)
-        raw.headers(1)
-        raw.send(c.frame(c.DATA, c.END_STREAM, 1, grpc_message(pb.RangeRequest(key=b"abc"))))
+        raw.headers(1, grpc_headers("/test.Sink/Later"))
+        raw.send(c.frame(c.DATA, c.END_STREAM, 1, b"\x00\x00\x00\x00\x05hello"))
         await raw.writer.drain()
         raw.writer.write_eof()
-        await raw.wait(lambda f: f[0] == c.HEADERS and f[2] == 1 and b"grpc-status" in f[3])
-        assert any(f[0] == c.DATA and f[2] == 1 for f in raw.frames)
+        await until(lambda: server_conn(h)._eof, "the server to see the half-close")
+        release.set()  # the reply is made after the client half-closed
+        await raw.wait(lambda f: f[0] == c.HEADERS and f[2] == 1 and b"'grpc-status', '0'" in f[3])
+        assert (c.DATA, 0, 1, b"\x00\x00\x00\x00\x05hello") in raw.frames
         assert await asyncio.wait_for(raw.reader.read(), DEADLINE) == b""  # then the server closes
         await raw.close()
     run(pki, body)
