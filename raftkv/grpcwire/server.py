@@ -137,7 +137,23 @@ class _Requests:
             raise StopAsyncIteration
         self._proto.conn.consumed(self._sid, len(payload) + 5)
         self._proto.schedule_flush()
-        return self._deserializer(payload) if self._deserializer else payload
+        try:
+            return _decode(self._deserializer, payload)
+        except _Abort as abort:
+            call = self._proto.calls.get(self._sid)
+            if call is not None:
+                call.ctx.aborted = abort  # final even if the handler catches it
+            raise
+
+
+def _decode(deserializer: Callable[[bytes], Any] | None, payload: bytes | None) -> Any:
+    """The request message; an undecodable one ends the call with INTERNAL, in grpc-go's words (what etcd sends)."""
+    if deserializer is None:
+        return payload
+    try:
+        return deserializer(payload)  # type: ignore[arg-type]
+    except Exception as err:
+        raise _Abort(grpc.StatusCode.INTERNAL, f"grpc: error unmarshalling request: {err}") from err
 
 
 class _Call:
@@ -303,8 +319,7 @@ class _GrpcProtocol(asyncio.Protocol):
         handler, ctx = call.handler, call.ctx
         try:
             if call.requests is None:
-                request = handler.request_deserializer(call.request) if handler.request_deserializer \
-                    else call.request
+                request = _decode(handler.request_deserializer, call.request)
                 if handler.response_streaming:
                     await self._stream_out(handler.unary_stream(request, ctx), ctx)
                 else:

@@ -256,3 +256,21 @@ def test_garbage_and_abandoned_connections_do_not_hurt_the_server(pki: pathlib.P
 def test_grpc_timeout_header(value: str, seconds: float | None) -> None:
     got = parse_timeout(value)
     assert got == pytest.approx(seconds) if seconds is not None else got is None
+
+
+def test_an_undecodable_request_is_internal_as_from_grpc_go(pki: pathlib.Path) -> None:
+    async def body(h: Harness) -> None:
+        async with h.channel() as ch:
+            for path in ("/etcdserverpb.KV/Range", "/etcdserverpb.Lease/LeaseKeepAlive"):
+                if path.endswith("KeepAlive"):
+                    call = ch.stream_stream(path)(iter([b"\xff\xff\xff\xff"]), timeout=10)
+                    with pytest.raises(grpc.aio.AioRpcError) as err:
+                        async for _ in call:
+                            pass
+                else:
+                    with pytest.raises(grpc.aio.AioRpcError) as err:
+                        await ch.unary_unary(path)(b"\xff\xff\xff\xff", timeout=10)
+                assert err.value.code() == grpc.StatusCode.INTERNAL
+                assert (err.value.details() or "").startswith("grpc: error unmarshalling request: ")
+            assert (await pb_grpc.KVStub(ch).Range(pb.RangeRequest(key=b"ok"), timeout=10)).header.revision == 2
+    run(pki, body)
