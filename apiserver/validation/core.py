@@ -98,6 +98,16 @@ def _port_or_name(value: Any, path: str) -> list[Cause]:
 
 # ---------------------------------------------------------------------------------------------- pods
 
+def unique_label_name(name: Any, path: str, seen: set[str]) -> list[Cause]:
+    """A required DNS-label name that must be unique among its siblings (volumes, containers); adds it to `seen`."""
+    if not name:
+        return [required(path)]
+    if name in seen:
+        return [duplicate(path, name)]
+    seen.add(str(name))
+    return [invalid(path, name, m) for m in names.dns1123_label(str(name))]
+
+
 def volumes(vols: Any, path: str) -> tuple[list[Cause], set[str]]:
     causes: list[Cause] = []
     seen: set[str] = set()
@@ -105,14 +115,7 @@ def volumes(vols: Any, path: str) -> tuple[list[Cause], set[str]]:
         p = f"{path}[{i}]"
         v = as_dict(v)
         name = v.get("name")
-        if not name:
-            causes.append(required(f"{p}.name"))
-        elif name in seen:
-            causes.append(duplicate(f"{p}.name", name))
-        else:
-            causes += [invalid(f"{p}.name", name, m) for m in names.dns1123_label(str(name))]
-        if name:
-            seen.add(str(name))
+        causes += unique_label_name(name, f"{p}.name", seen)
         sources = [s for s in VOLUME_SOURCES if v.get(s) is not None]
         if not sources:
             causes.append(required(p, "must specify a volume type"))
@@ -160,14 +163,7 @@ def container(c: Any, path: str, vol_names: set[str], seen: set[str], *, init: b
         return [invalid(path, c, "must be an object")]
     causes: list[Cause] = []
     name = c.get("name")
-    if not name:
-        causes.append(required(f"{path}.name"))
-    elif name in seen:
-        causes.append(duplicate(f"{path}.name", name))
-    else:
-        causes += [invalid(f"{path}.name", name, m) for m in names.dns1123_label(str(name))]
-    if name:
-        seen.add(str(name))
+    causes += unique_label_name(name, f"{path}.name", seen)
     if not c.get("image"):
         causes.append(required(f"{path}.image"))
     causes += one_of(c, "imagePullPolicy", path, PULL_POLICIES)
