@@ -12,7 +12,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORES = ["raftkv/raft", "raftkv/mvcc/core", "raftkv/lease", "raftkv/auth", "raftkv/chaos/checkers", "raftkv/server/batching",
-         "raftkv/grpcwire/connection", "raftkv/grpcwire/headers", "raftkv/grpcwire/errors"]
+         "raftkv/grpcwire/connection", "raftkv/grpcwire/headers", "raftkv/grpcwire/errors",
+         "raftkv/grpcwire/http1"]
 FORBIDDEN = {"asyncio", "grpc", "socket", "time", "random", "os", "threading", "subprocess", "selectors",
              "multiprocessing", "sqlite3", "lmdb", "shutil", "tempfile", "signal"}
 

@@ -49,6 +49,8 @@ EV_RESET = 4  # (EV_RESET, stream id, code): the client cancelled
 EV_BAD_MESSAGE = 5  # (EV_BAD_MESSAGE, stream id, grpc status code, message): refused, stream already answered
 EV_WINDOW = 6  # (EV_WINDOW, stream id or 0): room to send opened
 EV_GOAWAY = 7  # (EV_GOAWAY, code): the client is going away
+EV_PLAIN = 8  # (EV_PLAIN, stream id, [(name, value)]): a GET that is not gRPC (answer with send_plain)
+PLAIN_GET = ":plain"  # _check_request's verdict for such a request
 
 _FRAME = struct.Struct(">HBBBL")  # 24-bit length as (high 16, low 8), type, flags, stream id
 _U32 = struct.Struct(">L")
@@ -124,7 +126,10 @@ def _check_request(headers: list[tuple[str, str]]) -> str:
                 return f"connection-specific field {name}"
     if method is None or not path or scheme is None:
         return "missing :method, :path or :scheme"
-    if ctype is None or not ctype.startswith("application/grpc") or (len(ctype) > 16 and ctype[16] not in "+;"):
+    grpc_type = ctype is not None and ctype.startswith("application/grpc") and (len(ctype) == 16 or ctype[16] in "+;")
+    if method == "GET" and not grpc_type:
+        return PLAIN_GET
+    if not grpc_type:
         return f":415 {GRPC_INVALID_ARGUMENT:02d} invalid gRPC request content-type {ctype or ''!r}"
     if method != "POST":
         return f":405 {GRPC_INTERNAL:02d} Received a HEADERS frame with :method {method!r} which should be POST"
@@ -429,6 +434,9 @@ class ServerConnection:
         st = self.streams[sid] = _Stream(sid, self._peer_window)
         st.remote_closed = end
         refusal = bad or _check_request(headers)
+        if refusal == PLAIN_GET:  # not gRPC: a monitoring probe (/health, /metrics, /version) over HTTP/2
+            events.append((EV_PLAIN, sid, headers))
+            return
         if refusal:
             if refusal[0] == ":":  # ":415 why": answered like grpc-go does, with an HTTP status and a gRPC one
                 self.refuse(sid, refusal[1:4], int(refusal[5:7]), refusal[8:])
@@ -529,6 +537,22 @@ class ServerConnection:
         self.send_headers(sid)
         st.pending.append((_MSG_PREFIX.pack(0, len(payload)) + payload, False))
         st.pending_bytes += len(payload) + 5
+        self._flush_stream(st)
+
+    def send_plain(self, sid: int, status: int, content_type: str, body: bytes) -> None:
+        """A whole non-gRPC reply (an HTTP/2 GET of /health and the like): headers, the body, end of stream."""
+        st = self.streams.get(sid)
+        if st is None or st.done:
+            return
+        st.headers_sent = True
+        self.out.append(frame(HEADERS, END_HEADERS, sid, literal(":status", str(status))
+                              + literal("content-type", content_type)
+                              + literal("content-length", str(len(body)))))
+        if body:
+            st.pending.append((body, False))
+            st.pending_bytes += len(body)
+        st.done = True
+        st.pending.append((b"", True))  # END_STREAM on an empty trailer block once the body has gone
         self._flush_stream(st)
 
     def refuse(self, sid: int, http_status: str, grpc_status: int, message: str) -> None:

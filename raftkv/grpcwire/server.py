@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 
 from raftkv.grpcwire import connection as c
+from raftkv.grpcwire import http1
 from raftkv.grpcwire.errors import ConnectionError_
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ class _GrpcProtocol(asyncio.Protocol):
         self._auth: dict[str, list[bytes]] | None = None
         self._eof = False  # the client half-closed its side: close ours once nothing is in flight
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self._http1: bytearray | None = None  # an HTTP/1.1 request head being received
 
     # ---- transport callbacks -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -191,7 +193,8 @@ class _GrpcProtocol(asyncio.Protocol):
             self.peer_name = f"ipv6:[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"ipv4:{peer[0]}:{peer[1]}"
         self.server.connections.add(self)
         self._handshake_timer = self.loop.call_later(self.server.handshake_timeout, self._handshake_expired)
-        self.schedule_flush()
+        if self.server.plain is None:
+            self.schedule_flush()  # our SETTINGS at once; else after the client's first bytes say it speaks HTTP/2
 
     def _handshake_expired(self) -> None:
         if not self.conn._settings_seen and self.transport is not None:
@@ -231,6 +234,10 @@ class _GrpcProtocol(asyncio.Protocol):
         return self.transport is None or self.transport.get_extra_info("ssl_object") is None
 
     def data_received(self, data: bytes) -> None:
+        if self._http1 is not None or (self.server.plain is not None and not self.conn._preface_seen
+                                       and not self.conn._inbuf and not c.PREFACE.startswith(data[:len(c.PREFACE)])):
+            self._on_http1(data)
+            return
         try:
             events = self.conn.receive(data)
         except ConnectionError_ as err:
@@ -259,7 +266,33 @@ class _GrpcProtocol(asyncio.Protocol):
                 self.conn.send_trailers(ev[1], ev[2], ev[3])
             elif kind == c.EV_WINDOW:
                 self._wake_writers(ev[1])
+            elif kind == c.EV_PLAIN:
+                self._on_plain(ev[1], ev[2])
         self.schedule_flush()
+
+    def _on_plain(self, sid: int, headers: list[tuple[str, str]]) -> None:
+        path = next((v for k, v in headers if k == ":path"), "/")
+        if self.server.plain is None:
+            ctype = next((v for k, v in headers if k == "content-type"), "")
+            self.conn.refuse(sid, "415", c.GRPC_INVALID_ARGUMENT, f"invalid gRPC request content-type {ctype!r}")
+            return
+        status, ctype, body = self.server.plain("GET", path.split("?", 1)[0])
+        self.conn.send_plain(sid, status, ctype, body)
+
+    def _on_http1(self, data: bytes) -> None:
+        """Not HTTP/2 but (presumably) an HTTP/1.1 request, as etcd's client port also serves (/health, /version,
+        /metrics): one request head, one reply from the server's `http1` function, then the connection closes."""
+        buf = self._http1 = (self._http1 if self._http1 is not None else bytearray()) + data
+        end = buf.find(b"\r\n\r\n")
+        if end < 0 and len(buf) <= http1.MAX_HEAD:
+            return
+        assert self.server.plain is not None
+        reply = http1.reply_to(bytes(buf[:end + 4]) if end >= 0 else bytes(buf), self.server.plain)
+        self._http1 = bytearray()
+        self.conn.take_output()  # the HTTP/2 SETTINGS that never left: this client speaks HTTP/1
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(reply)
+            self.transport.close()
 
     # ---- calls ------------------------------------------------------------------------------------------
     def _on_request(self, sid: int, headers: list[tuple[str, str]], end: bool) -> None:
@@ -454,9 +487,12 @@ def _auth_context(transport: asyncio.BaseTransport | None) -> dict[str, list[byt
 class GrpcServer:
     """Registration and lifecycle shaped like grpc.aio.Server (add handlers, add ports, start, stop)."""
 
-    def __init__(self, max_receive_message_length: int = 4 << 20, handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
+    def __init__(self, max_receive_message_length: int = 4 << 20, handshake_timeout: float = HANDSHAKE_TIMEOUT,
+                 plain: http1.Answer | None = None) -> None:
         self.max_receive_message_length = max_receive_message_length
         self.handshake_timeout = handshake_timeout
+        # answers plain HTTP GETs (HTTP/1.1 connections, or HTTP/2 requests that are not gRPC); None refuses them
+        self.plain = plain
         self._methods: dict[str, Any] = {}
         self._generic: list[Any] = []
         self._ports: list[tuple[str, int, ssl.SSLContext | None]] = []

@@ -1,4 +1,5 @@
-"""`/health` and `/metrics` over plain HTTP/1.1 on the metrics URLs (etcd's --listen-metrics-urls).
+"""`/health`, `/metrics` and `/version` over plain HTTP on the metrics URLs (etcd's --listen-metrics-urls), and
+over HTTP/1.1 or HTTP/2 on the client URLs (see raftkv.grpcwire.server), as etcd serves them there too.
 
 Just enough HTTP for monitoring probes and Prometheus scrapes: GET only, one response per
 connection. Metric names are etcd's where the meaning is the same, so dashboards work.
@@ -11,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-MAX_REQUEST_HEAD_BYTES = 8192
+from raftkv.grpcwire import http1
 
 
 def render_metrics(m: Any) -> str:
@@ -44,31 +45,34 @@ def health(m: Any) -> tuple[int, dict[str, str]]:
     return 200, {"health": "true", "reason": ""}
 
 
-async def serve_metrics(member: Any, url: str) -> asyncio.AbstractServer:
+def answer(member: Any, versions: tuple[str, str], method: str, path: str) -> tuple[int, str, bytes]:
+    """(status, content type, body) for a plain HTTP GET: etcd's `/health` (and `/livez`, `/readyz`), `/metrics`
+    and `/version`. Served on the metrics URLs and, as etcd does, on the client URLs beside gRPC."""
+    if method != "GET":
+        return 405, "text/plain", b"method not allowed\n"
+    if path == "/metrics":
+        return 200, "text/plain; version=0.0.4", render_metrics(member).encode()
+    if path in ("/health", "/livez", "/readyz"):
+        code, doc = health(member)
+        return code, "application/json", json.dumps(doc, separators=(",", ":")).encode()
+    if path == "/version":
+        doc = {"etcdserver": versions[0], "etcdcluster": versions[1]}
+        return 200, "application/json", json.dumps(doc, separators=(",", ":")).encode()
+    return 404, "text/plain", b"404 page not found\n"
+
+
+async def serve_metrics(member: Any, url: str, versions: tuple[str, str]) -> asyncio.AbstractServer:
     parts = urlsplit(url)
+
+    def reply(method: str, path: str) -> tuple[int, str, bytes]:
+        return answer(member, versions, method, path)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-            if len(head) > MAX_REQUEST_HEAD_BYTES:
-                raise ValueError("request head too large")
-            method, path, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-            path = path.split("?", 1)[0]
-            if method != "GET":
-                status, ctype, body = 405, "text/plain", b"method not allowed\n"
-            elif path == "/metrics":
-                status, ctype, body = 200, "text/plain; version=0.0.4", render_metrics(member).encode()
-            elif path in ("/health", "/livez", "/readyz"):
-                code, doc = health(member)
-                status, ctype, body = code, "application/json", json.dumps(doc).encode()
-            else:
-                status, ctype, body = 404, "text/plain", b"404 page not found\n"
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
-            status, ctype, body = 400, "text/plain", b"bad request\n"
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                  503: "Service Unavailable"}[status]
-        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                     f"Connection: close\r\n\r\n".encode() + body)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            head = b""  # answered 400
+        writer.write(http1.reply_to(head, reply))
         try:
             await writer.drain()
         finally:

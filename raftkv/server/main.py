@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ from raftkv._pb.raftpb import raft_pb2_grpc as rpb_grpc
 from raftkv.grpcwire.server import GrpcServer, server_ssl_context
 from raftkv.server import services
 from raftkv.server.config import ConfigError, ServerConfig, parse_args
-from raftkv.server.http import serve_metrics
+from raftkv.server.http import answer, serve_metrics
 from raftkv.server.join import fetch_membership
 from raftkv.server.member import RaftMember, needs_discovery, peer_channel_credentials
 from raftkv.server.transport import MAX_PEER_MESSAGE_BYTES, PeerService
@@ -27,6 +28,7 @@ from raftkv.storage.wal import WALCorrupt
 log = logging.getLogger("raftkv")
 
 GRPC_OVERHEAD_BYTES = 512 * 1024
+VERSIONS = (services.SERVER_VERSION, services.CLUSTER_VERSION)
 DISCOVERY_DEADLINE_S = 30.0
 
 
@@ -89,6 +91,7 @@ async def run(cfg: ServerConfig) -> int:
     peer_creds = (_server_credentials(cfg.peer_cert_file, cfg.peer_key_file, cfg.peer_trusted_ca_file,
                                       cfg.peer_client_cert_auth) if cfg.peer_cert_file else None)
     client_server = _client_server(cfg)
+    client_server.plain = functools.partial(answer, member, VERSIONS)  # /health, /metrics, /version, as etcd
     services.add_all(client_server, member)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, client_server)
@@ -113,7 +116,7 @@ async def run(cfg: ServerConfig) -> int:
         await client_server.start()
     except OSError as err:
         raise ConfigError(f"cannot listen on --listen-client-urls: {err}") from err
-    metrics = [await serve_metrics(member, u) for u in cfg.listen_metrics_urls]
+    metrics = [await serve_metrics(member, u, VERSIONS) for u in cfg.listen_metrics_urls]
     await member.start()
     log.info("raftkv member %s (%x) serving clients on %s, peers on %s", cfg.name, member.id,
              ",".join(cfg.listen_client_urls), ",".join(cfg.listen_peer_urls))

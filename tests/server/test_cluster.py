@@ -193,3 +193,28 @@ def test_members_agree_on_hashkv(cluster: Cluster) -> None:
         return out
 
     assert len(wait_for(hashes, 60, "every member to apply up to the leader's commit")) == 1
+
+
+def test_health_version_and_metrics_on_the_client_url_as_etcd_serves_them(cluster: Cluster) -> None:
+    import json
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=str(cluster.pki / "ca.crt"))
+    ctx.load_cert_chain(str(cluster.pki / "client.crt"), str(cluster.pki / "client.key"))
+    base = f"https://{cluster.nodes[0].endpoint}"
+    wait_for(lambda: urllib.request.urlopen(f"{base}/health", context=ctx, timeout=10).status == 200, 30,
+             "member healthy")
+    with urllib.request.urlopen(f"{base}/health", context=ctx, timeout=10) as resp:
+        assert json.loads(resp.read()) == {"health": "true", "reason": ""}
+    with urllib.request.urlopen(f"{base}/version", context=ctx, timeout=10) as resp:
+        assert json.loads(resp.read()) == {"etcdserver": "3.5.17", "etcdcluster": "3.5.0"}
+    with urllib.request.urlopen(f"{base}/metrics", context=ctx, timeout=10) as resp:
+        assert "etcd_server_has_leader 1" in resp.read().decode()
+    try:
+        urllib.request.urlopen(f"{base}/v3/kv/range", data=b"{}", context=ctx, timeout=10)
+        raise AssertionError("the JSON gateway is not served")
+    except urllib.error.HTTPError as err:
+        assert err.code == 405
+    assert get(cluster, 0, b"anything").header.revision > 0  # gRPC on the same port, unaffected
