@@ -6,7 +6,7 @@ import pytest
 
 from raftkv import errors
 from raftkv.auth import READ, READWRITE, WRITE, AuthStore, Permission
-from raftkv.auth.credentials import check_password, hash_password, issue_token, verify_token
+from raftkv.auth.credentials import check_password, hash_password
 
 pytestmark = pytest.mark.unit
 
@@ -78,13 +78,28 @@ def test_the_state_survives_json() -> None:
     assert b == a and b.role_permissions("r") == [Permission(READ, b"k", b"\0")]
 
 
-def test_passwords_and_tokens() -> None:
+def test_passwords() -> None:
     stored = hash_password("s3cret", b"salt1234salt1234")
     assert check_password("s3cret", stored) and not check_password("S3cret", stored)
-    key = "11" * 32
-    token = issue_token(key, "alice", now=1000.0, ttl_s=300)
-    assert verify_token(key, token, now=1200.0) == "alice"
-    for bad_key, bad_token, now in [(key, token, 1301.0), ("22" * 32, token, 1000.0), (key, token + "0", 1000.0),
-                                    (key, "garbage", 1000.0), ("", token, 1000.0)]:
-        with pytest.raises(errors.InvalidAuthToken):
-            verify_token(bad_key, bad_token, now)
+    assert not check_password("s3cret", "garbage") and not check_password("s3cret", "md5$1$00$00")
+
+
+def test_every_change_bumps_the_revision_but_a_repeated_enable_or_disable_does_not() -> None:
+    a = AuthStore()
+    rev = a.revision
+    for op in ({"op": "user_add", "name": "root", "password": "h"},
+               {"op": "user_grant_role", "user": "root", "role": "root"},
+               {"op": "role_add", "name": "r"},
+               {"op": "user_change_password", "name": "root", "password": "h2"},
+               {"op": "auth_enable", "token_key": "00"}):
+        a.apply(op)
+        assert a.revision == rev + 1
+        rev = a.revision
+    a.apply({"op": "auth_enable", "token_key": "11"})
+    assert a.revision == rev and a.token_key == "00"
+    a.apply({"op": "auth_disable"})
+    a.apply({"op": "auth_disable"})
+    assert a.revision == rev + 1
+    with pytest.raises(errors.RoleNotFound):
+        a.apply({"op": "role_delete", "role": "nosuch"})
+    assert a.revision == rev + 1  # a refused change is no change

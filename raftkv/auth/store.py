@@ -44,6 +44,7 @@ class User:
     password: str  # "" with no_password
     roles: list[str] = field(default_factory=list)
     no_password: bool = False
+    tokens_from: int = 0  # simple tokens issued before this auth revision are void (etcd's invalidateUser)
 
 
 @dataclass
@@ -61,12 +62,12 @@ class AuthStore:
         handler = getattr(self, "_" + kind, None)
         if handler is None:
             raise errors.InvalidArgument(f"etcdserver: unknown auth operation {kind!r}")
-        handler(op)
-        self.revision += 1
+        if handler(op) is not False:  # etcd bumps on every change, not on a no-op enable/disable
+            self.revision += 1
 
-    def _auth_enable(self, op: dict) -> None:
+    def _auth_enable(self, op: dict) -> bool:
         if self.enabled:
-            return
+            return False
         root = self.users.get(ROOT)
         if root is None:
             raise errors.RootUserNotExist()
@@ -74,9 +75,13 @@ class AuthStore:
             raise errors.RootRoleNotExist()
         self.enabled = True
         self.token_key = op["token_key"]
+        return True
 
-    def _auth_disable(self, op: dict) -> None:
+    def _auth_disable(self, op: dict) -> bool:
+        if not self.enabled:
+            return False
         self.enabled = False
+        return True
 
     def _user_add(self, op: dict) -> None:
         name = op["name"]
@@ -84,7 +89,7 @@ class AuthStore:
             raise errors.UserEmpty()
         if name in self.users:
             raise errors.UserAlreadyExist()
-        self.users[name] = User(name, op.get("password", ""), [], bool(op.get("no_password")))
+        self.users[name] = User(name, op.get("password", ""), [], bool(op.get("no_password")), self.revision + 1)
 
     def _user_delete(self, op: dict) -> None:
         name = op["name"]
@@ -94,7 +99,9 @@ class AuthStore:
             raise errors.UserNotFound()
 
     def _user_change_password(self, op: dict) -> None:
-        self._user(op["name"]).password = op["password"]
+        user = self._user(op["name"])
+        user.password = op["password"]
+        user.tokens_from = self.revision + 1
 
     def _user_grant_role(self, op: dict) -> None:
         user, role = self._user(op["user"]), op["role"]
@@ -163,6 +170,12 @@ class AuthStore:
             return []
         return list(self._role(name))
 
+    def tokens_valid_from(self, name: str) -> int:
+        """The oldest auth revision a simple token of `name` may carry: tokens die with their user and with a
+        password change, as etcd's invalidateUser drops them."""
+        u = self.users.get(name)
+        return u.tokens_from if u is not None else self.revision + 1
+
     def is_admin(self, user: str) -> bool:
         u = self.users.get(user)
         return u is not None and ROOT in u.roles
@@ -185,7 +198,8 @@ class AuthStore:
     def to_json(self) -> bytes:
         return json.dumps({
             "enabled": self.enabled, "revision": self.revision, "token_key": self.token_key,
-            "users": [{"name": u.name, "password": u.password, "roles": u.roles, "no_password": u.no_password}
+            "users": [{"name": u.name, "password": u.password, "roles": u.roles, "no_password": u.no_password,
+                       "tokens_from": u.tokens_from}
                       for u in self.users.values()],
             "roles": {name: [[p.perm_type, p.key.hex(), p.range_end.hex()] for p in perms]
                       for name, perms in self.roles.items()},
@@ -197,7 +211,8 @@ class AuthStore:
             return cls()
         d = json.loads(data)
         return cls(enabled=d["enabled"], revision=d["revision"], token_key=d["token_key"],
-                   users={u["name"]: User(u["name"], u["password"], list(u["roles"]), u["no_password"])
+                   users={u["name"]: User(u["name"], u["password"], list(u["roles"]), u["no_password"],
+                                            u.get("tokens_from", 0))
                           for u in d["users"]},
                    roles={name: [Permission(t, bytes.fromhex(k), bytes.fromhex(e)) for t, k, e in perms]
                           for name, perms in d["roles"].items()})

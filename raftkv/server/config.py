@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import yaml
+
+from raftkv.auth.tokens import TokenConfigError, TokenProvider, build_provider
 
 DEFAULT_MAX_REQUEST_BYTES = int(1.5 * 1024 * 1024)
 DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024
@@ -54,6 +57,8 @@ class ServerConfig:
     max_txn_ops: int = DEFAULT_MAX_TXN_OPS
     watch_progress_notify_interval: float = 600.0
     log_level: str = "info"
+    auth_token: str = "simple"  # etcd's --auth-token: simple, or jwt,pub-key=...,priv-key=...,sign-method=...
+    auth_token_ttl: int = 300  # seconds; simple tokens only, as in etcd
 
     @property
     def election_ticks(self) -> int:
@@ -251,4 +256,26 @@ def finish(cfg: ServerConfig) -> ServerConfig:
                     pass
             except OSError as exc:
                 raise ConfigError(f"{flag}: cannot read {path}: {exc.strerror}") from exc
+    _check_auth_token(cfg)
     return cfg
+
+
+def _check_auth_token(cfg: ServerConfig) -> None:
+    """Refuse at start what etcd refuses: a bad --auth-token, unreadable or mismatched jwt keys."""
+    try:
+        build_provider(cfg.auth_token, cfg.auth_token_ttl, _read_file)
+    except TokenConfigError as exc:
+        raise ConfigError(f"--auth-token: {exc}") from exc
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def token_provider(cfg: ServerConfig) -> TokenProvider:
+    """The member's token provider (the config was checked by `finish`, so this does not fail)."""
+    provider, unknown = build_provider(cfg.auth_token, cfg.auth_token_ttl, _read_file)
+    if unknown:
+        logging.getLogger("raftkv.config").warning("--auth-token: unknown jwt options %s", ", ".join(unknown))
+    return provider

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,10 +23,12 @@ from raftkv._pb.authpb import auth_pb2
 from raftkv._pb.etcdserverpb import rpc_pb2 as pb
 from raftkv._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
 from raftkv.auth import READ, WRITE, AuthStore
-from raftkv.auth.credentials import check_password, hash_password, issue_token, verify_token
+from raftkv.auth.credentials import check_password, hash_password
+from raftkv.auth.tokens import Identity, TokenProvider, check_revision
 from raftkv.mvcc import check_compaction, check_delete_range, check_put, check_range, check_txn
 from raftkv.raft.types import NONE
 from raftkv.server.codec import Op
+from raftkv.server.config import token_provider
 from raftkv.server.errors import to_status
 from raftkv.server.member import MAX_LEASE_TTL, RaftMember
 from raftkv.server.transport import grpc_target
@@ -76,26 +79,43 @@ async def _abort(context: grpc.aio.ServicerContext, err: BaseException) -> Any:
     await context.abort(code, message)
 
 
+_TOKEN_PROVIDERS: weakref.WeakKeyDictionary[RaftMember, TokenProvider] = weakref.WeakKeyDictionary()
+
+
 class _Base:
     def __init__(self, member: RaftMember) -> None:
         self.m = member
+        if member not in _TOKEN_PROVIDERS:  # one per member: services share simple tokens' sliding expiries
+            _TOKEN_PROVIDERS[member] = token_provider(member.cfg)
+        self.tokens = _TOKEN_PROVIDERS[member]
 
-    def user(self, context: grpc.aio.ServicerContext) -> str | None:
-        """Who is asking, once auth is on (None while it is off): the user of the request's token, else, as
-        etcd does, the CN of the client certificate; etcd's errors for neither or a bad token."""
+    def identity(self, context: grpc.aio.ServicerContext) -> Identity | None:
+        """Who is asking and at which auth revision, once auth is on (None while it is off): the request's
+        token, else, as etcd does, the CN of the client certificate (judged at the current revision);
+        etcd's errors for neither or a bad token."""
         a = self.m.auth
         if not a.enabled:
             return None
         for key, value in context.invocation_metadata() or ():
             if key == "token":
-                name = verify_token(a.token_key, str(value), time.time())
-                if name not in a.users:
+                who = self.tokens.identify(a, str(value), time.time())
+                if who.user not in a.users:
                     raise errors.InvalidAuthToken()
-                return name
+                return who
         cn = (context.auth_context() or {}).get("x509_common_name")
         if cn:
-            return bytes(cn[0]).decode()
+            return Identity(bytes(cn[0]).decode(), a.revision)
         raise errors.UserEmpty()
+
+    def user(self, context: grpc.aio.ServicerContext, allow_old: bool = False) -> str | None:
+        """The asking user; unless told otherwise, refused with etcd's "revision of auth store is old" when
+        the token predates the last auth change (etcd's isOpPermitted; admin checks skip it, as etcd's do)."""
+        who = self.identity(context)
+        if who is None:
+            return None
+        if not allow_old:
+            check_revision(self.m.auth, who)
+        return who.user
 
     def require(self, context: grpc.aio.ServicerContext, key: bytes, range_end: bytes, perm: int) -> None:
         user = self.user(context)
@@ -103,7 +123,7 @@ class _Base:
             raise errors.PermissionDenied()
 
     def require_admin(self, context: grpc.aio.ServicerContext) -> None:
-        user = self.user(context)
+        user = self.user(context, allow_old=True)
         if user is not None and not self.m.auth.is_admin(user):
             raise errors.PermissionDenied()
 
@@ -628,7 +648,7 @@ class AuthService(_Base, pb_grpc.AuthServicer):
                 None, check_password, request.password, user.password)
             if not ok:
                 raise errors.AuthFailed()
-            resp = pb.AuthenticateResponse(token=issue_token(a.token_key, request.name, time.time()))
+            resp = pb.AuthenticateResponse(token=self.tokens.assign(a, request.name, time.time()))
         except Exception as err:
             return await _abort(context, err)
         self.header(resp.header)
