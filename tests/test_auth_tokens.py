@@ -13,8 +13,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from raftkv import errors
 from raftkv.auth import AuthStore
 from raftkv.auth.jwt import METHODS
-from raftkv.auth.tokens import (AuthOldRevision, Identity, JwtTokens, SimpleTokens, TokenConfigError, VerifyOnly,
-                                build_provider, check_revision, parse_duration)
+from raftkv.auth.tokens import (
+    AuthOldRevision,
+    Identity,
+    JwtTokens,
+    SimpleTokens,
+    TokenConfigError,
+    VerifyOnly,
+    build_provider,
+    check_revision,
+    parse_duration,
+)
 from raftkv.server.config import ConfigError, parse_args
 from raftkv.server.errors import to_status
 
