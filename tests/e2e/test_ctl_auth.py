@@ -7,16 +7,26 @@ when a request carries no token, so plain `ctl` acts as root and `--user` speaks
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+
 import grpc
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from raftkv._pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from tests.e2e.cluster import ProcessCluster
+from tests.conftest import wait_for
+from tests.e2e.cluster import KINDS, START_ATTEMPTS, ClusterError, Member, ProcessCluster, new_cluster
 from tests.e2e.test_ctl_suite import Ctl
 
 pytestmark = pytest.mark.e2e
 DENIED = "etcdserver: permission denied"
 BAD_LOGIN = "etcdserver: authentication failed, invalid user ID or password"
+OLD_REVISION = "etcdserver: revision of auth store is old"
 
 
 @pytest.fixture(scope="module")
@@ -96,4 +106,98 @@ def test_tokens_over_grpc_and_a_watch_outside_the_users_permissions(ctl: Ctl, cl
             assert first.cancel_reason == "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
             watch.cancel()
     finally:
+        ctl.out("auth", "disable")
+
+
+# ---- etcd's JWT token provider (`--auth-token jwt,...`): the same scenario on etcd 3.4 and raftkv
+@dataclasses.dataclass
+class _JwtCluster(ProcessCluster):
+    auth_token: str = ""
+
+    def command(self, m: Member) -> list[str]:
+        return [*super().command(m), "--auth-token", self.auth_token]
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def jwt_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_JwtCluster]:
+    base = tmp_path_factory.mktemp(f"jwt-{request.param}")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (base / "jwt.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                     serialization.PrivateFormat.TraditionalOpenSSL,
+                                                     serialization.NoEncryption()))
+    (base / "jwt.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+    plain = new_cluster(request.param, base)
+    c = _JwtCluster(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(plain)},
+                    auth_token=f"jwt,pub-key={base / 'jwt.pub'},priv-key={base / 'jwt.key'},sign-method=RS256,ttl=5m")
+    try:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                c.start()
+                break
+            except ClusterError:
+                if attempt == START_ATTEMPTS or not c.lost_a_port_race():
+                    raise
+                c.relocate(attempt)
+        yield c
+    except BaseException:
+        print(c.logs())
+        raise
+    finally:
+        c.stop()
+
+
+def _claims(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+
+
+def test_jwt_tokens_work_on_every_member_and_die_with_an_auth_change(jwt_cluster: _JwtCluster) -> None:
+    c, ctl = jwt_cluster, Ctl(jwt_cluster)
+    ctl.out("user", "add", "root", "--new-user-password=rootpw")
+    ctl.out("role", "add", "jr")
+    ctl.out("role", "grant-permission", "jr", "read", "jt/", "--prefix")
+    ctl.out("user", "add", "dave", "--new-user-password=davepw")
+    ctl.out("user", "grant-role", "dave", "jr")
+    ctl.out("put", "jt/k", "v1")
+    ctl.out("auth", "enable")
+    creds = grpc.ssl_channel_credentials(*((c.pki / f).read_bytes() for f in ("ca.crt", "client.key", "client.crt")))
+    channels = [grpc.secure_channel(e.removeprefix("https://"), creds) for e in c.endpoints]
+    try:
+        for endpoint in c.endpoints:  # etcdctl --user (it authenticates per command) against each member alone
+            assert Ctl(c, endpoints=[endpoint]).out("--user", "dave:davepw", "get", "jt/k") == "jt/k\nv1\n"
+        issued = rpc_pb2_grpc.AuthStub(channels[0]).Authenticate(
+            rpc_pb2.AuthenticateRequest(name="dave", password="davepw"), timeout=10).token
+        claims = _claims(issued)
+        assert claims["username"] == "dave" and isinstance(claims["revision"], int) and claims["exp"] > time.time()
+        md = (("token", issued),)
+        for ch in channels[1:]:  # a token one member signed, accepted by the others
+            assert rpc_pb2_grpc.KVStub(ch).Range(rpc_pb2.RangeRequest(key=b"jt/k"), metadata=md,
+                                                 timeout=10).kvs[0].value == b"v1"
+        ctl.out("role", "grant-permission", "jr", "read", "jt2/", "--prefix")  # bumps the auth revision
+
+        def refused_everywhere() -> bool:
+            for ch in channels:
+                try:
+                    rpc_pb2_grpc.KVStub(ch).Range(rpc_pb2.RangeRequest(key=b"jt/k"), metadata=md, timeout=10)
+                    return False  # this member has not applied the change yet
+                except grpc.RpcError as err:
+                    assert (err.code(), err.details()) == (grpc.StatusCode.INVALID_ARGUMENT, OLD_REVISION)
+            return True
+
+        wait_for(refused_everywhere, timeout=20, what="the old token refused on every member")
+        for endpoint in c.endpoints:  # a fresh login per command keeps etcdctl working
+            assert Ctl(c, endpoints=[endpoint]).out("--user", "dave:davepw", "get", "jt/k") == "jt/k\nv1\n"
+        fresh = rpc_pb2_grpc.AuthStub(channels[2]).Authenticate(
+            rpc_pb2.AuthenticateRequest(name="dave", password="davepw"), timeout=10).token
+        assert _claims(fresh)["revision"] > claims["revision"]
+        assert rpc_pb2_grpc.KVStub(channels[0]).Range(rpc_pb2.RangeRequest(key=b"jt/k"), metadata=(("token", fresh),),
+                                                      timeout=10).count == 1
+        with pytest.raises(grpc.RpcError) as forged:
+            rpc_pb2_grpc.KVStub(channels[1]).Range(rpc_pb2.RangeRequest(key=b"jt/k"),
+                                                   metadata=(("token", fresh[:-6] + "AAAAAA"),), timeout=10)
+        assert (forged.value.code(), forged.value.details()) == (grpc.StatusCode.UNAUTHENTICATED,
+                                                                 "etcdserver: invalid auth token")
+    finally:
+        for ch in channels:
+            ch.close()
         ctl.out("auth", "disable")
