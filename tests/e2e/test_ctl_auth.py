@@ -3,6 +3,7 @@
 The same assertions run on etcd 3.4 and on raftkv. Auth lives in its own module, so its own clusters: once
 it is on, every request needs a user. The client certificate's CN is `root`, which etcd takes as the user
 when a request carries no token, so plain `ctl` acts as root and `--user` speaks for somebody else.
+Token providers: `simple` (the default) on the shared cluster, `--auth-token jwt,...` (RS256) on its own.
 """
 
 from __future__ import annotations
@@ -106,6 +107,49 @@ def test_tokens_over_grpc_and_a_watch_outside_the_users_permissions(ctl: Ctl, cl
             assert first.cancel_reason == "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
             watch.cancel()
     finally:
+        ctl.out("auth", "disable")
+
+
+def test_simple_tokens_work_on_every_member_and_die_with_a_password_change(ctl: Ctl, cluster: ProcessCluster) -> None:
+    """etcd assigns a simple token on every member (Authenticate goes through the log), judges it at the
+    store's current revision (a role change does not void it) and drops it when the password changes."""
+    ctl.run("user", "add", "root", "--new-user-password=rootpw")  # may exist already (one cluster per module)
+    ctl.out("role", "add", "st")
+    ctl.out("role", "grant-permission", "st", "read", "st/", "--prefix")
+    ctl.out("user", "add", "erin", "--new-user-password=erinpw")
+    ctl.out("user", "grant-role", "erin", "st")
+    ctl.out("auth", "enable")
+    creds = grpc.ssl_channel_credentials(*((cluster.pki / f).read_bytes() for f in ("ca.crt", "client.key",
+                                                                                     "client.crt")))
+    channels = [grpc.secure_channel(e.removeprefix("https://"), creds) for e in cluster.endpoints]
+    try:
+        token = rpc_pb2_grpc.AuthStub(channels[0]).Authenticate(
+            rpc_pb2.AuthenticateRequest(name="erin", password="erinpw"), timeout=10).token
+        md = (("token", token),)
+
+        def range_on(ch: grpc.Channel) -> int:
+            return rpc_pb2_grpc.KVStub(ch).Range(rpc_pb2.RangeRequest(key=b"st/k"), metadata=md, timeout=10).count
+
+        for ch in channels:  # the log may still be carrying the token to a follower: wait for it
+            wait_for(lambda ch=ch: range_on(ch) == 0, timeout=20, what="the token accepted on every member")
+        ctl.out("role", "grant-permission", "st", "read", "st2/", "--prefix")
+        wait_for(lambda: all(range_on(ch) == 0 for ch in channels), timeout=20, what="token kept after a role change")
+        ctl.out("user", "passwd", "erin", "--interactive=false", stdin="newpw\n")
+
+        def refused_everywhere() -> bool:
+            for ch in channels:
+                try:
+                    range_on(ch)
+                    return False
+                except grpc.RpcError as err:
+                    assert (err.code(), err.details()) == (grpc.StatusCode.UNAUTHENTICATED,
+                                                           "etcdserver: invalid auth token")
+            return True
+
+        wait_for(refused_everywhere, timeout=20, what="the token refused on every member after a password change")
+    finally:
+        for ch in channels:
+            ch.close()
         ctl.out("auth", "disable")
 
 
