@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from raftkv._pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from raftkv.auth.jwt import load_signer
 from tests.conftest import wait_for
 from tests.e2e.cluster import KINDS, START_ATTEMPTS, ClusterError, Member, ProcessCluster, new_cluster
 from tests.e2e.test_ctl_suite import Ctl
@@ -213,6 +214,9 @@ def test_jwt_tokens_work_on_every_member_and_die_with_an_auth_change(jwt_cluster
             rpc_pb2.AuthenticateRequest(name="dave", password="davepw"), timeout=10).token
         claims = _claims(issued)
         assert claims["username"] == "dave" and isinstance(claims["revision"], int) and claims["exp"] > time.time()
+        # raftkv's verifier accepts the token whoever issued it (on etcd: etcd's own JWT)
+        signer = load_signer("RS256", (c.base / "jwt.key").read_bytes(), (c.base / "jwt.pub").read_bytes())
+        assert signer.verify(issued) == claims
         md = (("token", issued),)
         for ch in channels[1:]:  # a token one member signed, accepted by the others
             assert rpc_pb2_grpc.KVStub(ch).Range(rpc_pb2.RangeRequest(key=b"jt/k"), metadata=md,
