@@ -195,7 +195,7 @@ class KVService(_Base, pb_grpc.KVServicer):
                       ) -> pb.CompactionResponse:
         try:
             check_compaction(request)
-            self.user(context)  # as etcd: any authenticated user may compact
+            self.user(context, allow_old=True)  # as etcd: any authenticated user may compact, at any revision
             resp = await self.m.propose(Op.COMPACTION, request.SerializeToString())
             if request.physical:
                 self.m.store.commit()
