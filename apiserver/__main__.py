@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
-from typing import Any
 
 from aiohttp import web
 
 from apiserver.http.app import ServingOptions, build_app, server_ssl_context
 from apiserver.http.security import AuthOptions, parse_list
 from apiserver.storage.etcd3 import Etcd3Store
+from raftkv import eventloop
 
 SHUTDOWN_GRACE_S = 5.0  # on SIGTERM, in-flight requests get this long; open watches end at once
 
@@ -75,24 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        _run_loop(serve(args))
+        eventloop.run(serve(args))
     except KeyboardInterrupt:
         pass
     return 0
-
-
-def _run_loop(coro: Any) -> None:
-    """uvloop unless RAFTKV_LOOP=asyncio: its TLS transport is compiled, and watch fan-out is mostly TLS writes
-    (py-spy on the 1,000-watcher benchmark: ~30% of the server in asyncio's pure-Python sslproto)."""
-    if os.environ.get("RAFTKV_LOOP", "uvloop") == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            uvloop.run(coro)
-            return
-    asyncio.run(coro)
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -263,19 +263,20 @@ def finish(cfg: ServerConfig) -> ServerConfig:
 def _check_auth_token(cfg: ServerConfig) -> None:
     """Refuse at start what etcd refuses: a bad --auth-token, unreadable or mismatched jwt keys."""
     try:
-        build_provider(cfg.auth_token, cfg.auth_token_ttl, _read_file)
+        build_provider(cfg.auth_token, cfg.auth_token_ttl, read_file)
     except TokenConfigError as exc:
         raise ConfigError(f"--auth-token: {exc}") from exc
 
 
-def _read_file(path: str) -> bytes:
+def read_file(path: str) -> bytes:
+    """A file named by a flag (certificates, keys), whole."""
     with open(path, "rb") as fh:
         return fh.read()
 
 
 def token_provider(cfg: ServerConfig) -> TokenProvider:
     """The member's token provider (the config was checked by `finish`, so this does not fail)."""
-    provider, unknown = build_provider(cfg.auth_token, cfg.auth_token_ttl, _read_file)
+    provider, unknown = build_provider(cfg.auth_token, cfg.auth_token_ttl, read_file)
     if unknown:
         logging.getLogger("raftkv.config").warning("--auth-token: unknown jwt options %s", ", ".join(unknown))
     return provider

@@ -8,6 +8,7 @@ connection. Metric names are etcd's where the meaning is the same, so dashboards
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,9 +64,7 @@ def answer(member: Any, versions: tuple[str, str], method: str, path: str) -> tu
 
 async def serve_metrics(member: Any, url: str, versions: tuple[str, str]) -> asyncio.AbstractServer:
     parts = urlsplit(url)
-
-    def reply(method: str, path: str) -> tuple[int, str, bytes]:
-        return answer(member, versions, method, path)
+    reply = functools.partial(answer, member, versions)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

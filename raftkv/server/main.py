@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import signal
 import sys
-from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from raftkv import eventloop
 from raftkv._pb.raftpb import raft_pb2_grpc as rpb_grpc
 from raftkv.grpcwire.server import GrpcServer, server_ssl_context
 from raftkv.server import services
-from raftkv.server.config import ConfigError, ServerConfig, parse_args
+from raftkv.server.config import ConfigError, ServerConfig, parse_args, read_file
 from raftkv.server.http import answer, serve_metrics
 from raftkv.server.join import fetch_membership
 from raftkv.server.member import RaftMember, needs_discovery, peer_channel_credentials
@@ -32,13 +31,8 @@ VERSIONS = (services.SERVER_VERSION, services.CLUSTER_VERSION)
 DISCOVERY_DEADLINE_S = 30.0
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
-
-
 def _server_credentials(cert: str, key: str, ca: str, require_client: bool) -> grpc.ServerCredentials:
-    return grpc.ssl_server_credentials([(_read(key), _read(cert))], root_certificates=_read(ca) if ca else None,
+    return grpc.ssl_server_credentials([(read_file(key), read_file(cert))], root_certificates=read_file(ca) if ca else None,
                                        require_client_auth=require_client)
 
 
@@ -66,9 +60,7 @@ def _client_server(cfg: ServerConfig) -> GrpcServer:
     tls = None
     for url in cfg.listen_client_urls:
         parts = urlsplit(url)
-        if parts.scheme == "https":
-            if not cfg.cert_file:
-                raise ConfigError(f"--listen-client-urls {url} is https but no certificate is configured")
+        if parts.scheme == "https":  # config.finish has checked that https comes with --cert-file/--key-file
             if tls is None:
                 try:
                     tls = server_ssl_context(cfg.cert_file, cfg.key_file, cfg.trusted_ca_file, cfg.client_cert_auth)
@@ -138,25 +130,13 @@ async def run(cfg: ServerConfig) -> int:
     return 1 if member.fatal is not None else 0
 
 
-def _run_loop(coro: Any) -> int:
-    """uvloop when installed and not disabled (RAFTKV_LOOP=asyncio): same semantics, less per-event overhead."""
-    if os.environ.get("RAFTKV_LOOP", "uvloop") == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return int(uvloop.run(coro))
-    return int(asyncio.run(coro))
-
-
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     try:
         cfg = parse_args(argv)
         logging.getLogger().setLevel(cfg.log_level.upper())
-        return _run_loop(run(cfg))
+        return eventloop.run(run(cfg))
     except ConfigError as exc:
         print(f"raftkv serve: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -79,15 +78,10 @@ async def _abort(context: grpc.aio.ServicerContext, err: BaseException) -> Any:
     await context.abort(code, message)
 
 
-_TOKEN_PROVIDERS: weakref.WeakKeyDictionary[RaftMember, TokenProvider] = weakref.WeakKeyDictionary()
-
-
 class _Base:
-    def __init__(self, member: RaftMember) -> None:
+    def __init__(self, member: RaftMember, tokens: TokenProvider) -> None:
         self.m = member
-        if member not in _TOKEN_PROVIDERS:  # one per member: services share simple tokens' sliding expiries
-            _TOKEN_PROVIDERS[member] = token_provider(member.cfg)
-        self.tokens = _TOKEN_PROVIDERS[member]
+        self.tokens = tokens  # one per member, shared by its services (simple tokens' sliding expiries)
 
     def identity(self, context: grpc.aio.ServicerContext) -> Identity | None:
         """Who is asking and at which auth revision, once auth is on (None while it is off): the request's
@@ -723,9 +717,10 @@ async def _hash(password: str) -> str:
 
 
 def add_all(server: Any, member: RaftMember) -> None:
-    pb_grpc.add_KVServicer_to_server(KVService(member), server)
-    pb_grpc.add_WatchServicer_to_server(WatchService(member), server)
-    pb_grpc.add_LeaseServicer_to_server(LeaseService(member), server)
-    pb_grpc.add_ClusterServicer_to_server(ClusterService(member), server)
-    pb_grpc.add_MaintenanceServicer_to_server(MaintenanceService(member), server)
-    pb_grpc.add_AuthServicer_to_server(AuthService(member), server)
+    tokens = token_provider(member.cfg)
+    pb_grpc.add_KVServicer_to_server(KVService(member, tokens), server)
+    pb_grpc.add_WatchServicer_to_server(WatchService(member, tokens), server)
+    pb_grpc.add_LeaseServicer_to_server(LeaseService(member, tokens), server)
+    pb_grpc.add_ClusterServicer_to_server(ClusterService(member, tokens), server)
+    pb_grpc.add_MaintenanceServicer_to_server(MaintenanceService(member, tokens), server)
+    pb_grpc.add_AuthServicer_to_server(AuthService(member, tokens), server)
