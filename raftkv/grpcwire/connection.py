@@ -92,11 +92,12 @@ def trailer_block(status: int, message: str, extra: list[tuple[str, bytes]] | No
     return block
 
 
-def _check_request(headers: list[tuple[str, str]]) -> str:
+def _check_request(headers: list[tuple[str, str]], plain_gets: bool) -> str:
     """Why a gRPC request's header list cannot be served ("" when it can). A malformed request (RFC 9113 8.3.1:
     pseudo-headers once each, before the others, :method/:scheme/:path present; 8.2.2: no connection-specific
     fields, te only "trailers") gives a plain reason, answered with RST_STREAM(PROTOCOL_ERROR). A well-formed
-    request gRPC will not take gives ":HTTP GRPC message" (status codes as grpc-go answers them)."""
+    request gRPC will not take gives ":HTTP GRPC message" (status codes as grpc-go answers them), except a
+    non-gRPC GET when `plain_gets` (a monitoring probe), which gives PLAIN_GET."""
     method = path = scheme = ctype = None
     regular = False
     for name, value in headers:
@@ -127,7 +128,7 @@ def _check_request(headers: list[tuple[str, str]]) -> str:
     if method is None or not path or scheme is None:
         return "missing :method, :path or :scheme"
     grpc_type = ctype is not None and ctype.startswith("application/grpc") and (len(ctype) == 16 or ctype[16] in "+;")
-    if method == "GET" and not grpc_type:
+    if method == "GET" and not grpc_type and plain_gets:
         return PLAIN_GET
     if not grpc_type:
         return f":415 {GRPC_INVALID_ARGUMENT:02d} invalid gRPC request content-type {ctype or ''!r}"
@@ -158,8 +159,9 @@ class _Stream:
 
 
 class ServerConnection:
-    def __init__(self, max_message: int) -> None:
+    def __init__(self, max_message: int, plain_gets: bool = False) -> None:
         self.max_message = max_message
+        self.plain_gets = plain_gets  # GETs that are not gRPC become EV_PLAIN (else grpc-go's 415 refusal)
         self.max_buffered = max(MAX_BUFFERED, 2 * (max_message + 5))
         self.streams: dict[int, _Stream] = {}
         self.out: list[bytes] = []
@@ -433,7 +435,7 @@ class ServerConnection:
             return
         st = self.streams[sid] = _Stream(sid, self._peer_window)
         st.remote_closed = end
-        refusal = bad or _check_request(headers)
+        refusal = bad or _check_request(headers, self.plain_gets)
         if refusal == PLAIN_GET:  # not gRPC: a monitoring probe (/health, /metrics, /version) over HTTP/2
             events.append((EV_PLAIN, sid, headers))
             return

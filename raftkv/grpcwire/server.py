@@ -76,6 +76,12 @@ class Context:
         self.aborted = _Abort(code, details)
         raise self.aborted
 
+    def final_status(self) -> tuple[grpc.StatusCode, str]:
+        """The call's status once its handler returned: an abort wins, then set_code/set_details, else OK."""
+        if self.aborted is not None:
+            return self.aborted.code, self.aborted.details
+        return self._code or grpc.StatusCode.OK, self._details
+
     def set_code(self, code: grpc.StatusCode) -> None:
         self._code = code
 
@@ -173,7 +179,7 @@ class _GrpcProtocol(asyncio.Protocol):
     def __init__(self, server: GrpcServer) -> None:
         self.server = server
         self.loop = asyncio.get_running_loop()
-        self.conn = c.ServerConnection(server.max_receive_message_length)
+        self.conn = c.ServerConnection(server.max_receive_message_length, plain_gets=server.plain is not None)
         self.transport: asyncio.Transport | None = None
         self.calls: dict[int, _Call] = {}
         self.peer_name = ""
@@ -271,11 +277,8 @@ class _GrpcProtocol(asyncio.Protocol):
         self.schedule_flush()
 
     def _on_plain(self, sid: int, headers: list[tuple[str, str]]) -> None:
+        assert self.server.plain is not None  # the connection reports plain GETs only when asked to
         path = next((v for k, v in headers if k == ":path"), "/")
-        if self.server.plain is None:
-            ctype = next((v for k, v in headers if k == "content-type"), "")
-            self.conn.refuse(sid, "415", c.GRPC_INVALID_ARGUMENT, f"invalid gRPC request content-type {ctype!r}")
-            return
         status, ctype, body = self.server.plain("GET", path.split("?", 1)[0])
         self.conn.send_plain(sid, status, ctype, body)
 
@@ -357,17 +360,15 @@ class _GrpcProtocol(asyncio.Protocol):
                     await self._stream_out(handler.unary_stream(request, ctx), ctx)
                 else:
                     response = await handler.unary_unary(request, ctx)
-                    if sid in self.calls:
-                        del self.calls[sid]
+                    code, details = ctx.final_status()
+                    if code is grpc.StatusCode.OK and sid in self.calls:
                         if call.timer is not None:
                             call.timer.cancel()
-                        if ctx.aborted is not None:
-                            self.conn.send_trailers(sid, ctx.aborted.code.value[0], ctx.aborted.details)
-                        elif ctx._code is not None and ctx._code is not grpc.StatusCode.OK:
-                            self.conn.send_trailers(sid, ctx._code.value[0], ctx._details)
-                        else:
-                            self.conn.respond(sid, _serialize(handler, response))
+                        del self.calls[sid]
+                        self.conn.respond(sid, _serialize(handler, response))  # headers, message, status at once
                         self.schedule_flush()
+                    else:
+                        self._finish(sid, code, details)
                     return
             elif handler.response_streaming:
                 await self._stream_out(handler.stream_stream(call.requests, ctx), ctx)
@@ -375,10 +376,7 @@ class _GrpcProtocol(asyncio.Protocol):
                 response = await handler.stream_unary(call.requests, ctx)
                 if sid in self.calls:
                     self.conn.send_message(sid, _serialize(handler, response))
-            if ctx.aborted is not None:
-                self._finish(sid, ctx.aborted.code, ctx.aborted.details)
-            else:
-                self._finish(sid, ctx._code or grpc.StatusCode.OK, ctx._details)
+            self._finish(sid, *ctx.final_status())
         except _Abort as abort:
             self._finish(sid, abort.code, abort.details)
         except asyncio.CancelledError:
@@ -386,7 +384,7 @@ class _GrpcProtocol(asyncio.Protocol):
                 self._finish(sid, grpc.StatusCode.CANCELLED, "the server is shutting down")
         except Exception as err:  # a handler bug: the client gets UNKNOWN as from grpc.aio, the server lives
             if ctx.aborted is not None:
-                self._finish(sid, ctx.aborted.code, ctx.aborted.details)
+                self._finish(sid, *ctx.final_status())
                 return
             log.exception("unexpected error in %s", type(err).__name__)
             self._finish(sid, grpc.StatusCode.UNKNOWN, f"Unexpected {type(err)}: {err}")

@@ -129,7 +129,7 @@ def test_http1_head_parsing() -> None:
 def test_connection_reports_a_plain_get_as_its_own_event() -> None:
     import hpack
 
-    conn = c.ServerConnection(1 << 20)
+    conn = c.ServerConnection(1 << 20, plain_gets=True)
     enc = hpack.Encoder()
     events = conn.receive(c.PREFACE + c.frame(c.SETTINGS, 0, 0) + c.frame(
         c.HEADERS, c.END_HEADERS | c.END_STREAM, 1,
