@@ -15,7 +15,7 @@ import copy
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from apiserver import errors
 from apiserver.api.resources import Resource
@@ -125,6 +125,18 @@ def _parse_rv(rv: str) -> int:
     return int(rv)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(cache: dict[K, V], key: K, value: V) -> V:
+    """Adds to one of the watch path's insertion-ordered caches, dropping the oldest entry beyond their size."""
+    cache[key] = value
+    if len(cache) > DECODED_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    return value
+
+
 class _KeyGate:
     """Serializes this server's read-modify-write updates of one key. Optimistic concurrency alone makes N clients
     patching one object retry ~N times each (the benchmark's 16 patchers needed ~14 Txns per patch, p99 3.5 s);
@@ -181,12 +193,7 @@ class GenericStore:
         it: the watch handler serializes it, selectors match it)."""
         k = (kv.key, kv.mod_revision)
         obj = self._decoded.get(k)
-        if obj is None:
-            obj = self.decode(kv)
-            self._decoded[k] = obj
-            if len(self._decoded) > DECODED_CACHE_SIZE:
-                self._decoded.pop(next(iter(self._decoded)))
-        return obj
+        return obj if obj is not None else _remember(self._decoded, k, self.decode(kv))
 
     def encode(self, obj: dict[str, Any]) -> bytes:
         stored = self.strategy.to_storage(copy.deepcopy(obj))
@@ -243,10 +250,7 @@ class GenericStore:
 
     # ------------------------------------------------------------------ reads
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
-        try:
-            kv, _ = await self.storage.get(self.key(namespace, name))
-        except StorageError as e:
-            raise self._translate(e, name) from e
+        kv = await self._read(self.key(namespace, name), name)
         if kv is None:
             raise self._not_found(name)
         return self.decode(kv)
@@ -384,6 +388,7 @@ class GenericStore:
                 del self._gates[key]
 
     async def _read(self, key: str, name: str) -> KV | None:
+        """The key's current KV (None when absent); store errors as the API's."""
         try:
             kv, _ = await self.storage.get(key)
         except StorageError as e:
@@ -480,10 +485,7 @@ class GenericStore:
                      admission: AdmissionHook | None = None) -> dict[str, Any]:
         key = self.key(namespace, name)
         for _ in range(MAX_UPDATE_RETRIES):
-            try:
-                kv, _ = await self.storage.get(key)
-            except StorageError as e:
-                raise self._translate(e, name) from e
+            kv = await self._read(key, name)
             if kv is None:
                 raise self._not_found(name)
             obj = self.decode(kv)
@@ -555,9 +557,7 @@ class GenericStore:
         if obj is None:
             obj = self.decode(ev.prev)
             obj["metadata"]["resourceVersion"] = str(ev.revision)
-            self._decoded[k] = obj
-            if len(self._decoded) > DECODED_CACHE_SIZE:
-                self._decoded.pop(next(iter(self._decoded)))
+            _remember(self._decoded, k, obj)
         return obj
 
     def _matches_shared(self, obj: dict[str, Any], opts: ListOptions) -> bool:
@@ -569,9 +569,7 @@ class GenericStore:
         k = id(obj)
         hit = self._fields.get(k)
         if hit is None or hit[0] is not obj:
-            hit = self._fields[k] = (obj, self.strategy.fields(obj))
-            if len(self._fields) > DECODED_CACHE_SIZE:
-                self._fields.pop(next(iter(self._fields)))
+            hit = _remember(self._fields, k, (obj, self.strategy.fields(obj)))
         return opts.field.matches(hit[1])
 
     async def watch_batches(self, namespace: str, opts: ListOptions, *,
