@@ -6,26 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from apiserver.storage.errors import Compacted, KeyExists, RevisionMismatch
 from apiserver.storage.etcd3 import Etcd3Store, WatchEvent, prefix_end
-from tests.apiserver.fixtures import etcd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not shutil.which("etcd"), reason="needs etcd")]
-
-
-@pytest.fixture(scope="module")
-def etcd_url() -> Iterator[str]:
-    tmp = tempfile.mkdtemp(prefix="apiserver-store-")
-    try:
-        with etcd(tmp) as url:
-            yield url
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(url: str, body: Callable[[Etcd3Store], Awaitable[None]]) -> None:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,19 +15,8 @@ from apiserver import errors
 from apiserver.api.resources import RESOURCES
 from apiserver.registry.store import Registry, _KeyGate
 from apiserver.storage.etcd3 import Etcd3Store
-from tests.apiserver.fixtures import etcd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not shutil.which("etcd"), reason="needs etcd")]
-
-
-@pytest.fixture(scope="module")
-def etcd_url() -> Iterator[str]:
-    tmp = tempfile.mkdtemp(prefix="apiserver-gate-")
-    try:
-        with etcd(tmp) as url:
-            yield url
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class CountingStore(Etcd3Store):
