@@ -179,14 +179,20 @@ def running_cluster(kind: str, base: pathlib.Path, size: int = 3) -> Iterator[Pr
     """Start a healthy cluster, yield it, and stop every member afterwards, whatever happened."""
     c = new_cluster(kind, base, size)
     try:
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                c.start()
-                break
-            except ClusterError:
-                if attempt == START_ATTEMPTS or not c.lost_a_port_race():
-                    raise
-                c.relocate(attempt)
+        start_with_retries(c)
         yield c
     finally:
         c.stop()
+
+
+def start_with_retries(c: ProcessCluster) -> None:
+    """Start `c`; a member that lost its free port to another process moves to new ports and the start is
+    tried again (up to START_ATTEMPTS times); any other failure is raised."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            c.start()
+            return
+        except ClusterError:
+            if attempt == START_ATTEMPTS or not c.lost_a_port_race():
+                raise
+            c.relocate(attempt)

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from raftkv._pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from raftkv.auth.jwt import load_signer
 from tests.conftest import wait_for
-from tests.e2e.cluster import KINDS, START_ATTEMPTS, ClusterError, Member, ProcessCluster, new_cluster
+from tests.e2e.cluster import KINDS, Member, ProcessCluster, new_cluster, start_with_retries
 from tests.e2e.test_ctl_suite import Ctl
 
 pytestmark = pytest.mark.e2e
@@ -176,14 +176,7 @@ def jwt_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     c = _JwtCluster(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(plain)},
                     auth_token=f"jwt,pub-key={base / 'jwt.pub'},priv-key={base / 'jwt.key'},sign-method=RS256,ttl=5m")
     try:
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                c.start()
-                break
-            except ClusterError:
-                if attempt == START_ATTEMPTS or not c.lost_a_port_race():
-                    raise
-                c.relocate(attempt)
+        start_with_retries(c)
         yield c
     except BaseException:
         print(c.logs())

@@ -14,7 +14,7 @@ from raftkv.grpcwire import connection as c
 from raftkv.grpcwire import http1
 from raftkv.pki import create_local_pki
 from tests.grpcwire.test_grpcwire_h2 import H2Client
-from tests.grpcwire.test_grpcwire_server import Harness
+from tests.grpcwire.test_grpcwire_server import Harness, run
 
 
 def answer(method: str, path: str) -> tuple[int, str, bytes]:
@@ -32,18 +32,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     d = tmp_path_factory.mktemp("pki")
     create_local_pki(str(d), ["127.0.0.1", "localhost"])
     return d
-
-
-def run(pki: pathlib.Path, body, plain=answer) -> None:  # type: ignore[no-untyped-def]
-    async def main() -> None:
-        h = Harness(pki)
-        h.server.plain = plain
-        await h.server.start()
-        try:
-            await asyncio.wait_for(body(h), 60)
-        finally:
-            await h.server.stop(0.5)
-    asyncio.run(main())
 
 
 async def http1_get(port: int, request: bytes, tls: ssl.SSLContext | None = None) -> bytes:
@@ -80,7 +68,7 @@ def test_http1_requests_on_the_grpc_port(pki: pathlib.Path) -> None:
             from raftkv._pb.etcdserverpb import rpc_pb2 as pb
             from raftkv._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
             assert (await pb_grpc.KVStub(ch).Range(pb.RangeRequest(key=b"ok"), timeout=10)).header.revision == 2
-    run(pki, body)
+    run(pki, body, plain=answer)
 
 
 def test_http2_gets_that_are_not_grpc_get_plain_replies(pki: pathlib.Path) -> None:
@@ -100,7 +88,7 @@ def test_http2_gets_that_are_not_grpc_get_plain_replies(pki: pathlib.Path) -> No
             assert cl.replies[missing].headers[":status"] == "404"
             assert (await cl.call()).status == "0"  # a gRPC call on the same connection
             await cl.close()
-    run(pki, body)
+    run(pki, body, plain=answer)
 
 
 def test_without_a_plain_handler_http1_is_refused_and_http2_gets_grpc_gos_415(pki: pathlib.Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from raftkv._pb.etcdserverpb import rpc_pb2 as pb
 from raftkv._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
+from raftkv.grpcwire import http1
 from raftkv.grpcwire.server import GrpcServer, parse_timeout, server_ssl_context
 from raftkv.pki import create_local_pki
 
@@ -96,10 +97,10 @@ def _free_port() -> int:
 
 
 class Harness:
-    def __init__(self, pki: pathlib.Path, max_message: int = 4 << 20) -> None:
+    def __init__(self, pki: pathlib.Path, max_message: int = 4 << 20, plain: http1.Answer | None = None) -> None:
         self.pki = pki
         self.probe = Probe()
-        self.server = GrpcServer(max_receive_message_length=max_message)
+        self.server = GrpcServer(max_receive_message_length=max_message, plain=plain)
         pb_grpc.add_KVServicer_to_server(FakeKV(self.probe), self.server)
         pb_grpc.add_MaintenanceServicer_to_server(FakeMaintenance(), self.server)
         pb_grpc.add_LeaseServicer_to_server(FakeLease(), self.server)
