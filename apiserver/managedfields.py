@@ -244,15 +244,18 @@ UPGRADING_MANAGER = "kubectl"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
-def _last_applied_fields(live: dict[str, Any]) -> set[Path]:
+def _last_applied_fields(live: dict[str, Any], current: dict[Path, Any]) -> set[Path]:
     """kube-apiserver's lastAppliedManager: `kubectl apply --server-side` may take over, without conflicts, the
-    fields of the client-side apply configuration recorded in the object's annotation."""
+    fields of the client-side apply configuration recorded in the object's annotation — only those whose live
+    value is still the one last applied; a field someone changed since (`kubectl patch`) stays a conflict."""
     raw = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
     try:
         cfg = json.loads(raw) if raw else None
     except ValueError:
         return set()
-    return set(leaves(cfg)) if isinstance(cfg, dict) else set()
+    if not isinstance(cfg, dict):
+        return set()
+    return {p for p, v in leaves(cfg).items() if p in current and current[p] == v}
 
 
 def apply(live: dict[str, Any] | None, config: dict[str, Any], manager: str, *, force: bool, api_version: str,
@@ -279,7 +282,7 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], manager: str, *, 
             if p in current and current[p] != applied[p]:
                 conflicts.append((p, e))
     if conflicts and not force:
-        allowed = _last_applied_fields(live) if manager == UPGRADING_MANAGER else set()
+        allowed = _last_applied_fields(live, current) if manager == UPGRADING_MANAGER else set()
         if not {p for p, _ in conflicts} <= allowed:
             raise conflict_error([(p, e) for p, e in conflicts if p not in allowed], kind, group, name)
         force = True  # the upgrade from client-side apply: kubectl takes over what it applied before

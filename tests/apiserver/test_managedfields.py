@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import json
+
 import pytest
 
 from apiserver import managedfields as mf
@@ -73,3 +76,23 @@ def test_update_takes_changed_fields_and_a_noop_keeps_the_entry():
         mf.apply(changed, {"data": {"k": "z"}}, "applier", force=False, api_version="v1", now=T1, kind="", group="",
                  name="")
     assert e.value.message == 'Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.k'
+
+
+def test_upgrade_from_client_side_apply_takes_over_only_unchanged_fields():
+    """kubectl apply (client-side), then kubectl patch of replicas, then kubectl apply --server-side: the fields
+    still as last applied move to "kubectl" without conflict; replicas, changed by the patch, is a conflict."""
+    last = deploy(replicas=2)
+    live = {**deploy(replicas=2), "metadata": {
+        "name": "d", "labels": {"app": "d"}, "annotations": {mf.LAST_APPLIED: json.dumps(last)}}}
+    mf.record_update(None, live, "kubectl-client-side-apply", "apps/v1", T0)
+    patched = copy.deepcopy(live)
+    patched["spec"]["replicas"] = 3
+    mf.record_update(live, patched, "kubectl-patch", "apps/v1", T0)
+    with pytest.raises(APIError) as e:
+        mf.apply(patched, deploy(image="nginx:1.26", replicas=5), "kubectl", force=False, api_version="apps/v1",
+                 now=T1, kind="deployments", group="apps", name="d")
+    assert e.value.message == 'Apply failed with 1 conflict: conflict with "kubectl-patch" using apps/v1: .spec.replicas'
+    # Without the patch every conflict is with the client-side apply's own unchanged fields: taken over.
+    took = mf.apply(live, deploy(image="nginx:1.26", replicas=2), "kubectl", force=False, api_version="apps/v1",
+                    now=T1, kind="deployments", group="apps", name="d")
+    assert took["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
