@@ -169,11 +169,20 @@ def _validate_selector_and_template(spec: dict[str, Any], *, map_selector: bool 
     elif isinstance(tpl, dict):
         labels = (tpl.get("metadata") or {}).get("labels") or {}
         if not selector_from_spec(sel).matches(labels):
-            causes.append(Cause("FieldValueInvalid", "Invalid value: selector does not match template labels",
-                                "spec.template.metadata.labels"))
+            shown = go_string_map((tpl.get("metadata") or {}).get("labels"))
+            causes.append(Cause("FieldValueInvalid", f"Invalid value: {shown}: `selector` does not match template "
+                                "`labels`", "spec.template.metadata.labels"))
     if not isinstance(tpl, dict):
         causes.append(Cause("FieldValueRequired", "Required value", "spec.template"))
     return causes
+
+
+def go_string_map(value: Any) -> str:
+    """A map[string]string as Go's %#v prints it in a field error (keys sorted; nil when absent)."""
+    if not isinstance(value, dict):
+        return "map[string]string(nil)"
+    items = ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}:{json.dumps(str(v), ensure_ascii=False)}" for k, v in sorted(value.items()))
+    return f"map[string]string{{{items}}}"
 
 
 def _validate_replicas(spec: dict[str, Any]) -> list[Cause]:

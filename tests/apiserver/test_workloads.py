@@ -124,3 +124,17 @@ def test_ownership_decisions():
     assert ownership.pending_policy(obj) == "Background"
     assert ownership.dependent_scopes(True, "ns") == (True, "ns") and ownership.dependent_scopes(False, "") == (
         False, "")
+
+
+@pytest.mark.parametrize("plural,group", [("deployments", "apps"), ("replicasets", "apps"),
+                                          ("statefulsets", "apps"), ("daemonsets", "apps")])
+def test_selector_not_matching_template_labels_is_kube_apiservers_message(plural, group):
+    s = strategy_for(plural, group)
+    obj = {"spec": {"selector": {"matchLabels": {"app": "x"}}, "template": template({"tier": "b", "app": "y"})}}
+    s.default(obj)
+    [cause] = [c for c in s.validate(obj) if c.field == "spec.template.metadata.labels"]
+    assert cause.message == ('Invalid value: map[string]string{"app":"y", "tier":"b"}: '
+                             '`selector` does not match template `labels`')
+    del obj["spec"]["template"]["metadata"]["labels"]
+    [cause] = [c for c in s.validate(obj) if c.field == "spec.template.metadata.labels"]
+    assert cause.message.startswith("Invalid value: map[string]string(nil): ")
