@@ -76,7 +76,8 @@ class Lessor:
         lease = self._leases.get(lid)
         if lease is None:
             raise errors.LeaseNotFound()
-        remaining = lease.ttl if lease.expiry is None else max(0, round(lease.expiry - now))
+        # whole seconds left, truncated as etcd does (a fresh 10 s lease reports 9)
+        remaining = lease.ttl if lease.expiry is None else max(0, int(lease.expiry - now))
         return lease.ttl, remaining, sorted(lease.keys)
 
     def leases(self) -> list[int]:

@@ -38,7 +38,7 @@ from raftkv import errors
 from raftkv._pb.etcdserverpb import rpc_pb2 as pb
 from raftkv._pb.raftpb import raft_pb2 as rpb
 from raftkv.auth import AuthStore
-from raftkv.lease import Lessor
+from raftkv.lease import Lessor, min_lease_ttl
 from raftkv.mvcc import Applier, open_store
 from raftkv.mvcc.apply import request_cost
 from raftkv.raft import (
@@ -155,7 +155,7 @@ class RaftMember:
         self.store = open_store(self.db_dir)
         self.auth = AuthStore.from_json(self.store.b.get_meta(AUTH_META))
         self.store.restore_listeners.append(self._reload_auth)
-        self.lessor = Lessor(min_ttl=max(1, (3 * self.cfg.election_timeout + 999) // 1000))
+        self.lessor = Lessor(min_ttl=min_lease_ttl(self.cfg.election_timeout, self.cfg.heartbeat_interval))
         self.applier = Applier(self.store, self.lessor, max_txn_ops=self.cfg.max_txn_ops,
                                quota_bytes=self.cfg.quota_backend_bytes)
         self.snapshotter = Snapshotter(self.snap_dir)
