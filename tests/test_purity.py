@@ -12,6 +12,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORES = ["raftkv/raft", "raftkv/mvcc/core", "raftkv/lease", "raftkv/auth", "raftkv/chaos/checkers", "raftkv/server/batching",
+         "raftkv/server/reconfig", "raftkv/server/membership",
          "raftkv/grpcwire/connection", "raftkv/grpcwire/headers", "raftkv/grpcwire/errors",
          "raftkv/grpcwire/http1"]
 FORBIDDEN = {"asyncio", "grpc", "socket", "time", "random", "os", "threading", "subprocess", "selectors",

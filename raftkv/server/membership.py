@@ -56,10 +56,17 @@ class Membership:
             m.client_urls = list(client_urls)
 
     def update_peer_urls(self, member_id: int, peer_urls: list[str]) -> None:
-        m = self.members.get(member_id)
-        if m is None:
+        """Applied from the log, so checked here too: every member refuses the same update."""
+        self.check_update(member_id, peer_urls)
+        self.members[member_id].peer_urls = list(peer_urls)
+
+    def check_update(self, member_id: int, peer_urls: list[str]) -> None:
+        """What etcd refuses in a MemberUpdate: an unknown member, URLs another member has."""
+        if member_id not in self.members:
             raise errors.MemberNotFound()
-        m.peer_urls = list(peer_urls)
+        taken = {u for x in self.members.values() if x.id != member_id for u in x.peer_urls}
+        if any(u in taken for u in peer_urls):
+            raise errors.PeerURLExist()
 
     def check_add(self, m: Member) -> None:
         """What etcd refuses before proposing a MemberAdd."""
