@@ -31,6 +31,7 @@ from raftkv.server.config import token_provider
 from raftkv.server.errors import to_status
 from raftkv.server.member import MAX_LEASE_TTL, RaftMember
 from raftkv.server.transport import grpc_target
+from raftkv.snapshot import export as snapshot_export
 
 log = logging.getLogger("raftkv.services")
 
@@ -553,13 +554,13 @@ class MaintenanceService(_Base, pb_grpc.MaintenanceServicer):
 
     async def Snapshot(self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[pb.SnapshotResponse]:
-        # As etcd: the image, then its SHA-256 as the last 32 bytes (etcdctl checks for it).
+        # As etcd: its bbolt database (raftkv.snapshot.export), then its SHA-256 as the last 32 bytes.
         try:
             self.require_admin(context)
+            size, chunks = await snapshot_export.image_chunks(self.m)
         except Exception as err:
             await _abort(context, err)
             return
-        size, chunks = self.m.write_image()
         total = size + hashlib.sha256().digest_size
         digest = hashlib.sha256()
         sent = 0
