@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import grpc
@@ -68,6 +68,7 @@ from raftkv.server.config import ServerConfig, cluster_id, member_id
 from raftkv.server.join import find_self
 from raftkv.server.membership import Member as MemberInfo
 from raftkv.server.membership import Membership, member_context, member_from_context
+from raftkv.server.reconfig import LeaderView, check_add, check_promote, check_remove, check_update
 from raftkv.server.transport import PeerTransport
 from raftkv.storage import WAL, SnapshotReceiver, Snapshotter
 
@@ -89,6 +90,33 @@ class _ReadRound:
     ctx: bytes
     waiters: list[asyncio.Future[None]]
     started: float
+
+
+@dataclass
+class Change:
+    """A Cluster API change as the leader receives it (JSON on the peer link, never pickle)."""
+
+    op: str  # "add" | "remove" | "promote" | "update"
+    member_id: int = 0
+    peer_urls: list[str] = field(default_factory=list)
+    is_learner: bool = False
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Change:
+        d = json.loads(data)
+        return cls(str(d["op"]), int(d.get("member_id", 0)), [str(u) for u in d.get("peer_urls", [])],
+                   bool(d.get("is_learner", False)))
+
+
+def _domain_error(name: str, message: str) -> errors.RaftKVError:
+    """The leader's refusal, as the same error class here (so the client sees etcd's code and text)."""
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, errors.RaftKVError):
+        return cls(message)
+    return errors.RaftKVError(message)
 
 
 class RaftMember:
@@ -827,42 +855,95 @@ class RaftMember:
             self.waits.pop(rid, None)
 
     async def member_add(self, peer_urls: list[str], is_learner: bool) -> MemberInfo:
-        # salted with the time, as etcd does: the same URLs added again after a removal get a new id
-        taken = set(self.membership.members) | self.membership.removed
-        mid = 0
-        while mid == 0 or mid in taken:
-            mid = member_id(peer_urls, f"{self.token}/{time.time_ns()}")
-        m = MemberInfo(mid, "", list(peer_urls), [], is_learner)
-        self.membership.check_add(m)
-        if is_learner and sum(1 for x in self.membership.members.values() if x.is_learner) >= 1:
-            raise errors.TooManyLearners()
-        cc_type = ConfChangeType.ADD_LEARNER_NODE if is_learner else ConfChangeType.ADD_NODE
-        await self.propose_conf_change(cc_type, m.id, member_context(m))
-        return m
+        return await self.reconfigure(Change("add", 0, list(peer_urls), is_learner))
 
     async def member_remove(self, mid: int) -> None:
-        if mid not in self.membership.members:
-            raise errors.MemberNotFound()
-        await self.propose_conf_change(ConfChangeType.REMOVE_NODE, mid)
+        await self.reconfigure(Change("remove", mid))
 
     async def member_promote(self, mid: int) -> None:
-        m = self.membership.members.get(mid)
-        if m is None:
-            raise errors.MemberNotFound()
-        if not m.is_learner:
-            raise errors.MemberNotLearner()
-        if self.is_leader:
-            pr = self.node.status().progress.get(mid)
-            match = pr[0] if pr else 0
-            if match < 0.9 * self.node.status().commit:
-                raise errors.LearnerNotReady()
-        await self.propose_conf_change(ConfChangeType.ADD_NODE, mid, member_context(
-            MemberInfo(mid, m.name, m.peer_urls, m.client_urls, False)))
+        await self.reconfigure(Change("promote", mid))
 
     async def member_update(self, mid: int, peer_urls: list[str]) -> None:
-        if mid not in self.membership.members:
-            raise errors.MemberNotFound()
-        await self.propose(Op.MEMBER_UPDATE, member_context(MemberInfo(mid, "", peer_urls, [], False)))
+        await self.reconfigure(Change("update", mid, list(peer_urls)))
+
+    async def reconfigure(self, change: Change) -> MemberInfo:
+        """A Cluster API change, decided and proposed by the leader (raftkv.server.reconfig): here if this
+        member leads, else handed to the leader over the peer link (again to a new one if leadership moves).
+        Returns once this member has applied the change too, so its member list shows it."""
+        self.check_serving()
+        deadline = self.loop.time() + self.request_timeout
+        pause = self.cfg.heartbeat_interval / 1000
+        while True:
+            if self.is_leader:
+                return await self._reconfigure_here(change)
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                raise errors.Timeout()
+            if self.lead == NONE:
+                await asyncio.sleep(pause)
+                continue
+            try:
+                resp = await self.transport.reconfigure(self.lead, change.to_json(), remaining)
+            except grpc.aio.AioRpcError as exc:
+                log.debug("handing %s to leader %x: %s", change.op, self.lead, exc.details())
+                await asyncio.sleep(pause)
+                continue
+            if resp.error == errors.NotLeader.__name__:
+                await asyncio.sleep(pause)  # it lost leadership meanwhile: ask the next leader
+                continue
+            if resp.error:
+                raise _domain_error(resp.error, resp.message)
+            try:
+                await self.wait_applied(resp.applied, max(remaining, pause))
+            except TimeoutError:
+                pass  # done on the leader; a member just removed may never hear of the commit
+            return member_from_context(resp.member)
+
+    async def reconfigure_as_leader(self, data: bytes) -> rpb.ReconfigureResponse:
+        """The peer link's side of `reconfigure`: a change another member handed to us as the leader."""
+        try:
+            m = await self._reconfigure_here(Change.from_json(data))
+        except errors.RaftKVError as err:
+            return rpb.ReconfigureResponse(error=type(err).__name__, message=err.message)
+        return rpb.ReconfigureResponse(applied=self.applied_index, member=member_context(m))
+
+    async def _reconfigure_here(self, change: Change) -> MemberInfo:
+        """Check the change with the leader's knowledge, then propose it; returns once applied here."""
+        if not self.is_leader:
+            raise errors.NotLeader()
+        self.check_serving()
+        view = LeaderView(self.id, self.loop.time(), dict(self.transport.connected_since),
+                          {pid: p[0] for pid, p in self.node.status().progress.items()})
+        ms, mid = self.membership, change.member_id
+        if change.op == "add":
+            m = MemberInfo(self._new_member_id(change.peer_urls), "", list(change.peer_urls), [], change.is_learner)
+            check_add(ms, m, view)
+            cc_type = ConfChangeType.ADD_LEARNER_NODE if m.is_learner else ConfChangeType.ADD_NODE
+            await self.propose_conf_change(cc_type, m.id, member_context(m))
+            return m
+        if change.op == "remove":
+            check_remove(ms, mid, view)
+            m = ms.members[mid]
+            await self.propose_conf_change(ConfChangeType.REMOVE_NODE, mid)
+            return m
+        if change.op == "promote":
+            check_promote(ms, mid, view)
+            old = ms.members[mid]
+            m = MemberInfo(mid, old.name, list(old.peer_urls), list(old.client_urls), False)
+            await self.propose_conf_change(ConfChangeType.ADD_NODE, mid, member_context(m))
+            return m
+        if change.op == "update":
+            check_update(ms, mid, change.peer_urls)
+            m = MemberInfo(mid, "", list(change.peer_urls), [], False)
+            await self.propose(Op.MEMBER_UPDATE, member_context(m))
+            return m
+        raise errors.InvalidArgument(f"raftkv: unknown membership change {change.op!r}")
+
+    def _new_member_id(self, peer_urls: list[str]) -> int:
+        """Salted with the time in whole seconds, as etcd's are: the same URLs added again a second later (after
+        a removal) get a new id, and added twice within a second the same one, which etcd refuses with
+        "member ID already exist" before it looks at the URLs."""
+        return member_id(peer_urls, f"{self.token}/{int(time.time())}")
 
     async def _publish_attributes(self) -> None:
         """Tell the cluster this member's name and client URLs (etcd's publish), until applied."""

@@ -56,6 +56,9 @@ class PeerTransport:
         self._channels: dict[int, grpc.aio.Channel] = {}
         self._snap_tasks: set[asyncio.Task[None]] = set()
         self.active: dict[int, bool] = {}
+        self.connected_since: dict[int, float] = {}
+        """Per peer, the loop time of the first write that went through since the link was last down (etcd's
+        ActiveSince): the strict reconfiguration checks want voters connected for a while, not just now."""
 
     def set_peers(self, urls: dict[int, list[str]]) -> None:
         for pid in list(self._urls):
@@ -70,6 +73,7 @@ class PeerTransport:
 
     def _drop_peer(self, pid: int) -> None:
         self._urls.pop(pid, None)
+        self.connected_since.pop(pid, None)
         self._queues.pop(pid, None)
         task = self._tasks.pop(pid, None)
         if task:
@@ -122,11 +126,13 @@ class PeerTransport:
                     call = rpb_grpc.RaftPeerStub(self._channel(pid)).Stream()
                 await call.write(frame)
                 self.active[pid] = True
+                self.connected_since.setdefault(pid, asyncio.get_running_loop().time())
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError, ConnectionError) as exc:
                 if self.active.get(pid, True):
                     reason = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
                     log.warning("peer %x unreachable: %s", pid, reason)
                 self.active[pid] = False
+                self.connected_since.pop(pid, None)
                 if call is not None:
                     call.cancel()
                 call = None
@@ -157,6 +163,13 @@ class PeerTransport:
             log.warning("sending snapshot to %x failed: %s", m.to, exc)
         self._on_snapshot_status(m.to, ok)
 
+    async def reconfigure(self, pid: int, change: bytes, timeout: float) -> rpb.ReconfigureResponse:
+        """Hand a membership change to the leader `pid` (raises grpc.aio.AioRpcError if it cannot be reached)."""
+        stub = rpb_grpc.RaftPeerStub(self._channel(pid))
+        resp: rpb.ReconfigureResponse = await stub.Reconfigure(
+            rpb.ReconfigureRequest(cluster_id=self.cluster_id, change=change), timeout=timeout)
+        return resp
+
     async def close(self) -> None:
         for t in list(self._tasks.values()) + list(self._snap_tasks):
             t.cancel()
@@ -182,6 +195,14 @@ class PeerService(rpb_grpc.RaftPeerServicer):
 
     async def Members(self, request: rpb.MembersRequest, context: grpc.aio.ServicerContext) -> rpb.MembersResponse:
         return rpb.MembersResponse(membership=self.member.membership.to_json())
+
+    async def Reconfigure(self, request: rpb.ReconfigureRequest, context: grpc.aio.ServicerContext
+                          ) -> rpb.ReconfigureResponse:
+        if not self.member.accept_cluster(request.cluster_id):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"raftkv: cluster id mismatch ({request.cluster_id:x})")
+        resp: rpb.ReconfigureResponse = await self.member.reconfigure_as_leader(request.change)
+        return resp
 
     async def SendSnapshot(self, request_iterator: AsyncIterator[rpb.SnapshotChunk],
                            context: grpc.aio.ServicerContext) -> rpb.SnapshotAck:

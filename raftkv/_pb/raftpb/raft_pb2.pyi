@@ -205,3 +205,23 @@ class MembersResponse(_message.Message):
     MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
     membership: bytes
     def __init__(self, membership: _Optional[bytes] = ...) -> None: ...
+
+class ReconfigureRequest(_message.Message):
+    __slots__ = ("cluster_id", "change")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: int
+    change: bytes
+    def __init__(self, cluster_id: _Optional[int] = ..., change: _Optional[bytes] = ...) -> None: ...
+
+class ReconfigureResponse(_message.Message):
+    __slots__ = ("applied", "member", "error", "message")
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    applied: int
+    member: bytes
+    error: str
+    message: str
+    def __init__(self, applied: _Optional[int] = ..., member: _Optional[bytes] = ..., error: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...

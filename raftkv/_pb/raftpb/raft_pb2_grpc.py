@@ -49,6 +49,11 @@ class RaftPeerStub:
                 request_serializer=raftpb_dot_raft__pb2.MembersRequest.SerializeToString,
                 response_deserializer=raftpb_dot_raft__pb2.MembersResponse.FromString,
                 _registered_method=True)
+        self.Reconfigure = channel.unary_unary(
+                '/raftkvpb.RaftPeer/Reconfigure',
+                request_serializer=raftpb_dot_raft__pb2.ReconfigureRequest.SerializeToString,
+                response_deserializer=raftpb_dot_raft__pb2.ReconfigureResponse.FromString,
+                _registered_method=True)
 
 
 class RaftPeerServicer:
@@ -73,6 +78,12 @@ class RaftPeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reconfigure(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RaftPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -90,6 +101,11 @@ def add_RaftPeerServicer_to_server(servicer, server):
                     servicer.Members,
                     request_deserializer=raftpb_dot_raft__pb2.MembersRequest.FromString,
                     response_serializer=raftpb_dot_raft__pb2.MembersResponse.SerializeToString,
+            ),
+            'Reconfigure': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reconfigure,
+                    request_deserializer=raftpb_dot_raft__pb2.ReconfigureRequest.FromString,
+                    response_serializer=raftpb_dot_raft__pb2.ReconfigureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -173,6 +189,33 @@ class RaftPeer:
             '/raftkvpb.RaftPeer/Members',
             raftpb_dot_raft__pb2.MembersRequest.SerializeToString,
             raftpb_dot_raft__pb2.MembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reconfigure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftkvpb.RaftPeer/Reconfigure',
+            raftpb_dot_raft__pb2.ReconfigureRequest.SerializeToString,
+            raftpb_dot_raft__pb2.ReconfigureResponse.FromString,
             options,
             channel_credentials,
             insecure,
