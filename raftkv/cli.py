@@ -10,6 +10,7 @@ commands:
   serve     run one member (etcd-compatible flags; `raftkv serve --help`)
   cluster   start a local 3- or 5-member cluster with mutual TLS on loopback
   pki       create a CA and issue certificates (`raftkv pki --help`)
+  snapshot  `snapshot status FILE`, `snapshot restore FILE --data-dir D ...` (etcdctl's, on etcd's format)
   chaos     fault-injection scenarios with checked histories (`raftkv chaos list`, `raftkv chaos run`)
   version   print the version
 """
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         from raftkv.pki import main as pki_main
 
         return pki_main(rest)
+    if cmd == "snapshot":
+        from raftkv.snapshot.cli import main as snapshot_main
+
+        return snapshot_main(rest)
     if cmd == "chaos":
         from raftkv.chaos.cli import main as chaos_main
 

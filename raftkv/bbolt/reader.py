@@ -15,6 +15,7 @@ from raftkv.bbolt.layout import (
     BUCKET_HEADER,
     BUCKET_LEAF_FLAG,
     CHECKSUM,
+    DEFAULT_PAGE_SIZE,
     LEAF_ELEMENT,
     LEAF_PAGE,
     MAGIC,
@@ -200,10 +201,11 @@ def _leaf_elements(buf: memoryview, count: int, pgid: int) -> list[tuple[int, by
 def read_db(data: bytes) -> Database:
     """Every bucket of the database in `data` (a whole file; anything after the last page, such as
     etcd's sha256 trailer, is ignored). Raises BoltError on anything unreadable."""
-    if len(data) < 2 * MIN_PAGE_SIZE:
-        raise BoltError("invalid database") if len(data) < PAGE_HEADER.size + META.size else \
-            BoltError(f"invalid database: {len(data)} bytes cannot hold two meta pages")
+    if len(data) < DEFAULT_PAGE_SIZE:  # bbolt cannot read its first page: it says no more than this
+        raise BoltError("invalid database")
     meta = _choose_meta(data)
+    if len(data) < 2 * meta.page_size:
+        raise BoltError("file size too small")
     if meta.pgid < 3:
         raise BoltError(f"invalid database: high-water mark {meta.pgid} leaves no room for a root page")
     root = Bucket()
