@@ -1,0 +1,206 @@
+"""A control plane of real processes for controller tests: a store, `python -m apiserver` with kube-apiserver-like
+flags, kubeconfigs for the admin and for the controller manager, and `python -m controllers` processes.
+
+Store: Debian's etcd 3.4 (fast; the default where the store is not the point) or a 3-member raftkv cluster over
+mTLS (`tests.apiserver.fixtures.store`). The API server runs with --authorization-mode Node,RBAC, a client CA,
+service account signing keys (so TokenRequest works for --use-service-account-credentials) and its default
+admission. Every process is stopped by PID (tests.conftest's registry is the last line of defence).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from apiserver.kubeconfig import write_kubeconfig
+from raftkv import pki
+from tests.apiserver.fixtures import APIServer, Store, apiserver, store
+from tests.apiserver_auth.cluster import write_signing_key
+from tests.conftest import GiveUp, register_process, stop_process, wait_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+KUBECTL_TIMEOUT_S = 60
+LOG_TAIL = 4000
+KCM_USER = "system:kube-controller-manager"
+
+
+@dataclass
+class Response:
+    code: int
+    body: Any
+
+
+@dataclass
+class ControllerManager:
+    """One `python -m controllers` process."""
+    proc: subprocess.Popen[bytes]
+    log_path: str
+    args: list[str]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self) -> int | None:
+        """SIGTERM (graceful: the lease is released), then SIGKILL after the grace period."""
+        return stop_process(self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing is released."""
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(10)
+        stop_process(self.proc)
+
+    def wait_exit(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+
+@dataclass
+class ControlPlane:
+    tmp: str
+    store: Store
+    server: APIServer
+    admin_kubeconfig: str
+    kcm_kubeconfig: str
+    managers: list[ControllerManager] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    # ---------------------------------------------------------------- identities
+    def kubeconfig_for(self, name: str, cn: str, orgs: Sequence[str] = ()) -> str:
+        """A kubeconfig with a client certificate CN=`cn`, O=`orgs` signed by the API server's client CA."""
+        issued = pki.issue(self.server.pki_dir, "client", name, cn=cn, orgs=list(orgs))
+        path = os.path.join(self.tmp, f"kubeconfig-{name}")
+        write_kubeconfig(path, self.url, ca_file=self.server.ca, cert_file=issued.cert, key_file=issued.key,
+                         user=name)
+        return path
+
+    # ---------------------------------------------------------------- API and kubectl as admin
+    def _context(self) -> ssl.SSLContext:
+        return self.server.ssl_context()
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
+                timeout: float = 30) -> Response:
+        host, port = self.url.removeprefix("https://").split(":")
+        conn = http.client.HTTPSConnection(host, int(port), context=self._context(), timeout=timeout)
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        finally:
+            conn.close()
+        try:
+            parsed: Any = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return Response(resp.status, parsed)
+
+    def api(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        """The decoded answer of a 2xx request as admin; an AssertionError naming the Status otherwise."""
+        r = self.request(method, path, body, content_type)
+        assert 200 <= r.code < 300, f"{method} {path} -> {r.code} {r.body}"
+        return r.body
+
+    def get(self, path: str) -> Any | None:
+        """GET as admin; None on 404."""
+        r = self.request("GET", path)
+        if r.code == 404:
+            return None
+        assert r.code == 200, f"GET {path} -> {r.code} {r.body}"
+        return r.body
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, HOME=self.tmp)
+        env.pop("KUBECONFIG", None)
+        p = subprocess.run(["kubectl", "--kubeconfig", self.admin_kubeconfig, *args], env=env, input=stdin,
+                           capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S)
+        if check:
+            assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stderr}"
+        return p
+
+    def create_namespace(self, name: str) -> None:
+        r = self.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                         "metadata": {"name": name}})
+        assert r.code in (201, 409), r.body
+
+    # ---------------------------------------------------------------- the controller manager
+    def start_controller_manager(self, *flags: str, kubeconfig: str | None = None,
+                                 env: dict[str, str] | None = None) -> ControllerManager:
+        """`python -m controllers --kubeconfig <kcm> <flags>`; --secure-port=0 unless a flag sets it."""
+        args = ["--kubeconfig", kubeconfig or self.kcm_kubeconfig, *flags]
+        if not any(f.startswith("--secure-port") for f in flags):
+            args.append("--secure-port=0")
+        log_path = os.path.join(self.tmp, f"kcm-{len(self.managers)}.log")
+        with open(log_path, "wb") as out:
+            proc = register_process(subprocess.Popen([sys.executable, "-m", "controllers", *args], cwd=ROOT,
+                                                     stdout=out, stderr=subprocess.STDOUT,
+                                                     env={**os.environ, **(env or {})}))
+        m = ControllerManager(proc, log_path, args)
+        self.managers.append(m)
+        return m
+
+    def wait_for_log(self, m: ControllerManager, text: str, timeout: float = 30) -> None:
+        def seen() -> bool:
+            if not m.alive() and text not in m.log():
+                raise GiveUp(f"controller manager exited with {m.proc.returncode}:\n{m.log()[-LOG_TAIL:]}")
+            return text in m.log()
+        wait_for(seen, timeout, f"{text!r} in the controller manager's log")
+
+    def stop_managers(self) -> None:
+        for m in self.managers:
+            m.stop()
+        self.managers.clear()
+
+    def wait(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+        return wait_for(predicate, timeout, what, interval=0.1)
+
+
+@contextlib.contextmanager
+def control_plane(kind: str = "etcd", extra_apiserver_args: Sequence[str] = ()) -> Iterator[ControlPlane]:
+    """A store of `kind` ("etcd" or "raftkv") and an API server on it, with admin and controller-manager
+    kubeconfigs; everything stopped and removed afterwards."""
+    tmp = tempfile.mkdtemp(prefix="controllers-")
+    key = os.path.join(tmp, "sa.key")
+    write_signing_key(key)
+    args = ["--authorization-mode", "Node,RBAC", "--service-account-signing-key-file", key,
+            "--service-account-key-file", key, "--service-account-issuer", ISSUER,
+            "--watch-bookmark-interval", "5", *extra_apiserver_args]
+    cp: ControlPlane | None = None
+    try:
+        with store(kind, tmp) as st, apiserver(tmp, st.url, etcd_client=st.tls, extra_args=args) as srv:
+            cp = ControlPlane(tmp, st, srv, srv.kubeconfig, "")
+            cp.kcm_kubeconfig = cp.kubeconfig_for("kube-controller-manager", KCM_USER)
+            yield cp
+    finally:
+        if cp is not None:
+            cp.stop_managers()
+        shutil.rmtree(tmp, ignore_errors=True)
