@@ -135,3 +135,14 @@ def ready_transition_time(pod: Obj) -> str | None:
         if c.get("type") == "Ready":
             return c.get("lastTransitionTime") or None
     return None
+
+
+def semantic(value: Any) -> Any:
+    """A value as Kubernetes' semantic equality sees it when comparing endpoints: empty and absent are the same,
+    and a targetRef's resourceVersion does not count (a pod's annotation change must not rewrite its endpoints)."""
+    if isinstance(value, dict):
+        return {k: semantic(v) for k, v in value.items()
+                if v not in (None, "", [], {}) and k != "resourceVersion"}
+    if isinstance(value, list):
+        return [semantic(v) for v in value]
+    return value

@@ -23,7 +23,7 @@ import math
 from typing import Any
 
 from controllers.endpoints import podutil
-from controllers.endpoints.podutil import HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION, Obj, meta, spec
+from controllers.endpoints.podutil import HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION, Obj, meta, semantic, spec
 from controllers.machinery.actions import Action, Create, Delete, Update
 from controllers.machinery.resources import ENDPOINTS
 
@@ -169,17 +169,6 @@ def truncate(subsets: list[Obj]) -> bool:
     return True
 
 
-def _normal(value: Any) -> Any:
-    """Semantic equality as Kubernetes compares Endpoints: empty and absent are the same, and a targetRef's
-    resourceVersion does not count (a pod's annotation change must not rewrite its Endpoints)."""
-    if isinstance(value, dict):
-        return {k: _normal(v) for k, v in value.items()
-                if v not in (None, "", [], {}) and k != "resourceVersion"}
-    if isinstance(value, list):
-        return [_normal(v) for v in value]
-    return value
-
-
 def _capacity_annotation_correct(annotations: dict[str, str], subsets: list[Obj]) -> bool:
     count = sum(len(s.get("addresses") or []) + len(s.get("notReadyAddresses") or []) for s in subsets)
     return count <= MAX_CAPACITY and OVER_CAPACITY_ANNOTATION not in annotations
@@ -202,7 +191,7 @@ def reconcile(namespace: str, name: str, service: Obj | None, pods: list[Obj], c
         labels = {k: v for k, v in (meta(current).get("labels") or {}).items() if k != HEADLESS_LABEL}
         annotations = meta(current).get("annotations") or {}
         stored = current.get("subsets") or []
-        if (_normal(stored) == _normal(subsets) and labels == service_labels
+        if (semantic(stored) == semantic(subsets) and labels == service_labels
                 and _capacity_annotation_correct(annotations, stored)):
             return []
     body: Obj = copy.deepcopy(current) if current is not None else {
