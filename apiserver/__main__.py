@@ -12,6 +12,7 @@ from aiohttp import web
 
 from apiserver.http.app import ServingOptions, build_app, server_ssl_context
 from apiserver.http.security import AuthOptions, parse_list
+from apiserver.registry import allocation
 from apiserver.storage.etcd3 import Etcd3Store
 from raftkv import eventloop
 
@@ -38,6 +39,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--etcd-certfile", default="")
     p.add_argument("--etcd-keyfile", default="")
     p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--advertise-address", default="",
+                   help="the address listed in the kubernetes Service's endpoints (default: the bind address)")
+    p.add_argument("--service-cluster-ip-range", default=allocation.DEFAULT_SERVICE_CIDR,
+                   help="CIDR from which Service cluster IPs are allocated (IPv4 single-stack)")
+    p.add_argument("--service-node-port-range", default=allocation.DEFAULT_NODE_PORT_RANGE,
+                   help="port range reserved for NodePort Services, e.g. 30000-32767")
     p.add_argument("--secure-port", type=int, default=6443)
     p.add_argument("--tls-cert-file", required=True)
     p.add_argument("--tls-private-key-file", required=True)
@@ -59,7 +66,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events on watches that allow them (not a kube-apiserver flag)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    try:
+        allocation.IPRange.parse(args.service_cluster_ip_range)
+        allocation.PortRange.parse(args.service_node_port_range)
+    except ValueError as e:
+        p.error(str(e))
+    return args
 
 
 def _read(path: str) -> bytes | None:
@@ -95,7 +108,8 @@ async def serve(args: argparse.Namespace) -> None:
                        api_audiences=parse_list(args.api_audiences))
     opts = ServingOptions(args.bind_address, args.secure_port, args.tls_cert_file, args.tls_private_key_file,
                           args.client_ca_file, args.watch_bookmark_interval, auth, args.max_requests_inflight,
-                          args.max_mutating_requests_inflight)
+                          args.max_mutating_requests_inflight, args.service_cluster_ip_range,
+                          args.service_node_port_range, args.advertise_address)
     runner = web.AppRunner(build_app(storage, opts), shutdown_timeout=SHUTDOWN_GRACE_S,
                            access_log=logging.getLogger("apiserver.access") if args.v >= 2 else None)
     await runner.setup()

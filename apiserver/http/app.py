@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -23,7 +24,10 @@ from apiserver.http.filters import build_handler_chain
 from apiserver.http.inflight import InflightLimiter
 from apiserver.http.security import CACHED_RESOURCES, AuthOptions, Security
 from apiserver.http.server import APIHandler
-from apiserver.registry.store import Registry
+from apiserver.registry import allocation
+from apiserver.registry import kubernetes_service as kube_svc
+from apiserver.registry.service_alloc import ServiceAllocator
+from apiserver.registry.store import GenericStore, ListOptions, Registry
 from apiserver.storage.etcd3 import Etcd3Store
 from apiserver.storage.informer import Informer
 from apiserver.storage.lister import Lister
@@ -43,6 +47,9 @@ class ServingOptions:
     auth: AuthOptions = AuthOptions()
     max_requests_inflight: int = 400  # kube-apiserver's defaults; 0 = unlimited
     max_mutating_requests_inflight: int = 200
+    service_cluster_ip_range: str = allocation.DEFAULT_SERVICE_CIDR  # kube-apiserver's defaults
+    service_node_port_range: str = allocation.DEFAULT_NODE_PORT_RANGE
+    advertise_address: str = ""  # "" = the bind address (127.0.0.1 when that is unspecified)
 
 
 def server_ssl_context(opts: ServingOptions) -> ssl.SSLContext:
@@ -68,6 +75,57 @@ async def bootstrap_namespaces(registry: Registry) -> None:
         await registry.ensure_default_service_account(name)
 
 
+async def _create_or_update(store: GenericStore, namespace: str, name: str, build: Callable[
+        [dict[str, Any] | None], dict[str, Any] | None]) -> None:
+    """Write `build(current)` unless it is None (nothing to change); a create that lost to another server's
+    create is retried as an update."""
+    for _ in range(8):
+        try:
+            current = await store.get(namespace, name)
+        except errors.APIError as e:
+            if e.code != 404:
+                raise
+            current = None
+        if current is None:
+            obj = build(None)
+            if obj is None:
+                return
+            try:
+                await store.create(namespace, obj)
+                return
+            except errors.APIError as e:
+                if e.code != 409:
+                    raise
+                continue
+
+        def transform(cur: dict[str, Any]) -> dict[str, Any]:
+            return build(cur) or cur
+        await store.guaranteed_update(namespace, name, transform)
+        return
+
+
+async def bootstrap_kubernetes_service(registry: Registry, allocator: ServiceAllocator, opts: ServingOptions) -> None:
+    """What kube-apiserver's bootstrap controller and endpoint reconciler do at start: repair the allocation
+    bitmaps from the stored Services, create the `kubernetes` Service (first address of the range) and add this
+    server to its Endpoints and EndpointSlice."""
+    services = registry.store("", "services")
+    assert services is not None
+    listed = await services.list("", ListOptions())
+    await allocator.repair(listed["items"])
+    try:
+        await services.create(kube_svc.NAMESPACE, kube_svc.service(allocator.ips.first, opts.secure_port))
+    except errors.APIError as e:
+        if e.code != 409:
+            raise
+    ip = kube_svc.advertise_address(opts.advertise_address, opts.bind_address)
+    endpoints, slices = registry.store("", "endpoints"), registry.store("discovery.k8s.io", "endpointslices")
+    assert endpoints is not None and slices is not None
+    await _create_or_update(endpoints, kube_svc.NAMESPACE, kube_svc.NAME,
+                            lambda cur: kube_svc.endpoints(cur, ip, opts.secure_port))
+    await _create_or_update(slices, kube_svc.NAMESPACE, kube_svc.NAME,
+                            lambda cur: kube_svc.endpoint_slice(cur, ip, opts.secure_port))
+
+
 RBAC_PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}
 
 
@@ -89,6 +147,11 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
     registry = Registry(storage, RESOURCES, clock=clock, rng=rng, bookmark_interval=opts.watch_bookmark_interval)
     lister = Lister(CACHED_RESOURCES)
     registry.set_observer(lister.apply)
+    allocator = ServiceAllocator(storage, allocation.IPRange.parse(opts.service_cluster_ip_range),
+                                 allocation.PortRange.parse(opts.service_node_port_range), rng)
+    services = registry.store("", "services")
+    assert services is not None
+    services.write_hook = allocator
     informer = Informer(storage, lister, [r for r in RESOURCES if r.plural in CACHED_RESOURCES and not r.virtual])
     security = Security(opts.auth, lister, clock=clock, rng=rng)
     definitions = json.loads(DEFINITIONS_FILE.read_text()) if DEFINITIONS_FILE.is_file() else None
@@ -101,6 +164,7 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
 
     async def on_startup(app: web.Application) -> None:
         await bootstrap_namespaces(registry)
+        await bootstrap_kubernetes_service(registry, allocator, opts)
         await bootstrap_policy(registry)  # as kube-apiserver does whenever the RBAC API is served
         await informer.start()
 

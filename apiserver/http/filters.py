@@ -54,8 +54,13 @@ def impersonation_headers(request: web.Request) -> dict[str, list[str]]:
 
 def build_handler_chain(handler: Handler, *, security: Security, limiter: InflightLimiter | None = None) -> Handler:
     async def with_authorization(request: web.Request) -> web.StreamResponse:
-        allowed, message = authorize_request(security.authorizer, request["user"], request["request_info"])
+        info = request["request_info"]
+        allowed, message = authorize_request(security.authorizer, request["user"], info)
         if not allowed:
+            # apimachinery's NewForbidden: details name the group, resource (as kind) and object of the request
+            if info.is_resource_request:
+                raise errors.APIError(message, "Forbidden", 403, name=info.name, group=info.group,
+                                      kind=info.resource)
             raise errors.forbidden(message)
         return await handler(request)
 

@@ -63,6 +63,17 @@ class AdmissionHook(Protocol):
                        old: dict[str, Any] | None) -> list[Guard]: ...
 
 
+class WriteHook(Protocol):
+    """A resource's store-side allocations (Services: cluster IPs and node ports). Each method may fill the object
+    and returns guards to write in the object's own Txn; the store runs it again when a guard lost a race."""
+
+    async def on_create(self, obj: dict[str, Any]) -> list[Guard]: ...
+
+    async def on_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Guard]: ...
+
+    async def on_delete(self, old: dict[str, Any]) -> list[Guard]: ...
+
+
 @dataclass(frozen=True)
 class ListOptions:
     label: LabelSelector = LabelSelector()
@@ -164,6 +175,7 @@ class GenericStore:
         self.namespace_exists = namespace_exists
         self.observer: Observer | None = None  # told about every write (the auth state cache's read-your-writes)
         self.watch_cache: WatchCache | None = None  # set by the Registry: watches share one store watch
+        self.write_hook: WriteHook | None = None  # set by the app for Services (allocation)
         self._decoded: dict[tuple[str, int], dict[str, Any]] = {}  # insertion-ordered: the oldest goes first
         self._fields: dict[int, tuple[dict[str, Any], dict[str, str]]] = {}  # id(shared object) -> its fields
         self._gates: dict[str, _KeyGate] = {}  # keys being updated by this server, see guaranteed_update
@@ -345,9 +357,15 @@ class GenericStore:
         self.strategy.prepare_for_create(obj)
         self.strategy.default(obj)
         name = obj["metadata"].get("name", "")
-        self._check(obj, name)
-        for _ in range(MAX_GUARD_RETRIES):
-            guards = await admission.validate("CREATE", obj, None) if admission is not None else []
+        requested = obj
+        for _ in range(MAX_UPDATE_RETRIES if self.write_hook is not None else MAX_GUARD_RETRIES):
+            guards: list[Guard] = []
+            if self.write_hook is not None:  # allocations start from the request again after a lost race
+                obj = copy.deepcopy(requested)
+                guards = await self.write_hook.on_create(obj)
+            self._check(obj, name)
+            if admission is not None:
+                guards += await admission.validate("CREATE", obj, None)
             if dry_run:
                 return obj
             try:
@@ -426,20 +444,26 @@ class GenericStore:
                 new["metadata"]["name"] = name
                 meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
             self.strategy.default(new)
+            md = new["metadata"]
+            gone = bool(md.get("deletionTimestamp") and not md.get("finalizers"))
+            guards: list[Guard] = []
+            if self.write_hook is not None and not subresource:
+                guards = await (self.write_hook.on_delete(old) if gone else self.write_hook.on_update(new, old))
             self._check(new, name, old, subresource)
             if admission is not None:
                 await admission.validate("UPDATE", new, old)
-            md = new["metadata"]
-            if md.get("deletionTimestamp") and not md.get("finalizers"):
+            if gone:
                 # The last finalizer is gone: the object goes away now.
                 if dry_run:
                     return new, kv
                 try:
-                    rev = await self.storage.delete(key, kv.mod_revision)
+                    rev = await self.storage.delete(key, kv.mod_revision, guards)
                     self._observe(namespace, name, None, rev)
                     return new, None
                 except RevisionMismatch as e:
                     kv, fresh = e.current, True
+                    continue
+                except GuardMismatch:
                     continue
                 except StorageError as e:
                     raise self._translate(e, name) from e
@@ -448,9 +472,11 @@ class GenericStore:
                 md["resourceVersion"] = str(kv.mod_revision)
                 return new, kv
             try:
-                rev = await self.storage.update(key, data, kv.mod_revision)
+                rev = await self.storage.update(key, data, kv.mod_revision, guards)
             except RevisionMismatch as e:
                 kv, fresh = e.current, True
+                continue
+            except GuardMismatch:
                 continue
             except StorageError as e:
                 raise self._translate(e, name) from e
@@ -529,9 +555,10 @@ class GenericStore:
                 return obj
             if opts.dry_run:
                 return obj
+            guards = await self.write_hook.on_delete(obj) if self.write_hook is not None else []
             try:
-                rev = await self.storage.delete(key, kv.mod_revision)
-            except RevisionMismatch:
+                rev = await self.storage.delete(key, kv.mod_revision, guards)
+            except (RevisionMismatch, GuardMismatch):
                 continue
             except StorageError as e:
                 raise self._translate(e, name) from e

@@ -440,6 +440,72 @@ class EventsV1Strategy(Strategy):
         return causes
 
 
+DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10800
+
+
+def default_service_spec(spec: dict[str, Any]) -> None:
+    """SetDefaults_Service (v1.32 pkg/apis/core/v1/defaults.go)."""
+    spec.setdefault("sessionAffinity", "None")
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        cfg = spec.get("sessionAffinityConfig")
+        client = cfg.get("clientIP") if isinstance(cfg, dict) else None
+        if not isinstance(client, dict) or client.get("timeoutSeconds") is None:
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": DEFAULT_CLIENT_IP_AFFINITY_SECONDS}}
+    if not spec.get("type"):
+        spec["type"] = "ClusterIP"
+    for p in spec.get("ports") or []:
+        if isinstance(p, dict):
+            if not p.get("protocol"):
+                p["protocol"] = "TCP"
+            if p.get("targetPort") in (None, 0, "") and "port" in p:
+                p["targetPort"] = p["port"]
+    stype = spec["type"]
+    externally_accessible = stype in ("NodePort", "LoadBalancer") or (stype == "ClusterIP" and
+                                                                        bool(spec.get("externalIPs")))
+    if externally_accessible and not spec.get("externalTrafficPolicy"):
+        spec["externalTrafficPolicy"] = "Cluster"
+    if spec.get("internalTrafficPolicy") is None and stype in ("ClusterIP", "NodePort", "LoadBalancer"):
+        spec["internalTrafficPolicy"] = "Cluster"
+    if stype == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
+        spec["allocateLoadBalancerNodePorts"] = True
+
+
+def _externally_accessible(spec: dict[str, Any]) -> bool:
+    stype = spec.get("type") or "ClusterIP"
+    return stype in ("NodePort", "LoadBalancer") or (stype == "ClusterIP" and bool(spec.get("externalIPs")))
+
+
+def drop_type_dependent_fields(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """dropTypeDependentFields: on a type change, fields the old type needed (and the server may have filled in)
+    are cleared when the user left them as they were; changed ones stay, for validation to judge."""
+    def same(*keys: str) -> bool:
+        return all(new.get(k) == old.get(k) for k in keys)
+
+    def node_ports(spec: dict[str, Any]) -> list[Any]:
+        return [p.get("nodePort") for p in spec.get("ports") or [] if isinstance(p, dict)]
+    old_type, new_type = old.get("type") or "ClusterIP", new.get("type") or "ClusterIP"
+    node_port_types = ("NodePort", "LoadBalancer")
+    if old_type != "ExternalName" and new_type == "ExternalName":
+        if same("clusterIP", "clusterIPs"):
+            new.pop("clusterIP", None)
+            new.pop("clusterIPs", None)
+        for key in ("ipFamilies", "ipFamilyPolicy"):
+            if same(key):
+                new.pop(key, None)
+    if old_type in node_port_types and new_type not in node_port_types and node_ports(new) == node_ports(old):
+        for p in new.get("ports") or []:
+            if isinstance(p, dict):
+                p.pop("nodePort", None)
+    if old_type == "LoadBalancer" and new_type != "LoadBalancer":
+        for key in ("healthCheckNodePort", "allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if same(key):
+                new.pop(key, None)
+    if _externally_accessible(old) and not _externally_accessible(new) and same("externalTrafficPolicy"):
+        new.pop("externalTrafficPolicy", None)
+
+
 class ServiceStrategy(Strategy):
     has_status = True
     name_is_label = True
@@ -451,23 +517,32 @@ class ServiceStrategy(Strategy):
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):
             return
-        spec.setdefault("type", "ClusterIP")
-        spec.setdefault("sessionAffinity", "None")
-        for p in spec.get("ports") or []:
-            if isinstance(p, dict):
-                p.setdefault("protocol", "TCP")
-                if "port" in p:
-                    p.setdefault("targetPort", p["port"])
+        default_service_spec(spec)
 
     def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
-        """An update that leaves out the allocated clusterIP keeps it (as the real registry does)."""
+        """patchAllocatedValues: an update that leaves out what was allocated (clusterIP(s), nodePorts matched by
+        port name, healthCheckNodePort) keeps it, as the real registry does."""
         super().prepare_for_update(new, old)
         new_spec, old_spec = new.get("spec"), old.get("spec")
-        if isinstance(new_spec, dict) and isinstance(old_spec, dict) and old_spec.get("clusterIP") and \
-                not new_spec.get("clusterIP") and new_spec.get("type") != "ExternalName":
+        if not isinstance(new_spec, dict) or not isinstance(old_spec, dict):
+            return
+        if old_spec.get("clusterIP") and not new_spec.get("clusterIP") and new_spec.get("type") != "ExternalName":
             for key in ("clusterIP", "clusterIPs"):
                 if key in old_spec:
                     new_spec[key] = old_spec[key]
+        drop_type_dependent_fields(new_spec, old_spec)
+        node_port_types = ("NodePort", "LoadBalancer")
+        if old_spec.get("type") in node_port_types and new_spec.get("type") in node_port_types:
+            ports = [p for p in new_spec.get("ports") or [] if isinstance(p, dict)]
+            old_ports = [p for p in old_spec.get("ports") or [] if isinstance(p, dict)]
+            used = {p.get("nodePort") for p in ports if p.get("nodePort")}
+            by_name = {p.get("name", ""): p.get("nodePort") for p in old_ports}
+            for p in ports:
+                previous = by_name.get(p.get("name", ""))
+                if not p.get("nodePort") and previous and previous not in used:
+                    p["nodePort"] = previous
+            if old_spec.get("healthCheckNodePort") and not new_spec.get("healthCheckNodePort"):
+                new_spec["healthCheckNodePort"] = old_spec["healthCheckNodePort"]
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return core_rules.service(obj)

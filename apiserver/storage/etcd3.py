@@ -182,25 +182,37 @@ class Etcd3Store:
             raise GuardMismatch([g[0] for g in guards])
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
-    async def _guarded(self, key: str, expected: int, op: rpc_pb2.RequestOp) -> int:
+    async def _guarded(self, key: str, expected: int, op: rpc_pb2.RequestOp,
+                       guards: Sequence[tuple[str, int, bytes]] = ()) -> int:
+        """`op` on `key` if it is still at `expected`; each guard key (at its expected mod_revision) is rewritten in
+        the same Txn. RevisionMismatch(current) when `key` moved, else GuardMismatch when a guard did."""
         k = self._out(key)
-        txn = rpc_pb2.TxnRequest(
-            compare=[rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL,
-                                     mod_revision=expected)],
-            success=[op], failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=k))])
+        compare = [rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL,
+                                   mod_revision=expected)]
+        success = [op]
+        for gkey, gexpected, gvalue in guards:
+            compare.append(rpc_pb2.Compare(key=self._out(gkey), target=rpc_pb2.Compare.MOD,
+                                           result=rpc_pb2.Compare.EQUAL, mod_revision=gexpected))
+            success.append(rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=self._out(gkey), value=gvalue)))
+        txn = rpc_pb2.TxnRequest(compare=compare, success=success,
+                                 failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=k))])
         resp = await self._call(self._kvs.Txn, txn)
         if not resp.succeeded:  # type: ignore[attr-defined]
             kvs = resp.responses[0].response_range.kvs  # type: ignore[attr-defined]
-            raise RevisionMismatch(key, self._kv(kvs[0]) if kvs else None)
+            current = self._kv(kvs[0]) if kvs else None
+            if guards and (current.mod_revision if current is not None else 0) == expected:
+                raise GuardMismatch([g[0] for g in guards])
+            raise RevisionMismatch(key, current)
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
-    async def update(self, key: str, value: bytes, expected: int) -> int:
+    async def update(self, key: str, value: bytes, expected: int,
+                     guards: Sequence[tuple[str, int, bytes]] = ()) -> int:
         op = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=self._out(key), value=value))
-        return await self._guarded(key, expected, op)
+        return await self._guarded(key, expected, op, guards)
 
-    async def delete(self, key: str, expected: int) -> int:
+    async def delete(self, key: str, expected: int, guards: Sequence[tuple[str, int, bytes]] = ()) -> int:
         op = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=self._out(key)))
-        return await self._guarded(key, expected, op)
+        return await self._guarded(key, expected, op, guards)
 
     async def compact(self, revision: int) -> None:
         """Compact history up to `revision` (kube-apiserver does this every --etcd-compaction-interval)."""

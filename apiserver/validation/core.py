@@ -36,7 +36,6 @@ PROTOCOLS = ("SCTP", "TCP", "UDP")
 TAINT_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
 TOLERATION_OPERATORS = ("Equal", "Exists")
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
-NODE_PORT_RANGE = (30000, 32767)
 MAX_DATA_BYTES = 1024 * 1024
 # Volume sources in the order kube-apiserver checks them: the second one set is the one reported.
 VOLUME_SOURCES = ("emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret", "nfs",
@@ -356,11 +355,9 @@ def service(obj: dict[str, Any]) -> list[Cause]:
             causes += _port_or_name(port["targetPort"], f"{p}.targetPort")
         node_port = port.get("nodePort")
         if node_port:
+            # The range (--service-node-port-range) is the allocator's to check, as in kube-apiserver.
             if stype not in ("NodePort", "LoadBalancer"):
                 causes.append(forbidden(f"{p}.nodePort", f"may not be used when `type` is '{stype}'"))
-            elif _is_int(node_port) and not NODE_PORT_RANGE[0] <= node_port <= NODE_PORT_RANGE[1]:
-                causes.append(invalid(f"{p}.nodePort", node_port, "provided port is not in the valid range. The range "
-                                      f"of valid ports is {NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}"))
     causes += one_of(spec, "sessionAffinity", "spec", ("ClientIP", "None"))
     for key in ("externalTrafficPolicy", "internalTrafficPolicy"):
         causes += one_of(spec, key, "spec", ("Cluster", "Local"))

@@ -277,10 +277,6 @@ CASES: list[tuple[str, str, Callable[[Obj], Any], tuple[str, str]]] = [
                                   'and hyphens (-)')),
     ("nodePort on ClusterIP", "service", _set("spec.ports", [{"port": 80, "nodePort": 30080}]),
      ("spec.ports[0].nodePort", "Forbidden: may not be used when `type` is 'ClusterIP'")),
-    ("nodePort range", "service", _all(_set("spec.type", "NodePort"), _set("spec.ports", [{"port": 80,
-                                                                                          "nodePort": 80}])),
-     ("spec.ports[0].nodePort", "Invalid value: 80: provided port is not in the valid range. The range of valid "
-                                "ports is 30000-32767")),
     ("externalName required", "service", _all(_set("spec.type", "ExternalName"), _set("spec.ports", [])),
      ("spec.externalName", "Required value")),
     # --- ConfigMap / Secret
