@@ -10,6 +10,7 @@ election.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from raftkv import errors
@@ -107,9 +108,18 @@ class Lessor:
         out = [lid for lid, lease in self._leases.items() if lease.expiry is not None and lease.expiry <= now]
         return out[:limit]
 
-    def next_deadline(self) -> float | None:
-        times = [lease.expiry for lease in self._leases.values() if lease.expiry is not None]
+    def next_deadline(self, skip: Collection[int] = ()) -> float | None:
+        """The earliest expiry, leaving out the leases in `skip` (those whose revocation is under way)."""
+        times = [lease.expiry for lid, lease in self._leases.items() if lease.expiry is not None and lid not in skip]
         return min(times) if times else None
+
+    def next_check_in(self, now: float, skip: Collection[int], floor: float, ceiling: float) -> float:
+        """How long the leader's expiry timer may sleep: until the next lease not in `skip` expires, so that
+        it is revoked on time rather than up to a polling period late, but at least `floor` (leases expiring
+        that close together go in one scan) and at most `ceiling` (leases granted meanwhile are seen)."""
+        deadline = self.next_deadline(skip)
+        wait = ceiling if deadline is None else deadline - now
+        return min(ceiling, max(floor, wait))
 
     def clear(self) -> None:
         self._leases.clear()

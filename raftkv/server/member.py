@@ -80,6 +80,7 @@ log = logging.getLogger("raftkv.member")
 MAX_LEASE_TTL = 9_000_000_000
 BACKEND_COMMIT_INTERVAL_S = 0.1
 LEASE_EXPIRY_CHECK_S = 0.5
+LEASE_EXPIRY_FLOOR_S = 0.02  # the expiry timer's shortest sleep: leases expiring this close go in one scan
 SNAPSHOT_SEND_CHUNK = 1 << 20
 MEMBERSHIP_META = "membership"
 AUTH_META = "auth"  # the users and roles, as JSON, beside the keys (so in every snapshot)
@@ -990,8 +991,10 @@ class RaftMember:
             await asyncio.sleep(0 if more else 0.05)
 
     async def _lease_expirer(self) -> None:
+        """On the leader, propose the revocation of each lease as it expires (woken at the next expiry)."""
         while True:
-            await asyncio.sleep(LEASE_EXPIRY_CHECK_S)
+            await asyncio.sleep(self.lessor.next_check_in(time.monotonic(), self._revoking, LEASE_EXPIRY_FLOOR_S,
+                                                          LEASE_EXPIRY_CHECK_S))
             if not self.is_leader:
                 continue
             for lid in self.lessor.expired(time.monotonic()):

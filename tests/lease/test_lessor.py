@@ -80,3 +80,16 @@ def test_expired_is_bounded_by_limit() -> None:
     lessor.promote(now=0.0, extend=0.0)
     assert len(lessor.expired(now=5.0, limit=3)) == 3
     assert sorted(lessor.expired(now=5.0)) == list(range(1, 11))
+
+
+def test_the_expiry_timer_sleeps_until_the_next_expiry_within_bounds() -> None:
+    lessor = Lessor(min_ttl=1)
+    assert lessor.next_check_in(0.0, (), 0.02, 0.5) == 0.5  # nothing to expire: the polling period
+    lessor.grant(1, 2)
+    lessor.grant(2, 5)
+    lessor.promote(now=100.0, extend=0.0)  # expiries 102 and 105
+    assert lessor.next_check_in(101.8, (), 0.02, 0.5) == pytest.approx(0.2)
+    assert lessor.next_check_in(100.0, (), 0.02, 0.5) == 0.5
+    assert lessor.next_check_in(102.5, (), 0.02, 0.5) == 0.02  # overdue: soon, but never a busy loop
+    assert lessor.next_check_in(104.7, {1}, 0.02, 0.5) == pytest.approx(0.3)  # 1 is being revoked already
+    assert lessor.next_deadline(skip={1, 2}) is None
