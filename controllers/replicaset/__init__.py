@@ -1,0 +1,1 @@
+"""The ReplicaSet and ReplicationController controllers: one pure core (`reconcile`), two adapters (`controller`)."""
