@@ -55,10 +55,14 @@ def usage_delta(resource: str, api_group: str, obj: Obj) -> dict[str, Decimal]:
         if storage is not None:
             usage["requests.storage"] = quantity.parse(storage)
     if api_group == "" and resource == "services":
-        stype = (obj.get("spec") or {}).get("type", "ClusterIP")
+        svc_spec = obj.get("spec") or {}
+        stype = svc_spec.get("type", "ClusterIP")
+        ports = Decimal(len(svc_spec.get("ports") or []))  # node ports are counted per port, as kube's evaluator
         if stype == "NodePort":
-            usage["services.nodeports"] = Decimal(1)
+            usage["services.nodeports"] = ports
         if stype == "LoadBalancer":
+            if svc_spec.get("allocateLoadBalancerNodePorts", True) is not False:
+                usage["services.nodeports"] = ports
             usage["services.loadbalancers"] = Decimal(1)
     return usage
 
