@@ -173,7 +173,10 @@ class ControlPlane:
             if not m.alive() and text not in m.log():
                 raise GiveUp(f"controller manager exited with {m.proc.returncode}:\n{m.log()[-LOG_TAIL:]}")
             return text in m.log()
-        wait_for(seen, timeout, f"{text!r} in the controller manager's log")
+        try:
+            wait_for(seen, timeout, f"{text!r} in the controller manager's log")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- {m.log_path}:\n{m.log()[-LOG_TAIL:]}") from None
 
     def stop_managers(self) -> None:
         for m in self.managers:
