@@ -121,3 +121,28 @@ def test_a_learner_that_caught_up_is_promoted_through_a_follower(cluster: Proces
         c.members.remove(new)
         if new.proc is not None:
             stop_process(new.proc)
+
+
+def test_with_a_voter_down_every_member_refuses_changes_that_need_it(cluster: ProcessCluster) -> None:
+    c = cluster
+    endpoints = leader_first(c)
+    down = next(m for m in c.members if m.client_url == endpoints[-1])  # a follower: no election needed
+    up = endpoints[:-1]
+    live_follower = next(k for k, m in members(c, up[0]).items() if down.client_url not in m["clientURLs"]
+                         and up[1] in m["clientURLs"])
+    assert down.proc is not None
+    stop_process(down.proc)
+    try:
+        url = f"https://127.0.0.1:{free_port()}"
+        # the members notice the lost link when a write to it fails
+        wait_for(lambda: error(c, up[0], "member", "add", "x", f"--peer-urls={url}", "--learner") ==
+                 "Error: etcdserver: unhealthy cluster", 20, "the leader to see the stopped member's link down")
+        for ep in up:
+            assert wait_for(lambda ep=ep: error(c, ep, "member", "add", "x", f"--peer-urls={url}", "--learner"),  # type: ignore[misc]
+                            20, "a refusal") == "Error: etcdserver: unhealthy cluster"
+            # removing a member that is up would leave one of two voters: refused; removing the down one would not be
+            assert error(c, ep, "member", "remove", live_follower) == "Error: etcdserver: unhealthy cluster"
+    finally:
+        with open(down.log_path, "ab") as log:
+            down.proc = register_process(subprocess.Popen(c.command(down), stdout=log, stderr=subprocess.STDOUT))
+        c.wait_healthy()
