@@ -21,6 +21,7 @@ from raftkv.server.http import answer, serve_metrics
 from raftkv.server.join import fetch_membership
 from raftkv.server.member import RaftMember, needs_discovery, peer_channel_credentials
 from raftkv.server.transport import MAX_PEER_MESSAGE_BYTES, PeerService
+from raftkv.snapshot import etcd_dir
 from raftkv.storage.snap import SnapshotCorrupt
 from raftkv.storage.wal import WALCorrupt
 
@@ -73,6 +74,7 @@ def _client_server(cfg: ServerConfig) -> GrpcServer:
 
 
 async def run(cfg: ServerConfig) -> int:
+    etcd_dir.adopt(cfg.data_dir, cfg.initial_cluster_token)  # a data dir etcd made becomes raftkv's first
     joined = None
     if needs_discovery(cfg):
         peers = [u for name, urls in cfg.initial_members().items() if name != cfg.name for u in urls]

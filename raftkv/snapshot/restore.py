@@ -51,10 +51,12 @@ def read_snapshot(path: str, skip_hash_check: bool) -> tuple[bytes, bytes]:
     return db, hashlib.sha256(db).digest()
 
 
-def bootstrap_entries(ids: list[int]) -> list[Entry]:
-    """The entries raftkv.raft's bootstrap appends for these voters (one ADD_NODE each, term 1)."""
-    return [Entry(1, i + 1, EntryType.CONF_CHANGE, encode_conf_change(ConfChange(ConfChangeType.ADD_NODE, p)))
-            for i, p in enumerate(sorted(ids))]
+def bootstrap_entries(membership: Membership) -> list[Entry]:
+    """The entries raftkv.raft's bootstrap appends (one ADD_NODE per voter, term 1), learners added as such."""
+    kinds = [(m.id, ConfChangeType.ADD_LEARNER_NODE if m.is_learner else ConfChangeType.ADD_NODE)
+             for m in membership.sorted()]
+    return [Entry(1, i + 1, EntryType.CONF_CHANGE, encode_conf_change(ConfChange(kind, mid)))
+            for i, (mid, kind) in enumerate(kinds)]
 
 
 def write_data_dir(data_dir: str, state: schema.State, membership: Membership, self_id: int) -> None:
@@ -62,8 +64,7 @@ def write_data_dir(data_dir: str, state: schema.State, membership: Membership, s
     member_dir = os.path.join(data_dir, "member")
     db_dir = os.path.join(member_dir, "db")
     os.makedirs(os.path.join(member_dir, "snap"))
-    ids = sorted(membership.members)
-    entries = bootstrap_entries(ids)
+    entries = bootstrap_entries(membership)
     b = Backend(db_dir)
     try:
         for main, sub, tomb, value in state.kvs:

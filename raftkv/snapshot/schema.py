@@ -128,6 +128,16 @@ def _member_json(m: Member) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def member_from_json(v: bytes) -> Member:
+    """A member as etcd writes it (members bucket, conf change context)."""
+    try:
+        d = json.loads(v)
+        return Member(int(d["id"]), str(d.get("name", "")), list(d.get("peerURLs") or []),
+                      list(d.get("clientURLs") or []), bool(d.get("isLearner", False)))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SchemaError(f"{v!r} is not an etcd member") from exc
+
+
 def _tombstone_value(raw: bytes) -> bytes:
     return kv_pb2.KeyValue(key=kv_pb2.KeyValue.FromString(raw).key).SerializeToString()
 
@@ -192,14 +202,7 @@ def from_buckets(buckets: Mapping[bytes, Sequence[tuple[bytes, bytes]]], token_k
     leases = []
     for _k, v in _pairs(buckets, b"lease"):
         leases.append(decode_lease(v))
-    members = []
-    for _k, v in _pairs(buckets, b"members"):
-        try:
-            d = json.loads(v)
-            members.append(Member(int(d["id"]), str(d.get("name", "")), list(d.get("peerURLs") or []),
-                                  list(d.get("clientURLs") or []), bool(d.get("isLearner", False))))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SchemaError(f"members bucket: {v!r} is not a member") from exc
+    members = [member_from_json(v) for _k, v in _pairs(buckets, b"members")]
     removed = []
     for k, _v in _pairs(buckets, b"members_removed"):
         try:
