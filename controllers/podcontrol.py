@@ -1,0 +1,130 @@
+"""What the workload controllers (Job, DaemonSet, StatefulSet, ...) ask of pods, written once and pure.
+
+Mirrors kube-controller-manager's `controller_utils.go`: the pod a controller creates from its template
+(GetPodFromTemplate + the controller reference), which pods count as active, terminating or ready, the order in
+which surplus pods are deleted (ActivePods), and RFC 3339 times. Pure: times are epoch seconds passed in.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from typing import Any
+
+Obj = dict[str, Any]
+
+def meta(obj: Obj) -> Obj:
+    return obj.get("metadata") or {}
+
+
+def spec(obj: Obj) -> Obj:
+    return obj.get("spec") or {}
+
+
+def status(obj: Obj) -> Obj:
+    return obj.get("status") or {}
+
+
+def rfc3339(t: float) -> str:
+    """metav1.Time's wire form: second precision, UTC, 'Z'."""
+    return datetime.datetime.fromtimestamp(int(t), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(s: str | None) -> float | None:
+    """An RFC 3339 timestamp (as the API server writes them) to epoch seconds; None stays None."""
+    if not s:
+        return None
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def controller_ref(owner: Obj, api_version: str, kind: str) -> Obj:
+    """metav1.NewControllerRef: the owner reference a controller puts on what it creates (apiVersion and kind are
+    the controller's own: list items from an informer need not carry them)."""
+    return {"apiVersion": api_version, "kind": kind,
+            "name": meta(owner).get("name", ""), "uid": meta(owner).get("uid", ""),
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def controller_of(obj: Obj) -> Obj | None:
+    """The owner reference with controller=true (metav1.GetControllerOf)."""
+    return next((r for r in meta(obj).get("ownerReferences") or [] if r.get("controller")), None)
+
+
+def is_controlled_by(obj: Obj, owner: Obj) -> bool:
+    ref = controller_of(obj)
+    return ref is not None and ref.get("uid") == meta(owner).get("uid")
+
+
+def pod_from_template(template: Obj, owner: Obj, api_version: str, kind: str, *, generate_name: str | None = None,
+                      name: str | None = None, namespace: str | None = None) -> Obj:
+    """GetPodFromTemplate: labels, annotations, finalizers and spec from the template, the owner's controller
+    reference, and either a fixed `name` (StatefulSet) or `generateName` (the owner's name and a dash by default)."""
+    tmeta = template.get("metadata") or {}
+    md: Obj = {"namespace": namespace if namespace is not None else meta(owner).get("namespace", "")}
+    if name is not None:
+        md["name"] = name
+    else:
+        # getPodsPrefix; the API server's name generator shortens a long base itself
+        md["generateName"] = generate_name if generate_name is not None else f"{meta(owner).get('name', '')}-"
+    for key in ("labels", "annotations"):
+        if tmeta.get(key):
+            md[key] = dict(tmeta[key])
+    if tmeta.get("finalizers"):
+        md["finalizers"] = list(tmeta["finalizers"])
+    md["ownerReferences"] = [controller_ref(owner, api_version, kind)]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": copy.deepcopy(template.get("spec") or {})}
+
+
+def phase(pod: Obj) -> str:
+    return str(status(pod).get("phase") or "")
+
+
+def is_terminal(pod: Obj) -> bool:
+    return phase(pod) in ("Succeeded", "Failed")
+
+
+def is_active(pod: Obj) -> bool:
+    """FilterActivePods: not Succeeded, not Failed, not being deleted."""
+    return not is_terminal(pod) and meta(pod).get("deletionTimestamp") is None
+
+
+def is_terminating(pod: Obj) -> bool:
+    """CountTerminatingPods' test: being deleted but not yet terminal."""
+    return meta(pod).get("deletionTimestamp") is not None and not is_terminal(pod)
+
+
+def condition(pod: Obj, ctype: str) -> Obj | None:
+    return next((c for c in status(pod).get("conditions") or [] if c.get("type") == ctype), None)
+
+
+def is_ready(pod: Obj) -> bool:
+    c = condition(pod, "Ready")
+    return c is not None and c.get("status") == "True"
+
+
+def is_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
+    """podutil.IsPodAvailable: ready for at least minReadySeconds (by the Ready condition's transition time)."""
+    if not is_ready(pod):
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    c = condition(pod, "Ready") or {}
+    since = parse_time(c.get("lastTransitionTime"))
+    return since is not None and since + min_ready_seconds <= now
+
+
+def restart_count(pod: Obj) -> int:
+    return sum(int(cs.get("restartCount") or 0) for cs in status(pod).get("containerStatuses") or [])
+
+
+_PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def deletion_rank(pod: Obj) -> tuple[Any, ...]:
+    """controller.ActivePods' order, smallest first = deleted first: unscheduled < scheduled, Pending < Unknown <
+    Running, not ready < ready, ready for less time, more restarts, newer."""
+    ready_c = condition(pod, "Ready") or {}
+    ready_since = parse_time(ready_c.get("lastTransitionTime")) or 0.0
+    created = parse_time(meta(pod).get("creationTimestamp")) or 0.0
+    return (bool(spec(pod).get("nodeName")), _PHASE_RANK.get(phase(pod), 0), is_ready(pod),
+            -ready_since if is_ready(pod) else 0.0, -restart_count(pod), -created)
