@@ -195,7 +195,7 @@ class Informer:
     # ---------------------------------------------------------------- reflector
     async def run(self) -> None:
         backoff = INITIAL_BACKOFF_S
-        need_list = True
+        need_list = not self.last_sync_resource_version  # a restarted reflector resumes where it stopped
         while True:
             try:
                 if need_list:

@@ -24,9 +24,9 @@ from typing import Any
 
 from apiserver.kubeconfig import write_kubeconfig
 from raftkv import pki
-from tests.apiserver.fixtures import APIServer, Store, apiserver, store
+from tests.apiserver.fixtures import APIServer, Store, store
 from tests.apiserver_auth.cluster import write_signing_key
-from tests.conftest import GiveUp, register_process, stop_process, wait_for
+from tests.conftest import GiveUp, free_port, register_process, stop_process, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -77,6 +77,56 @@ class ControllerManager:
         return self.proc.wait(timeout)
 
 
+class APIServerProcess:
+    """`python -m apiserver` as tests.apiserver.fixtures starts it, but restartable on the same port (informer
+    tests need the server to go away and come back)."""
+
+    def __init__(self, tmp: str, st: Store, extra_args: Sequence[str]) -> None:
+        certs = os.path.join(tmp, "pki")
+        pki.init_ca(certs)
+        server = pki.issue(certs, "server", "apiserver", hosts=["localhost", "127.0.0.1"])
+        admin = pki.issue(certs, "client", "admin", cn="admin", orgs=["system:masters"])
+        ca = os.path.join(certs, "ca.crt")
+        self.port = free_port()
+        self.log_path = os.path.join(tmp, "apiserver.log")
+        self.cmd = [sys.executable, "-m", "apiserver", "--etcd-servers", st.url, "--secure-port", str(self.port),
+                    "--tls-cert-file", server.cert, "--tls-private-key-file", server.key, "--client-ca-file", ca,
+                    "--anonymous-auth=false", *extra_args]
+        if st.tls is not None:
+            self.cmd += ["--etcd-cafile", st.tls.ca, "--etcd-certfile", st.tls.cert, "--etcd-keyfile", st.tls.key]
+        url = f"https://127.0.0.1:{self.port}"
+        kc = os.path.join(tmp, "kubeconfig")
+        write_kubeconfig(kc, url, ca_file=ca, cert_file=admin.cert, key_file=admin.key)
+        self.info = APIServer(url, kc, ca, admin.cert, admin.key, self.log_path, certs)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as out:
+            self.proc = register_process(subprocess.Popen(self.cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+        proc = self.proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                with open(self.log_path, errors="replace") as f:
+                    raise GiveUp(f"apiserver exited with {proc.returncode}:\n{f.read()[-LOG_TAIL:]}")
+            host = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.info.ssl_context(), timeout=2)
+            try:
+                host.request("GET", "/readyz")
+                return host.getresponse().status == 200
+            finally:
+                host.close()
+        wait_for(ready, 60, "the API server to be ready", interval=0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 @dataclass
 class ControlPlane:
     tmp: str
@@ -84,7 +134,13 @@ class ControlPlane:
     server: APIServer
     admin_kubeconfig: str
     kcm_kubeconfig: str
+    apiserver_process: APIServerProcess | None = None
     managers: list[ControllerManager] = field(default_factory=list)
+
+    def restart_apiserver(self) -> None:
+        """Stop the API server and start it again on the same port (same store, same certificates)."""
+        assert self.apiserver_process is not None
+        self.apiserver_process.restart()
 
     @property
     def url(self) -> str:
@@ -198,12 +254,18 @@ def control_plane(kind: str = "etcd", extra_apiserver_args: Sequence[str] = ()) 
             "--service-account-key-file", key, "--service-account-issuer", ISSUER,
             "--watch-bookmark-interval", "5", *extra_apiserver_args]
     cp: ControlPlane | None = None
+    server: APIServerProcess | None = None
     try:
-        with store(kind, tmp) as st, apiserver(tmp, st.url, etcd_client=st.tls, extra_args=args) as srv:
-            cp = ControlPlane(tmp, st, srv, srv.kubeconfig, "")
+        with store(kind, tmp) as st:
+            server = APIServerProcess(tmp, st, args)
+            server.start()
+            srv = server.info
+            cp = ControlPlane(tmp, st, srv, srv.kubeconfig, "", server)
             cp.kcm_kubeconfig = cp.kubeconfig_for("kube-controller-manager", KCM_USER)
             yield cp
     finally:
         if cp is not None:
             cp.stop_managers()
+        if server is not None:
+            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
