@@ -89,6 +89,14 @@ def is_already_exists(e: BaseException) -> bool:
     return isinstance(e, APIError) and e.already_exists
 
 
+def has_status_cause(e: BaseException, cause: str) -> bool:
+    """apierrors.HasStatusCause: the Status names `cause` among its details.causes (e.g. "NamespaceTerminating",
+    which controllers drop instead of retrying)."""
+    if not isinstance(e, APIError):
+        return False
+    return any(c.get("reason") == cause for c in (e.status.get("details") or {}).get("causes") or [])
+
+
 class RateLimiter:
     """flowcontrol.NewTokenBucketRateLimiter: `wait()` blocks until a token is free; qps <= 0 means no limit."""
 
