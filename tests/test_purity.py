@@ -14,7 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORES = ["raftkv/raft", "raftkv/mvcc/core", "raftkv/lease", "raftkv/auth", "raftkv/chaos/checkers", "raftkv/server/batching",
          "raftkv/server/reconfig", "raftkv/server/membership",
          "raftkv/grpcwire/connection", "raftkv/grpcwire/headers", "raftkv/grpcwire/errors",
-         "raftkv/grpcwire/http1"]
+         "raftkv/grpcwire/http1", "raftkv/bbolt", "raftkv/snapshot/schema", "raftkv/snapshot/status",
+         "raftkv/snapshot/trailer", "raftkv/snapshot/cluster_flags", "raftkv/snapshot/etcd_wal"]
 FORBIDDEN = {"asyncio", "grpc", "socket", "time", "random", "os", "threading", "subprocess", "selectors",
              "multiprocessing", "sqlite3", "lmdb", "shutil", "tempfile", "signal"}
 

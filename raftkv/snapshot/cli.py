@@ -9,6 +9,7 @@ import sys
 from raftkv.bbolt import BoltError, read_db
 from raftkv.snapshot import status as status_mod
 from raftkv.snapshot.restore import RestoreError, restore
+from raftkv.snapshot.schema import SchemaError
 
 USAGE = """usage: raftkv snapshot <command> [flags]
 
@@ -56,7 +57,7 @@ def _status(argv: list[str]) -> int:
         st = status_mod.status_of(read_db(data))
     except BoltError as exc:
         return _fail(str(exc))
-    except ValueError as exc:  # a key bucket holding something that is not a revision
+    except SchemaError as exc:  # a key bucket holding something that is not a revision
         return _fail(f"invalid database: {exc}")
     sys.stdout.write(status_mod.render(st, args.write_out))
     return 0
