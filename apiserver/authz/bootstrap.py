@@ -152,7 +152,15 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         rule(["delete", "get", "list", "watch"], [""], ["namespaces"]),
         rule(["update"], [""], ["namespaces/finalize", "namespaces/status"]),
         rule(["delete", "deletecollection", "get", "list"], ["*"], ["*"])],
-    "serviceaccount-controller": [rule(["create"], [""], ["serviceaccounts"])],
+    "service-account-controller": [rule(["create"], [""], ["serviceaccounts"])],
+    "root-ca-cert-publisher": [rule(["create", "update"], [""], ["configmaps"])],
+    "resourcequota-controller": [
+        rule(["list", "watch"], ["*"], ["*"]),
+        rule(["update"], [""], ["resourcequotas/status"])],
+    "pod-garbage-collector": [
+        rule(["list", "watch", "delete"], [""], ["pods"]),
+        rule(["get", "list"], [""], ["nodes"]),
+        rule(["patch"], [""], ["pods/status"])],
     "generic-garbage-collector": [rule(["get", "list", "watch", "patch", "update", "delete"], ["*"], ["*"])],
     "node-controller": [
         rule(["get", "list", "update", "delete", "patch"], [""], ["nodes"]),
