@@ -1,0 +1,139 @@
+"""The controller manager's command line and start-up: kube's --controllers syntax, durations, concurrency flags,
+controllers not built yet, --use-service-account-credentials identities, /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import ssl
+import subprocess
+import sys
+import urllib.request
+from typing import Any
+
+import pytest
+
+from controllers.machinery.resources import SERVICEACCOUNTS, Resource
+from controllers.manager import Manager, client_config
+from controllers.options import (
+    CONCURRENCY_FLAGS,
+    SERVICE_ACCOUNTS,
+    ControllerSelectionError,
+    parse_controllers,
+    parse_duration,
+    parse_options,
+)
+from controllers.registry import CONTROLLERS
+from tests.conftest import free_port, wait_for
+from tests.controllers.cluster import ROOT, ControlPlane
+
+SELF_SUBJECT_REVIEWS = Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview",
+                                namespaced=False)
+
+
+@pytest.mark.unit
+def test_controllers_flag_follows_kube_syntax() -> None:
+    default = parse_controllers(["*"])
+    assert all(default.is_enabled(n) for n in CONTROLLERS) and not default.explicit("replicaset")
+    sel = parse_controllers(["*,-job", "deployment"])
+    assert not sel.is_enabled("job") and sel.is_enabled("cronjob") and sel.explicit("deployment")
+    only = parse_controllers(["replicaset,deployment"])
+    assert only.is_enabled("replicaset") and not only.is_enabled("job")
+    with pytest.raises(ControllerSelectionError, match="'nope' is not in the list of known controllers"):
+        parse_controllers(["*,nope"])
+
+
+@pytest.mark.unit
+def test_durations_and_leader_election_defaults() -> None:
+    assert [parse_duration(t) for t in ("15s", "1m30s", "500ms", "2h", "3")] == [15, 90, 0.5, 7200, 3]
+    o = parse_options(["--kubeconfig", "k"])
+    assert (o.leader_elect, o.leader_elect_lease_duration, o.leader_elect_renew_deadline,
+            o.leader_elect_retry_period) == (True, 15, 10, 2)
+    assert (o.leader_elect_resource_namespace, o.leader_elect_resource_name) == ("kube-system",
+                                                                                   "kube-controller-manager")
+    assert (o.kube_api_qps, o.kube_api_burst, o.node_monitor_grace_period) == (20, 30, 40)
+    assert o.workers("replicaset") == 5 and o.workers("daemonset") == 2 and o.workers("podgc") == 1
+    o = parse_options(["--kubeconfig", "k", "--concurrent-replicaset-syncs", "9", "--leader-elect=false",
+                       "--node-monitor-grace-period", "1m"])
+    assert o.workers("replicaset") == 9 and o.concurrent_replicaset_syncs == 9 and not o.leader_elect
+    assert o.node_monitor_grace_period == 60
+    assert set(CONCURRENCY_FLAGS) <= set(CONTROLLERS) and set(SERVICE_ACCOUNTS) == set(CONTROLLERS)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("argv, message", [
+    (["--kubeconfig", "k", "--controllers", "bogus"], "'bogus' is not in the list of known controllers"),
+    (["--kubeconfig", "k", "--leader-elect-lease-duration", "5s", "--leader-elect-renew-deadline", "5s"],
+     "leaseDuration must be greater than renewDeadline"),
+    (["--kubeconfig", "k", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "2s"],
+     "renewDeadline must be greater than retryPeriod"),
+    (["--leader-elect-lease-duration", "xyz"], "invalid duration"),
+])
+def test_bad_flags_are_refused_at_start(argv: list[str], message: str) -> None:
+    p = subprocess.run([sys.executable, "-m", "controllers", *argv], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+
+
+def _unbuilt() -> str | None:
+    for name, target in CONTROLLERS.items():
+        module = target.partition(":")[0]
+        try:
+            if importlib.util.find_spec(module) is None:
+                return name
+        except ModuleNotFoundError:
+            return name
+    return None
+
+
+@pytest.mark.e2e
+def test_a_controller_named_explicitly_must_exist(control_plane: ControlPlane, controller_manager: Any) -> None:
+    name = _unbuilt()
+    if name is None:
+        pytest.skip("every registered controller is built")
+    m = controller_manager(f"--controllers={name}", "--leader-elect=false")
+    assert m.wait_exit(60) == 2
+    assert f"controller {name} is not built yet" in m.log()
+
+
+@pytest.mark.e2e
+def test_service_account_credentials_give_each_controller_its_own_identity(control_plane: ControlPlane) -> None:
+    async def main() -> None:
+        o = parse_options(["--kubeconfig", control_plane.kcm_kubeconfig, "--use-service-account-credentials"])
+        mgr = Manager(o, client_config(o))
+        try:
+            for ctrl in ("replicaset", "nodelifecycle"):
+                client = mgr.client_for(ctrl)
+                review = await client.create(SELF_SUBJECT_REVIEWS, None,
+                                             {"apiVersion": "authentication.k8s.io/v1",
+                                              "kind": "SelfSubjectReview"})
+                user = review["status"]["userInfo"]
+                assert user["username"] == f"system:serviceaccount:kube-system:{SERVICE_ACCOUNTS[ctrl]}"
+                assert "system:serviceaccounts:kube-system" in user["groups"]
+                sa = await mgr.root.get(SERVICEACCOUNTS, "kube-system", SERVICE_ACCOUNTS[ctrl])
+                assert sa["metadata"]["name"] == SERVICE_ACCOUNTS[ctrl]
+            plain = Manager(parse_options(["--kubeconfig", control_plane.kcm_kubeconfig]), mgr.config)
+            review = await plain.client_for("replicaset").create(SELF_SUBJECT_REVIEWS, None,
+                                                                 {"kind": "SelfSubjectReview",
+                                                                  "apiVersion": "authentication.k8s.io/v1"})
+            assert review["status"]["userInfo"]["username"] == "system:kube-controller-manager"
+            await plain.close()
+        finally:
+            await mgr.close()
+    asyncio.run(main())
+
+
+@pytest.mark.e2e
+def test_healthz_is_served_on_the_secure_port(control_plane: ControlPlane, controller_manager: Any) -> None:
+    port = free_port()
+    m = controller_manager("--leader-elect=false", f"--secure-port={port}", "--bind-address=127.0.0.1",
+                           "--controllers=*")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # a self-signed serving certificate, as kube-controller-manager makes
+
+    def healthy() -> bool:
+        assert m.alive(), m.log()
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=2) as r:
+            return r.read() == b"ok"
+    wait_for(healthy, 30, "/healthz")
