@@ -49,8 +49,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tls-cert-file", required=True)
     p.add_argument("--tls-private-key-file", required=True)
     p.add_argument("--client-ca-file", default="")
-    p.add_argument("--anonymous-auth", type=_bool, nargs="?", const=True, default=False,
-                   help="serve requests without credentials as system:anonymous (kube-apiserver defaults to true)")
+    p.add_argument("--anonymous-auth", type=_bool, nargs="?", const=True, default=True,
+                   help="serve requests without credentials as system:anonymous (kube-apiserver's default: true)")
     p.add_argument("--token-auth-file", default="", help='static tokens, CSV: token,user,uid,"group1,group2"')
     p.add_argument("--authorization-mode", action="append", default=[],
                    help="comma list of AlwaysAllow, AlwaysDeny, Node, RBAC (default Node,RBAC)")

@@ -104,6 +104,16 @@ async def _create_or_update(store: GenericStore, namespace: str, name: str, buil
         return
 
 
+async def _exists(store: GenericStore, namespace: str, name: str) -> bool:
+    try:
+        await store.get(namespace, name)
+        return True
+    except errors.APIError as e:
+        if e.code != 404:
+            raise
+        return False
+
+
 async def bootstrap_kubernetes_service(registry: Registry, allocator: ServiceAllocator, opts: ServingOptions) -> None:
     """What kube-apiserver's bootstrap controller and endpoint reconciler do at start: repair the allocation
     bitmaps from the stored Services, create the `kubernetes` Service (first address of the range) and add this
@@ -112,11 +122,13 @@ async def bootstrap_kubernetes_service(registry: Registry, allocator: ServiceAll
     assert services is not None
     listed = await services.list("", ListOptions())
     await allocator.repair(listed["items"])
-    try:
-        await services.create(kube_svc.NAMESPACE, kube_svc.service(allocator.ips.first, opts.secure_port))
-    except errors.APIError as e:
-        if e.code != 409:
-            raise
+    if not await _exists(services, kube_svc.NAMESPACE, kube_svc.NAME):
+        try:
+            await services.create(kube_svc.NAMESPACE, kube_svc.service(allocator.ips.first, opts.secure_port))
+        except errors.APIError:
+            # another API server created it first: its address is then taken (422) or its name (409)
+            if not await _exists(services, kube_svc.NAMESPACE, kube_svc.NAME):
+                raise
     ip = kube_svc.advertise_address(opts.advertise_address, opts.bind_address)
     endpoints, slices = registry.store("", "endpoints"), registry.store("discovery.k8s.io", "endpointslices")
     assert endpoints is not None and slices is not None
@@ -170,7 +182,6 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
 
     async def on_shutdown(app: web.Application) -> None:
         handler.stop_watches()
-        await handler.gc.stop()
         if registry.watch_cache is not None:
             await registry.watch_cache.stop()
         await informer.stop()

@@ -7,11 +7,13 @@ The generic store calls these hooks and nothing else knows about a resource's sh
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
 
 from apiserver.errors import APIError, Cause
+from apiserver.registry import defaults
 from apiserver.selectors import selector_from_spec
 from apiserver.validation import core as core_rules
 from apiserver.validation import other, workloads
@@ -72,6 +74,21 @@ class Strategy:
         """A reason the object may not be deleted (403 Forbidden), or "" to allow it."""
         return ""
 
+    def holds_deletion(self, obj: dict[str, Any]) -> bool:
+        """Besides metadata.finalizers, something that keeps a deleted object until it is cleared (a namespace's
+        spec.finalizers, as kube-apiserver's ShouldDeleteNamespaceDuringUpdate)."""
+        return False
+
+    def prepare_for_delete(self, obj: dict[str, Any]) -> None:
+        """Changes to an object whose deletion is recorded but not yet complete."""
+
+    def prepare_for_finalize(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """The finalize subresource (namespaces only) writes spec.finalizers and nothing else."""
+        finalizers = (new.get("spec") or {}).get("finalizers")
+        new.clear()
+        new.update(copy.deepcopy(old))
+        new.setdefault("spec", {})["finalizers"] = finalizers or []
+
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return []
 
@@ -93,37 +110,6 @@ class Strategy:
         return out
 
 
-def _default_container(c: dict[str, Any]) -> None:
-    image = str(c.get("image", ""))
-    tag = image.rsplit("/", 1)[-1]
-    latest = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
-    c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
-    c.setdefault("terminationMessagePath", "/dev/termination-log")
-    c.setdefault("terminationMessagePolicy", "File")
-    c.setdefault("resources", {})
-    for p in c.get("ports") or []:
-        if isinstance(p, dict):
-            p.setdefault("protocol", "TCP")
-    for key in ("livenessProbe", "readinessProbe", "startupProbe"):  # SetDefaults_Probe
-        probe = c.get(key)
-        if isinstance(probe, dict):
-            for field, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
-                                 ("failureThreshold", 3)):
-                if not probe.get(field):
-                    probe[field] = value
-
-
-def default_pod_spec(spec: dict[str, Any]) -> None:
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("schedulerName", "default-scheduler")
-    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        if isinstance(c, dict):
-            _default_container(c)
-
-
 def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
     return core_rules.pod_spec(spec, path)
 
@@ -139,9 +125,9 @@ class PodStrategy(Strategy):
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
-        if isinstance(spec, dict):
-            default_pod_spec(spec)
+        if isinstance(spec, dict) and not spec.get("serviceAccount"):
             spec.setdefault("serviceAccountName", "default")
+        defaults.pod(obj)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return decoded(obj, lambda o: core_rules.pod_spec(o.get("spec"), "spec"))
@@ -193,14 +179,6 @@ def _validate_replicas(spec: dict[str, Any]) -> list[Cause]:
     return []
 
 
-def _default_template(spec: dict[str, Any]) -> None:
-    tpl = spec.get("template")
-    if isinstance(tpl, dict):
-        tpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
-        if isinstance(tpl.get("spec"), dict):
-            default_pod_spec(tpl["spec"])
-
-
 def _immutable(new: dict[str, Any], old: dict[str, Any], path: str, message: str = "field is immutable"
                ) -> list[Cause]:
     def get(o: Any) -> Any:
@@ -229,28 +207,9 @@ class WorkloadStrategy(Strategy):
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
-        if not isinstance(spec, dict):
-            return
-        if self.kind != "DaemonSet":
-            spec.setdefault("replicas", 1)
-        if self.kind == "Deployment":
-            strategy = spec.setdefault("strategy", {})
-            if isinstance(strategy, dict):
-                strategy.setdefault("type", "RollingUpdate")
-                if strategy["type"] == "RollingUpdate":
-                    strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
-            spec.setdefault("revisionHistoryLimit", 10)
-            spec.setdefault("progressDeadlineSeconds", 600)
-        elif self.kind == "StatefulSet":
-            spec.setdefault("podManagementPolicy", "OrderedReady")
-            spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
-            spec.setdefault("revisionHistoryLimit", 10)
-            spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
-        elif self.kind == "DaemonSet":
-            spec.setdefault("updateStrategy", {"type": "RollingUpdate",
-                                               "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
-            spec.setdefault("revisionHistoryLimit", 10)
-        _default_template(spec)
+        if isinstance(spec, dict):
+            {"Deployment": defaults.deployment, "ReplicaSet": defaults.replica_set,
+             "StatefulSet": defaults.stateful_set, "DaemonSet": defaults.daemon_set}[self.kind](spec)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         spec = obj.get("spec")
@@ -275,18 +234,7 @@ class ReplicationControllerStrategy(Strategy):
     extra_fields = frozenset({"status.replicas"})
 
     def default(self, obj: dict[str, Any]) -> None:
-        spec = obj.setdefault("spec", {})
-        if not isinstance(spec, dict):
-            return
-        spec.setdefault("replicas", 1)
-        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") if isinstance(
-            spec.get("template"), dict) else None
-        if not spec.get("selector") and labels:
-            spec["selector"] = dict(labels)
-        md = obj.setdefault("metadata", {})
-        if not md.get("labels") and labels:
-            md["labels"] = dict(labels)
-        _default_template(spec)
+        defaults.replication_controller(obj)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         spec = obj.get("spec")
@@ -325,19 +273,7 @@ class JobStrategy(Strategy):
         spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: md["uid"]}}
 
     def default(self, obj: dict[str, Any]) -> None:
-        spec = obj.setdefault("spec", {})
-        if not isinstance(spec, dict):
-            return
-        spec.setdefault("parallelism", 1)
-        spec.setdefault("completions", 1)
-        spec.setdefault("backoffLimit", 6)
-        spec.setdefault("completionMode", "NonIndexed")
-        spec.setdefault("suspend", False)
-        spec.setdefault("manualSelector", None)
-        if spec.get("manualSelector") is None:
-            spec.pop("manualSelector")
-        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
-        _default_template(spec)
+        defaults.job(obj)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         spec = obj.get("spec")
@@ -355,18 +291,8 @@ class CronJobStrategy(Strategy):
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
-        if not isinstance(spec, dict):
-            return
-        spec.setdefault("concurrencyPolicy", "Allow")
-        spec.setdefault("suspend", False)
-        spec.setdefault("successfulJobsHistoryLimit", 3)
-        spec.setdefault("failedJobsHistoryLimit", 1)
-        job = ((spec.get("jobTemplate") or {}).get("spec")) if isinstance(spec.get("jobTemplate"), dict) else None
-        if isinstance(job, dict):
-            job.setdefault("backoffLimit", 6)
-            job.setdefault("completionMode", "NonIndexed")
-            job.setdefault("suspend", False)
-            _default_template(job)
+        if isinstance(spec, dict):
+            defaults.cron_job(spec)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         if not isinstance(obj.get("spec"), dict):
@@ -383,7 +309,7 @@ class PVCStrategy(Strategy):
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):
-            spec.setdefault("volumeMode", "Filesystem")
+            defaults.pvc_spec(spec)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         spec = obj.get("spec") or {}
@@ -398,6 +324,9 @@ class PVCStrategy(Strategy):
 
 class EndpointSliceStrategy(Strategy):
     tracks_generation = True
+
+    def default(self, obj: dict[str, Any]) -> None:
+        defaults.endpoint_slice(obj)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return other.endpoint_slice(obj)
@@ -552,6 +481,7 @@ class ServiceStrategy(Strategy):
 
 
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+NAMESPACE_FINALIZER = "kubernetes"
 
 
 class NamespaceStrategy(Strategy):
@@ -564,8 +494,29 @@ class NamespaceStrategy(Strategy):
             return "this namespace may not be deleted"
         return ""
 
+    def holds_deletion(self, obj: dict[str, Any]) -> bool:
+        """A deleted namespace stays (Terminating) until the namespace controller clears spec.finalizers."""
+        return bool((obj.get("spec") or {}).get("finalizers"))
+
+    def prepare_for_delete(self, obj: dict[str, Any]) -> None:
+        obj.setdefault("status", {})["phase"] = "Terminating"
+
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        """Active, with the `kubernetes` finalizer the namespace controller removes once the namespace is empty."""
         obj["status"] = {"phase": "Active"}
+        spec = obj.setdefault("spec", {})
+        finalizers = list(spec.get("finalizers") or [])
+        if NAMESPACE_FINALIZER not in finalizers:
+            finalizers.append(NAMESPACE_FINALIZER)
+        spec["finalizers"] = finalizers
+
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """spec.finalizers change only through the finalize subresource."""
+        super().prepare_for_update(new, old)
+        if "finalizers" in (old.get("spec") or {}):
+            new.setdefault("spec", {})["finalizers"] = old["spec"]["finalizers"]
+        else:
+            (new.get("spec") or {}).pop("finalizers", None)
 
     def default(self, obj: dict[str, Any]) -> None:
         md = obj.setdefault("metadata", {})
@@ -576,6 +527,9 @@ class NamespaceStrategy(Strategy):
 class NodeStrategy(Strategy):
     has_status = True
     extra_fields = frozenset({"spec.unschedulable"})
+
+    def default(self, obj: dict[str, Any]) -> None:
+        defaults.node(obj)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return core_rules.node(obj)
@@ -615,8 +569,24 @@ class ResourceQuotaStrategy(Strategy):
 
 
 class LimitRangeStrategy(Strategy):
+    def default(self, obj: dict[str, Any]) -> None:
+        defaults.limit_range(obj)
+
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return decoded(obj, core_rules.limit_range)
+
+
+class EndpointsStrategy(Strategy):
+    def default(self, obj: dict[str, Any]) -> None:
+        defaults.endpoints(obj)
+
+
+class WebhookConfigurationStrategy(Strategy):
+    def __init__(self, mutating: bool) -> None:
+        self.mutating = mutating
+
+    def default(self, obj: dict[str, Any]) -> None:
+        defaults.webhook_configuration(obj, self.mutating)
 
 
 class LeaseStrategy(Strategy):
@@ -636,13 +606,7 @@ class RBACStrategy(Strategy):
     name_is_path_segment = True
 
     def default(self, obj: dict[str, Any]) -> None:
-        """SetDefaults_Subject: users and groups are in the RBAC group, service accounts in the core one."""
-        for subject in obj.get("subjects") or []:
-            if isinstance(subject, dict) and not subject.get("apiGroup"):
-                if subject.get("kind") in ("User", "Group"):
-                    subject["apiGroup"] = other.RBAC_GROUP
-                elif subject.get("kind") == "ServiceAccount":
-                    subject["apiGroup"] = ""
+        defaults.rbac(obj)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         kind = obj.get("kind", "")
@@ -666,7 +630,9 @@ STRATEGIES: dict[str, Strategy] = {
     "secrets": SecretStrategy(), "events": EventStrategy(), "configmaps": ConfigMapStrategy(),
     "resourcequotas": ResourceQuotaStrategy(), "limitranges": LimitRangeStrategy(), "leases": LeaseStrategy(),
     "roles": RBACStrategy(), "clusterroles": RBACStrategy(), "rolebindings": RBACStrategy(),
-    "clusterrolebindings": RBACStrategy(),
+    "clusterrolebindings": RBACStrategy(), "endpoints": EndpointsStrategy(),
+    "mutatingwebhookconfigurations": WebhookConfigurationStrategy(mutating=True),
+    "validatingwebhookconfigurations": WebhookConfigurationStrategy(mutating=False),
 }
 
 

@@ -117,25 +117,32 @@ class APIServer:
 @contextlib.contextmanager
 def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
               etcd_client: EtcdTLS | None = None, bookmark_interval: float = 60.0,
-              extra_args: Sequence[str] = ()) -> Iterator[APIServer]:
+              extra_args: Sequence[str] = (), kube_flags_only: bool = False, name: str = "apiserver",
+              port: int = 0) -> Iterator[APIServer]:
+    """With `kube_flags_only`, nothing but the serving flags and `extra_args` is passed (no --anonymous-auth, no
+    --watch-bookmark-interval): the server runs on kube-apiserver's defaults. `name` keeps several servers'
+    files apart in one `tmp` (they share its client CA); `port` reuses a secure port (a restart)."""
     certs = os.path.join(tmp, "pki")
-    pki.init_ca(certs)
-    server = pki.issue(certs, "server", "apiserver", hosts=["localhost", "127.0.0.1"])
+    if not os.path.exists(os.path.join(certs, "ca.crt")):
+        pki.init_ca(certs)
+    server = pki.issue(certs, "server", name, hosts=["localhost", "127.0.0.1"])
     admin = pki.issue(certs, "client", "admin", cn="admin", orgs=["system:masters"])
     ca = os.path.join(certs, "ca.crt")
-    port = free_port()
-    log = os.path.join(tmp, "apiserver.log")
+    port = port or free_port()
+    log = os.path.join(tmp, f"{name}.log")
     cmd = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--secure-port", str(port),
-           "--tls-cert-file", server.cert, "--tls-private-key-file", server.key, "--client-ca-file", ca,
-           f"--anonymous-auth={'true' if anonymous_auth else 'false'}",
-           "--watch-bookmark-interval", str(bookmark_interval), *extra_args]
+           "--tls-cert-file", server.cert, "--tls-private-key-file", server.key, "--client-ca-file", ca]
+    if not kube_flags_only:
+        cmd += [f"--anonymous-auth={'true' if anonymous_auth else 'false'}",
+                "--watch-bookmark-interval", str(bookmark_interval)]
+    cmd += extra_args
     if etcd_client is not None:
         cmd += ["--etcd-cafile", etcd_client.ca, "--etcd-certfile", etcd_client.cert,
                 "--etcd-keyfile", etcd_client.key]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"https://127.0.0.1:{port}"
-    kc = os.path.join(tmp, "kubeconfig")
+    kc = os.path.join(tmp, "kubeconfig" if name == "apiserver" else f"{name}.kubeconfig")
     write_kubeconfig(kc, url, ca_file=ca, cert_file=admin.cert, key_file=admin.key)
     srv = APIServer(url, kc, ca, admin.cert, admin.key, log, certs)
     try:

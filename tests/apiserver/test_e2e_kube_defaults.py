@@ -1,0 +1,277 @@
+"""Issue #13, as a new user meets it: one raftkv member over mTLS and `python -m apiserver` started with only the
+flags a kube-apiserver user passes (no flag of our own), then the machine's kubectl 1.32 as an admin
+(system:masters) and as a plain user. Each check is what a real kube-apiserver answers; the Service allocators are
+also run through two API servers on one store and across a restart."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import http.client
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from apiserver.kubeconfig import write_kubeconfig
+from apiserver.registry import allocation
+from raftkv import pki
+from tests.apiserver.fixtures import APIServer, EtcdTLS, apiserver, etcd
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (shutil.which("etcd") and shutil.which("kubectl")),
+                                                  reason="needs etcd and kubectl")]
+ADMISSION = "NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,AlwaysPullImages,NodeRestriction"
+
+
+def kube_flags(tls: EtcdTLS | None) -> list[str]:
+    """The issue's flags beyond what the fixture always passes (--etcd-servers, --secure-port, --tls-*,
+    --client-ca-file)."""
+    flags = ["--bind-address", "127.0.0.1", "--authorization-mode", "Node,RBAC",
+             "--enable-admission-plugins", ADMISSION]
+    if tls is not None:
+        flags += ["--etcd-cafile", tls.ca, "--etcd-certfile", tls.cert, "--etcd-keyfile", tls.key]
+    return flags
+
+
+@contextlib.contextmanager
+def raftkv_member(tmp: str) -> Iterator[tuple[str, EtcdTLS]]:
+    from tests.e2e.cluster import running_cluster
+    with running_cluster("raftkv", pathlib.Path(tmp) / "raftkv", size=1) as cluster:
+        p = cluster.pki
+        yield cluster.endpoints[0], EtcdTLS(str(p / "ca.crt"), str(p / "client.crt"), str(p / "client.key"))
+
+
+class User:
+    def __init__(self, srv: APIServer, tmp: str, name: str, orgs: tuple[str, ...] = ()) -> None:
+        self.tmp = tmp
+        if name == "admin":
+            self.kubeconfig = srv.kubeconfig
+        else:
+            cert = pki.issue(srv.pki_dir, "client", name, cn=name, orgs=list(orgs))
+            self.kubeconfig = os.path.join(tmp, f"{name}.kubeconfig")
+            write_kubeconfig(self.kubeconfig, srv.url, ca_file=srv.ca, cert_file=cert.cert, key_file=cert.key)
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "HOME": self.tmp}
+        return subprocess.run(["kubectl", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
+
+    def ok(self, *args: str, stdin: str | None = None) -> str:
+        proc = self.kubectl(*args, stdin=stdin)
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    def fails(self, *args: str, stdin: str | None = None) -> str:
+        proc = self.kubectl(*args, stdin=stdin)
+        assert proc.returncode != 0, f"kubectl {' '.join(args)} succeeded: {proc.stdout}"
+        return proc.stderr.strip()
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.ok(*args, "-o", "json"))
+
+
+@pytest.fixture(scope="module")
+def kube() -> Iterator[tuple[APIServer, str]]:
+    tmp = tempfile.mkdtemp(prefix="apiserver-kube-defaults-")
+    try:
+        with raftkv_member(tmp) as (url, tls), apiserver(tmp, url, etcd_client=tls, kube_flags_only=True,
+                                                         extra_args=kube_flags(tls)) as srv:
+            yield srv, tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def admin(kube) -> User:
+    return User(*kube, "admin")
+
+
+def test_kubernetes_service_and_endpoints_exist_with_no_flag_given(kube, admin):
+    srv, _ = kube
+    port = int(srv.url.rsplit(":", 1)[1])
+    svc = admin.json("get", "svc", "kubernetes")
+    assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
+    assert (svc["spec"]["clusterIP"], svc["spec"]["clusterIPs"], svc["spec"]["ipFamilies"]) == (
+        "10.0.0.1", ["10.0.0.1"], ["IPv4"])
+    assert svc["spec"]["ports"] == [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]
+    ep = admin.json("get", "endpoints", "kubernetes")
+    assert ep["subsets"] == [{"addresses": [{"ip": "127.0.0.1"}],
+                              "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+    sl = admin.json("get", "endpointslice", "kubernetes")
+    assert sl["endpoints"][0]["addresses"] == ["127.0.0.1"] and sl["ports"][0]["port"] == port
+    assert admin.ok("get", "svc", "kubernetes").splitlines()[1].split()[:3] == ["kubernetes", "ClusterIP",
+                                                                              "10.0.0.1"]
+
+
+def test_cluster_ips_and_node_ports_are_allocated_checked_and_released(admin):
+    admin.ok("create", "service", "clusterip", "web", "--tcp=80:8080")
+    row = admin.ok("get", "svc", "web").splitlines()[1].split()
+    ip = row[2]
+    assert ip != "<none>" and allocation.IPRange.parse("10.0.0.0/24").offset(ip) is not None
+    svc = admin.json("get", "svc", "web")
+    assert (svc["spec"]["internalTrafficPolicy"], svc["spec"]["ipFamilyPolicy"]) == ("Cluster", "SingleStack")
+    assert admin.fails("create", "service", "clusterip", "dup", "--tcp=80", f"--clusterip={ip}") == (
+        f'error: failed to create ClusterIP service: Service "dup" is invalid: spec.clusterIPs: Invalid value: '
+        f'[]string{{"{ip}"}}: failed to allocate IP {ip}: provided IP is already allocated')
+    assert admin.fails("create", "service", "clusterip", "far", "--tcp=80", "--clusterip=10.9.9.9").endswith(
+        "failed to allocate IP 10.9.9.9: provided IP is not in the valid range. The range of valid IPs is "
+        "10.0.0.0/24")
+    admin.ok("create", "service", "clusterip", "headless", "--clusterip=None")
+    assert admin.json("get", "svc", "headless")["spec"]["clusterIPs"] == ["None"]
+
+    admin.ok("create", "service", "nodeport", "np", "--tcp=80:8080", "--node-port=30080")
+    assert admin.fails("create", "service", "nodeport", "np2", "--tcp=80:8080", "--node-port=30080") == (
+        'error: failed to create NodePort service: Service "np2" is invalid: spec.ports[0].nodePort: Invalid value: '
+        '30080: provided port is already allocated')
+    assert admin.fails("create", "service", "nodeport", "np3", "--tcp=80:8080", "--node-port=8080").endswith(
+        "spec.ports[0].nodePort: Invalid value: 8080: provided port is not in the valid range. The range of valid "
+        "ports is 30000-32767")
+    admin.ok("create", "service", "nodeport", "auto", "--tcp=80:8080")
+    assert 30000 <= admin.json("get", "svc", "auto")["spec"]["ports"][0]["nodePort"] <= 32767
+    # A type change and a delete give the port and the address back.
+    admin.ok("patch", "svc", "np", "-p", '{"spec":{"type":"ClusterIP"}}')
+    assert "nodePort" not in admin.json("get", "svc", "np")["spec"]["ports"][0]
+    admin.ok("create", "service", "nodeport", "np2", "--tcp=80:8080", "--node-port=30080")
+    admin.ok("delete", "svc", "web")
+    admin.ok("create", "service", "clusterip", "dup", "--tcp=80", f"--clusterip={ip}")
+
+
+def test_defaults_written_for_pods_and_services(admin):
+    admin.ok("run", "p", "--image=nginx:1.25")
+    pod = admin.json("get", "pod", "p")
+    assert pod["spec"]["enableServiceLinks"] is True
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Always"  # AlwaysPullImages is enabled
+
+
+def test_deployment_selector_mismatch_is_kube_apiservers_message(admin):
+    manifest = textwrap.dedent("""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: bad}
+        spec:
+          selector: {matchLabels: {app: x}}
+          template:
+            metadata: {labels: {app: other}}
+            spec: {containers: [{name: c, image: nginx:1.25}]}
+        """)
+    assert admin.fails("apply", "-f", "-", stdin=manifest) == (
+        'The Deployment "bad" is invalid: spec.template.metadata.labels: Invalid value: '
+        'map[string]string{"app":"other"}: `selector` does not match template `labels`')
+
+
+def test_patch_then_server_side_apply_conflicts_with_kubectl_patch(admin, tmp_path):
+    def manifest(replicas: int) -> str:
+        return textwrap.dedent(f"""\
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {{name: ssa}}
+            spec:
+              replicas: {replicas}
+              selector: {{matchLabels: {{app: ssa}}}}
+              template:
+                metadata: {{labels: {{app: ssa}}}}
+                spec: {{containers: [{{name: c, image: nginx:1.25}}]}}
+            """)
+    admin.ok("apply", "-f", "-", stdin=manifest(2))
+    admin.ok("patch", "deployment", "ssa", "-p", '{"spec":{"replicas":3}}')
+    managers = {e["manager"] for e in admin.json("get", "deploy", "ssa", "--show-managed-fields")["metadata"][
+        "managedFields"]}
+    assert managers == {"kubectl-client-side-apply", "kubectl-patch"}
+    path = tmp_path / "ssa.yaml"
+    path.write_text(manifest(5))
+    diff = admin.kubectl("diff", "-f", str(path))
+    assert diff.returncode == 1 and "-  replicas: 3\n+  replicas: 5" in diff.stdout
+    err = admin.fails("apply", "--server-side", "-f", str(path))
+    assert 'Apply failed with 1 conflict: conflict with "kubectl-patch" using apps/v1: .spec.replicas' in err
+    assert admin.json("get", "deploy", "ssa")["spec"]["replicas"] == 3
+
+
+def test_plain_user_cannot_escalate_and_missing_namespace_is_not_found(kube, admin):
+    srv, tmp = kube
+    bob = User(srv, tmp, "bob")
+    admin.ok("create", "rolebinding", "bob-view", "--clusterrole=view", "--user=bob", "-n", "default")
+    assert bob.fails("create", "rolebinding", "x", "--clusterrole=cluster-admin", "--user=bob", "-n",
+                     "default") == (
+        'error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io is forbidden: User "bob" cannot '
+        'create resource "rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "default"')
+    # With the right to create bindings, granting more than one holds is the escalation check's refusal.
+    admin.ok("create", "role", "binder", "--verb=create", "--resource=rolebindings", "-n", "default")
+    admin.ok("create", "rolebinding", "bob-binder", "--role=binder", "--user=bob", "-n", "default")
+    assert bob.fails("create", "rolebinding", "x", "--clusterrole=cluster-admin", "--user=bob", "-n",
+                     "default") == (
+        'error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io "x" is forbidden: user "bob" '
+        '(groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'
+        '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}\n{NonResourceURLs:["*"], Verbs:["*"]}')
+    assert admin.fails("create", "configmap", "q", "-n", "nosuchns") == (
+        'error: failed to create configmap: namespaces "nosuchns" not found')
+
+
+def _status(srv: APIServer, method: str, path: str, body: object = None) -> tuple[int, dict]:
+    host, port = srv.url.split("//", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPSConnection(host, int(port), context=srv.ssl_context(), timeout=30)
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def _stored_bits(etcd_url: str, key: str) -> int:
+    out = subprocess.run(["etcdctl", f"--endpoints={etcd_url}", "get", key, "--print-value-only"], check=True,
+                         capture_output=True, text=True, timeout=30, env={**os.environ, "ETCDCTL_API": "3"}).stdout
+    return allocation.decode_bits(json.loads(out)["data"])
+
+
+def _service(name: str, **spec: object) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"ports": [{"port": 80}], **spec}}
+
+
+def test_two_api_servers_on_one_store_never_share_an_address_and_a_restart_keeps_them():
+    tmp = tempfile.mkdtemp(prefix="apiserver-alloc-")
+    try:
+        with etcd(tmp) as url:
+            with apiserver(tmp, url, kube_flags_only=True, name="a") as a, \
+                    apiserver(tmp, url, kube_flags_only=True, name="b") as b:
+                jobs = [(srv, f"s{i}-{'a' if srv is a else 'b'}", "NodePort" if i % 3 == 0 else "ClusterIP")
+                        for i in range(12) for srv in (a, b)]
+                with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+                    results = list(pool.map(lambda j: _status(j[0], "POST", "/api/v1/namespaces/default/services",
+                                                              _service(j[1], type=j[2])), jobs))
+                assert [code for code, _ in results] == [201] * len(jobs), results
+                ips = [body["spec"]["clusterIP"] for _, body in results]
+                ports = [body["spec"]["ports"][0]["nodePort"] for _, body in results if body["spec"]["type"] ==
+                         "NodePort"]
+                assert len(set(ips)) == len(ips) and "10.0.0.1" not in ips and len(set(ports)) == len(ports)
+                # The stored bitmaps hold exactly what the Services hold (kube-apiserver's RangeAllocation keys).
+                cidr, node_ports = allocation.IPRange.parse("10.0.0.0/24"), allocation.PortRange.parse("30000-32767")
+                assert _stored_bits(url, allocation.SERVICE_IPS_KEY) == sum(
+                    1 << cidr.offset(ip) for ip in [*ips, "10.0.0.1"])
+                assert _stored_bits(url, allocation.NODE_PORTS_KEY) == sum(1 << (p - node_ports.base) for p in ports)
+                # Both servers listed themselves in the kubernetes Endpoints.
+                _, ep = _status(a, "GET", "/api/v1/namespaces/default/endpoints/kubernetes")
+                assert sorted(s["ports"][0]["port"] for s in ep["subsets"]) == sorted(
+                    int(s.url.rsplit(":", 1)[1]) for s in (a, b))
+                taken_ip, taken_port, a_port = ips[0], ports[0], int(a.url.rsplit(":", 1)[1])
+            # A restart reads the allocations back from the store.
+            with apiserver(tmp, url, kube_flags_only=True, name="a", port=a_port) as again:
+                code, body = _status(again, "POST", "/api/v1/namespaces/default/services",
+                                     _service("late", clusterIP=taken_ip))
+                assert code == 422 and body["message"].endswith("provided IP is already allocated")
+                code, body = _status(again, "POST", "/api/v1/namespaces/default/services",
+                                     _service("late", type="NodePort", ports=[{"port": 80, "nodePort": taken_port}]))
+                assert code == 422 and body["message"].endswith("provided port is already allocated")
+                code, _ = _status(again, "DELETE", f"/api/v1/namespaces/default/services/{jobs[0][1]}")
+                assert code == 200
+                code, body = _status(again, "POST", "/api/v1/namespaces/default/services",
+                                     _service("late", clusterIP=taken_ip))
+                assert code == 201 and body["spec"]["clusterIP"] == taken_ip
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
