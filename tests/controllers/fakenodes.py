@@ -3,7 +3,8 @@
 Until real agents exist, controllers under test would only ever see Pending, unscheduled pods. `FakeNodes`
 registers Node objects and, from a watch on all pods, binds each unbound pod to a node (pods/binding) and writes
 the status a kubelet would (phase Running, Ready/ContainersReady/PodScheduled/Initialized True, podIP, ready
-container statuses) through the status subresource, so controllers see realistic pods. A test can hold pods
+container statuses) through the status subresource, so controllers see realistic pods. A pod on one of its nodes
+that is deleted gracefully is then deleted for good (grace period 0), as a kubelet confirms a stopped pod. A test can hold pods
 back (`policy`), or finish one (`complete`). It talks only to the API server, with the kubeconfig's credentials.
 
     with FakeNodes(kubeconfig, ["node-1", "node-2"]) as nodes:
@@ -198,7 +199,11 @@ class FakeNodes:
         meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
         if self.namespaces is not None and meta.get("namespace") not in self.namespaces:
             return
-        if meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+        if meta.get("deletionTimestamp"):
+            if spec.get("nodeName") in self.names:
+                self._finish_deletion(pod)
+            return
+        if status.get("phase") in ("Succeeded", "Failed"):
             return
         if meta["uid"] in self._done:
             return
@@ -212,6 +217,17 @@ class FakeNodes:
             with self._lock:
                 node = spec.get("nodeName") or self._bind(pod)
                 self._set_running(pod, node, ready)
+        except APIError as e:
+            if e.code not in (404, 409):
+                self.errors.append(str(e))
+
+    def _finish_deletion(self, pod: dict[str, Any]) -> None:
+        """What a kubelet does once a gracefully deleted pod's containers stopped: delete it for good."""
+        meta = pod["metadata"]
+        try:
+            self.api.call("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                          {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                           "preconditions": {"uid": meta["uid"]}})
         except APIError as e:
             if e.code not in (404, 409):
                 self.errors.append(str(e))
