@@ -136,6 +136,7 @@ class ControllerManagerOptions:
     node_eviction_rate: float = 0.1
     secondary_node_eviction_rate: float = 0.01
     root_ca_file: str = ""
+    max_endpoints_per_slice: int = 100
     secure_port: int = 10257
     bind_address: str = "0.0.0.0"
     tls_cert_file: str = ""
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-eviction-rate", type=float, default=0.1)
     p.add_argument("--secondary-node-eviction-rate", type=float, default=0.01)
     p.add_argument("--root-ca-file", default="")
+    p.add_argument("--max-endpoints-per-slice", type=int, default=100)
     p.add_argument("--secure-port", type=int, default=10257, help="/healthz port; 0 disables serving")
     p.add_argument("--bind-address", default="0.0.0.0")
     p.add_argument("--tls-cert-file", default="")
@@ -223,6 +225,7 @@ def parse_options(argv: list[str]) -> ControllerManagerOptions:
         large_cluster_size_threshold=a.large_cluster_size_threshold,
         unhealthy_zone_threshold=a.unhealthy_zone_threshold, node_eviction_rate=a.node_eviction_rate,
         secondary_node_eviction_rate=a.secondary_node_eviction_rate, root_ca_file=a.root_ca_file,
+        max_endpoints_per_slice=a.max_endpoints_per_slice,
         secure_port=a.secure_port, bind_address=a.bind_address, tls_cert_file=a.tls_cert_file,
         tls_private_key_file=a.tls_private_key_file, verbosity=a.verbosity,
         concurrency={ctrl: getattr(a, f"conc_{ctrl}") for ctrl in CONCURRENCY_FLAGS})
