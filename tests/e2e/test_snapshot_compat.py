@@ -3,6 +3,7 @@
 - raftkv's Snapshot stream is read by `etcdctl snapshot status`, restored by `etcdctl snapshot restore`
   and served by a real etcd 3.4 with the same keys at the same revisions (history, compaction, leases);
 - etcd 3.4's snapshot is restored by `raftkv snapshot restore` into a 3-member raftkv cluster that serves it;
+- raftkv's own snapshot restored by `raftkv snapshot restore` is served by raftkv;
 - a data dir made by `etcdctl snapshot restore` is started by `raftkv serve` as it is;
 - python-etcd3's `snapshot()` from raftkv is a file etcdctl reads.
 Every cluster is a real process group on loopback with mutual TLS, stopped by PID.
@@ -137,6 +138,18 @@ def test_etcd_snapshot_restored_by_raftkv_is_served_by_three_members(etcd_source
             assert got["kvs"] == [kv for kv in seen["kvs"] if kv["key"] == "YmsvYQ=="]  # type: ignore[union-attr]
         put = json.loads(ctl_ok(target, "put", "bk/new", "n", "-w", "json"))
         assert put["header"]["revision"] == seen["revision"] + 1  # type: ignore[operator]
+    finally:
+        target.stop()
+
+
+def test_raftkv_snapshot_restored_by_raftkv_is_served(raftkv_source: tuple, tmp_path: pathlib.Path) -> None:
+    _, seen, snap, compact_at = raftkv_source
+    target = new_cluster("raftkv", tmp_path, 1)
+    p = run([*RAFTKV, "snapshot", "restore", str(snap), *restore_flags(target, 0)])
+    assert p.returncode == 0, p.stderr
+    try:
+        target.start()
+        assert view(target, compact_at) == seen
     finally:
         target.stop()
 
