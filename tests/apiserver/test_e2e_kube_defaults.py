@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import shutil
+import ssl
 import subprocess
 import tempfile
 import textwrap
@@ -275,3 +276,43 @@ def test_two_api_servers_on_one_store_never_share_an_address_and_a_restart_keeps
                 assert code == 201 and body["spec"]["clusterIP"] == taken_ip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_started_as_the_documented_minimal_kube_apiserver_command(tmp_path):
+    """kube-apiserver's minimal working flag set (etcd, the service account issuer and keys, serving TLS), written
+    `--flag=value` as its documentation does; everything else is left to the defaults."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "sa.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                        serialization.PrivateFormat.TraditionalOpenSSL,
+                                                        serialization.NoEncryption()))
+    (tmp_path / "sa.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                    serialization.PublicFormat.SubjectPublicKeyInfo))
+    tmp = str(tmp_path)
+    with etcd(tmp) as url, apiserver(tmp, url, kube_flags_only=True, extra_args=[
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={tmp_path / 'sa.pub'}",
+            f"--service-account-signing-key-file={tmp_path / 'sa.key'}"]) as srv:
+        admin = User(srv, tmp, "admin")
+        assert admin.json("get", "svc", "kubernetes")["spec"]["clusterIP"] == "10.0.0.1"
+        admin.ok("create", "deployment", "web", "--image=nginx:1.25")
+        admin.ok("expose", "deployment", "web", "--port=80")
+        assert admin.json("get", "svc", "web")["spec"]["clusterIP"].startswith("10.0.0.")
+        token = admin.ok("create", "token", "default").strip()
+        whoami = admin.ok("auth", "whoami", f"--token={token}", "--kubeconfig", os.devnull, f"--server={srv.url}",
+                          f"--certificate-authority={srv.ca}")
+        assert "system:serviceaccount:default:default" in whoami
+        # --anonymous-auth defaults to true: an anonymous caller may read /version (system:public-info-viewer).
+        host, port = srv.url.split("//", 1)[1].rsplit(":", 1)
+        conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=srv.ca),
+                                           timeout=30)
+        conn.request("GET", "/version")
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["major"] == "1"
+        conn.request("GET", "/api/v1/namespaces/default/pods")
+        resp = conn.getresponse()
+        assert resp.status == 403 and 'User "system:anonymous" cannot list resource "pods"' in json.loads(
+            resp.read())["message"]
+        conn.close()
