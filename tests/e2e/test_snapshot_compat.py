@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from raftkv.snapshot import etcd_wal
 from tests.e2e.cluster import ROOT, ProcessCluster, new_cluster, running_cluster
 
 pytestmark = pytest.mark.e2e
@@ -156,15 +157,20 @@ def test_raftkv_snapshot_restored_by_raftkv_is_served(raftkv_source: tuple, tmp_
 
 def test_data_dir_restored_by_etcdctl_is_served_by_raftkv(etcd_source: tuple, tmp_path: pathlib.Path) -> None:
     seen, snap, compact_at = etcd_source
-    target = new_cluster("raftkv", tmp_path, 1)
-    p = run(["etcdctl", "snapshot", "restore", str(snap), *restore_flags(target, 0)])
-    assert p.returncode == 0, p.stderr
+    target = new_cluster("raftkv", tmp_path, 3)
+    for i in range(3):
+        p = run(["etcdctl", "snapshot", "restore", str(snap), *restore_flags(target, i)])
+        assert p.returncode == 0, p.stderr
+    ids = {m.name: str(etcd_wal.read_head(next((m.data_dir / "member" / "wal").glob("*.wal")).read_bytes()[:4096])
+                       .member_id) for m in target.members}  # the member ids etcd assigned (its WAL's metadata)
     try:
         target.start()
         assert view(target, compact_at) == seen
         members = json.loads(ctl_ok(target, "member", "list", "-w", "json"))["members"]
-        assert [m["name"] for m in members] == ["m1"]
-        assert (target.members[0].data_dir / "member.etcd" / "snap" / "db").is_file()  # etcd's files kept aside
+        assert {m["name"]: str(m["ID"]) for m in members} == ids  # etcd's member ids, kept
+        assert all((m.data_dir / "member.etcd" / "snap" / "db").is_file() for m in target.members)  # etcd's files
+        put = json.loads(ctl_ok(target, "put", "bk/new", "n", "-w", "json"))
+        assert put["header"]["revision"] == seen["revision"] + 1  # type: ignore[operator]
     finally:
         target.stop()
 
