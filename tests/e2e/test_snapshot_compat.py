@@ -151,6 +151,12 @@ def test_raftkv_snapshot_restored_by_raftkv_is_served(raftkv_source: tuple, tmp_
     try:
         target.start()
         assert view(target, compact_at) == seen
+        ctl_ok(target, "put", "bk/after", "1")
+        target.stop()
+        target.start()  # a restored member restarts like any other: its WAL and store carry on
+        again = view(target, compact_at)
+        assert again["revision"] == seen["revision"] + 1  # type: ignore[operator]
+        assert len(again["kvs"]) == len(seen["kvs"]) + 1  # type: ignore[arg-type]
     finally:
         target.stop()
 
