@@ -23,6 +23,9 @@ def cores() -> list[pathlib.Path]:
     files = [ROOT / "controllers" / "machinery" / f"{m}.py" for m in MACHINERY]
     files += sorted((ROOT / "controllers").glob("*/reconcile.py"))
     files += sorted((ROOT / "controllers").glob("*/reconcile/*.py"))
+    # pure helpers the endpoints, endpointslice cores share or their adapters drive
+    files += [ROOT / "controllers" / p for p in ("endpoints/podutil.py", "endpoints/triggertime.py",
+                                                  "endpointslice/tracker.py")]
     return files
 
 
