@@ -1,0 +1,79 @@
+"""ServiceAccount controller and root-ca-cert-publisher end to end: `python -m controllers` against the real API
+server, namespaces, accounts and ConfigMaps changed with real kubectl."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.controllers.cluster import ControllerManager, ControlPlane
+
+pytestmark = pytest.mark.e2e
+DEADLINE_S = 45.0
+DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such "
+               "as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
+               "distributions of Kubernetes clusters.")
+
+
+@pytest.fixture(scope="module")
+def manager(control_plane: ControlPlane) -> Iterator[ControllerManager]:
+    m = control_plane.start_controller_manager("--controllers=serviceaccount,root-ca-cert-publisher",
+                                               f"--root-ca-file={control_plane.server.ca}",
+                                               "--use-service-account-credentials=true", "--leader-elect=false")
+    yield m
+    m.stop()
+
+
+def get_json(cp: ControlPlane, *args: str) -> Any:
+    p = cp.kubectl(*args, "-o", "json", check=False)
+    return json.loads(p.stdout) if p.returncode == 0 else None
+
+
+def wait_for(cp: ControlPlane, m: ControllerManager, what: str, fn: Any) -> Any:
+    try:
+        return cp.wait(fn, DEADLINE_S, what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- manager log:\n{m.log()[-3000:]}") from None
+
+
+def test_new_namespace_gets_default_account_and_root_ca_kept_correct(control_plane: ControlPlane,
+                                                                     manager: ControllerManager) -> None:
+    cp = control_plane
+    with open(cp.server.ca) as f:
+        bundle = f.read()
+    cp.kubectl("create", "namespace", "team-a")
+    sa = wait_for(cp, manager, "the default ServiceAccount", lambda: get_json(cp, "-n", "team-a", "get", "sa", "default"))
+    cm = wait_for(cp, manager, "kube-root-ca.crt",
+                  lambda: get_json(cp, "-n", "team-a", "get", "configmap", "kube-root-ca.crt"))
+    assert cm["data"] == {"ca.crt": bundle}
+    assert cm["metadata"]["annotations"]["kubernetes.io/description"] == DESCRIPTION
+
+    cp.kubectl("-n", "team-a", "delete", "sa", "default")
+    again = wait_for(cp, manager, "the default ServiceAccount recreated",
+                     lambda: (lambda s: s if s and s["metadata"]["uid"] != sa["metadata"]["uid"] else None)(
+                         get_json(cp, "-n", "team-a", "get", "sa", "default")))
+    assert again["metadata"]["name"] == "default"
+
+    cp.kubectl("-n", "team-a", "patch", "configmap", "kube-root-ca.crt", "--type=merge",
+               "-p", '{"data":{"ca.crt":"forged","extra":"x"},"metadata":{"annotations":{"kubernetes.io/description":null,"mine":"kept"}}}')
+    fixed = wait_for(cp, manager, "the bundle put back", lambda: (lambda c: c if c and c["data"] == {"ca.crt": bundle}
+                                                                  else None)(
+        get_json(cp, "-n", "team-a", "get", "configmap", "kube-root-ca.crt")))
+    assert fixed["metadata"]["annotations"] == {"kubernetes.io/description": DESCRIPTION, "mine": "kept"}
+
+    uid = fixed["metadata"]["uid"]
+    cp.kubectl("-n", "team-a", "delete", "configmap", "kube-root-ca.crt")
+    wait_for(cp, manager, "kube-root-ca.crt recreated",
+             lambda: (lambda c: c if c and c["metadata"]["uid"] != uid and c["data"] == {"ca.crt": bundle} else None)(
+                 get_json(cp, "-n", "team-a", "get", "configmap", "kube-root-ca.crt")))
+
+
+def test_existing_namespaces_get_the_configmap_at_start(control_plane: ControlPlane,
+                                                        manager: ControllerManager) -> None:
+    cp = control_plane
+    for ns in ("default", "kube-system", "kube-public"):
+        wait_for(cp, manager, f"kube-root-ca.crt in {ns}",
+                 lambda ns=ns: get_json(cp, "-n", ns, "get", "configmap", "kube-root-ca.crt"))
