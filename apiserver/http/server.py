@@ -24,7 +24,6 @@ from apiserver.http.negotiation import discovery_version, object_format
 from apiserver.http.openapi_v2 import OpenAPIV2
 from apiserver.http.security import RequestAdmission, Security
 from apiserver.registry import meta
-from apiserver.registry.gc import GarbageCollector
 from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry, validate_list_options
 from apiserver.request_info import RequestInfo
 from apiserver.selectors import (
@@ -63,7 +62,6 @@ class APIHandler:
         self.openapi_v2 = OpenAPIV2(definitions, clock())
         self.server_address = server_address
         self.clock = clock
-        self.gc = GarbageCollector(registry)
         self.lines: dict[tuple[str, ...], bytes] = {}  # encoded watch events, shared by watchers (insertion-ordered)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
@@ -260,8 +258,6 @@ class APIHandler:
         if verb == "update":
             body, _ = await self.read_body(request)
             self.check_fields(request, resource, body)
-            if sub == "finalize":
-                sub = "status"
             return self.render(request, resource, await store.update(
                 ns, info.name, body, subresource=sub, dry_run=dry_run, admission=admission,
                 track=self.tracker(request, resource, sub)))
@@ -269,22 +265,11 @@ class APIHandler:
             return await self.patch(request, info, resource, store, ns, dry_run, admission)
         if verb == "delete":
             opts = await self.delete_options(request)
-            hook: RequestAdmission | None = admission
-            if resource.plural == "namespaces" and not sub and not opts.dry_run:
-                current = await store.get("", info.name)
-                refusal = store.strategy.check_delete(current)
-                if refusal:
-                    raise errors.forbidden(f'namespaces "{info.name}" is forbidden: {refusal}')
-                # Admission judges the namespace before its contents go, not after.
-                await admission.mutate("DELETE", None, copy.deepcopy(current))
-                await admission.validate("DELETE", None, current)
-                hook = None
-                await self.registry.delete_namespace_contents(info.name)
-            deleted = await store.delete(ns, info.name, opts, admission=hook)
+            # A namespace's content is deleted by the namespace controller, dependents by the garbage collector
+            # (kube-controller-manager's): the API server only records the deletion and its finalizers.
+            deleted = await store.delete(ns, info.name, opts, admission=admission)
             if not deleted["metadata"].get("deletionTimestamp"):
                 await admission.release_quota(deleted)
-            if not opts.dry_run and resource.plural != "namespaces":
-                self.gc.owner_deleted(store, deleted)
             return self.render(request, resource, deleted)
         if verb == "deletecollection":
             opts = await self.delete_options(request)
@@ -295,8 +280,6 @@ class APIHandler:
                                                  opts, admission=admission)
                     if not deleted["metadata"].get("deletionTimestamp"):
                         await admission.release_quota(deleted)
-                    if not opts.dry_run:
-                        self.gc.owner_deleted(store, deleted)
                 except errors.APIError as e:
                     if e.code != 404:
                         raise
@@ -343,8 +326,6 @@ class APIHandler:
             deleted = await store.delete(ns, info.name, opts, admission=admission)
             if not deleted["metadata"].get("deletionTimestamp"):
                 await admission.release_quota(deleted)
-            if not dry_run:
-                self.gc.owner_deleted(store, deleted)
             return _json(success, 201)
         target = body.get("target") or {}
         node = target.get("name") if isinstance(target, dict) else None

@@ -445,7 +445,8 @@ class GenericStore:
                 meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
             self.strategy.default(new)
             md = new["metadata"]
-            gone = bool(md.get("deletionTimestamp") and not md.get("finalizers"))
+            gone = bool(md.get("deletionTimestamp") and not md.get("finalizers")
+                        and not self.strategy.holds_deletion(new))
             guards: list[Guard] = []
             if self.write_hook is not None and not subresource:
                 guards = await (self.write_hook.on_delete(old) if gone else self.write_hook.on_update(new, old))
@@ -499,6 +500,8 @@ class GenericStore:
             new = copy.deepcopy(obj)
             if subresource == "status":
                 self.strategy.prepare_for_status_update(new, old)
+            elif subresource == "finalize":
+                self.strategy.prepare_for_finalize(new, old)
             else:
                 self.strategy.prepare_for_update(new, old)
             if track is not None:
@@ -534,9 +537,10 @@ class GenericStore:
             elif opts.propagation_policy == "Orphan" and "orphan" not in finalizers:
                 finalizers.append("orphan")
             grace = self._grace(obj, opts)
-            if finalizers or grace:
+            if finalizers or grace or self.strategy.holds_deletion(obj):
                 if md.get("deletionTimestamp") and finalizers == list(md.get("finalizers") or []):
                     return obj  # deletion already in progress; nothing new to record
+                self.strategy.prepare_for_delete(obj)
                 md["finalizers"] = finalizers
                 md.setdefault("deletionTimestamp", meta.rfc3339(self.clock() + grace))
                 md["deletionGracePeriodSeconds"] = grace
@@ -693,20 +697,3 @@ class Registry:
         except errors.APIError as e:
             if e.code != 409:
                 raise
-
-    async def delete_namespace_contents(self, namespace: str) -> int:
-        """Delete every namespaced object in `namespace` (what kube's namespace controller does while the
-        namespace is Terminating; done inline here until that controller exists). Returns the count."""
-        deleted = 0
-        for store in self.stores.values():
-            if not store.resource.namespaced:
-                continue
-            listed = await store.list(namespace, ListOptions())
-            for item in listed["items"]:
-                try:
-                    await store.delete(namespace, item["metadata"]["name"], DeleteOptions(grace_period_seconds=0))
-                    deleted += 1
-                except errors.APIError as e:
-                    if e.code != 404:
-                        raise
-        return deleted

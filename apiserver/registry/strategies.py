@@ -83,11 +83,12 @@ class Strategy:
         """Changes to an object whose deletion is recorded but not yet complete."""
 
     def prepare_for_finalize(self, new: dict[str, Any], old: dict[str, Any]) -> None:
-        """The finalize subresource (namespaces only) writes spec.finalizers and nothing else."""
-        finalizers = (new.get("spec") or {}).get("finalizers")
-        new.clear()
-        new.update(copy.deepcopy(old))
-        new.setdefault("spec", {})["finalizers"] = finalizers or []
+        """The finalize subresource (namespaces): the body's spec (finalizers) and metadata, the old status
+        (kube-apiserver's namespaceFinalizeStrategy)."""
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return []

@@ -113,19 +113,6 @@ def test_pod_subresources_are_discoverable_with_their_kinds():
     assert core["replicationcontrollers"]["shortNames"] == ["rc"]
 
 
-def test_ownership_decisions():
-    from apiserver.registry import ownership
-    obj = {"metadata": {"ownerReferences": [{"uid": "a"}, {"uid": "b"}], "finalizers": ["orphan", "x"]}}
-    assert ownership.is_dependent(obj, "a") and not ownership.is_dependent(obj, "c")
-    assert ownership.pending_policy(obj) == "Orphan"
-    assert ownership.without_owner(obj, "a")["metadata"]["ownerReferences"] == [{"uid": "b"}]
-    assert "ownerReferences" not in ownership.without_owner(obj, "b")["metadata"]
-    assert ownership.without_finalizer(obj, "orphan")["metadata"]["finalizers"] == ["x"]
-    assert ownership.pending_policy(obj) == "Background"
-    assert ownership.dependent_scopes(True, "ns") == (True, "ns") and ownership.dependent_scopes(False, "") == (
-        False, "")
-
-
 @pytest.mark.parametrize("plural,group", [("deployments", "apps"), ("replicasets", "apps"),
                                           ("statefulsets", "apps"), ("daemonsets", "apps")])
 def test_selector_not_matching_template_labels_is_kube_apiservers_message(plural, group):

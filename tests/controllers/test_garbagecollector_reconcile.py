@@ -146,3 +146,12 @@ def test_orphan_strips_only_the_owner_reference_and_drops_the_field_when_empty()
 def test_remove_finalizer_sends_null_when_none_remain():
     assert gc.remove_finalizer(ORPHANING, REPLICASETS, "orphan") == Patch(
         REPLICASETS, "default", "o-a", {"metadata": {"resourceVersion": "7", "finalizers": None}})
+
+
+def test_reference_and_finalizer_helpers():
+    """What tests/apiserver's ownership test checked when the collector lived in the API server."""
+    o = obj("p", "p1", [ref("a"), ref("b")], finalizers=["orphan", "x"], deleting=True)
+    assert gc.refers_to(o, "a") and not gc.refers_to(o, "c")
+    assert gc.orphaning_now(o) and not gc.deleting_dependents_now(o)
+    assert not gc.orphaning_now(obj("p", "p1", finalizers=["orphan"])), "the finalizer alone is not a deletion"
+    assert gc.remove_finalizer(o, PODS, "orphan").patch["metadata"]["finalizers"] == ["x"]

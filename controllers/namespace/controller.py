@@ -1,0 +1,106 @@
+"""The namespace controller's adapter: empties a deleted namespace, reports progress, finalizes it.
+
+One sync of a Terminating namespace: discover the namespaced resources that can be listed and deleted (every
+time, as 1.32 does, so resources added later are covered), list and delete what is in the namespace, list again,
+write the five deletion conditions, and when nothing is left remove the `kubernetes` finalizer through
+/finalize (the API server then removes the namespace). Pods still terminating gracefully bring the namespace
+back after their grace period; anything else still there retries with back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from controllers.garbagecollector.discovery import discover
+from controllers.machinery.actions import Action
+from controllers.machinery.client import APIError
+from controllers.machinery.controller import Controller, ControllerContext
+from controllers.machinery.executor import execute
+from controllers.machinery.resources import NAMESPACES, Resource
+from controllers.namespace import reconcile as core
+
+log = logging.getLogger(__name__)
+Object = dict[str, Any]
+COMPONENT = "namespace-controller"
+
+
+class RemainingContent(Exception):
+    """Content is still there with nothing to wait for: retried with back-off (1.32's "unexpected items")."""
+
+
+class NamespaceController(Controller):
+    name = "namespace"
+    resources = (NAMESPACES,)
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.recorder = ctx.recorder(COMPONENT)
+        self.namespaces = self.watch(NAMESPACES, self._changed)
+
+    def _changed(self, ns: Object) -> None:
+        if (ns.get("metadata") or {}).get("deletionTimestamp"):
+            self.enqueue(ns)
+
+    async def sync(self, key: str) -> None:
+        _, name = self.split_key(key)
+        try:
+            ns = await self.ctx.client.get(NAMESPACES, None, name)
+        except APIError as e:
+            if e.not_found:
+                return
+            raise
+        if not core.needs_content_deletion(ns):
+            return
+        found = await discover(self.ctx.client)
+        resources = found.supporting(("list", "delete"), namespaced=True)
+        content_errors: list[str] = []
+        contents = await self._list(name, resources, content_errors)
+        for outcome in await execute(self.ctx.client, core.content_deletions(name, contents)):
+            err = outcome.error
+            if err is not None and not (isinstance(err, APIError) and err.not_found):
+                content_errors.append(str(err))
+        remaining = await self._list(name, resources, content_errors)
+        failures = core.Failures(discovery=found.failed, content=content_errors)
+        update = core.status_update(ns, remaining, failures, self.ctx.now())
+        if update is not None:
+            ns = await self._one(update)
+        if found.failed or content_errors:
+            raise RuntimeError(f"namespace {name}: deletion incomplete: {failures}")
+        left = {r: items for r, items in remaining.items() if items}
+        if left:
+            estimate = core.estimate_seconds(left)
+            if estimate > 0:
+                self.enqueue_after(key, estimate)
+                return
+            gvrs = ", ".join(sorted(f"{r.plural}.{r.group}" for r in left))
+            raise RemainingContent(f"unexpected items still remain in namespace: {name} for gvr: {gvrs}")
+        finalize = core.finalize(ns)
+        if finalize is not None:
+            try:
+                await self._one(finalize)
+            except APIError as e:
+                if not e.not_found:  # another controller sharing the finalizer may have finished first
+                    raise
+
+    async def _list(self, namespace: str, resources: list[Resource], errors: list[str]) -> dict[Resource, list[Object]]:
+        out: dict[Resource, list[Object]] = {}
+        for res in resources:
+            try:
+                items, _ = await self.ctx.client.list_all(res, namespace)
+            except APIError as e:
+                if not e.not_found:
+                    errors.append(str(e))
+                continue
+            out[res] = items
+        return out
+
+    async def _one(self, action: Action) -> Object:
+        [outcome] = await execute(self.ctx.client, [action], self.recorder)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.object or {}
+
+
+def new_controller(ctx: ControllerContext) -> Controller:
+    return NamespaceController(ctx)
