@@ -141,6 +141,7 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         rule(_CRUD, ["batch"], ["jobs"]),
         rule(["update"], ["batch"], ["cronjobs/status", "cronjobs/finalizers"]),
         rule(["list", "delete"], [""], ["pods"])],
+    "ttl-after-finished-controller": [rule(["delete", "get", "list", "watch"], ["batch"], ["jobs"])],
     "endpoint-controller": [
         rule(READ, [""], ["services", "pods"]),
         rule(["get", "list", "create", "update", "delete"], [""], ["endpoints"]),
