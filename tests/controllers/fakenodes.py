@@ -114,7 +114,7 @@ class FakeNodes:
     """
 
     def __init__(self, kubeconfig: str, names: list[str] | None = None, *, namespaces: set[str] | None = None,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, heartbeat: float | None = None) -> None:
         self.api = _Client(kubeconfig)
         self.names = names or ["node-1", "node-2"]
         self.namespaces = namespaces
@@ -126,6 +126,11 @@ class FakeNodes:
         self._lock = threading.Lock()
         self._done: set[str] = set()  # uids finished by complete(): never "run" again
         self.errors: list[str] = []
+        # With `heartbeat` (seconds), each node renews its kube-node-lease Lease as a kubelet does; `kill(name)`
+        # makes that node's "kubelet" stop (no renewals, no pod updates), `revive(name)` brings it back.
+        self.heartbeat = heartbeat
+        self.dead: set[str] = set()
+        self._beat: threading.Thread | None = None
 
     def __enter__(self) -> FakeNodes:
         self.start()
@@ -139,11 +144,53 @@ class FakeNodes:
             self._register(name)
         self._thread = threading.Thread(target=self._loop, name="fakenodes", daemon=True)
         self._thread.start()
+        if self.heartbeat:
+            for name in self.names:
+                self._renew(name)
+            self._beat = threading.Thread(target=self._beat_loop, name="fakenodes-leases", daemon=True)
+            self._beat.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(15)
+        for t in (self._thread, self._beat):
+            if t is not None:
+                t.join(15)
+
+    def kill(self, name: str) -> None:
+        """The node's kubelet stops: its Lease is no longer renewed and its pods are left as they are."""
+        self.dead.add(name)
+
+    def revive(self, name: str) -> None:
+        """The kubelet is back: Ready posted with a fresh heartbeat, the Lease renewed."""
+        self.dead.discard(name)
+        now = _now()
+        self.api.call("PATCH", f"/api/v1/nodes/{name}/status", {"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+             "lastHeartbeatTime": now, "lastTransitionTime": now}]}}, "application/strategic-merge-patch+json")
+        self._renew(name)
+
+    def _beat_loop(self) -> None:
+        assert self.heartbeat
+        while not self._stop.wait(self.heartbeat):
+            for name in self.names:
+                if name not in self.dead:
+                    try:
+                        self._renew(name)
+                    except Exception as e:  # a transient API error: the next beat retries
+                        self.errors.append(repr(e))
+
+    def _renew(self, name: str) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
+        spec = {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now}
+        try:
+            self.api.call("PATCH", path, {"spec": spec}, "application/merge-patch+json")
+        except APIError as e:
+            if e.code != 404:
+                raise
+            self.api.call("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                          {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                           "metadata": {"name": name, "namespace": "kube-node-lease"}, "spec": spec})
 
     def set_policy(self, policy: Policy) -> None:
         self.policy = policy
@@ -198,6 +245,8 @@ class FakeNodes:
     def _handle(self, pod: dict[str, Any]) -> None:
         meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
         if self.namespaces is not None and meta.get("namespace") not in self.namespaces:
+            return
+        if spec.get("nodeName") in self.dead:
             return
         if meta.get("deletionTimestamp"):
             if spec.get("nodeName") in self.names:
