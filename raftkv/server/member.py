@@ -880,7 +880,7 @@ class RaftMember:
             remaining = deadline - self.loop.time()
             if remaining <= 0:
                 raise errors.Timeout()
-            if self.lead == NONE:
+            if self.lead == NONE or self.lead not in self.membership.members:  # (a leader we have not applied yet)
                 await asyncio.sleep(pause)
                 continue
             try:
