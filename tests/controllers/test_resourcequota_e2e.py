@@ -1,0 +1,81 @@
+"""ResourceQuota controller end to end: `python -m controllers` against the real API server, quotas and pods
+handled with real kubectl, pods run and completed by the fake nodes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.controllers.cluster import ControllerManager, ControlPlane
+from tests.controllers.fakenodes import FakeNodes
+
+pytestmark = pytest.mark.e2e
+DEADLINE_S = 45.0
+
+POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  containers: [{name: c, image: nginx, resources: {requests: {cpu: 250m, memory: 64Mi}, limits: {cpu: 500m}}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def manager(control_plane: ControlPlane) -> Iterator[ControllerManager]:
+    m = control_plane.start_controller_manager("--controllers=resourcequota", "--use-service-account-credentials=true",
+                                               "--leader-elect=false")
+    yield m
+    m.stop()
+
+
+def used(cp: ControlPlane, ns: str) -> dict[str, str]:
+    q = json.loads(cp.kubectl("-n", ns, "get", "resourcequota", "q", "-o", "json").stdout)
+    return dict((q.get("status") or {}).get("used") or {})
+
+
+def wait_used(cp: ControlPlane, m: ControllerManager, ns: str, want: dict[str, str]) -> None:
+    seen: list[Any] = []
+
+    def check() -> bool:
+        seen[:] = [used(cp, ns)]
+        return all(seen[0].get(k) == v for k, v in want.items())
+    try:
+        cp.wait(check, DEADLINE_S, f"status.used to reach {want}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last {seen}\n--- manager log:\n{m.log()[-3000:]}") from None
+
+
+def test_used_follows_pods_ending_and_being_deleted_and_is_recomputed(control_plane: ControlPlane,
+                                                                      manager: ControllerManager) -> None:
+    cp, ns = control_plane, "quota-e2e"
+    cp.create_namespace(ns)
+    with FakeNodes(cp.admin_kubeconfig, namespaces={ns}) as nodes:
+        cp.kubectl("-n", ns, "create", "quota", "q",
+                   "--hard=pods=5,count/pods=10,requests.cpu=2,requests.memory=1Gi,limits.cpu=4,configmaps=4")
+        wait_used(cp, manager, ns, {"pods": "0", "count/pods": "0", "requests.cpu": "0", "configmaps": "0"})
+        for name in ("a", "b", "c"):
+            cp.kubectl("-n", ns, "apply", "-f", "-", stdin=POD % name)
+        cp.kubectl("-n", ns, "create", "configmap", "settings", "--from-literal=k=v")
+        wait_used(cp, manager, ns, {"pods": "3", "count/pods": "3", "requests.cpu": "750m", "requests.memory": "192Mi",
+                                    "limits.cpu": "1500m", "configmaps": "1"})
+        cp.wait(lambda: all(json.loads(cp.kubectl("-n", ns, "get", "pod", p, "-o", "json").stdout)["status"].get(
+            "phase") == "Running" for p in ("a", "b", "c")), DEADLINE_S, "the pods running")
+
+        nodes.complete(ns, "c", "Succeeded")  # an ended pod holds no compute resources, but still counts in count/pods
+        wait_used(cp, manager, ns, {"pods": "2", "count/pods": "3", "requests.cpu": "500m", "limits.cpu": "1"})
+
+        cp.kubectl("-n", ns, "delete", "pod", "a", "--grace-period=0", "--force")
+        wait_used(cp, manager, ns, {"pods": "1", "count/pods": "2", "requests.cpu": "250m", "requests.memory": "64Mi"})
+
+        # whatever is written into status, the controller recomputes it from what exists
+        cp.kubectl("-n", ns, "patch", "resourcequota", "q", "--subresource=status", "--type=merge",
+                   "-p", '{"status":{"used":{"pods":"4","configmaps":"0"}}}')
+        cp.kubectl("-n", ns, "patch", "resourcequota", "q", "--type=merge", "-p", '{"spec":{"hard":{"secrets":"3"}}}')
+        wait_used(cp, manager, ns, {"pods": "1", "configmaps": "1", "secrets": "0"})
+        q = json.loads(cp.kubectl("-n", ns, "get", "resourcequota", "q", "-o", "json").stdout)
+        assert q["status"]["hard"] == q["spec"]["hard"] and q["status"]["hard"]["secrets"] == "3"
+        assert set(q["status"]["used"]) == set(q["spec"]["hard"])
