@@ -58,8 +58,8 @@ def within(want: Any, got: Any) -> bool:
     DefaultTolerationSeconds tolerations appended to a pod's list)."""
     if isinstance(want, dict):
         return isinstance(got, dict) and all(k in got and within(v, got[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(got, list) and len(want) <= len(got) and all(map(within, want, got))
+    if isinstance(want, (list, tuple)):
+        return isinstance(got, type(want)) and len(want) <= len(got) and all(map(within, want, got))
     return bool(want == got)
 
 
