@@ -7,9 +7,10 @@ them), moves etcd's files aside to <data-dir>/member.etcd, and writes its own da
 state (raftkv.snapshot.restore.write_data_dir), which `raftkv serve` then opens as usual.
 
 etcd's WAL entries are NOT replayed. After `etcdctl snapshot restore` they are only the bootstrap
-conf changes for the members the backend also lists; a cleanly stopped etcd has applied and
-committed everything in its backend. A member that crashed may have entries in its WAL that its
-backend lacks: restore such a cluster from a snapshot instead.
+conf changes (which name the new members); a cleanly stopped etcd has applied everything into its
+backend. If the WAL holds committed Puts above the backend's consistent_index (an etcd that crashed
+before its backend commit), the take-over is refused rather than losing them: start etcd once, or
+restore a snapshot.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from raftkv.snapshot import etcd_wal, schema
 from raftkv.snapshot.restore import write_data_dir
 
 log = logging.getLogger("raftkv.snapshot")
-WAL_HEAD_BYTES = 1 << 20  # the bootstrap records are in the first few KiB; a busy WAL's later ones are not needed
 
 
 def is_etcd_data_dir(data_dir: str) -> bool:
@@ -33,12 +33,15 @@ def is_etcd_data_dir(data_dir: str) -> bool:
     return os.path.isfile(os.path.join(member, "snap", "db")) and not os.path.isdir(os.path.join(member, "db"))
 
 
-def _wal_head(wal_dir: str) -> bytes:
+def _wal_files(wal_dir: str) -> list[bytes]:
     names = sorted(n for n in os.listdir(wal_dir) if n.endswith(".wal")) if os.path.isdir(wal_dir) else []
     if not names:
         raise ConfigError(f"{wal_dir} holds no etcd WAL file (member/snap/db without member/wal)")
-    with open(os.path.join(wal_dir, names[0]), "rb") as fh:
-        return fh.read(WAL_HEAD_BYTES)
+    out = []
+    for name in names:
+        with open(os.path.join(wal_dir, name), "rb") as fh:
+            out.append(fh.read())
+    return out
 
 
 def _membership(state: schema.State, head: etcd_wal.WALHead) -> Membership:
@@ -78,13 +81,18 @@ def adopt(data_dir: str, cluster_token: str) -> bool:
         parsed = read_db(db)
         state = schema.from_buckets({n: b.pairs() for n, b in parsed.root.buckets.items()},
                                     token_key=schema.derived_token_key(hashlib.sha256(db).digest(), cluster_token))
-        head = etcd_wal.read_head(_wal_head(os.path.join(member, "wal")))
+        head = etcd_wal.read_wal(_wal_files(os.path.join(member, "wal")))
         membership = _membership(state, head)
     except (BoltError, schema.SchemaError) as exc:
         raise ConfigError(f"cannot read etcd's backend {db_path}: {exc}") from None
     except etcd_wal.WALHeadError as exc:
         raise ConfigError(f"cannot read etcd's WAL in {os.path.join(member, 'wal')}: {exc}") from None
     node_id, cluster_id = head.member_id, head.cluster_id
+    lost = head.unapplied_puts(state.consistent_index)
+    if lost:
+        raise ConfigError(f"etcd's WAL holds {len(lost)} committed put(s) (index {lost[0]}..{lost[-1]}) that "
+                          f"{db_path} has not applied (consistent_index {state.consistent_index}); raftkv does not "
+                          "replay etcd's log: start etcd once so it applies them, or restore from a snapshot")
     if node_id not in membership.members:
         raise ConfigError(f"etcd's WAL names member {node_id:x}, which {db_path} does not list")
     aside = member + ".etcd"

@@ -4,17 +4,21 @@ etcd frames each record as a little-endian u64 whose low 56 bits are the record'
 the pad to 8 bytes in bits 56..58 when bit 63 is set), then a walpb.Record {type: 1, crc: 2,
 data: 3}. The metadata record (type 1) carries etcdserverpb.Metadata {NodeID: 1, ClusterID: 2}; entry records
 (type 2) carry raftpb.Entry {Type: 1, Term: 2, Index: 3, Data: 4}, and a conf change entry (Type 1)
-raftpb.ConfChange {Type: 2, NodeID: 3, Context: 4} whose context is the member as JSON.
-Only these are read, for the membership: raftkv does not replay etcd's log (raftkv.snapshot.etcd_dir).
+raftpb.ConfChange {Type: 2, NodeID: 3, Context: 4} whose context is the member as JSON; state records
+(type 3) a raftpb.HardState {Term: 1, Vote: 2, Commit: 3}. They are read for the membership and to
+find committed requests the backend lacks: raftkv does not replay etcd's log (raftkv.snapshot.etcd_dir).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 METADATA_TYPE = 1
 ENTRY_TYPE = 2
+STATE_TYPE = 3
+PUT_FIELD = 4  # etcdserverpb.InternalRaftRequest.put
 CONF_CHANGE_ENTRY = 1
 ADD_NODE, REMOVE_NODE, UPDATE_NODE, ADD_LEARNER_NODE = 0, 1, 2, 3
 _LEN = struct.Struct("<Q")
@@ -24,6 +28,14 @@ class WALHead:
     member_id: int
     cluster_id: int
     conf_changes: list[tuple[int, int, bytes]] = field(default_factory=list)  # (type, node id, context)
+    commit: int = 0  # the newest HardState's commit index
+    put_indexes: list[int] = field(default_factory=list)  # entries carrying a Put request
+
+    def unapplied_puts(self, consistent_index: int) -> list[int]:
+        """Committed Puts a backend at `consistent_index` has not applied. Only Puts are conclusive: etcd 3.4
+        saves consistent_index with a write that changed keys, and a Put always does, while a compaction, a
+        lease or auth change, or a delete of nothing leaves it behind although the backend holds its effect."""
+        return sorted({i for i in self.put_indexes if consistent_index < i <= self.commit})
 
 
 class WALHeadError(Exception):
@@ -62,12 +74,24 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
             return n, i
 
 
-def read_head(head: bytes) -> WALHead:
-    """This member's and the cluster's ids and the conf changes found in the first bytes of etcd's first WAL
-    file (records are read until the bytes end or the preallocated zeros begin)."""
-    off = 0
+def read_wal(files: Sequence[bytes]) -> WALHead:
+    """This member's and the cluster's ids, the conf changes, the newest commit index and the indexes of the
+    entries that carry a request, from etcd's WAL files in order (each read until its preallocated zeros)."""
     found: WALHead | None = None
-    changes: list[tuple[int, int, bytes]] = []
+    for data in files:
+        found = _read_file(data, found)
+    if found is None:
+        raise WALHeadError("no metadata record at the start of the WAL")
+    return found
+
+
+def read_head(head: bytes) -> WALHead:
+    """`read_wal` of the first bytes of the first file (enough for the ids and the bootstrap members)."""
+    return read_wal([head])
+
+
+def _read_file(head: bytes, found: WALHead | None) -> WALHead | None:
+    off = 0
     while off + _LEN.size <= len(head):
         (lf,) = _LEN.unpack_from(head, off)
         n = lf & ((1 << 56) - 1)
@@ -75,25 +99,37 @@ def read_head(head: bytes) -> WALHead:
         body = head[off + _LEN.size:off + _LEN.size + n]
         if len(body) != n or n == 0:
             break
+        off += _LEN.size + n + pad
         rec = _fields(body)
+        kind = rec.get(1)
         data = rec.get(3, b"")
         data = data if isinstance(data, bytes) else b""
-        if rec.get(1) == METADATA_TYPE and found is None:
-            meta = _fields(data)
-            node, cluster = meta.get(1, 0), meta.get(2, 0)
-            if not isinstance(node, int) or not isinstance(cluster, int) or not node:
-                raise WALHeadError("metadata record without a member id")
-            found = WALHead(node, cluster)
-        elif rec.get(1) == ENTRY_TYPE:
-            entry = _fields(data)
-            if entry.get(1) == CONF_CHANGE_ENTRY:
-                cc_data = entry.get(4, b"")
-                cc = _fields(cc_data if isinstance(cc_data, bytes) else b"")
-                cc_type, node_id, ctx = cc.get(2, 0), cc.get(3, 0), cc.get(4, b"")
-                if isinstance(cc_type, int) and isinstance(node_id, int) and isinstance(ctx, bytes):
-                    changes.append((cc_type, node_id, ctx))
-        off += _LEN.size + n + pad
-    if found is None:
-        raise WALHeadError("no metadata record at the start of the WAL")
-    found.conf_changes = changes
+        if kind == METADATA_TYPE:
+            if found is None:
+                meta = _fields(data)
+                node, cluster = meta.get(1, 0), meta.get(2, 0)
+                if not isinstance(node, int) or not isinstance(cluster, int) or not node:
+                    raise WALHeadError("metadata record without a member id")
+                found = WALHead(node, cluster)
+        elif found is None:  # the crc record that opens each file
+            continue
+        elif kind == STATE_TYPE:
+            commit = _fields(data).get(3, 0)
+            if isinstance(commit, int):
+                found.commit = max(found.commit, commit)
+        elif kind == ENTRY_TYPE:
+            _entry(_fields(data), found)
     return found
+
+
+def _entry(entry: dict[int, int | bytes], found: WALHead) -> None:
+    payload = entry.get(4, b"")
+    payload = payload if isinstance(payload, bytes) else b""
+    index = entry.get(3, 0)
+    if entry.get(1) == CONF_CHANGE_ENTRY:
+        cc = _fields(payload)
+        cc_type, node_id, ctx = cc.get(2, 0), cc.get(3, 0), cc.get(4, b"")
+        if isinstance(cc_type, int) and isinstance(node_id, int) and isinstance(ctx, bytes):
+            found.conf_changes.append((cc_type, node_id, ctx))
+    elif payload and isinstance(index, int) and PUT_FIELD in _fields(payload):
+        found.put_indexes.append(index)

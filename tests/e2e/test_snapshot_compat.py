@@ -4,7 +4,7 @@
   and served by a real etcd 3.4 with the same keys at the same revisions (history, compaction, leases);
 - etcd 3.4's snapshot is restored by `raftkv snapshot restore` into a 3-member raftkv cluster that serves it;
 - raftkv's own snapshot restored by `raftkv snapshot restore` is served by raftkv;
-- a data dir made by `etcdctl snapshot restore` is started by `raftkv serve` as it is;
+- a data dir made by `etcdctl snapshot restore`, or a stopped etcd member's, is started by `raftkv serve`;
 - python-etcd3's `snapshot()` from raftkv is a file etcdctl reads.
 Every cluster is a real process group on loopback with mutual TLS, stopped by PID.
 """
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import pytest
 
 from raftkv.snapshot import etcd_wal
-from tests.e2e.cluster import ROOT, ProcessCluster, new_cluster, running_cluster
+from tests.e2e.cluster import ROOT, ProcessCluster, new_cluster, running_cluster, start_with_retries
 
 pytestmark = pytest.mark.e2e
 
@@ -179,6 +179,22 @@ def test_data_dir_restored_by_etcdctl_is_served_by_raftkv(etcd_source: tuple, tm
         assert put["header"]["revision"] == seen["revision"] + 1  # type: ignore[operator]
     finally:
         target.stop()
+
+
+def test_stopped_etcd_members_data_dir_is_taken_over_by_raftkv(tmp_path: pathlib.Path) -> None:
+    etcd = new_cluster("etcd", tmp_path, 1)
+    start_with_retries(etcd)
+    try:
+        compact_at = populate(etcd)
+        seen = view(etcd, compact_at)
+    finally:
+        etcd.stop()
+    raftkv = ProcessCluster("raftkv", etcd.base, etcd.pki, etcd.members, etcd.token)  # same flags, same dir
+    try:
+        raftkv.start()
+        assert view(raftkv, compact_at) == seen
+    finally:
+        raftkv.stop()
 
 
 def test_restore_refuses_what_etcdctl_refuses(raftkv_source: tuple, tmp_path: pathlib.Path) -> None:

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.unit
 DATA = pathlib.Path(__file__).resolve().parents[1] / "bbolt" / "testdata"
 ETCD_SNAP = (DATA / "etcd-3.4.snap").read_bytes()
 ETCD_WAL_HEAD = (DATA / "etcd-3.4-restored.wal.head").read_bytes()
+STOPPED_WAL = (DATA / "etcd-3.4-stopped.wal.head").read_bytes()  # the records of the member that saved ETCD_SNAP
 
 
 def buckets_of(data: bytes) -> dict[bytes, list[tuple[bytes, bytes]]]:
@@ -141,3 +142,10 @@ def test_the_head_of_etcds_restored_wal_names_the_member_and_the_cluster() -> No
 def test_a_wal_head_without_metadata_is_refused(cut: int) -> None:
     with pytest.raises(etcd_wal.WALHeadError):
         etcd_wal.read_head(ETCD_WAL_HEAD[:cut])
+
+
+def test_a_stopped_members_wal_has_no_put_its_backend_lacks() -> None:
+    head = etcd_wal.read_wal([STOPPED_WAL])
+    assert head.commit == 312 and len(head.put_indexes) == 307
+    assert head.unapplied_puts(schema.from_buckets(buckets_of(ETCD_SNAP)).consistent_index) == []
+    assert head.unapplied_puts(300) == list(range(301, 312))  # a backend behind its log is noticed
