@@ -23,6 +23,7 @@ from controllers.namespace import reconcile as core
 log = logging.getLogger(__name__)
 Object = dict[str, Any]
 COMPONENT = "namespace-controller"
+DELETION_GRACE_S = 5.0
 
 
 class RemainingContent(Exception):
@@ -39,8 +40,10 @@ class NamespaceController(Controller):
         self.namespaces = self.watch(NAMESPACES, self._changed)
 
     def _changed(self, ns: Object) -> None:
+        """Deleted namespaces only, after 1.32's namespaceDeletionGracePeriod: other API servers see the deletion
+        and last-moment creations land before the content is listed."""
         if (ns.get("metadata") or {}).get("deletionTimestamp"):
-            self.enqueue(ns)
+            self.enqueue_after(ns, DELETION_GRACE_S)
 
     async def sync(self, key: str) -> None:
         _, name = self.split_key(key)
