@@ -44,6 +44,7 @@ class ResourceQuotaController(Controller):
             self.cached[(r.group, r.plural)] = inf
             inf.add_handlers(on_delete=self._replenisher(r))
         self.cached[("", "pods")].add_handlers(on_update=self._pod_updated)
+        self.cached[("", "resourcequotas")] = self.quotas  # a quota on the number of quotas counts from the cache too
 
     def _replenisher(self, resource: Resource) -> Callable[[Object], None]:
         return lambda obj: self._replenish(resource, obj)
