@@ -119,6 +119,9 @@ def test_raftkv_snapshot_restored_by_etcdctl_is_served_by_etcd(raftkv_source: tu
     try:
         target.start()
         assert view(target, compact_at) == seen
+        ctl_ok(target, "put", "bk/after", "1")  # etcd writes on into the file raftkv laid out
+        ctl_ok(target, "defrag")
+        assert view(target, compact_at)["revision"] == seen["revision"] + 1  # type: ignore[operator]
     finally:
         target.stop()
 
