@@ -1,0 +1,1 @@
+"""The Deployment controller: pure core (`reconcile`, `util`, `hashing`) and its adapter (`controller`)."""
