@@ -13,7 +13,7 @@ import pytest
 
 from controllers.deployment.util import DESIRED_REPLICAS, MAX_REPLICAS, REVISION, REVISION_HISTORY
 from tests.controllers.cluster import ControllerManager, ControlPlane
-from tests.controllers.fakenodes import FakeNodes
+from tests.controllers.fakenodes import Decision, FakeNodes
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 60.0
@@ -54,7 +54,7 @@ def ns(control_plane: ControlPlane, request: pytest.FixtureRequest) -> str:
     return name
 
 
-def broken_image_unready(pod: dict[str, Any]) -> str:
+def broken_image_unready(pod: dict[str, Any]) -> Decision:
     images = {c.get("image") for c in pod.get("spec", {}).get("containers", [])}
     return "unready" if "nginx:broken" in images else "run"
 
