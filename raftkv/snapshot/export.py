@@ -49,11 +49,15 @@ def state_of(b: Backend, alarms: set[tuple[int, int]]) -> State:
 
 
 def _build(copy_dir: str, alarms: set[tuple[int, int]]) -> bytes:
-    b = Backend(copy_dir)
+    """In the worker thread; removes the copy when done (here, so a cancelled RPC cannot pull it away)."""
     try:
-        return write_db(to_buckets(state_of(b, alarms)))
+        b = Backend(copy_dir)
+        try:
+            return write_db(to_buckets(state_of(b, alarms)))
+        finally:
+            b.close(commit=False)
     finally:
-        b.close(commit=False)
+        shutil.rmtree(copy_dir, ignore_errors=True)
 
 
 async def image_chunks(member: RaftMember) -> tuple[int, Generator[bytes, None, None]]:
@@ -61,10 +65,10 @@ async def image_chunks(member: RaftMember) -> tuple[int, Generator[bytes, None, 
     copy_dir = tempfile.mkdtemp(dir=member.snap_dir, suffix=".export")
     try:
         member.store.snapshot_to(os.path.join(copy_dir, DB_FILE))  # commits first; one step on the loop
-        alarms = set(member.alarms)
-        image = await asyncio.to_thread(_build, copy_dir, alarms)
-    finally:
+    except BaseException:
         shutil.rmtree(copy_dir, ignore_errors=True)
+        raise
+    image = await asyncio.to_thread(_build, copy_dir, set(member.alarms))
 
     def chunks() -> Generator[bytes, None, None]:
         view = memoryview(image)
