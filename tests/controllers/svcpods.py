@@ -55,3 +55,10 @@ def node(name: str, zone: str | None = None) -> Obj:
 
 def ref(name: str, ns: str = "default") -> Obj:
     return {"kind": "Pod", "namespace": ns, "name": name, "uid": f"uid-{name}"}
+
+
+def body(action: Any) -> Obj:
+    """The object a Create or Update action writes (anything else fails the test)."""
+    from controllers.machinery.actions import Create, Update
+    assert isinstance(action, (Create, Update)), action
+    return action.body

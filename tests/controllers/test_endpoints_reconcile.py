@@ -13,7 +13,7 @@ from controllers.endpoints import reconcile as ep
 from controllers.endpoints import triggertime
 from controllers.machinery.actions import Create, Delete, Update
 from controllers.machinery.resources import ENDPOINTS
-from tests.controllers.svcpods import T0, pod, ref, service
+from tests.controllers.svcpods import T0, body, pod, ref, service
 
 pytestmark = pytest.mark.unit
 
@@ -98,7 +98,7 @@ SUBSET_CASES = [
 def test_desired_subsets(svc: Obj, pods: list[Obj], want: list[Obj]) -> None:
     actions = ep.reconcile("default", "web", svc, pods, None, None)
     assert len(actions) == 1 and isinstance(actions[0], Create)
-    assert actions[0].body.get("subsets", []) == want
+    assert body(actions[0]).get("subsets", []) == want
 
 
 def test_repack_not_ready_wins_and_groups_identical_address_sets() -> None:
@@ -127,9 +127,9 @@ def stored(svc: Obj, pods: list[Obj], trigger: str | None = T0) -> Obj:
     """What the API server holds after the controller's create (plus the server's own metadata)."""
     [action] = ep.reconcile("default", "web", svc, pods, None, trigger)
     assert isinstance(action, Create)
-    body = copy.deepcopy(action.body)
-    body["metadata"].update(uid="ep-uid", resourceVersion="9", creationTimestamp=T0)
-    return body
+    obj = copy.deepcopy(body(action))
+    obj["metadata"].update(uid="ep-uid", resourceVersion="9", creationTimestamp=T0)
+    return obj
 
 
 def test_no_write_when_nothing_changed_even_if_pod_resource_versions_moved() -> None:
@@ -160,10 +160,10 @@ def test_updates(change_pods: Any, change_svc: Any, check: Any) -> None:
     current = stored(svc, pods)
     [action] = ep.reconcile("default", "web", change_svc(svc), change_pods(pods), current, "2026-12-01T10:01:00Z")
     assert isinstance(action, Update) and action.name == "web"
-    assert action.body["metadata"]["resourceVersion"] == "9"  # the precondition
-    assert action.body["metadata"]["annotations"] == {
+    assert body(action)["metadata"]["resourceVersion"] == "9"  # the precondition
+    assert body(action)["metadata"]["annotations"] == {
         "endpoints.kubernetes.io/last-change-trigger-time": "2026-12-01T10:01:00Z"}
-    assert check(action.body)
+    assert check(body(action))
 
 
 def test_headless_label_is_kept_and_not_compared_against_the_service() -> None:
@@ -171,14 +171,14 @@ def test_headless_label_is_kept_and_not_compared_against_the_service() -> None:
     current = stored(svc, [pod("a", "10.0.0.1")])
     assert ep.reconcile("default", "web", svc, [pod("a", "10.0.0.1")], current, None) == []
     [action] = ep.reconcile("default", "web", svc, [pod("a", "10.0.0.1", ready=False)], current, None)
-    assert action.body["metadata"]["labels"] == {"tier": "front", "service.kubernetes.io/headless": ""}
+    assert body(action)["metadata"]["labels"] == {"tier": "front", "service.kubernetes.io/headless": ""}
 
 
 def test_update_without_trigger_time_clears_the_annotation() -> None:
     svc, pods = service(), [pod("a", "10.0.0.1")]
     current = stored(svc, pods)
     [action] = ep.reconcile("default", "web", svc, [], current, None)
-    assert "annotations" not in action.body["metadata"]
+    assert "annotations" not in body(action)["metadata"]
 
 
 def test_left_alone_without_selector_or_as_external_name() -> None:
@@ -211,16 +211,16 @@ def test_over_capacity_truncates_to_1000_and_annotates() -> None:
     svc = service(ports=[{"name": "http", "port": 80, "targetPort": "http"}])
     pods = many(600, "a", port=8080) + many(600, "b", port=9090)
     [action] = ep.reconcile("default", "web", svc, pods, None, None)
-    assert action.body["metadata"]["annotations"] == {"endpoints.kubernetes.io/over-capacity": "truncated"}
-    assert count(action.body["subsets"], "addresses") == [500, 500]
+    assert body(action)["metadata"]["annotations"] == {"endpoints.kubernetes.io/over-capacity": "truncated"}
+    assert count(body(action)["subsets"], "addresses") == [500, 500]
 
 
 def test_over_capacity_keeps_ready_first_and_cuts_not_ready() -> None:
     svc = service()
     pods = many(900, "r") + many(300, "n", ready=False)
     [action] = ep.reconcile("default", "web", svc, pods, None, None)
-    assert count(action.body["subsets"], "addresses") == [900]
-    assert count(action.body["subsets"], "notReadyAddresses") == [100]
+    assert count(body(action)["subsets"], "addresses") == [900]
+    assert count(body(action)["subsets"], "notReadyAddresses") == [100]
 
 
 def test_back_under_capacity_drops_the_annotation() -> None:
@@ -228,8 +228,8 @@ def test_back_under_capacity_drops_the_annotation() -> None:
     current = stored(svc, many(1001, "r"), trigger=None)
     assert current["metadata"]["annotations"] == {"endpoints.kubernetes.io/over-capacity": "truncated"}
     [action] = ep.reconcile("default", "web", svc, many(1000, "r"), current, None)
-    assert "annotations" not in action.body["metadata"]
-    assert count(action.body["subsets"], "addresses") == [1000]
+    assert "annotations" not in body(action)["metadata"]
+    assert count(body(action)["subsets"], "addresses") == [1000]
 
 
 def test_stale_over_capacity_annotation_alone_is_rewritten() -> None:
@@ -237,7 +237,7 @@ def test_stale_over_capacity_annotation_alone_is_rewritten() -> None:
     current = stored(svc, pods, trigger=None)
     current["metadata"]["annotations"] = {"endpoints.kubernetes.io/over-capacity": "truncated"}
     [action] = ep.reconcile("default", "web", svc, pods, current, None)
-    assert "annotations" not in action.body["metadata"]
+    assert "annotations" not in body(action)["metadata"]
 
 
 def at(minute: int) -> str:

@@ -12,7 +12,7 @@ import pytest
 from controllers.endpointslice import reconcile as es
 from controllers.machinery.actions import Create, Delete, Update
 from controllers.machinery.resources import ENDPOINTSLICES
-from tests.controllers.svcpods import T0, node, pod, ref, service
+from tests.controllers.svcpods import T0, body, node, pod, ref, service
 
 pytestmark = pytest.mark.unit
 
@@ -41,13 +41,13 @@ def persist(result: es.Result, existing: list[Obj] | None = None) -> list[Obj]:
     slices = {s["metadata"]["name"]: s for s in copy.deepcopy(existing or [])}
     for action in result.actions:
         if isinstance(action, Create):
-            body = copy.deepcopy(action.body)
-            body["metadata"]["name"] = body["metadata"].pop("generateName") + f"x{next(_names):04d}"
-            body["metadata"]["resourceVersion"] = "1"
-            slices[body["metadata"]["name"]] = body
+            obj = copy.deepcopy(body(action))
+            obj["metadata"]["name"] = obj["metadata"].pop("generateName") + f"x{next(_names):04d}"
+            obj["metadata"]["resourceVersion"] = "1"
+            slices[obj["metadata"]["name"]] = obj
         elif isinstance(action, Update):
             assert action.name in slices
-            slices[action.name] = copy.deepcopy(action.body)
+            slices[action.name] = copy.deepcopy(body(action))
         elif isinstance(action, Delete):
             del slices[action.name]
     return list(slices.values())
@@ -76,7 +76,7 @@ def test_new_service_gets_one_slice_with_every_endpoint_and_its_conditions() -> 
 def test_publish_not_ready_makes_every_endpoint_ready() -> None:
     pods = [pod("a", "10.0.0.1", ready=False), pod("b", "10.0.0.2", deleting=True)]
     [action] = es.reconcile(service(publish=True), pods, NODES, [], None).actions
-    assert [e["conditions"] for e in action.body["endpoints"]] == [
+    assert [e["conditions"] for e in body(action)["endpoints"]] == [
         {"ready": True, "serving": False, "terminating": False}, {"ready": True, "serving": True, "terminating": True}]
 
 
@@ -84,14 +84,14 @@ def test_no_pods_gives_one_placeholder_and_keeps_it() -> None:
     result = es.reconcile(service(), [], NODES, [], None)
     [action] = result.actions
     assert isinstance(action, Create)
-    assert action.body["endpoints"] == [] and action.body["ports"] == []
+    assert body(action)["endpoints"] == [] and body(action)["ports"] == []
     assert es.reconcile(service(), [], NODES, persist(result), None).actions == []
 
 
 def test_headless_service_slices_carry_the_headless_label() -> None:
     [action] = es.reconcile(service(cluster_ip="None", ipFamilies=["IPv4"]), [pod("a", "10.0.0.1")], NODES, [],
                             None).actions
-    assert action.body["metadata"]["labels"] == {**LABELS, "service.kubernetes.io/headless": ""}
+    assert body(action)["metadata"]["labels"] == {**LABELS, "service.kubernetes.io/headless": ""}
 
 
 def test_nothing_written_when_slices_match() -> None:
@@ -110,9 +110,9 @@ def test_a_pod_turning_not_ready_updates_its_slice_in_place() -> None:
                           "2026-12-01T10:02:00Z")
     [action] = result.actions
     assert isinstance(action, Update) and action.name == slices[0]["metadata"]["name"]
-    assert action.body["metadata"]["resourceVersion"] == "1"
-    assert action.body["endpoints"][1]["conditions"] == {"ready": False, "serving": False, "terminating": False}
-    assert action.body["metadata"]["annotations"] == {
+    assert body(action)["metadata"]["resourceVersion"] == "1"
+    assert body(action)["endpoints"][1]["conditions"] == {"ready": False, "serving": False, "terminating": False}
+    assert body(action)["metadata"]["annotations"] == {
         "endpoints.kubernetes.io/last-change-trigger-time": "2026-12-01T10:02:00Z"}
 
 
@@ -151,15 +151,15 @@ def test_a_removed_and_an_added_endpoint_share_one_update() -> None:
     pods = many(4) + [pod("new", "10.9.9.9")]
     [action] = es.reconcile(service(), pods, NODES, slices, None).actions
     assert isinstance(action, Update)
-    assert [e["targetRef"]["name"] for e in action.body["endpoints"]] == ["p0000", "p0001", "p0002", "p0003", "new"]
+    assert [e["targetRef"]["name"] for e in body(action)["endpoints"]] == ["p0000", "p0001", "p0002", "p0003", "new"]
 
 
 def test_the_last_endpoint_leaving_turns_the_slice_into_the_placeholder() -> None:
     slices = persist(es.reconcile(service(), many(3), NODES, [], None))
     [action] = es.reconcile(service(), [], NODES, slices, None).actions
     assert isinstance(action, Update) and action.name == slices[0]["metadata"]["name"]
-    assert action.body["endpoints"] == [] and action.body["ports"] == []
-    assert "generateName" not in action.body["metadata"]
+    assert body(action)["endpoints"] == [] and body(action)["ports"] == []
+    assert "generateName" not in body(action)["metadata"]
 
 
 def test_emptied_slice_is_deleted_when_others_remain() -> None:
@@ -173,13 +173,13 @@ def test_pods_offering_different_ports_get_separate_slices() -> None:
     svc = service(ports=[{"name": "web", "port": 80, "targetPort": "http"}])
     pods = [pod("a", "10.0.0.1"), pod("b", "10.0.0.2", ports=[{"name": "http", "containerPort": 9090}])]
     actions = es.reconcile(svc, pods, NODES, [], None).actions
-    assert sorted((a.body["ports"][0]["port"], len(a.body["endpoints"])) for a in actions) == [(8080, 1), (9090, 1)]
+    assert sorted((body(a)["ports"][0]["port"], len(body(a)["endpoints"])) for a in actions) == [(8080, 1), (9090, 1)]
 
 
 def test_unnamed_ports_carry_an_empty_name() -> None:
     svc = service(ports=[{"port": 80, "targetPort": 8080, "protocol": "TCP"}])
     [action] = es.reconcile(svc, [pod("a", "10.0.0.1")], NODES, [], None).actions
-    assert action.body["ports"] == [{"name": "", "port": 8080, "protocol": "TCP"}]
+    assert body(action)["ports"] == [{"name": "", "port": 8080, "protocol": "TCP"}]
 
 
 def test_a_pod_on_an_unknown_node_is_skipped_and_reported() -> None:
@@ -187,10 +187,10 @@ def test_a_pod_on_an_unknown_node_is_skipped_and_reported() -> None:
     result = es.reconcile(service(), pods, NODES, [], None)
     assert result.errors == ["skipping Pod b for Service default/web: Node gone Not Found"]
     [action] = result.actions
-    assert [e["targetRef"]["name"] for e in action.body["endpoints"]] == ["a"]
+    assert [e["targetRef"]["name"] for e in body(action)["endpoints"]] == ["a"]
     published = es.reconcile(service(publish=True), pods, NODES, [], None)
     assert published.errors == []
-    assert published.actions[0].body["endpoints"][1] == {
+    assert body(published.actions[0])["endpoints"][1] == {
         "addresses": ["10.0.0.2"], "conditions": {"ready": True, "serving": True, "terminating": False},
         "targetRef": ref("b"), "nodeName": "gone"}
 
@@ -200,8 +200,8 @@ def test_service_label_change_relabels_slices_only() -> None:
     slices = persist(es.reconcile(service(), pods, NODES, [], None))
     [action] = es.reconcile(service(labels={"team": "x"}), pods, NODES, slices, None).actions
     assert isinstance(action, Update)
-    assert action.body["metadata"]["labels"] == {"team": "x", **LABELS}
-    assert action.body["endpoints"] == slices[0]["endpoints"]
+    assert body(action)["metadata"]["labels"] == {"team": "x", **LABELS}
+    assert body(action)["endpoints"] == slices[0]["endpoints"]
 
 
 def test_slices_of_another_service_uid_or_manager_are_replaced_or_ignored() -> None:
@@ -233,5 +233,5 @@ def test_dual_stack_gets_one_slice_per_family() -> None:
     p = pod("a", "10.0.0.1")
     p["status"]["podIPs"] = [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]
     actions = es.reconcile(svc, [p], NODES, [], None).actions
-    assert sorted((a.body["addressType"], a.body["endpoints"][0]["addresses"][0]) for a in actions) == [
+    assert sorted((body(a)["addressType"], body(a)["endpoints"][0]["addresses"][0]) for a in actions) == [
         ("IPv4", "10.0.0.1"), ("IPv6", "fd00::1")]

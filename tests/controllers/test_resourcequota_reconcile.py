@@ -11,6 +11,7 @@ import pytest
 from controllers.machinery.actions import Update
 from controllers.machinery.resources import RESOURCEQUOTAS
 from controllers.resourcequota import reconcile as rq
+from tests.controllers.svcpods import body
 
 pytestmark = pytest.mark.unit
 
@@ -80,8 +81,8 @@ USED_CASES = [
 def test_used(hard: dict[str, str], objects: Any, want: dict[str, str]) -> None:
     [action] = rq.reconcile(quota(hard), objects, NOW)
     assert isinstance(action, Update) and action.resource == RESOURCEQUOTAS and action.subresource == "status"
-    assert action.body["status"] == {"hard": hard, "used": want}
-    assert action.body["metadata"]["resourceVersion"] == "3"
+    assert body(action)["status"] == {"hard": hard, "used": want}
+    assert body(action)["metadata"]["resourceVersion"] == "3"
 
 
 SCOPE_CASES = [
@@ -111,22 +112,22 @@ def test_no_write_when_status_matches_by_value() -> None:
 
 def test_first_sync_always_writes_even_with_nothing_used() -> None:
     [action] = rq.reconcile(quota({"pods": "3"}), {PODS: []}, NOW)
-    assert action.body["status"] == {"hard": {"pods": "3"}, "used": {"pods": "0"}}
+    assert body(action)["status"] == {"hard": {"pods": "3"}, "used": {"pods": "0"}}
 
 
 def test_a_deleted_pod_lowers_used_and_a_spec_change_updates_hard() -> None:
     q = quota({"pods": "3"}, status={"hard": {"pods": "3"}, "used": {"pods": "2"}})
     [action] = rq.reconcile(q, {PODS: [pod("a")]}, NOW)
-    assert action.body["status"]["used"] == {"pods": "1"}
+    assert body(action)["status"]["used"] == {"pods": "1"}
     q2 = quota({"pods": "5", "services": "1"}, status={"hard": {"pods": "3"}, "used": {"pods": "1"}})
     [action] = rq.reconcile(q2, {PODS: [pod("a")], ("", "services"): []}, NOW)
-    assert action.body["status"] == {"hard": {"pods": "5", "services": "1"}, "used": {"pods": "1", "services": "0"}}
+    assert body(action)["status"] == {"hard": {"pods": "5", "services": "1"}, "used": {"pods": "1", "services": "0"}}
 
 
 def test_used_keeps_only_what_hard_limits() -> None:
     q = quota({"pods": "3"}, status={"hard": {"pods": "3", "services": "2"}, "used": {"pods": "1", "services": "1"}})
     [action] = rq.reconcile(q, {PODS: [pod("a")]}, NOW)
-    assert action.body["status"] == {"hard": {"pods": "3"}, "used": {"pods": "1"}}
+    assert body(action)["status"] == {"hard": {"pods": "3"}, "used": {"pods": "1"}}
 
 
 def test_tracked_resources_name_what_to_list() -> None:

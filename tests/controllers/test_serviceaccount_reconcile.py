@@ -10,6 +10,7 @@ from controllers.machinery.actions import Create, Update
 from controllers.machinery.resources import CONFIGMAPS, SERVICEACCOUNTS
 from controllers.rootcacert import reconcile as rootca
 from controllers.serviceaccount import reconcile as sa
+from tests.controllers.svcpods import body
 
 pytestmark = pytest.mark.unit
 
@@ -44,7 +45,7 @@ def test_service_accounts(namespace: Obj | None, existing: set[str], want: list[
 
 def test_several_accounts_to_ensure() -> None:
     got = sa.reconcile(ns(), {"a"}, wanted=("a", "b", "default"))
-    assert [a.body["metadata"]["name"] for a in got if isinstance(a, Create)] == ["b", "default"]
+    assert [body(a)["metadata"]["name"] for a in got if isinstance(a, Create)] == ["b", "default"]
 
 
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such "
@@ -89,6 +90,6 @@ def test_root_ca_configmap_kept_correct(current: Obj, want: Obj | None) -> None:
         return
     [action] = got
     assert isinstance(action, Update) and action.name == "kube-root-ca.crt"
-    assert action.body["data"] == want["data"]
-    assert action.body["metadata"]["annotations"] == want["annotations"]
-    assert action.body["metadata"]["resourceVersion"] == "4"
+    assert body(action)["data"] == want["data"]
+    assert body(action)["metadata"]["annotations"] == want["annotations"]
+    assert body(action)["metadata"]["resourceVersion"] == "4"
