@@ -123,3 +123,31 @@ def test_orphans_of_a_deleted_node_and_unscheduled_terminating_pods(control_plan
 
 async def _at_least(ctl: PodGCController, n: int) -> bool:
     return ctl.passes >= n
+
+
+@pytest.mark.slow
+def test_manager_force_deletes_orphans_after_the_real_quarantine(control_plane: ControlPlane,
+                                                                 controller_manager: Callable[..., Any]) -> None:
+    """The same as the in-process orphan test but through `python -m controllers` with kube's 20 s period and 40 s
+    quarantine, as the pod-garbage-collector service account (its RBAC: get nodes, patch pods/status, delete)."""
+    cp, ns = control_plane, "podgc-slow"
+    cp.create_namespace(ns)
+    cp.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "doomed"}})
+    cp.api("POST", f"/api/v1/namespaces/{ns}/pods", pod("orphan", finalizer=True))
+    cp.api("POST", f"/api/v1/namespaces/{ns}/pods/orphan/binding", {
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "orphan"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "doomed"}})
+    cp.api("DELETE", "/api/v1/nodes/doomed")
+    m = controller_manager("--controllers=podgc", "--use-service-account-credentials=true", "--leader-elect=false")
+    started = time.monotonic()
+    try:
+        got = cp.wait(lambda: (lambda p: p if p["metadata"].get("deletionTimestamp") else None)(
+            cp.get(f"/api/v1/namespaces/{ns}/pods/orphan")), 100, "the orphan force-deleted")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{m.log()[-3000:]}") from None
+    finally:
+        cp.api("PATCH", f"/api/v1/namespaces/{ns}/pods/orphan", {"metadata": {"finalizers": None}},
+               "application/merge-patch+json")
+    assert time.monotonic() - started >= 40
+    assert got["status"]["phase"] == "Failed"
+    assert [c["reason"] for c in got["status"]["conditions"] if c["type"] == "DisruptionTarget"] == ["DeletionByPodGC"]
