@@ -140,6 +140,24 @@ class Manager:
         log.error("leaderelection lost")
         return EXIT_LEADERSHIP_LOST
 
+    def metrics(self) -> str:
+        """Prometheus text: client requests by verb (all identities), cached objects per resource, queue depths —
+        a few of kube-controller-manager's /metrics series, for benchmarks and debugging."""
+        verbs: dict[str, int] = {}
+        for client in [self.root, *self._clients]:
+            for verb, n in client.requests.items():
+                verbs[verb] = verbs.get(verb, 0) + n
+        lines = ["# TYPE rest_client_requests_total counter"]
+        lines += [f'rest_client_requests_total{{verb="{v}"}} {n}' for v, n in sorted(verbs.items())]
+        lines.append("# TYPE informer_cached_objects gauge")
+        lines += [f'informer_cached_objects{{resource="{inf.resource.plural}"}} {len(inf.store)}'
+                  for inf in self.informers.informers()]
+        lines.append("# TYPE workqueue_depth gauge")
+        lines += [f'workqueue_depth{{name="{name}"}} {len(c.queue)}' for name, c in self.controllers.items()]
+        lines.append("# TYPE controller_syncs_total counter")
+        lines += [f'controller_syncs_total{{name="{name}"}} {c.syncs}' for name, c in self.controllers.items()]
+        return "\n".join(lines) + "\n"
+
     async def close(self, release: bool = True) -> None:
         await self.informers.stop()
         for c in self.controllers.values():
@@ -172,7 +190,11 @@ async def serve_health(o: ControllerManagerOptions, manager: Manager) -> web.App
     async def ok(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(text=manager.metrics())
+
     app = web.Application()
+    app.router.add_get("/metrics", metrics)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, ok)
     app.router.add_get("/healthz/leaderElection", ok)  # a waiting candidate is healthy too

@@ -211,10 +211,15 @@ class ControlPlane:
     # ---------------------------------------------------------------- the controller manager
     def start_controller_manager(self, *flags: str, kubeconfig: str | None = None,
                                  env: dict[str, str] | None = None) -> ControllerManager:
-        """`python -m controllers --kubeconfig <kcm> <flags>`; --secure-port=0 unless a flag sets it."""
+        """`python -m controllers --kubeconfig <kcm> <flags>`; --secure-port=0 unless a flag sets it, and
+        --use-service-account-credentials=true (as kubeadm runs kube-controller-manager: the manager's own
+        identity may only list/watch, each controller writes as its `system:controller:*` service account)
+        unless a flag sets it."""
         args = ["--kubeconfig", kubeconfig or self.kcm_kubeconfig, *flags]
         if not any(f.startswith("--secure-port") for f in flags):
             args.append("--secure-port=0")
+        if not any(f.startswith("--use-service-account-credentials") for f in flags):
+            args.append("--use-service-account-credentials=true")
         log_path = os.path.join(self.tmp, f"kcm-{len(self.managers)}.log")
         with open(log_path, "wb") as out:
             proc = register_process(subprocess.Popen([sys.executable, "-m", "controllers", *args], cwd=ROOT,
