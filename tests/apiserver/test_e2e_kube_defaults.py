@@ -51,12 +51,26 @@ def raftkv_member(tmp: str) -> Iterator[tuple[str, EtcdTLS]]:
 class User:
     def __init__(self, srv: APIServer, tmp: str, name: str, orgs: tuple[str, ...] = ()) -> None:
         self.tmp = tmp
+        self.srv = srv
         if name == "admin":
-            self.kubeconfig = srv.kubeconfig
+            self.kubeconfig, self.cert, self.key = srv.kubeconfig, srv.client_cert, srv.client_key
         else:
             cert = pki.issue(srv.pki_dir, "client", name, cn=name, orgs=list(orgs))
-            self.kubeconfig = os.path.join(tmp, f"{name}.kubeconfig")
+            self.kubeconfig, self.cert, self.key = os.path.join(tmp, f"{name}.kubeconfig"), cert.cert, cert.key
             write_kubeconfig(self.kubeconfig, srv.url, ca_file=srv.ca, cert_file=cert.cert, key_file=cert.key)
+
+    def request(self, method: str, path: str, body: object = None) -> tuple[int, dict]:
+        ctx = ssl.create_default_context(cafile=self.srv.ca)
+        ctx.load_cert_chain(self.cert, self.key)
+        host, port = self.srv.url.split("//", 1)[1].rsplit(":", 1)
+        conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+        try:
+            conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read())
+        finally:
+            conn.close()
 
     def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig, "HOME": self.tmp}
@@ -200,6 +214,16 @@ def test_plain_user_cannot_escalate_and_missing_namespace_is_not_found(kube, adm
                      "default") == (
         'error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io is forbidden: User "bob" cannot '
         'create resource "rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "default"')
+    # The Status is apimachinery's NewForbidden: its details name the group and the resource (as kind).
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "x"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+               "subjects": [{"kind": "User", "name": "bob"}]}
+    code, status = bob.request("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", binding)
+    assert (code, status["reason"], status["details"]) == (
+        403, "Forbidden", {"group": "rbac.authorization.k8s.io", "kind": "rolebindings"})
+    code, status = admin.request("POST", "/api/v1/namespaces/nosuchns/configmaps",
+                                 {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "q"}})
+    assert (code, status["reason"], status["details"]) == (404, "NotFound", {"name": "nosuchns", "kind": "namespaces"})
     # With the right to create bindings, granting more than one holds is the escalation check's refusal.
     admin.ok("create", "role", "binder", "--verb=create", "--resource=rolebindings", "-n", "default")
     admin.ok("create", "rolebinding", "bob-binder", "--role=binder", "--user=bob", "-n", "default")

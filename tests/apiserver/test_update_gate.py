@@ -7,6 +7,7 @@ import asyncio
 import random
 import shutil
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -22,9 +23,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not shutil.which("etcd"), reas
 class CountingStore(Etcd3Store):
     updates = 0
 
-    async def update(self, key: str, value: bytes, mod_revision: int) -> int:  # type: ignore[override]
+    async def update(self, key: str, value: bytes, mod_revision: int,  # type: ignore[override]
+                     guards: Sequence[tuple[str, int, bytes]] = ()) -> int:
         type(self).updates += 1
-        return await super().update(key, value, mod_revision)
+        return await super().update(key, value, mod_revision, guards)
 
 
 async def with_default_namespace(registry: Registry) -> None:

@@ -71,9 +71,9 @@ def test_pod_field_errors_read_as_on_a_real_cluster(server):
             volumeMounts: [{name: data, mountPath: /d}]
             ports: [{containerPort: 70000}]
         """)
+    # `volumes: [{name: v}]` is no error: SetDefaults_Volume makes a volume without a source an emptyDir.
     assert err.splitlines() == [
         'The Pod "r" is invalid: ',
-        "* spec.volumes[0]: Required value: must specify a volume type",
         "* spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
         '* spec.containers[0].volumeMounts[0].name: Not found: "data"']
     err = refused(server, """\
