@@ -220,3 +220,32 @@ def test_progress_deadline_exceeded(control_plane: ControlPlane, manager: Contro
     assert condition(d, "Available")["status"] == "True"  # maxUnavailable keeps the old pods serving
     p = cp.kubectl("-n", ns, "rollout", "status", "deploy/web", "--timeout=20s", check=False)
     assert p.returncode != 0 and 'deployment "web" exceeded its progress deadline' in p.stderr, p.stderr
+
+
+def test_scaling_in_the_middle_of_a_rollout_is_proportional(control_plane: ControlPlane, manager: ControllerManager,
+                                                             ns: str, nodes: FakeNodes) -> None:
+    cp = control_plane
+    cp.kubectl("-n", ns, "apply", "-f", "-", stdin=manifest())
+    rollout_status(cp, ns)
+    [first] = replicasets(cp, ns)
+    cp.kubectl("-n", ns, "set", "image", "deploy/web", "c=nginx:broken")  # the rollout stalls: 3 old + 1 new
+
+    def stalled() -> bool:
+        sizes = {n: rs["spec"]["replicas"] for n, rs in replicasets(cp, ns).items()}
+        return len(sizes) == 2 and sizes[first] == 3 and sum(sizes.values()) == 4
+    wait(cp, stalled, "the rollout to stall at 3 old + 1 new")
+    cp.kubectl("-n", ns, "scale", "deploy/web", "--replicas=8")
+
+    def scaled() -> dict[str, int] | None:
+        sizes = {n: rs["spec"]["replicas"] for n, rs in replicasets(cp, ns).items()}
+        return sizes if sum(sizes.values()) == 10 else None  # 8 + maxSurge ceil(25% of 8) = 10
+    sizes = wait(cp, scaled, "both sets scaled to 8 + surge")
+    [second] = [n for n in sizes if n != first]
+    # 3 of 4 and 1 of 4 of the new total of 10: round(3*10/4) = 8 (7.5 rounds up), then the rest, 2
+    assert (sizes[first], sizes[second]) == (8, 2), sizes
+    msgs = messages(cp, ns)
+    assert any(m.endswith(f"Scaled up replica set {first} from 3 to 8") for m in msgs), msgs
+    assert any(m.endswith(f"Scaled up replica set {second} from 1 to 2") for m in msgs), msgs
+    for rs in replicasets(cp, ns).values():
+        assert rs["metadata"]["annotations"][DESIRED_REPLICAS] == "8"
+        assert rs["metadata"]["annotations"][MAX_REPLICAS] == "10"

@@ -193,3 +193,16 @@ def test_a_refused_pod_gives_failed_create_and_replica_failure_while_other_sets_
     cp.kubectl("-n", ns, "delete", "resourcequota", "two-pods")
     rs = wait_status(cp, ns, "rs/capped", full(4))
     assert not rs["status"].get("conditions")
+
+
+def test_min_ready_seconds_delays_availability(control_plane: ControlPlane, manager: ControllerManager, ns: str,
+                                               nodes: FakeNodes) -> None:
+    cp = control_plane
+    manifest = RS % {"name": "slow", "replicas": 2, "app": "slow"}
+    manifest = manifest.replace("  replicas: 2\n", "  replicas: 2\n  minReadySeconds: 3\n")
+    cp.kubectl("-n", ns, "apply", "-f", "-", stdin=manifest)
+    ready = wait_status(cp, ns, "rs/slow", lambda o: (o.get("status") or {}).get("readyReplicas") == 2)
+    assert ready["status"].get("availableReplicas", 0) < 2  # ready, but not for 3 seconds yet
+    # nothing changes about the pods any more: only the controller's own requeue can make them available
+    rs = wait_status(cp, ns, "rs/slow", full(2))
+    assert rs["status"]["availableReplicas"] == 2
