@@ -10,7 +10,10 @@ slices first drop endpoints no longer wanted and take changed ones in place; sli
 up (fullest first) with new endpoints; what is left goes into the unchanged slice that it fills closest to full, else
 into new slices (generateName `<service>-`), at most `max_endpoints_per_slice` each. A Service with no endpoints keeps
 one empty placeholder slice. A create that coincides with a delete becomes an update of the slice to be deleted. A pod
-on a node that is not (yet) known is left out and reported, so the Service is retried.
+on a node that is not (yet) known is left out and reported, so the Service is retried. With
+`trafficDistribution: PreferClose` ready endpoints carry a hint for their own zone; otherwise no hints (the
+`service.kubernetes.io/topology-mode: Auto` allocator is not implemented: such Services get no hints). An endpoint
+whose only change is its hints does not make its slice rewritten (EndpointsEqualBeyondHash).
 
 Where Kubernetes picks "any" endpoint from a hash set, this core takes them in pod order, so its output is a function
 of its input.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from controllers.endpoints import podutil
 from controllers.endpoints.podutil import HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION, Obj, meta, semantic, spec
@@ -95,6 +99,16 @@ def endpoint_key(endpoint: Obj) -> EndpointKey:
     ref = endpoint.get("targetRef") or {}
     return (tuple(sorted(endpoint.get("addresses") or [])), endpoint.get("hostname") or "",
             ref.get("namespace") or "", ref.get("name") or "")
+
+
+def equal_beyond_key(a: Obj, b: Obj) -> bool:
+    """EndpointsEqualBeyondHash: two endpoints of the same identity differ only in node, zone, conditions or pod
+    reference (its resourceVersion aside); hints are the topology step's business, not a reason to rewrite."""
+    def view(e: Obj) -> tuple[Any, ...]:
+        c = e.get("conditions") or {}
+        return (e.get("nodeName"), e.get("zone"), c.get("ready"), c.get("serving"), c.get("terminating"),
+                semantic(e.get("targetRef") or {}))
+    return view(a) == view(b)
 
 
 def pod_to_endpoint(pod: Obj, node: Obj | None, service: Obj, address_type: str) -> Obj:
@@ -182,7 +196,7 @@ def _reconcile_port_map(service: Obj, existing: list[Obj], desired: dict[Endpoin
             want = desired.pop(endpoint_key(endpoint), None)
             if want is not None:
                 kept.append(want)
-                changed = changed or semantic(want) != semantic(endpoint)
+                changed = changed or not equal_beyond_key(want, endpoint)
         labels, labels_changed = slice_labels(current, service)
         if changed or len(kept) != len(current.get("endpoints") or []):
             if not kept:
@@ -286,7 +300,56 @@ def _reconcile_address_type(service: Obj, pods: list[Obj], nodes: dict[str, Obj]
             plan.deletes = []
         else:
             plan.creates.append(placeholder)
+    _reconcile_hints(service, plan, existing)
     return plan
+
+
+def _ready(endpoint: Obj) -> bool:
+    return bool((endpoint.get("conditions") or {}).get("ready"))
+
+
+def _wants_zone_hints(service: Obj) -> bool:
+    """trafficDistribution: PreferClose, unless the topology-mode annotation asks for the older hints mechanism
+    (not implemented here, so such slices get no hints at all)."""
+    annotations = meta(service).get("annotations") or {}
+    topology = annotations.get("service.kubernetes.io/topology-aware-hints",
+                               annotations.get("service.kubernetes.io/topology-mode"))
+    return spec(service).get("trafficDistribution") == "PreferClose" and topology not in ("Auto", "auto")
+
+
+def _hints_wrong(slice_: Obj) -> bool:
+    for e in slice_.get("endpoints") or []:
+        if not _ready(e):
+            continue
+        zones = ((e.get("hints") or {}).get("forZones")) or []
+        if e.get("zone") and (len(zones) != 1 or zones[0].get("name") != e["zone"]):
+            return True
+        if not e.get("zone") and zones:
+            return True
+    return False
+
+
+def _reconcile_hints(service: Obj, plan: _Plan, existing: list[Obj]) -> None:
+    """1.32's hints step: with PreferClose every ready endpoint is hinted to its own zone; otherwise no endpoint
+    carries hints. Unchanged slices whose hints are missing, wrong or stale are rewritten too."""
+    touched = {meta(s).get("name") for s in plan.updates + plan.deletes}
+    unchanged = [s for s in existing if meta(s).get("name") not in touched]
+    if not _wants_zone_hints(service):
+        plan.updates += [copy.deepcopy(s) for s in unchanged
+                         if any(e.get("hints") is not None for e in s.get("endpoints") or [])]
+        for s in plan.creates + plan.updates:
+            for e in s.get("endpoints") or []:
+                e.pop("hints", None)
+        return
+    plan.updates += [copy.deepcopy(s) for s in unchanged if _hints_wrong(s)]
+    for s in plan.creates + plan.updates:
+        for e in s.get("endpoints") or []:
+            if not _ready(e):
+                continue
+            if e.get("zone"):
+                e["hints"] = {"forZones": [{"name": e["zone"]}]}
+            else:
+                e.pop("hints", None)
 
 
 def _finalize(service: Obj, plan: _Plan, trigger_time: str | None) -> list[Action]:

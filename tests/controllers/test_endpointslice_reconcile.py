@@ -235,3 +235,33 @@ def test_dual_stack_gets_one_slice_per_family() -> None:
     actions = es.reconcile(svc, [p], NODES, [], None).actions
     assert sorted((body(a)["addressType"], body(a)["endpoints"][0]["addresses"][0]) for a in actions) == [
         ("IPv4", "10.0.0.1"), ("IPv6", "fd00::1")]
+
+
+def test_prefer_close_hints_ready_endpoints_to_their_zone_and_removal_clears_them() -> None:
+    nodes = {"node-1": node("node-1", zone="zone-a"), "node-2": node("node-2", zone="zone-b"),
+             "node-3": node("node-3")}
+    pods = [pod("a", "10.0.0.1"), pod("b", "10.0.0.2", node="node-2"), pod("c", "10.0.0.3", ready=False),
+            pod("d", "10.0.0.4", node="node-3")]
+    close = service(trafficDistribution="PreferClose")
+    [action] = es.reconcile(close, pods, nodes, [], None).actions
+    assert {e["targetRef"]["name"]: e.get("hints") for e in body(action)["endpoints"]} == {
+        "a": {"forZones": [{"name": "zone-a"}]}, "b": {"forZones": [{"name": "zone-b"}]}, "c": None, "d": None}
+    slices = persist(es.reconcile(close, pods, nodes, [], None))
+    assert es.reconcile(close, pods, nodes, slices, None).actions == [], "hints are no reason to rewrite"
+    # the Service stops asking: the unchanged slice is rewritten without hints
+    [update] = es.reconcile(service(), pods, nodes, slices, None).actions
+    assert isinstance(update, Update) and all("hints" not in e for e in body(update)["endpoints"])
+    # the older topology annotation wins over trafficDistribution (its allocator is not implemented: no hints)
+    auto = service(trafficDistribution="PreferClose")
+    auto["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+    [fresh] = es.reconcile(auto, pods, nodes, [], None).actions
+    assert all("hints" not in e for e in body(fresh)["endpoints"])
+
+
+def test_unchanged_slice_with_a_wrong_hint_is_fixed_under_prefer_close() -> None:
+    close = service(trafficDistribution="PreferClose")
+    pods = [pod("a", "10.0.0.1")]
+    slices = persist(es.reconcile(close, pods, NODES, [], None))
+    slices[0]["endpoints"][0]["hints"] = {"forZones": [{"name": "elsewhere"}]}
+    [update] = es.reconcile(close, pods, NODES, slices, None).actions
+    assert body(update)["endpoints"][0]["hints"] == {"forZones": [{"name": "zone-a"}]}
