@@ -13,7 +13,6 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
@@ -25,9 +24,9 @@ from apiserver.http.inflight import InflightLimiter
 from apiserver.http.security import CACHED_RESOURCES, AuthOptions, Security
 from apiserver.http.server import APIHandler
 from apiserver.registry import allocation
-from apiserver.registry import kubernetes_service as kube_svc
+from apiserver.registry.kubernetes_reconciler import KubernetesServiceReconciler
 from apiserver.registry.service_alloc import ServiceAllocator
-from apiserver.registry.store import GenericStore, ListOptions, Registry
+from apiserver.registry.store import Registry
 from apiserver.storage.etcd3 import Etcd3Store
 from apiserver.storage.informer import Informer
 from apiserver.storage.lister import Lister
@@ -75,69 +74,6 @@ async def bootstrap_namespaces(registry: Registry) -> None:
         await registry.ensure_default_service_account(name)
 
 
-async def _create_or_update(store: GenericStore, namespace: str, name: str, build: Callable[
-        [dict[str, Any] | None], dict[str, Any] | None]) -> None:
-    """Write `build(current)` unless it is None (nothing to change); a create that lost to another server's
-    create is retried as an update."""
-    for _ in range(8):
-        try:
-            current = await store.get(namespace, name)
-        except errors.APIError as e:
-            if e.code != 404:
-                raise
-            current = None
-        if current is None:
-            obj = build(None)
-            if obj is None:
-                return
-            try:
-                await store.create(namespace, obj)
-                return
-            except errors.APIError as e:
-                if e.code != 409:
-                    raise
-                continue
-
-        def transform(cur: dict[str, Any]) -> dict[str, Any]:
-            return build(cur) or cur
-        await store.guaranteed_update(namespace, name, transform)
-        return
-
-
-async def _exists(store: GenericStore, namespace: str, name: str) -> bool:
-    try:
-        await store.get(namespace, name)
-        return True
-    except errors.APIError as e:
-        if e.code != 404:
-            raise
-        return False
-
-
-async def bootstrap_kubernetes_service(registry: Registry, allocator: ServiceAllocator, opts: ServingOptions) -> None:
-    """What kube-apiserver's bootstrap controller and endpoint reconciler do at start: repair the allocation
-    bitmaps from the stored Services, create the `kubernetes` Service (first address of the range) and add this
-    server to its Endpoints and EndpointSlice."""
-    services = registry.store("", "services")
-    assert services is not None
-    listed = await services.list("", ListOptions())
-    await allocator.repair(listed["items"])
-    if not await _exists(services, kube_svc.NAMESPACE, kube_svc.NAME):
-        try:
-            await services.create(kube_svc.NAMESPACE, kube_svc.service(allocator.ips.first, opts.secure_port))
-        except errors.APIError:
-            # another API server created it first: its address is then taken (422) or its name (409)
-            if not await _exists(services, kube_svc.NAMESPACE, kube_svc.NAME):
-                raise
-    ip = kube_svc.advertise_address(opts.advertise_address, opts.bind_address)
-    endpoints, slices = registry.store("", "endpoints"), registry.store("discovery.k8s.io", "endpointslices")
-    assert endpoints is not None and slices is not None
-    await _create_or_update(endpoints, kube_svc.NAMESPACE, kube_svc.NAME,
-                            lambda cur: kube_svc.endpoints(cur, ip, opts.secure_port))
-    await _create_or_update(slices, kube_svc.NAMESPACE, kube_svc.NAME,
-                            lambda cur: kube_svc.endpoint_slice(cur, ip, opts.secure_port))
-
-
 RBAC_PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}
 
 
@@ -164,6 +100,8 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
     services = registry.store("", "services")
     assert services is not None
     services.write_hook = allocator
+    reconciler = KubernetesServiceReconciler(registry, allocator, opts.secure_port, opts.advertise_address,
+                                             opts.bind_address)
     informer = Informer(storage, lister, [r for r in RESOURCES if r.plural in CACHED_RESOURCES and not r.virtual])
     security = Security(opts.auth, lister, clock=clock, rng=rng)
     definitions = json.loads(DEFINITIONS_FILE.read_text()) if DEFINITIONS_FILE.is_file() else None
@@ -176,11 +114,12 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
 
     async def on_startup(app: web.Application) -> None:
         await bootstrap_namespaces(registry)
-        await bootstrap_kubernetes_service(registry, allocator, opts)
+        await reconciler.start()  # the kubernetes Service and this server in its endpoints, kept every 10 s
         await bootstrap_policy(registry)  # as kube-apiserver does whenever the RBAC API is served
         await informer.start()
 
     async def on_shutdown(app: web.Application) -> None:
+        await reconciler.stop()
         handler.stop_watches()
         if registry.watch_cache is not None:
             await registry.watch_cache.stop()

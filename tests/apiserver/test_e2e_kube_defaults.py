@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -121,6 +122,20 @@ def test_kubernetes_service_and_endpoints_exist_with_no_flag_given(kube, admin):
     assert sl["endpoints"][0]["addresses"] == ["127.0.0.1"] and sl["ports"][0]["port"] == port
     assert admin.ok("get", "svc", "kubernetes").splitlines()[1].split()[:3] == ["kubernetes", "ClusterIP",
                                                                               "10.0.0.1"]
+
+
+def test_a_deleted_kubernetes_endpoints_comes_back(kube, admin):
+    """Every API server re-adds itself every 10 s (kube's --endpoint-reconciler-interval)."""
+    port = int(kube[0].url.rsplit(":", 1)[1])
+    admin.ok("delete", "endpoints", "kubernetes")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        got = admin.kubectl("get", "endpoints", "kubernetes", "-o", "json")
+        if got.returncode == 0:
+            assert json.loads(got.stdout)["subsets"][0]["ports"][0]["port"] == port
+            return
+        time.sleep(0.5)
+    pytest.fail("the kubernetes Endpoints were not re-created")
 
 
 def test_cluster_ips_and_node_ports_are_allocated_checked_and_released(admin):
