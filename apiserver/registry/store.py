@@ -445,7 +445,10 @@ class GenericStore:
                 meta.before_update(new, old, tracks_generation=self.strategy.tracks_generation)
             self.strategy.default(new)
             md = new["metadata"]
+            # kube's ShouldDeleteDuringUpdate: the last finalizer went, and no graceful deletion (a pod's) is
+            # still running; a status write to a terminating pod must not delete it.
             gone = bool(md.get("deletionTimestamp") and not md.get("finalizers")
+                        and not old["metadata"].get("deletionGracePeriodSeconds")
                         and not self.strategy.holds_deletion(new))
             guards: list[Guard] = []
             if self.write_hook is not None and not subresource:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.controllers.cluster import ControllerManager, ControlPlane
+from tests.controllers.fakenodes import FakeNodes
 
 pytestmark = pytest.mark.e2e
 NS = "gc"
@@ -78,7 +79,8 @@ def names(cp: ControlPlane, *kinds: str) -> list[str]:
 def test_background_deletes_dependents_after_the_owner(control_plane, gc):
     cp = control_plane
     tree(cp, "bg")
-    assert cp.kubectl("delete", "rs", "bg", "-n", NS).stdout.strip() == 'replicaset.apps "bg" deleted'
+    out = cp.kubectl("delete", "rs", "bg", "-n", NS, "--cascade=background").stdout.strip()
+    assert out == 'replicaset.apps "bg" deleted'
     cp.kubectl("wait", "--for=delete", "pod/bg-p1", "pod/bg-p2", "cm/bg-cm", "-n", NS, f"--timeout={DEADLINE_S}s")
 
 
@@ -198,3 +200,28 @@ def test_cascading_deletion_on_raftkv(raftkv_control_plane):
         assert "ownerReferences" not in orphan["metadata"]
     finally:
         m.stop()
+
+
+def test_with_the_replicaset_controller_and_running_pods(control_plane, gc):
+    """Pods the ReplicaSet controller made, bound and running on fake nodes (deleted gracefully, finished by their
+    "kubelet"): a background delete takes them all; an orphaned ReplicaSet's pods stay, unowned."""
+    cp = control_plane
+    rsm = cp.start_controller_manager("--controllers=replicaset", "--leader-elect=false",
+                                      "--use-service-account-credentials=true")
+    try:
+        with FakeNodes(cp.admin_kubeconfig, ["gc-node-1"], namespaces={NS}):
+            for name in ("web", "kept"):
+                cp.kubectl("create", "-f", "-", stdin=OWNED.format(name=name).replace("replicas: 0", "replicas: 3"))
+            def running(app: str) -> bool:
+                items = cp.api("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3D{app}")["items"]
+                return len(items) == 3 and all(p["status"].get("phase") == "Running" for p in items)
+            cp.wait(lambda: running("web") and running("kept"), DEADLINE_S, "3 running pods per ReplicaSet")
+            cp.kubectl("delete", "rs", "web", "-n", NS)
+            cp.wait(lambda: cp.api("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dweb")["items"] == [],
+                    DEADLINE_S, "the ReplicaSet's pods collected")
+            cp.kubectl("delete", "rs", "kept", "-n", NS, "--cascade=orphan")
+            kept = cp.api("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dkept")["items"]
+            assert len(kept) == 3 and not any(p["metadata"].get("ownerReferences") for p in kept)
+            cp.kubectl("delete", "pod", "-l", "app=kept", "-n", NS)
+    finally:
+        rsm.stop()

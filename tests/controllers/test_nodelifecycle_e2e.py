@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ DEADLINE_S = 30.0
 FLAGS = ("--controllers=nodelifecycle", "--leader-elect=false", "--use-service-account-credentials=true",
          "--node-monitor-period=1s", "--node-monitor-grace-period=4s", "--node-startup-grace-period=8s")
 UNREACHABLE = "node.kubernetes.io/unreachable"
+NOT_READY = "node.kubernetes.io/not-ready"
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +125,26 @@ def test_a_node_whose_kubelet_stops_becomes_unknown_tainted_and_its_pods_evicted
     nodes.revive("nl-1")
     cp.wait(lambda: taints(node(cp, "nl-1")) == [], DEADLINE_S, "the taints removed once the node is back")
     assert ready(node(cp, "nl-1"))["status"] == "True"
+
+
+def test_a_node_reporting_not_ready_gets_the_not_ready_taints(cp, nodes, manager):
+    """Ready=False posted by the kubelet itself (fresh heartbeat): not-ready NoSchedule and NoExecute, and its pod
+    without a toleration is evicted; Ready again removes them."""
+    cp.api("POST", f"/api/v1/namespaces/{NS}/pods", pod("sick-pod", "nl-2"))
+    cp.wait(lambda: (cp.get(f"/api/v1/namespaces/{NS}/pods/sick-pod") or {}).get("status", {}).get("phase")
+            == "Running", DEADLINE_S, "the pod running on nl-2")
+
+    def post(status: str) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cp.api("PATCH", "/api/v1/nodes/nl-2/status", {"status": {"conditions": [
+            {"type": "Ready", "status": status, "reason": "KubeletNotReady" if status == "False" else "KubeletReady",
+             "message": "container runtime is down", "lastHeartbeatTime": now, "lastTransitionTime": now}]}},
+            "application/strategic-merge-patch+json")
+    post("False")
+    cp.wait(lambda: taints(node(cp, "nl-2")) == [(NOT_READY, "NoExecute"), (NOT_READY, "NoSchedule")],
+            DEADLINE_S, "the not-ready taints")
+    assert ready(node(cp, "nl-2"))["reason"] == "KubeletNotReady", "a posted condition is not overwritten"
+    cp.wait(lambda: (cp.get(f"/api/v1/namespaces/{NS}/pods/sick-pod") or {"metadata": {"deletionTimestamp": 1}})[
+        "metadata"].get("deletionTimestamp"), DEADLINE_S, "the untolerating pod evicted")
+    post("True")
+    cp.wait(lambda: taints(node(cp, "nl-2")) == [], DEADLINE_S, "the taints removed")
