@@ -25,6 +25,7 @@ from apiserver.errors import Cause
 
 DEFAULT_SERVICE_CIDR = "10.0.0.0/24"
 DEFAULT_NODE_PORT_RANGE = "30000-32767"
+IP_FAMILY_POLICIES = ("PreferDualStack", "RequireDualStack", "SingleStack")
 SERVICE_IPS_KEY = "/registry/ranges/serviceips"
 NODE_PORTS_KEY = "/registry/ranges/servicenodeports"
 
@@ -181,14 +182,22 @@ def held_ips(svc: dict[str, Any] | None) -> list[str]:
     return [str(ip) for ip in ips if ip and ip != "None"]
 
 
+def _ints(values: list[Any]) -> list[int]:
+    return sorted({int(p) for p in values if isinstance(p, int) and not isinstance(p, bool) and p})
+
+
+def _node_ports(svc: dict[str, Any] | None) -> list[int]:
+    return _ints([p.get("nodePort") for p in _spec(svc).get("ports") or [] if isinstance(p, dict)]) if svc else []
+
+
 def held_ports(svc: dict[str, Any] | None) -> list[int]:
+    """The node ports a stored Service holds: its ports' and, when it needs one, its health check port."""
     if not svc:
         return []
-    spec = _spec(svc)
-    out = [p.get("nodePort") for p in spec.get("ports") or [] if isinstance(p, dict)]
-    if spec.get("healthCheckNodePort"):
-        out.append(spec["healthCheckNodePort"])
-    return sorted({int(p) for p in out if isinstance(p, int) and not isinstance(p, bool) and p})
+    held = _node_ports(svc) if wants_node_ports(svc) else []
+    if needs_health_check(svc):
+        held += _ints([_spec(svc).get("healthCheckNodePort")])
+    return sorted(set(held))
 
 
 # ------------------------------------------------------------------ plans
@@ -239,10 +248,34 @@ def init_ip_families(svc: dict[str, Any], old: dict[str, Any] | None) -> None:
     if not spec.get("ipFamilyPolicy"):
         old_policy = _spec(old).get("ipFamilyPolicy") if old else None
         spec["ipFamilyPolicy"] = old_policy or ("RequireDualStack" if headless_selectorless else "SingleStack")
+    policy = spec["ipFamilyPolicy"]
+    causes: list[Cause] = []
+    if policy not in IP_FAMILY_POLICIES:
+        allowed = ", ".join(json.dumps(p) for p in IP_FAMILY_POLICIES)
+        raise errors.invalid("Service", "", _name(svc), [Cause(
+            "FieldValueNotSupported", f"Unsupported value: {json.dumps(policy)}: supported values: {allowed}",
+            "spec.ipFamilyPolicy")])
+    if policy == "SingleStack":
+        for key, what in (("clusterIPs", "cluster IPs"), ("ipFamilies", "IP families")):
+            if isinstance(spec.get(key), list) and len(spec[key]) == 2:
+                causes.append(_invalid("spec.ipFamilyPolicy", json.dumps(policy), "must be 'RequireDualStack' or "
+                                       f"'PreferDualStack' when multiple {what} are specified"))
+    if causes:
+        raise errors.invalid("Service", "", _name(svc), causes)
+    if headless_selectorless:  # allowed any families, even on a single-stack cluster
+        if not spec.get("ipFamilies"):
+            spec["ipFamilies"] = ["IPv4"] + (["IPv6"] if policy != "SingleStack" else [])
+        return
+    if policy == "RequireDualStack":
+        causes.append(_invalid("spec.ipFamilyPolicy", json.dumps(policy),
+                               "this cluster is not configured for dual-stack services"))
+    for i, family in enumerate(spec.get("ipFamilies") or []):
+        if family != "IPv4":
+            causes.append(_invalid(f"spec.ipFamilies[{i}]", json.dumps(family), "not configured on this cluster"))
+    if causes:
+        raise errors.invalid("Service", "", _name(svc), causes)
     if not spec.get("ipFamilies"):
         spec["ipFamilies"] = ["IPv4"]
-        if headless_selectorless and spec["ipFamilyPolicy"] != "SingleStack":
-            spec["ipFamilies"].append("IPv6")
 
 
 def _claim_ip(svc: dict[str, Any], r: Ranges, plan: Plan, rng: RandomSource) -> None:
@@ -336,6 +369,30 @@ def _raise(svc: dict[str, Any], plan: Plan) -> None:
         raise errors.invalid("Service", "", _name(svc), plan.causes)
 
 
+def needs_health_check(svc: dict[str, Any] | None) -> bool:
+    """A LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort (apiservice.NeedsHealthCheck)."""
+    return svc is not None and _type(svc) == "LoadBalancer" and _spec(svc).get("externalTrafficPolicy") == "Local"
+
+
+def _claim_health_check_port(svc: dict[str, Any], r: Ranges, plan: Plan, rng: RandomSource) -> None:
+    spec = svc["spec"]
+    port = spec.get("healthCheckNodePort")
+    if port:
+        off = port - r.ports.base if isinstance(port, int) and not isinstance(port, bool) else -1
+        if not 0 <= off < r.ports.size or plan.port_bits >> off & 1:
+            why = "provided port is already allocated" if 0 <= off < r.ports.size else (
+                f"provided port is not in the valid range. The range of valid ports is {r.ports.spec}")
+            raise errors.internal(f"failed to allocate requested HealthCheck NodePort {port}: {why}")
+    else:
+        picked = pick(plan.port_bits, r.ports.size, r.ports.band, rng)
+        if picked is None:
+            raise errors.internal("failed to allocate a HealthCheck NodePort 0: range is full")
+        off = picked
+        spec["healthCheckNodePort"] = r.ports.base + off
+    plan.port_bits |= 1 << off
+    plan.changed_ports = True
+
+
 def plan_create(svc: dict[str, Any], r: Ranges, rng: RandomSource) -> Plan:
     """Fills `svc` (ipFamilies, clusterIP(s), nodePorts) and returns the bitmaps with its claims; 422 for a
     requested address or port that is taken or out of range."""
@@ -346,6 +403,8 @@ def plan_create(svc: dict[str, Any], r: Ranges, rng: RandomSource) -> Plan:
     if wants_node_ports(svc):
         _claim_node_ports(svc, set(), r, plan, rng)
     _raise(svc, plan)
+    if needs_health_check(svc):
+        _claim_health_check_port(svc, r, plan, rng)
     return plan
 
 
@@ -362,23 +421,32 @@ def plan_update(new: dict[str, Any], old: dict[str, Any], r: Ranges, rng: Random
         spec = new.setdefault("spec", {})
         for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
             spec.pop(k, None)
-    old_ports = held_ports(old) if wants_node_ports(old) else []
+    old_ports = _node_ports(old) if wants_node_ports(old) else []
     if wants_node_ports(new):
         _claim_node_ports(new, set(old_ports), r, plan, rng)
-        _release(plan, r, [], [p for p in old_ports if p not in held_ports(new)])
+        _release(plan, r, [], [p for p in old_ports if p not in _node_ports(new)])
     else:
         _release(plan, r, [], old_ports)
         for p in _spec(new).get("ports") or []:
             if isinstance(p, dict):
                 p.pop("nodePort", None)
     _raise(new, plan)
+    old_hc = _spec(old).get("healthCheckNodePort") if needs_health_check(old) else None
+    if needs_health_check(new):
+        if not old_hc:
+            _claim_health_check_port(new, r, plan, rng)
+        elif _spec(new).get("healthCheckNodePort") in (None, 0):
+            new["spec"]["healthCheckNodePort"] = old_hc
+    elif old_hc:
+        _release(plan, r, [], [old_hc])
+        new.setdefault("spec", {}).pop("healthCheckNodePort", None)
     return plan
 
 
 def plan_release(old: dict[str, Any], r: Ranges) -> Plan:
     """What a deleted Service gives back."""
     plan = Plan(r.ip_bits, r.port_bits)
-    _release(plan, r, held_ips(old), held_ports(old) if wants_node_ports(old) else [])
+    _release(plan, r, held_ips(old), held_ports(old))
     return plan
 
 
@@ -392,7 +460,7 @@ def repaired(services: list[dict[str, Any]], r: Ranges) -> Plan:
             if off is not None and not plan.ip_bits >> off & 1:
                 plan.ip_bits |= 1 << off
                 plan.changed_ips = True
-        for port in held_ports(svc) if wants_node_ports(svc) else []:
+        for port in held_ports(svc):
             off = port - r.ports.base
             if 0 <= off < r.ports.size and not plan.port_bits >> off & 1:
                 plan.port_bits |= 1 << off

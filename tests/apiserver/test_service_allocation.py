@@ -175,3 +175,42 @@ def test_kubernetes_service_and_its_endpoints():
     assert ks.advertise_address("", "0.0.0.0") == "127.0.0.1"
     assert ks.advertise_address("", "127.0.0.2") == "127.0.0.2"
     assert ks.advertise_address("192.0.2.1", "0.0.0.0") == "192.0.2.1"
+
+
+def test_dual_stack_requests_are_refused_on_this_single_stack_cluster():
+    with pytest.raises(APIError) as e:
+        al.plan_create(svc(ipFamilyPolicy="RequireDualStack"), ranges(), random.Random(1))
+    assert e.value.message == ('Service "s" is invalid: spec.ipFamilyPolicy: Invalid value: "RequireDualStack": '
+                               'this cluster is not configured for dual-stack services')
+    with pytest.raises(APIError) as e:
+        al.plan_create(svc(ipFamilies=["IPv6"]), ranges(), random.Random(1))
+    assert e.value.message.endswith('spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster')
+    with pytest.raises(APIError) as e:
+        al.plan_create(svc(clusterIPs=["10.0.0.5", "fd00::5"]), ranges(), random.Random(1))
+    assert e.value.message.endswith('spec.ipFamilyPolicy: Invalid value: "SingleStack": must be \'RequireDualStack\' '
+                                    "or 'PreferDualStack' when multiple cluster IPs are specified")
+    with pytest.raises(APIError) as e:
+        al.plan_create(svc(ipFamilyPolicy="Both"), ranges(), random.Random(1))
+    assert e.value.message.endswith('spec.ipFamilyPolicy: Unsupported value: "Both": supported values: '
+                                    '"PreferDualStack", "RequireDualStack", "SingleStack"')
+    prefer = svc(ipFamilyPolicy="PreferDualStack")
+    al.plan_create(prefer, ranges(), random.Random(1))
+    assert (prefer["spec"]["ipFamilies"], prefer["spec"]["ipFamilyPolicy"]) == (["IPv4"], "PreferDualStack")
+
+
+def test_local_load_balancers_get_a_health_check_node_port_released_with_them():
+    rng = random.Random(2)
+    lb = svc("lb", "LoadBalancer", externalTrafficPolicy="Local")
+    plan = al.plan_create(lb, ranges(), rng)
+    hc, np = lb["spec"]["healthCheckNodePort"], lb["spec"]["ports"][0]["nodePort"]
+    assert hc != np and plan.port_bits == (1 << (hc - 30000)) | (1 << (np - 30000))
+    held = ranges(plan.ip_bits, plan.port_bits)
+    cluster = json.loads(json.dumps(lb))
+    cluster["spec"]["externalTrafficPolicy"] = "Cluster"
+    assert al.plan_update(cluster, lb, held, rng).port_bits == 1 << (np - 30000)
+    assert "healthCheckNodePort" not in cluster["spec"]
+    assert al.plan_release(lb, held).port_bits == 0
+    with pytest.raises(APIError) as e:
+        al.plan_create(svc("lb2", "LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=hc), held, rng)
+    assert (e.value.code, e.value.message) == (500, "Internal error occurred: failed to allocate requested "
+                                               f"HealthCheck NodePort {hc}: provided port is already allocated")
