@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from controllers.machinery.client import APIError, RESTClient
 from controllers.machinery.resources import LEASES
 
@@ -96,6 +98,15 @@ class LeaderElector:
         return self.retry_period * (1 + self.rng.random() * (JITTER_FACTOR - 1))
 
     async def try_acquire_or_renew(self) -> bool:
+        """One attempt; False (never an exception) when the API server refuses or cannot be reached, so an
+        outage shorter than the renew deadline costs no leadership."""
+        try:
+            return await self._try_acquire_or_renew()
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            log.error("error reaching the API server for lock %s/%s: %r", self.namespace, self.name, e)
+            return False
+
+    async def _try_acquire_or_renew(self) -> bool:
         now = self.clock()
         try:
             lease: dict[str, Any] | None = await self.client.get(LEASES, self.namespace, self.name)

@@ -71,3 +71,21 @@ def test_a_leader_that_cannot_renew_exits(control_plane: ControlPlane, controlle
     cp.wait(steal, 10, "the Lease taken over by someone else")
     assert m.wait_exit(RENEW_S * 4 + 10) == 1
     assert "leaderelection lost" in m.log()
+
+
+def test_the_leader_rides_out_an_api_server_restart_shorter_than_its_renew_deadline(
+        control_plane: ControlPlane, controller_manager: Any) -> None:
+    cp = control_plane
+    cp.create_namespace("kcm-outage")
+    flags = ["--leader-elect=true", "--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s",
+             "--leader-elect-retry-period=0.5s", "--leader-elect-resource-namespace=kcm-outage"]
+    m = controller_manager(*flags)
+    cp.wait_for_log(m, "successfully acquired lease kcm-outage/kube-controller-manager")
+    path = LEASES.path("kcm-outage", "kube-controller-manager")
+    before = cp.get(path)["spec"]
+    cp.restart_apiserver()
+    after = cp.wait(lambda: (s := cp.get(path)["spec"])["renewTime"] != before["renewTime"] and s, 20,
+                    "a renewal after the restart")
+    assert m.alive(), m.log()[-2000:]
+    assert after["holderIdentity"] == before["holderIdentity"] and after["leaseTransitions"] == 0
+    assert "leaderelection lost" not in m.log()

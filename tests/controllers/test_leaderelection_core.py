@@ -39,3 +39,18 @@ def test_record_round_trips_through_the_lease_spec() -> None:
     assert spec == {"holderIdentity": ME, "leaseDurationSeconds": 15, "leaseTransitions": 1,
                     "acquireTime": "2026-01-01T00:00:00.000000Z", "renewTime": "2026-01-01T00:00:01.000000Z"}
     assert LeaderElectionRecord.from_spec(spec) == rec
+
+
+class _Unreachable:
+    """A client whose every call fails as a connection to a stopped API server does."""
+
+    async def get(self, *args: object, **kwargs: object) -> dict[str, object]:
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+
+def test_an_unreachable_api_server_is_a_failed_attempt_not_a_crash() -> None:
+    import asyncio
+
+    from controllers.machinery.leaderelection import LeaderElector
+    elector = LeaderElector(_Unreachable(), "kube-system", "kube-controller-manager", ME)  # type: ignore[arg-type]
+    assert asyncio.run(elector.try_acquire_or_renew()) is False
