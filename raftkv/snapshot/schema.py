@@ -148,6 +148,18 @@ def _role(name: str, perms: Sequence[Permission]) -> bytes:
     return auth_pb2.Role(name=name.encode(), keyPermission=keys).SerializeToString()
 
 
+def bucket_stream(s: State, kvs: Iterable[tuple[int, int, bool, bytes]] | None = None
+                  ) -> list[tuple[bytes, Iterable[tuple[bytes, bytes]]]]:
+    """The ten buckets of etcd 3.4 holding `s`, in name order, each sorted by key; the `key` bucket is read
+    lazily from `kvs` (default `s.kvs`), so a large store need not be held in memory to be written."""
+    keys = ((etcd_rev_key(main, sub, tomb), _tombstone_value(raw) if tomb else raw)
+            for main, sub, tomb, raw in (s.kvs if kvs is None else kvs))
+    small = to_buckets(State(consistent_index=s.consistent_index, compact_rev=s.compact_rev,
+                             scheduled_compact_rev=s.scheduled_compact_rev, leases=s.leases, members=s.members,
+                             removed=s.removed, auth=s.auth, alarms=s.alarms))
+    return [(name, keys if name == b"key" else small[name]) for name in sorted(small)]
+
+
 def to_buckets(s: State) -> dict[bytes, list[tuple[bytes, bytes]]]:
     """The ten buckets of etcd 3.4 holding `s`, each sorted by key."""
     out: dict[bytes, list[tuple[bytes, bytes]]] = {name: [] for name in BUCKETS}

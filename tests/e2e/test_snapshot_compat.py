@@ -280,3 +280,25 @@ def test_python_etcd3_snapshot_is_read_by_etcdctl(raftkv_source: tuple, tmp_path
     assert p.returncode == 0, p.stderr
     status = json.loads(ctl_ok(c, "snapshot", "status", str(path), "-w", "json"))
     assert status["revision"] == seen["revision"]
+
+
+def test_a_snapshot_with_large_values_is_a_bbolt_file_etcd_restores(raftkv_source: tuple,
+                                                                     tmp_path: pathlib.Path) -> None:
+    """Values spanning many overflow pages (runs last: it writes to the shared source cluster)."""
+    c = raftkv_source[0]
+    big = {f"huge/{i}": os.urandom(300_000).hex() for i in range(8)}  # 600 kB each
+    for k, v in big.items():
+        put = c.etcdctl("put", k, stdin=v, timeouts=("5s", "30s"))  # the value from stdin: too long for argv
+        assert put.returncode == 0, put.stderr
+    snap = tmp_path / "big.db"
+    save(c, snap)
+    status = json.loads(ctl_ok(c, "snapshot", "status", str(snap), "-w", "json"))
+    assert status["totalSize"] > 8 * 600_000
+    target = new_cluster("etcd", tmp_path, 1)
+    assert run(["etcdctl", "snapshot", "restore", str(snap), *restore_flags(target, 0)]).returncode == 0
+    try:
+        target.start()
+        for k, v in big.items():
+            assert ctl_ok(target, "get", k, "--print-value-only") == v + "\n"
+    finally:
+        target.stop()

@@ -149,3 +149,10 @@ def test_a_stopped_members_wal_has_no_put_its_backend_lacks() -> None:
     assert head.commit == 312 and len(head.put_indexes) == 307
     assert head.unapplied_puts(schema.from_buckets(buckets_of(ETCD_SNAP)).consistent_index) == []
     assert head.unapplied_puts(300) == list(range(301, 312))  # a backend behind its log is noticed
+
+
+def test_the_streamed_buckets_are_the_same_buckets() -> None:
+    state = schema.from_buckets(buckets_of(ETCD_SNAP))
+    streamed = {name: list(pairs) for name, pairs in schema.bucket_stream(state)}
+    assert streamed == schema.to_buckets(state)
+    assert [name for name, _ in schema.bucket_stream(state)] == sorted(schema.BUCKETS)
