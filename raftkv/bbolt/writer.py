@@ -5,7 +5,9 @@ valid, the second newer), then every bucket's pages, then the root bucket's; not
 and the free list is not stored (meta.freelist = NO_FREELIST, as etcd's backend runs bbolt with
 NoFreelistSync): bbolt rebuilds it on open. Leaves are filled up to a page; an element larger
 than a page gets a page of its own with overflow pages. A bucket small enough (a quarter page
-or less, bbolt's own rule) is stored inline in its parent's leaf, as bbolt does.
+or less, bbolt's own rule) is stored inline in its parent's leaf, as bbolt does. `StreamWriter`
+yields the pages as they fill (a store larger than memory can be written); `write_db` is the
+in-memory form.
 """
 
 from __future__ import annotations
