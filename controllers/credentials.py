@@ -34,6 +34,7 @@ class ServiceAccountTokenSource:
         self._token = ""
         self._refresh_at = 0.0
         self._lock = asyncio.Lock()
+        self.fetches = 0  # tokens requested so far (tests, metrics)
 
     async def __call__(self) -> str:
         if self._token and self.clock() < self._refresh_at:
@@ -42,6 +43,11 @@ class ServiceAccountTokenSource:
             if not self._token or self.clock() >= self._refresh_at:
                 await self._fetch()
         return self._token
+
+    def invalidate(self) -> None:
+        """Forget the token (the API server refused it): the next call asks for a new one."""
+        self._token = ""
+        self._refresh_at = 0.0
 
     async def ensure_service_account(self) -> None:
         try:
@@ -58,6 +64,7 @@ class ServiceAccountTokenSource:
                     raise
 
     async def _fetch(self) -> None:
+        self.fetches += 1
         started = self.clock()
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                 "spec": {"expirationSeconds": TOKEN_EXPIRATION_S}}

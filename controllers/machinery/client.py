@@ -165,12 +165,17 @@ class RESTClient:
             await self.rate_limiter.wait()
             self.requests[verb or method.lower()] += 1
             headers = await self._headers(content_type if data is not None else "")
+            unauthorized_retry = attempt == 0 and self.token_source is not None
             async with self._sess().request(method, self.config.server + path, params=query, data=data,
                                             headers=headers,
                                             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as resp:
                 raw = await resp.read()
                 if resp.status < 400:
                     return json.loads(raw) if raw else None
+                invalidate = getattr(self.token_source, "invalidate", None)
+                if resp.status == 401 and unauthorized_retry and invalidate is not None:
+                    invalidate()  # a service account token made stale (its SA recreated): get a new one, once
+                    continue
                 retry_after = resp.headers.get("Retry-After")
                 if retry_after and (resp.status == 429 or resp.status >= 500) and attempt < MAX_RETRIES:
                     await asyncio.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, 10.0))
@@ -263,15 +268,15 @@ class RESTClient:
                                     headers=await self._headers(), timeout=timeout) as resp:
             if resp.status >= 400:
                 raise _error(resp.status, await resp.read())
-            buf = b""
+            buf = bytearray()  # one event per line; a big object arrives in many chunks
             async for chunk in resp.content.iter_any():
                 buf += chunk
-                while True:
-                    nl = buf.find(b"\n")
-                    if nl < 0:
-                        break
-                    line, buf = buf[:nl].strip(), buf[nl + 1:]
-                    if line:
+                if b"\n" not in chunk:
+                    continue
+                lines = buf.split(b"\n")
+                buf = bytearray(lines.pop())
+                for line in lines:
+                    if line.strip():
                         event = json.loads(line)
                         yield event.get("type", ""), event.get("object") or {}
             if buf.strip():

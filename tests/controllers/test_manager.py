@@ -112,6 +112,15 @@ def test_service_account_credentials_give_each_controller_its_own_identity(contr
                 assert "system:serviceaccounts:kube-system" in user["groups"]
                 sa = await mgr.root.get(SERVICEACCOUNTS, "kube-system", SERVICE_ACCOUNTS[ctrl])
                 assert sa["metadata"]["name"] == SERVICE_ACCOUNTS[ctrl]
+            # The service account is deleted and made again: its old token is refused (401) and renewed once.
+            client = mgr.client_for("replicaset")
+            await client.create(SELF_SUBJECT_REVIEWS, None, {"kind": "SelfSubjectReview",
+                                                             "apiVersion": "authentication.k8s.io/v1"})
+            control_plane.api("DELETE", f"/api/v1/namespaces/kube-system/serviceaccounts/{SERVICE_ACCOUNTS['replicaset']}")
+            review = await client.create(SELF_SUBJECT_REVIEWS, None, {"kind": "SelfSubjectReview",
+                                                                      "apiVersion": "authentication.k8s.io/v1"})
+            assert review["status"]["userInfo"]["username"].endswith(":replicaset-controller")
+            assert client.token_source is not None and client.token_source.fetches == 2  # type: ignore[attr-defined]
             plain = Manager(parse_options(["--kubeconfig", control_plane.kcm_kubeconfig]), mgr.config)
             review = await plain.client_for("replicaset").create(SELF_SUBJECT_REVIEWS, None,
                                                                  {"kind": "SelfSubjectReview",
