@@ -249,3 +249,55 @@ def test_scaling_in_the_middle_of_a_rollout_is_proportional(control_plane: Contr
     for rs in replicasets(cp, ns).values():
         assert rs["metadata"]["annotations"][DESIRED_REPLICAS] == "8"
         assert rs["metadata"]["annotations"][MAX_REPLICAS] == "10"
+
+
+RS_QUOTA = """
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: one-rs}
+spec: {hard: {count/replicasets.apps: "1"}}
+"""
+
+
+def test_a_refused_replicaset_gives_replicaset_create_error_until_it_can_be_created(
+        control_plane: ControlPlane, manager: ControllerManager, ns: str, nodes: FakeNodes) -> None:
+    cp = control_plane
+    cp.kubectl("-n", ns, "apply", "-f", "-", stdin=manifest())
+    rollout_status(cp, ns)
+    cp.kubectl("-n", ns, "apply", "-f", "-", stdin=RS_QUOTA)
+    cp.kubectl("-n", ns, "set", "image", "deploy/web", "c=nginx:1.26")
+
+    def refused() -> dict[str, Any] | None:
+        d = get(cp, ns, "deploy", "web")
+        return d if condition(d, "Progressing")["reason"] == "ReplicaSetCreateError" else None
+    d = wait(cp, refused, "ReplicaSetCreateError")
+    c = condition(d, "Progressing")
+    assert c["status"] == "False"
+    assert re.fullmatch(r'Failed to create new replica set "web-[bcdfghjklmnpqrstvwxz2456789]+": .*exceeded quota: '
+                        r"one-rs.*", c["message"]), c["message"]
+    warnings = [e for e in get(cp, ns, "events", "--field-selector", "involvedObject.kind=Deployment")["items"]
+                if e["reason"] == "ReplicaSetCreateError"]
+    assert warnings and warnings[0]["type"] == "Warning" and warnings[0]["message"] == c["message"]
+    assert len(replicasets(cp, ns)) == 1
+
+    cp.kubectl("-n", ns, "delete", "resourcequota", "one-rs")
+    assert 'deployment "web" successfully rolled out' in rollout_status(cp, ns)
+    assert len(replicasets(cp, ns)) == 2
+
+
+def test_an_orphan_replicaset_with_the_template_is_adopted_as_the_new_one(
+        control_plane: ControlPlane, manager: ControllerManager, ns: str, nodes: FakeNodes) -> None:
+    cp = control_plane
+    orphan = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-orphan",
+                                                                         "labels": {"app": "web"}},
+              "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                       "template": {"metadata": {"labels": {"app": "web"}},
+                                    "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}}
+    cp.kubectl("-n", ns, "apply", "-f", "-", stdin=json.dumps(orphan))
+    cp.kubectl("-n", ns, "apply", "-f", "-", stdin=manifest())
+    assert 'deployment "web" successfully rolled out' in rollout_status(cp, ns)
+    assert set(replicasets(cp, ns)) == {"web-orphan"}  # adopted and used, no second set
+    rs = replicasets(cp, ns)["web-orphan"]
+    d = get(cp, ns, "deploy", "web")
+    assert rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
+    assert rs["spec"]["replicas"] == 3 and rs["metadata"]["annotations"][REVISION] == "1"
