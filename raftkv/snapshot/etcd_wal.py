@@ -12,7 +12,7 @@ find committed requests the backend lacks: raftkv does not replay etcd's log (ra
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 METADATA_TYPE = 1
@@ -74,7 +74,7 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
             return n, i
 
 
-def read_wal(files: Sequence[bytes]) -> WALHead:
+def read_wal(files: Iterable[bytes]) -> WALHead:
     """This member's and the cluster's ids, the conf changes, the newest commit index and the indexes of the
     entries that carry a request, from etcd's WAL files in order (each read until its preallocated zeros)."""
     found: WALHead | None = None
