@@ -162,24 +162,6 @@ def test_owner_in_another_namespace_is_reported(control_plane, gc):
                    f'namespace "{NS}"')
 
 
-def test_a_restart_mid_propagation_resumes_from_the_api(control_plane, gc):
-    cp = control_plane
-    gc.stop()
-    try:
-        tree(cp, "rs1")
-        cp.kubectl("delete", "rs", "rs1", "-n", NS, "--cascade=orphan", "--wait=false")
-        tree(cp, "rs2")
-        cp.kubectl("delete", "rs", "rs2", "-n", NS, "--cascade=foreground", "--wait=false")
-        assert len(names(cp, "rs/rs1", "rs/rs2")) == 2, "nobody collects while the manager is down"
-    finally:
-        m = cp.start_controller_manager(*FLAGS)
-        cp.wait_for_log(m, "Caches are synced for garbagecollector", timeout=60)
-    cp.kubectl("wait", "--for=delete", "rs/rs1", "rs/rs2", "-n", NS, f"--timeout={DEADLINE_S}s")
-    assert names(cp, "pod/rs1-p1", "pod/rs1-p2", "cm/rs1-cm") == ["pod/rs1-p1", "pod/rs1-p2", "configmap/rs1-cm"]
-    assert not [n for n in names(cp, "pod", "cm") if n.startswith(("pod/rs2", "configmap/rs2"))]
-    m.stop()
-
-
 def test_cascading_deletion_on_raftkv(raftkv_control_plane):
     """The three policies once more with raftkv (3 members, mTLS) as the store, as the API server's own suite
     ran them on both stores."""
@@ -225,3 +207,22 @@ def test_with_the_replicaset_controller_and_running_pods(control_plane, gc):
             cp.kubectl("delete", "pod", "-l", "app=kept", "-n", NS)
     finally:
         rsm.stop()
+
+
+def test_a_restart_mid_propagation_resumes_from_the_api(control_plane, gc):
+    """Last in the module: it stops the module's collector."""
+    cp = control_plane
+    gc.stop()
+    try:
+        tree(cp, "rs1")
+        cp.kubectl("delete", "rs", "rs1", "-n", NS, "--cascade=orphan", "--wait=false")
+        tree(cp, "rs2")
+        cp.kubectl("delete", "rs", "rs2", "-n", NS, "--cascade=foreground", "--wait=false")
+        assert len(names(cp, "rs/rs1", "rs/rs2")) == 2, "nobody collects while the manager is down"
+    finally:
+        m = cp.start_controller_manager(*FLAGS)
+        cp.wait_for_log(m, "Caches are synced for garbagecollector", timeout=60)
+    cp.kubectl("wait", "--for=delete", "rs/rs1", "rs/rs2", "-n", NS, f"--timeout={DEADLINE_S}s")
+    assert names(cp, "pod/rs1-p1", "pod/rs1-p2", "cm/rs1-cm") == ["pod/rs1-p1", "pod/rs1-p2", "configmap/rs1-cm"]
+    assert not [n for n in names(cp, "pod", "cm") if n.startswith(("pod/rs2", "configmap/rs2"))]
+    m.stop()
