@@ -14,7 +14,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from controllers.deployment import util as u
 from controllers.deployment.hashing import compute_hash
@@ -24,6 +24,7 @@ from controllers.machinery.resources import DEPLOYMENTS, REPLICASETS
 from controllers.replicaset.podutil import controller_ref, parse_time
 
 Object = dict[str, Any]
+EventType = Literal["Normal", "Warning"]
 PodMap = Mapping[str, Sequence[Object]]  # ReplicaSet uid -> its pods matching the Deployment's selector
 
 
@@ -60,8 +61,8 @@ class _Sync:
         self.name = d["metadata"]["name"]
 
     # ---------------------------------------------------------------- writes
-    def event(self, type_: str, reason: str, message: str) -> None:
-        self.plan.actions.append(Event(self.original, type_, reason, message))  # type: ignore[arg-type]
+    def event(self, type_: EventType, reason: str, message: str) -> None:
+        self.plan.actions.append(Event(self.original, type_, reason, message))
 
     def write_status(self) -> None:
         body = copy.deepcopy(self.d)

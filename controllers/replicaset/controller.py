@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from controllers.machinery.actions import Create, Delete, Outcome, Update
+from controllers.machinery.actions import Create, Delete, Event, Outcome, Update
 from controllers.machinery.client import APIError
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, execute_slow_start, perform
@@ -214,14 +214,12 @@ class ReplicaController(Controller):
         for o in outcomes:
             if o.error is None:
                 succeeded += 1
-                self.recorder.event(owner, "Normal", "SuccessfulCreate",
-                                    core.created_event(owner, meta(o.object or {}).get("name", "")).message)
+                self._record(core.created_event(owner, meta(o.object or {}).get("name", "")))
                 continue
             if isinstance(o.error, APIError) and _namespace_terminating(o.error):
                 continue
-            if not (isinstance(o.error, APIError) and o.error.code == 504):
-                ev = core.create_failed_event(owner, error_text(o.error))
-                self.recorder.event(owner, ev.type, ev.reason, ev.message)
+            if not (isinstance(o.error, APIError) and o.error.code == 504):  # a timeout may still have created it
+                self._record(core.create_failed_event(owner, error_text(o.error)))
             first = first or o.error
         for _ in range(len(actions) - succeeded):
             self.expectations.creation_observed(key)
@@ -234,16 +232,17 @@ class ReplicaController(Controller):
         for o in await execute(self.ctx.client, actions, concurrency=len(actions)):
             assert isinstance(o.action, Delete)
             if o.error is None:
-                ev = core.deleted_event(owner, o.action.name)
-                self.recorder.event(owner, ev.type, ev.reason, ev.message)
+                self._record(core.deleted_event(owner, o.action.name))
                 continue
             self.expectations.deletion_observed(key, f"{ns}/{o.action.name}")
             if isinstance(o.error, APIError) and o.error.not_found:
                 continue
-            ev = core.delete_failed_event(owner, error_text(o.error))
-            self.recorder.event(owner, ev.type, ev.reason, ev.message)
+            self._record(core.delete_failed_event(owner, error_text(o.error)))
             first = first or RuntimeError(f"unable to delete pods: {error_text(o.error)}")
         return first
+
+    def _record(self, ev: Event) -> None:
+        self.recorder.event(ev.involved, ev.type, ev.reason, ev.message)
 
     async def _write_status(self, owner: Object, status: Object) -> Object:
         """updateReplicaSetStatus: one retry against a fresh read when the cached copy was stale."""
