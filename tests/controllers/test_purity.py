@@ -27,7 +27,8 @@ def cores() -> list[pathlib.Path]:
     files += [ROOT / "controllers" / p for p in ("endpoints/podutil.py", "endpoints/triggertime.py",
                                                   "endpointslice/tracker.py", "replicaset/podutil.py",
                                                   "replicaset/ranking.py", "deployment/util.py",
-                                                  "deployment/hashing.py")]
+                                                  "deployment/hashing.py", "podcontrol.py", "job/indexes.py",
+                                                  "job/ttlcore.py", "cronjob/schedule.py")]
     return files
 
 
