@@ -13,7 +13,7 @@ from tests.controllers.cluster import ControllerManager, ControlPlane
 from tests.controllers.fakenodes import FakeNodes
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 45.0
+DEADLINE_S = 90.0
 
 POD = """
 apiVersion: v1
@@ -169,3 +169,28 @@ spec:
     assert addresses(user["subsets"], "addresses") == {"192.168.10.1"}
     assert "endpoints.kubernetes.io/last-change-trigger-time" not in (user["metadata"].get("annotations") or {})
     assert get_json(cp, "-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name=external")["items"] == []
+
+
+def test_a_terminating_pod_leaves_endpoints_and_is_terminating_in_its_slice(control_plane: ControlPlane,
+                                                                             manager: ControllerManager,
+                                                                             nodes: FakeNodes, ns: str) -> None:
+    cp = control_plane
+    ips = start_pods(cp, ns, {"a": 8080, "b": 8080})
+    cp.kubectl("-n", ns, "create", "service", "clusterip", "web", "--tcp=80:8080")
+    wait_json(cp, "both pods listed", ("-n", ns, "get", "endpoints", "web"),
+              lambda e: addresses(e.get("subsets") or [], "addresses") == set(ips.values()), manager)
+    # b's kubelet stops, so nothing finishes the deletion: the pod stays Terminating for its grace period
+    b_node = get_json(cp, "-n", ns, "get", "pod", "b")["spec"]["nodeName"]
+    assert get_json(cp, "-n", ns, "get", "pod", "a")["spec"]["nodeName"] != b_node
+    nodes.kill(b_node)
+    cp.kubectl("-n", ns, "delete", "pod", "b", "--wait=false")
+    ep = wait_json(cp, "pod b gone from the Endpoints", ("-n", ns, "get", "endpoints", "web"),
+                   lambda e: addresses(e.get("subsets") or [], "addresses") == {ips["a"]}, manager)
+    assert addresses(ep["subsets"], "notReadyAddresses") == set()
+    wait_json(cp, "pod b terminating in its slice",
+              ("-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name=web"),
+              lambda s: len(s["items"]) == 1 and {e["targetRef"]["name"]: e["conditions"] for e in
+                                                  s["items"][0]["endpoints"] or []}
+              == {"a": {"ready": True, "serving": True, "terminating": False},
+                  "b": {"ready": False, "serving": True, "terminating": True}}, manager)
+    cp.kubectl("-n", ns, "delete", "pod", "b", "--grace-period=0", "--force")

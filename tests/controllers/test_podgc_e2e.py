@@ -23,7 +23,7 @@ from tests.controllers.cluster import ControlPlane
 from tests.controllers.fakenodes import FakeNodes
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 45.0
+DEADLINE_S = 90.0
 FINALIZER = "example.com/hold"
 
 

@@ -13,7 +13,7 @@ from tests.controllers.cluster import ControllerManager, ControlPlane
 from tests.controllers.fakenodes import FakeNodes
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 45.0
+DEADLINE_S = 90.0
 
 POD = """
 apiVersion: v1

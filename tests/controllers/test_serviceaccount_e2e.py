@@ -12,7 +12,7 @@ import pytest
 from tests.controllers.cluster import ControllerManager, ControlPlane
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 45.0
+DEADLINE_S = 90.0
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such "
                "as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
                "distributions of Kubernetes clusters.")
