@@ -148,3 +148,11 @@ def test_a_node_reporting_not_ready_gets_the_not_ready_taints(cp, nodes, manager
         "metadata"].get("deletionTimestamp"), DEADLINE_S, "the untolerating pod evicted")
     post("True")
     cp.wait(lambda: taints(node(cp, "nl-2")) == [], DEADLINE_S, "the taints removed")
+
+
+def test_cordon_adds_the_unschedulable_taint_and_uncordon_removes_it(cp, nodes, manager):
+    assert cp.kubectl("cordon", "nl-2").stdout.strip() == "node/nl-2 cordoned"
+    cp.wait(lambda: taints(node(cp, "nl-2")) == [("node.kubernetes.io/unschedulable", "NoSchedule")], DEADLINE_S,
+            "the unschedulable taint")
+    assert cp.kubectl("uncordon", "nl-2").stdout.strip() == "node/nl-2 uncordoned"
+    cp.wait(lambda: taints(node(cp, "nl-2")) == [], DEADLINE_S, "the taint removed")
