@@ -160,6 +160,9 @@ async def bench(cp: ControlPlane, args: argparse.Namespace) -> None:
                 r = await fill_cache(cp, probe, client, args.cache_pods)
                 print(f"cache: {r['pods_cached']:.0f} pods cached (filled in {r['fill_seconds']:.0f}s): manager "
                       f"RSS {r['rss_mb']:.0f} MB", flush=True)
+        if args.show_errors:
+            errors = [line for line in m.log().splitlines() if "error syncing" in line or "Traceback" in line]
+            print(f"manager log: {len(errors)} sync errors", *errors[:5], sep="\n  ")
     finally:
         await client.close()
         cp.stop_managers()
@@ -172,6 +175,7 @@ def main() -> None:
     p.add_argument("--kube-api-burst", type=int, default=30)
     p.add_argument("--scenarios", default="big,many,cache")
     p.add_argument("--cache-pods", type=int, default=10000)
+    p.add_argument("--show-errors", action="store_true", help="count and quote the manager's sync errors")
     args = p.parse_args()
     with control_plane(args.store, extra_apiserver_args=["--max-requests-inflight", "0",
                                                          "--max-mutating-requests-inflight", "0"]) as cp:
