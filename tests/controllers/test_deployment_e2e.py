@@ -301,3 +301,26 @@ def test_an_orphan_replicaset_with_the_template_is_adopted_as_the_new_one(
     d = get(cp, ns, "deploy", "web")
     assert rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
     assert rs["spec"]["replicas"] == 3 and rs["metadata"]["annotations"][REVISION] == "1"
+
+
+def test_a_name_taken_by_a_foreign_replicaset_is_a_hash_collision(
+        control_plane: ControlPlane, manager: ControllerManager, ns: str, nodes: FakeNodes) -> None:
+    cp = control_plane
+    cp.kubectl("-n", ns, "apply", "-f", "-", stdin=manifest())
+    rollout_status(cp, ns)
+    [taken] = replicasets(cp, ns)  # the name this template hashes to
+    other = ns + "-b"
+    cp.create_namespace(other)
+    foreign = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": taken, "labels": {"app": "x"}},
+               "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "x"}},
+                        "template": {"metadata": {"labels": {"app": "x"}},
+                                     "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    cp.kubectl("-n", other, "apply", "-f", "-", stdin=json.dumps(foreign))
+    with FakeNodes(cp.admin_kubeconfig, namespaces={other}):
+        cp.kubectl("-n", other, "apply", "-f", "-", stdin=manifest())
+        assert 'deployment "web" successfully rolled out' in rollout_status(cp, other)
+    d = get(cp, other, "deploy", "web")
+    assert d["status"]["collisionCount"] == 1
+    owned = [n for n, rs in replicasets(cp, other).items() if rs["metadata"].get("ownerReferences")]
+    assert len(owned) == 1 and owned[0] != taken and HASH.fullmatch(owned[0].removeprefix("web-"))
+    assert replicasets(cp, other)[taken]["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
