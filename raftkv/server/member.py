@@ -1036,6 +1036,18 @@ class RaftMember:
         m = self.membership.members.get(self.lead)
         return list(m.client_urls) if m else []
 
+    async def wait_leader_client_urls(self) -> list[str]:
+        """The leader's client URLs, for forwarding a lease request to it. Just after an election, or a start,
+        this member may know the leader before it has applied the leader's published URLs: wait for them (up to
+        the request timeout) rather than answer "no leader" while there is one."""
+        deadline = self.loop.time() + self.request_timeout
+        while not (urls := self.leader_client_urls()):
+            self.check_serving()
+            if self.loop.time() >= deadline:
+                raise errors.NoLeader()
+            await asyncio.sleep(self.cfg.heartbeat_interval / 1000)
+        return urls
+
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
 

@@ -381,9 +381,7 @@ class LeaseService(_Base, pb_grpc.LeaseServicer):
 
     async def _leader_channel(self) -> grpc.aio.Channel:
         self.m.check_serving()
-        urls = self.m.leader_client_urls()
-        if not urls:
-            raise errors.NoLeader()
+        urls = await self.m.wait_leader_client_urls()
         return self.m.client_channel(grpc_target(urls[0]), urls[0].startswith("https"))
 
     async def _forward_keepalive(self, req: pb.LeaseKeepAliveRequest) -> pb.LeaseKeepAliveResponse:
