@@ -9,9 +9,9 @@ from apiserver.admission.types import Attributes, Plugin, State
 
 # kube-apiserver's AllOrderedPlugins, restricted to what exists here; webhooks and ResourceQuota come last.
 ORDERED_PLUGINS = ("AlwaysAdmit", "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction",
-                   "PodSecurity", "AlwaysPullImages", "DefaultTolerationSeconds", "MutatingAdmissionWebhook",
+                   "PodSecurity", "AlwaysPullImages", "Priority", "DefaultTolerationSeconds", "MutatingAdmissionWebhook",
                    "ValidatingAdmissionWebhook", "ResourceQuota", "AlwaysDeny")
-DEFAULT_PLUGINS = ("NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultTolerationSeconds",
+DEFAULT_PLUGINS = ("NamespaceLifecycle", "LimitRanger", "ServiceAccount", "Priority", "DefaultTolerationSeconds",
                    "PodSecurity", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ResourceQuota")
 
 
@@ -42,13 +42,14 @@ def registry() -> dict[str, Callable[[State], Plugin]]:
     from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
     from apiserver.admission.node_restriction import NodeRestriction
     from apiserver.admission.pod_security import PodSecurity
+    from apiserver.admission.priority import Priority
     from apiserver.admission.resource_quota import ResourceQuota
     from apiserver.admission.service_account import ServiceAccount
 
     return {"AlwaysAdmit": AlwaysAdmit, "AlwaysDeny": AlwaysDeny, "NamespaceLifecycle": NamespaceLifecycle,
             "LimitRanger": LimitRanger, "ServiceAccount": ServiceAccount, "NodeRestriction": NodeRestriction,
             "PodSecurity": PodSecurity, "AlwaysPullImages": AlwaysPullImages,
-            "DefaultTolerationSeconds": DefaultTolerationSeconds, "ResourceQuota": ResourceQuota}
+            "Priority": Priority, "DefaultTolerationSeconds": DefaultTolerationSeconds, "ResourceQuota": ResourceQuota}
 
 
 def build_chain(enabled: Sequence[str], state: State, disabled: Sequence[str] = (),

@@ -175,6 +175,12 @@ def test_defaults_written_for_pods_and_services(admin):
     admin.ok("run", "p", "--image=nginx:1.25")
     pod = admin.json("get", "pod", "p")
     assert pod["spec"]["enableServiceLinks"] is True
+    # the default-on Priority plugin, and the ServiceAccount plugin's token volume with its defaulted modes
+    assert (pod["spec"]["priority"], pod["spec"]["preemptionPolicy"]) == (0, "PreemptLowerPriority")
+    [token] = [v for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-")]
+    assert token["projected"]["defaultMode"] == 420
+    assert token["projected"]["sources"][2]["downwardAPI"]["items"][0]["fieldRef"] == {
+        "apiVersion": "v1", "fieldPath": "metadata.namespace"}
     assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Always"  # AlwaysPullImages is enabled
 
 

@@ -18,6 +18,7 @@ from apiserver.admission.limit_ranger import LimitRanger
 from apiserver.admission.namespace_lifecycle import NamespaceLifecycle
 from apiserver.admission.node_restriction import NodeRestriction
 from apiserver.admission.pod_security import PodSecurity, evaluate
+from apiserver.admission.priority import Priority
 from apiserver.admission.resource_quota import ResourceQuota, usage_delta
 from apiserver.admission.service_account import ServiceAccount
 from apiserver.admission.types import InternalError
@@ -382,13 +383,39 @@ def test_validating_webhook_denial_and_failure_policy() -> None:
                                lambda: "u").validate(pod_attrs(pod("p", "apps")))
 
 
+# --- Priority ------------------------------------------------------------------------------------------------------
+
+def test_priority_fills_priority_and_preemption_policy_from_the_class() -> None:
+    plugin = Priority(DictState({}))
+    p = pod("p", "apps")
+    plugin.admit(pod_attrs(p))
+    assert (p["spec"]["priority"], p["spec"]["preemptionPolicy"]) == (0, "PreemptLowerPriority")
+    critical = pod("c", "kube-system")
+    critical["spec"]["priorityClassName"] = "system-node-critical"
+    plugin.admit(pod_attrs(critical))
+    assert critical["spec"]["priority"] == 2000001000
+    elsewhere = pod("e", "apps")
+    elsewhere["spec"]["priorityClassName"] = "system-cluster-critical"
+    assert refusal(plugin.admit, pod_attrs(elsewhere)).message == (
+        'pods "e" is forbidden: pods with system-cluster-critical priorityClass is not permitted in apps namespace')
+    unknown = pod("u", "apps")
+    unknown["spec"]["priorityClassName"] = "gold"
+    assert refusal(plugin.admit, pod_attrs(unknown)).message == (
+        'pods "u" is forbidden: no PriorityClass with name gold was found')
+    given = pod("g", "apps")
+    given["spec"]["priority"] = 5
+    assert refusal(plugin.admit, pod_attrs(given)).message == (
+        'pods "g" is forbidden: the integer value of priority (5) must not be provided in pod spec; priority '
+        'admission controller computed 0 from the given PriorityClass name')
+
+
 # --- the chain ---------------------------------------------------------------------------------------------------
 
 def test_chain_order_and_flags() -> None:
     state = DictState({"namespaces": [ns("apps")], "serviceaccounts": [{"metadata": meta("default", "apps")}]})
     chain = build_chain(["AlwaysPullImages", "NodeRestriction"], state, disabled=["LimitRanger"])
     assert chain.names == ["NamespaceLifecycle", "ServiceAccount", "NodeRestriction", "PodSecurity",
-                           "AlwaysPullImages", "DefaultTolerationSeconds", "ResourceQuota"]
+                           "AlwaysPullImages", "Priority", "DefaultTolerationSeconds", "ResourceQuota"]
     p = pod("p", "apps")
     attrs = pod_attrs(p)
     chain.admit(attrs)
