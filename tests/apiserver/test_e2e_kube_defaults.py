@@ -103,8 +103,9 @@ def kube() -> Iterator[tuple[APIServer, str]]:
 
 
 @pytest.fixture(scope="module")
-def admin(kube) -> User:
-    return User(*kube, "admin")
+def admin(kube: tuple[APIServer, str]) -> User:
+    srv, tmp = kube
+    return User(srv, tmp, "admin")
 
 
 def test_kubernetes_service_and_endpoints_exist_with_no_flag_given(kube, admin):
