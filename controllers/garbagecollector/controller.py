@@ -44,6 +44,7 @@ class GarbageCollector(Controller):
         self.watched: dict[tuple[str, str, str], Informer] = {}
         self.kinds: dict[tuple[str, str], Resource] = {}
         self.uids: dict[str, tuple[Resource, Object]] = {}
+        self.started = False  # until every informer has listed, an owner not seen yet may just not be listed yet
 
     # ---------------------------------------------------------------- start-up
     def informers(self) -> list[Informer]:
@@ -64,6 +65,13 @@ class GarbageCollector(Controller):
                              on_delete=functools.partial(self._deleted, res))
         self.ctx.informers.start()
         await super().wait_for_sync()
+        # Now that every cache is full, look at what the start-up lists showed (one pass, instead of a sync for
+        # every dependent whose owner's resource happened to be listed after it).
+        self.started = True
+        for inf in self.watched.values():
+            for obj in inf.store.list():
+                if self._needs_look(obj):
+                    self._add(inf.resource, obj)
 
     # ---------------------------------------------------------------- events -> keys
     def _key(self, res: Resource, obj: Object) -> str:
@@ -71,7 +79,8 @@ class GarbageCollector(Controller):
         return item_key(res, md.get("namespace") if res.namespaced else None, md.get("name", ""))
 
     def _add(self, res: Resource, obj: Object) -> None:
-        self.queue.add(self._key(res, obj))
+        if self.started:
+            self.queue.add(self._key(res, obj))
 
     def _needs_look(self, obj: Object) -> bool:
         """Worth a sync: deleting with a policy finalizer, or an owner that is not (or no longer solidly) there."""
