@@ -206,3 +206,22 @@ def test_min_ready_seconds_delays_availability(control_plane: ControlPlane, mana
     # nothing changes about the pods any more: only the controller's own requeue can make them available
     rs = wait_status(cp, ns, "rs/slow", full(2))
     assert rs["status"]["availableReplicas"] == 2
+
+
+@pytest.mark.slow
+def test_rc_self_heals_on_raftkv(raftkv_control_plane: ControlPlane) -> None:
+    """The same control loop with the API server on a 3-member raftkv cluster over mTLS instead of etcd."""
+    cp = raftkv_control_plane
+    m = cp.start_controller_manager("--controllers=replicationcontroller", "--leader-elect=false",
+                                    "--use-service-account-credentials=true")
+    try:
+        cp.create_namespace("rk")
+        with FakeNodes(cp.admin_kubeconfig, namespaces={"rk"}):
+            cp.kubectl("-n", "rk", "apply", "-f", "-", stdin=RC)
+            wait_status(cp, "rk", "rc/web", full(3))
+            victim = pods_of(cp, "rk", "app=web")[0]["metadata"]["name"]
+            cp.kubectl("-n", "rk", "delete", "pod", victim)
+            wait_status(cp, "rk", "rc/web", full(3))
+            assert victim not in {p["metadata"]["name"] for p in pods_of(cp, "rk", "app=web")}
+    finally:
+        m.stop()
