@@ -1,7 +1,8 @@
 """Keeps the `kubernetes` Service and this API server's place in its Endpoints/EndpointSlice, as kube-apiserver's
 bootstrap controller and endpoint reconciler do: once at start (after repairing the allocation bitmaps from the
 stored Services), then every RECONCILE_INTERVAL_S (kube's --endpoint-reconciler-interval default), so a deleted
-object comes back. The objects themselves are decided by `kubernetes_service.py` (pure)."""
+object comes back; the bitmaps are repaired again every 3 minutes, as kube's repair loops do (adding only: an
+address a bitmap holds that no Service uses is not reclaimed). The objects themselves are decided by `kubernetes_service.py` (pure)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from apiserver.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 RECONCILE_INTERVAL_S = 10.0
+REPAIR_EVERY = 18  # rounds: kube's allocation repair loop runs every 3 minutes
 CREATE_RACE_ATTEMPTS = 8
 
 
@@ -73,11 +75,14 @@ class KubernetesServiceReconciler:
         return store
 
     async def start(self) -> None:
-        services = self._store("", "services")
-        listed = await services.list("", ListOptions())
-        await self.allocator.repair(listed["items"])
+        await self.repair()
         await self.reconcile()
         self._task = asyncio.ensure_future(self._loop())
+
+    async def repair(self) -> None:
+        """Mark in the bitmaps what the stored Services hold (only ever adds bits)."""
+        listed = await self._store("", "services").list("", ListOptions())
+        await self.allocator.repair(listed["items"])
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -89,9 +94,13 @@ class KubernetesServiceReconciler:
             self._task = None
 
     async def _loop(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
+            rounds += 1
             try:
+                if rounds % REPAIR_EVERY == 0:
+                    await self.repair()
                 await self.reconcile()
             except (errors.APIError, StorageError) as e:  # the store may be briefly away: next round
                 log.warning("kubernetes service reconcile: %s", e)
