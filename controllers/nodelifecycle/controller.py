@@ -33,7 +33,12 @@ class NodeLifecycleController(Controller):
         super().__init__(ctx)
         o = ctx.options
         self.opts = core.Options(monitor_grace_seconds=o.node_monitor_grace_period,
-                                 startup_grace_seconds=o.node_startup_grace_period)
+                                 startup_grace_seconds=o.node_startup_grace_period,
+                                 eviction_rate=o.node_eviction_rate,
+                                 secondary_eviction_rate=o.secondary_node_eviction_rate,
+                                 large_cluster_threshold=o.large_cluster_size_threshold,
+                                 unhealthy_zone_threshold=o.unhealthy_zone_threshold)
+        self.limiters: dict[str, core.ZoneLimiter] = {}
         self.period = float(o.node_monitor_period)
         self.recorder = ctx.recorder(COMPONENT)
         self.health: dict[str, core.Health] = {}
@@ -79,12 +84,35 @@ class NodeLifecycleController(Controller):
             actions += core.mark_pods_not_ready(pods, name, now)
         await self._run(actions)
 
-        statuses = [core.ready_status(n) for n in self.nodes.store.list() if n["metadata"]["name"] != name]
-        no_execute = not core.fully_disrupted([*statuses, current])
-        taints = core.desired_taints(node, now, no_execute=no_execute)
+        no_execute, may_add = self._no_execute_allowed(node, now.timestamp())
+        taints = core.desired_taints(node, now, no_execute=no_execute, may_add_no_execute=may_add)
         if taints is not None:
             node = await self._one(core.taint_patch(node, taints))
         await self._evict(name, node, now)
+
+    def _no_execute_allowed(self, node: Object, now: float) -> tuple[bool, bool]:
+        """(NoExecute tainting at all — not when every zone is fully disrupted; may this node get its first
+        NoExecute taint now — its zone's limiter). A node held back is looked at again when a token is due."""
+        name = node["metadata"]["name"]
+        zones: dict[str, list[str]] = {}
+        for n in self.nodes.store.list():
+            if n["metadata"]["name"] != name:
+                zones.setdefault(core.zone_key(n), []).append(core.ready_status(n))
+        zone = core.zone_key(node)
+        zones.setdefault(zone, []).append(core.ready_status(node))
+        states = {z: core.zone_state(s, self.opts.unhealthy_zone_threshold) for z, s in zones.items()}
+        if all(st == "FullDisruption" for st in states.values()):
+            return False, False
+        if not core.needs_new_no_execute(node):
+            return True, True
+        limiter = self.limiters.setdefault(zone, core.ZoneLimiter(self.opts.eviction_rate, now))
+        limiter.set_rate(core.zone_rate(states[zone], len(zones[zone]), self.opts), now)
+        if limiter.try_accept(now):
+            return True, True
+        wait = limiter.wait()
+        if wait != float("inf"):
+            self.enqueue_after(name, wait)
+        return True, False
 
     async def _evict(self, name: str, node: Object, now: Any) -> None:
         soonest: float | None = None

@@ -6,13 +6,17 @@ Per node, on every monitor pass:
 2. `unknown_conditions`: after `node-monitor-grace-period` (or `node-startup-grace-period` for a node that never
    posted Ready) of silence, Ready, MemoryPressure, DiskPressure and PIDPressure become Unknown.
 3. `desired_taints`: NoSchedule taints from the conditions (TaintNodesByCondition) and the NoExecute `not-ready` or
-   `unreachable` taint from Ready (unless every node is down: 1.32's full-disruption mode stops taint evictions).
+   `unreachable` taint from Ready (unless every zone is fully down: 1.32 then takes it for a control-plane network
+   problem and stops taint evictions everywhere).
 4. `mark_pods_not_ready`: once Ready leaves True, the node's pods get Ready=False.
 Per pod on a NoExecute-tainted node, `eviction_time` says when its tolerations run out and `evict` what to write.
 
-Simplified (documented): the NoExecute taints are applied at once rather than through the per-zone rate limiter
-(`--node-eviction-rate` 0.1/s), and a pod's toleration clock starts at the taint's `timeAdded` instead of at the
-moment this process first saw the taint, so a restarted controller neither forgets nor restarts it.
+New NoExecute taints are paced per zone (`zone_state`, `zone_rate`, `ZoneLimiter`): `--node-eviction-rate` nodes
+per second (burst 1) in a healthy zone, `--secondary-node-eviction-rate` in a partially disrupted large zone and
+none in a small one; swapping not-ready for unreachable and removing taints are never paced.
+
+Simplified (documented): a pod's toleration clock starts at the taint's `timeAdded` instead of at the moment this
+process first saw the taint, so a restarted controller neither forgets nor restarts it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ MONITORED_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure"
 class Options:
     monitor_grace_seconds: float = 40.0  # --node-monitor-grace-period
     startup_grace_seconds: float = 60.0  # --node-startup-grace-period
+    eviction_rate: float = 0.1  # --node-eviction-rate (nodes/s)
+    secondary_eviction_rate: float = 0.01  # --secondary-node-eviction-rate
+    large_cluster_threshold: int = 50  # --large-cluster-size-threshold
+    unhealthy_zone_threshold: float = 0.55  # --unhealthy-zone-threshold
 
 
 @dataclass(frozen=True)
@@ -125,15 +133,78 @@ def status_update(node: dict[str, Any]) -> Update:
     return Update(NODES, None, node["metadata"]["name"], node, subresource="status")
 
 
-def fully_disrupted(ready_statuses: Sequence[str]) -> bool:
-    """No node Ready and at least one not: 1.32 takes this for a control-plane network problem and stops
-    NoExecute tainting everywhere."""
-    return bool(ready_statuses) and all(s != "True" for s in ready_statuses)
+def zone_key(node: dict[str, Any]) -> str:
+    """component-helpers' GetZoneKey: region and zone from the topology labels (or their beta names)."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    region = labels.get("topology.kubernetes.io/region") or labels.get("failure-domain.beta.kubernetes.io/region", "")
+    zone = labels.get("topology.kubernetes.io/zone") or labels.get("failure-domain.beta.kubernetes.io/zone", "")
+    return "" if not region and not zone else f"{region}:\x00:{zone}"
 
 
-def desired_taints(node: dict[str, Any], now: datetime, *, no_execute: bool = True) -> list[dict[str, Any]] | None:
+def zone_state(ready_statuses: Sequence[str], unhealthy_threshold: float) -> str:
+    """1.32's ComputeZoneState: "FullDisruption" (none Ready), "PartialDisruption" (more than 2 and at least the
+    threshold not Ready) or "Normal"."""
+    ready = sum(1 for s in ready_statuses if s == "True")
+    not_ready = len(ready_statuses) - ready
+    if ready == 0 and not_ready > 0:
+        return "FullDisruption"
+    if not_ready > 2 and not_ready / (not_ready + ready) >= unhealthy_threshold:
+        return "PartialDisruption"
+    return "Normal"
+
+
+def zone_rate(state: str, zone_size: int, opts: Options) -> float:
+    """Nodes per second that may get a new NoExecute taint in a zone (1.32's setLimiterInZone)."""
+    if state == "PartialDisruption":
+        return opts.secondary_eviction_rate if zone_size > opts.large_cluster_threshold else 0.0
+    return opts.eviction_rate  # Normal, and FullDisruption of one zone among others
+
+
+class ZoneLimiter:
+    """client-go's token bucket (burst 1) as used by the zone taint queues; time is passed in. A rate of 0 accepts
+    nothing; changing the rate starts a fresh bucket, as SwapLimiter does."""
+
+    def __init__(self, qps: float, now: float) -> None:
+        self.qps = qps
+        self.tokens = 1.0
+        self.last = now
+
+    def set_rate(self, qps: float, now: float) -> None:
+        if qps != self.qps:
+            self.qps, self.tokens, self.last = qps, 1.0, now
+
+    def try_accept(self, now: float) -> bool:
+        if self.qps <= 0:
+            return False
+        self.tokens = min(1.0, self.tokens + max(0.0, now - self.last) * self.qps)
+        self.last = max(self.last, now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait(self) -> float:
+        """Seconds until the next token (infinite at rate 0)."""
+        return float("inf") if self.qps <= 0 else max(0.0, (1.0 - self.tokens) / self.qps)
+
+
+def needs_new_no_execute(node: dict[str, Any]) -> bool:
+    """Ready is False or Unknown and neither NoExecute taint is there yet: the case the zone limiter paces."""
+    ready = condition(node, "Ready")
+    if not ready or ready.get("status") == "True":
+        return False
+    return not any(t.get("effect") == "NoExecute" and t.get("key") in MANAGED_NO_EXECUTE
+                   for t in (node.get("spec") or {}).get("taints") or [] if isinstance(t, dict))
+
+
+def desired_taints(node: dict[str, Any], now: datetime, *, no_execute: bool = True,
+                   may_add_no_execute: bool = True) -> list[dict[str, Any]] | None:
     """The node's taints with the controller-managed ones brought in line with its conditions (kept taints keep
-    their timeAdded; new ones get `now`), or None when they already are."""
+    their timeAdded; new ones get `now`), or None when they already are. `no_execute=False` removes the managed
+    NoExecute taints (full disruption); `may_add_no_execute=False` holds back a first one (the zone limiter said
+    not yet) but still swaps not-ready and unreachable."""
+    if not may_add_no_execute and needs_new_no_execute(node):
+        no_execute = False
     taints = [t for t in (node.get("spec") or {}).get("taints") or [] if isinstance(t, dict)]
     want: set[tuple[str, str]] = set()
     for (ctype, st), key in CONDITION_TAINTS.items():

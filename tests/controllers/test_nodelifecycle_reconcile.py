@@ -157,10 +157,54 @@ def test_new_taints_carry_time_added_and_kept_ones_keep_theirs():
                                                                    "spec": {"taints": taints}})
 
 
-@pytest.mark.parametrize("statuses,expected", [
-    ([], False), (["True"], False), (["Unknown"], True), (["Unknown", "True"], False), (["False", "Unknown"], True)])
-def test_fully_disrupted(statuses, expected):
-    assert nl.fully_disrupted(statuses) is expected
+ZONES = [
+    ([], "Normal"), (["True"], "Normal"), (["Unknown"], "FullDisruption"), (["Unknown", "True"], "Normal"),
+    (["False", "Unknown"], "FullDisruption"), (["False"] * 2 + ["True"], "Normal"),  # 2 down: never partial
+    (["False"] * 3 + ["True"] * 2, "PartialDisruption"), (["False"] * 3 + ["True"] * 3, "Normal"),  # 50% < 55%
+    (["Unknown"] * 11 + ["True"] * 9, "PartialDisruption"),
+]
+
+
+@pytest.mark.parametrize("statuses,expected", ZONES)
+def test_zone_state(statuses, expected):
+    assert nl.zone_state(statuses, 0.55) == expected
+
+
+@pytest.mark.parametrize("state,size,rate", [("Normal", 3, 0.1), ("FullDisruption", 3, 0.1),
+                                             ("PartialDisruption", 50, 0.0), ("PartialDisruption", 51, 0.01)])
+def test_zone_rate(state, size, rate):
+    assert nl.zone_rate(state, size, nl.Options()) == rate
+
+
+def test_zone_key():
+    assert nl.zone_key(node()) == ""
+    labelled = node()
+    labelled["metadata"]["labels"] = {"topology.kubernetes.io/region": "r", "topology.kubernetes.io/zone": "a"}
+    assert nl.zone_key(labelled) == "r:\x00:a"
+    beta = node()
+    beta["metadata"]["labels"] = {"failure-domain.beta.kubernetes.io/zone": "b"}
+    assert nl.zone_key(beta) == ":\x00:b"
+
+
+def test_zone_limiter_paces_first_taints_one_per_ten_seconds():
+    lim = nl.ZoneLimiter(0.1, now=0.0)
+    assert lim.try_accept(0.0), "burst 1: the first node at once"
+    assert not lim.try_accept(5.0) and lim.wait() == pytest.approx(5.0)
+    assert lim.try_accept(10.0) and not lim.try_accept(10.0)
+    lim.set_rate(0.0, 11.0)
+    assert not lim.try_accept(1000.0) and lim.wait() == float("inf"), "rate 0 (small partially disrupted zone)"
+    lim.set_rate(0.1, 1001.0)
+    assert lim.try_accept(1001.0), "a new rate starts with a full bucket, as SwapLimiter"
+
+
+def test_a_held_back_node_gets_no_first_no_execute_taint_but_still_swaps():
+    held = nl.desired_taints(node("Unknown"), at(70), may_add_no_execute=False)
+    assert keys(held) == [(nl.UNREACHABLE, "NoSchedule")]
+    swapping = node("False", taints=[{"key": nl.UNREACHABLE, "effect": "NoExecute", "timeAdded": ts(1)},
+                                     {"key": nl.UNREACHABLE, "effect": "NoSchedule", "timeAdded": ts(1)}])
+    assert not nl.needs_new_no_execute(swapping) and nl.needs_new_no_execute(node("Unknown"))
+    assert keys(nl.desired_taints(swapping, at(70), may_add_no_execute=False)) == [
+        (nl.NOT_READY, "NoExecute"), (nl.NOT_READY, "NoSchedule")]
 
 
 # --------------------------------------------------------------------------- pods
