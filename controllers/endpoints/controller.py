@@ -48,8 +48,14 @@ class EndpointsController(Controller):
         self.recorder = ctx.recorder(COMPONENT)
         self.triggers: dict[str, triggertime.TriggerState] = {}
         self.stale: dict[str, str] = {}  # key -> the resourceVersion our last update replaced
+        self.created: set[str] = set()  # keys we created Endpoints for that the cache has not shown yet
         self.pods.add_handlers(self._pod_changed, lambda old, new: self._pod_changed(old, new), self._pod_changed)
-        self.endpoints.add_handlers(on_delete=self.enqueue)
+        self.endpoints.add_handlers(on_delete=self._endpoints_deleted)
+
+    def _endpoints_deleted(self, ep: Object) -> None:
+        key = self.key_of(ep)
+        self.created.discard(key)
+        self.enqueue_key(key)
 
     def _pod_changed(self, pod: Object, new: Object | None = None) -> None:
         ns = str(meta(pod).get("namespace"))
@@ -72,12 +78,17 @@ class EndpointsController(Controller):
         namespace = ns or ""
         service = self.services.store.get(key)
         current = self.endpoints.store.get(key)
+        if current is not None:
+            self.created.discard(key)
         if service is None:
             self.triggers.pop(key, None)
             self.stale.pop(key, None)
         elif current is not None and self.stale.get(key) == meta(current).get("resourceVersion"):
             raise RuntimeError(f"endpoints informer cache is out of date, resource version "
                                f"{meta(current).get('resourceVersion')} already processed for endpoints {key}")
+        elif current is None and key in self.created:
+            # our create has not reached the cache yet: creating again would only earn an AlreadyExists
+            raise RuntimeError(f"endpoints informer cache is out of date, endpoints {key} created but not seen")
         pods = self.pods.store.by_index("namespace", namespace)
         trigger = None
         if service is not None:
@@ -89,6 +100,8 @@ class EndpointsController(Controller):
         [outcome] = await execute(self.ctx.client, actions)
         e = outcome.error
         if e is None:
+            if isinstance(outcome.action, Create):
+                self.created.add(key)
             if current is not None and outcome.object is not None and \
                     meta(outcome.object).get("resourceVersion") != meta(current).get("resourceVersion"):
                 self.stale[key] = str(meta(current).get("resourceVersion"))

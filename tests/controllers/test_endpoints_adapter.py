@@ -194,3 +194,22 @@ def test_endpointslice_terminating_namespace_drops_the_key() -> None:
         await ctl.sync("default/web")
         assert ctl.recorder.events == []
     run(main())
+
+
+def test_endpoints_not_created_twice_while_the_cache_lags() -> None:
+    async def main() -> None:
+        client = ScriptedClient()
+        ctl = build(EndpointsController, client)
+        put(ctl.services, service())
+        put(ctl.pods, pod("a"))
+        await ctl.sync("default/web")
+        assert "created but not seen" in await sync_raises(ctl, "default/web")
+        assert client.calls == [("create", "web")]
+        put(ctl.endpoints, client.written[-1])
+        await ctl.sync("default/web")
+        assert client.calls == [("create", "web")], "seen and correct: nothing to write"
+        ctl._endpoints_deleted(client.written[-1])  # a user deletes it: created again
+        ctl.endpoints.store.remove("default/web")
+        await ctl.sync("default/web")
+        assert client.calls == [("create", "web"), ("create", "web")]
+    run(main())
