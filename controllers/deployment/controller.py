@@ -16,6 +16,7 @@ from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, perform
 from controllers.machinery.resources import DEPLOYMENTS, PODS, REPLICASETS
 from controllers.replicaset.podutil import controller_ref, meta
+from controllers.replicaset.reconcile import is_adoption
 
 log = logging.getLogger(__name__)
 Object = dict[str, Any]
@@ -128,14 +129,8 @@ class DeploymentController(Controller):
         claim = core.claim_replicasets(d, rss)
         if not claim.actions:
             return claim.replicasets
-        m = meta(d)
-        fresh = await self.ctx.client.get(DEPLOYMENTS, m.get("namespace"), m["name"])
-        if meta(fresh).get("uid") != m.get("uid"):
-            raise RuntimeError(f"original Deployment {m.get('namespace')}/{m['name']} is gone: got uid "
-                               f"{meta(fresh).get('uid')}, wanted {m.get('uid')}")
-        if meta(fresh).get("deletionTimestamp"):
-            raise RuntimeError(f"Deployment {m.get('namespace')}/{m['name']} has just been deleted at "
-                               f"{meta(fresh)['deletionTimestamp']}")
+        if any(is_adoption(a) for a in claim.actions):  # canAdopt is asked only before an adoption, as in kube
+            await self._recheck(d)
         lost: set[str] = set()
         for outcome in await execute(self.ctx.client, claim.actions):
             if outcome.error is None:
@@ -145,6 +140,17 @@ class DeploymentController(Controller):
                 continue
             raise outcome.error
         return [rs for rs in claim.replicasets if meta(rs).get("name") not in lost]
+
+    async def _recheck(self, d: Object) -> None:
+        """RecheckDeletionTimestamp: a live read, so a just-deleted or re-created Deployment never adopts."""
+        m = meta(d)
+        fresh = await self.ctx.client.get(DEPLOYMENTS, m.get("namespace"), m["name"])
+        if meta(fresh).get("uid") != m.get("uid"):
+            raise RuntimeError(f"original Deployment {m.get('namespace')}/{m['name']} is gone: got uid "
+                               f"{meta(fresh).get('uid')}, wanted {m.get('uid')}")
+        if meta(fresh).get("deletionTimestamp"):
+            raise RuntimeError(f"Deployment {m.get('namespace')}/{m['name']} has just been deleted at "
+                               f"{meta(fresh)['deletionTimestamp']}")
 
     def _pod_map(self, d: Object, rss: list[Object]) -> dict[str, list[Object]]:
         """getPodMapForDeployment: the Deployment's pods grouped by the ReplicaSet controlling them."""

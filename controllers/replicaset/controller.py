@@ -16,6 +16,7 @@ from controllers.machinery.labels import SelectorError
 from controllers.machinery.resources import PODS
 from controllers.replicaset import reconcile as core
 from controllers.replicaset.podutil import controller_ref, is_ready, meta
+from controllers.replicaset.reconcile import is_adoption
 
 log = logging.getLogger(__name__)
 Object = dict[str, Any]
@@ -155,7 +156,8 @@ class ReplicaController(Controller):
         claim = core.claim_pods(self.kind, owner, selector, active)
         if not claim.actions:
             return claim.pods
-        await self._recheck_owner(owner)
+        if any(is_adoption(a) for a in claim.actions):  # canAdopt is asked only before an adoption, as in kube
+            await self._recheck_owner(owner)
         lost: set[str] = set()
         for outcome in await execute(self.ctx.client, claim.actions):
             if outcome.error is None:

@@ -125,6 +125,14 @@ def adopt_patch(kind: Kind, owner: Object, pod: Object) -> Patch:
     return Patch(PODS, pm.get("namespace"), pm["name"], body, "strategic")
 
 
+def is_adoption(action: Action) -> bool:
+    """Whether a claim patch adds a controller ref (adoption needs the canAdopt re-read; a release does not)."""
+    if not isinstance(action, Patch) or not isinstance(action.patch, dict):
+        return False
+    refs = (action.patch.get("metadata") or {}).get("ownerReferences") or []
+    return any("$patch" not in ref for ref in refs)
+
+
 def release_patch(owner: Object, pod: Object) -> Patch:
     """GenerateDeleteOwnerRefStrategicMergeBytes: remove our ownerReference (merge key uid)."""
     pm = meta(pod)

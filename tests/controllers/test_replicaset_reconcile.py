@@ -22,6 +22,7 @@ from controllers.replicaset.reconcile import (
     created_event,
     delete_failed_event,
     deleted_event,
+    is_adoption,
     manage_replicas,
     min_ready_requeue,
     pod_from_template,
@@ -349,3 +350,10 @@ def test_event_texts_are_kube_controller_managers() -> None:
     assert deleted_event(owner, "web-abcde") == Event(owner, "Normal", "SuccessfulDelete", "Deleted pod: web-abcde")
     assert create_failed_event(owner, "boom") == Event(owner, "Warning", "FailedCreate", "Error creating: boom")
     assert delete_failed_event(owner, "boom") == Event(owner, "Warning", "FailedDelete", "Error deleting: boom")
+
+
+def test_only_adoptions_need_the_owner_rechecked() -> None:
+    owner = rs()
+    claim = claim_pods(REPLICA_SET, owner, selector_of(REPLICA_SET, owner),
+                       [pod("orphan", owner=None), pod("strayed", labels={"app": "x"})])
+    assert [is_adoption(a) for a in claim.actions] == [True, False]
