@@ -286,12 +286,25 @@ class FakeNodes:
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
     def _bind(self, pod: dict[str, Any]) -> str:
-        node = next(self._next_node)
+        node = self._pinned(pod) or next(self._next_node)
+        if node not in self.names:
+            raise APIError(409, f"pod pinned to node {node}, not one of ours")
         meta = pod["metadata"]
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"], "uid": meta["uid"]},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         self.api.call("POST", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", binding)
         return node
+
+    def _pinned(self, pod: dict[str, Any]) -> str | None:
+        """The node a required node affinity on metadata.name pins the pod to (DaemonSet pods)."""
+        required = (((pod.get("spec", {}).get("affinity") or {}).get("nodeAffinity") or {})
+                    .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        for term in required.get("nodeSelectorTerms") or []:
+            for f in term.get("matchFields") or []:
+                if f.get("key") == "metadata.name" and f.get("operator") == "In":
+                    values = f.get("values") or []
+                    return next((n for n in values if n in self.names), values[0] if values else None)
+        return None
 
     def _pod_ip(self) -> str:
         n = next(self._ips)
