@@ -87,7 +87,9 @@ class NodeLifecycleController(Controller):
         no_execute, may_add = self._no_execute_allowed(node, now.timestamp())
         taints = core.desired_taints(node, now, no_execute=no_execute, may_add_no_execute=may_add)
         if taints is not None:
+            before = node
             node = await self._one(core.taint_patch(node, taints))
+            await self._run(core.cancelled_evictions(pods, before, node, now))
         await self._evict(name, node, now)
 
     def _no_execute_allowed(self, node: Object, now: float) -> tuple[bool, bool]:

@@ -315,6 +315,20 @@ def evict(pod: dict[str, Any], now: datetime) -> list[Action]:
             Delete(PODS, ns, name, uid=md.get("uid"))]
 
 
+def cancelled_evictions(pods: Sequence[dict[str, Any]], before: dict[str, Any], after: dict[str, Any],
+                        now: datetime) -> list[Action]:
+    """Pods whose eviction was scheduled under the node's old taints and is off under the new ones (the taint was
+    removed): the taint eviction controller says so once."""
+    out: list[Action] = []
+    for pod in pods:
+        was = eviction_time(pod, before, now)
+        if was is not None and was > now.timestamp() and eviction_time(pod, after, now) is None:
+            md = pod.get("metadata") or {}
+            out.append(Event(pod, "Normal", "TaintManagerEviction",
+                             f"Cancelling deletion of Pod {md.get('namespace')}/{md.get('name')}"))
+    return out
+
+
 def _later(a: str, b: str) -> bool:
     ta, tb = parse_time(a), parse_time(b)
     if ta is None or tb is None:

@@ -125,6 +125,8 @@ def test_a_node_whose_kubelet_stops_becomes_unknown_tainted_and_its_pods_evicted
     nodes.revive("nl-1")
     cp.wait(lambda: taints(node(cp, "nl-1")) == [], DEADLINE_S, "the taints removed once the node is back")
     assert ready(node(cp, "nl-1"))["status"] == "True"
+    cp.wait(lambda: f"Cancelling deletion of Pod {NS}/stayer" in reasons(), DEADLINE_S,
+            "the stayer's pending eviction cancelled")
 
 
 def test_a_node_reporting_not_ready_gets_the_not_ready_taints(cp, nodes, manager):

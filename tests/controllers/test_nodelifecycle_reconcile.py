@@ -290,3 +290,12 @@ def test_evict_marks_disruption_target_says_so_and_deletes():
          "reason": "DeletionByTaintManager", "message": "Taint manager: deleting due to NoExecute taint"}]}},
         patch_type="strategic", subresource="status")
     assert delete == Delete(PODS, "default", "p", uid="u-p")
+
+
+def test_removing_the_taint_cancels_pending_evictions_only():
+    tainted = node("Unknown", taints=[UNREACH_NE])
+    clean = node("True")
+    pending, due, forever = pod("a", tolerations=[tol(seconds=3600)]), pod("b"), pod("c", tolerations=[tol()])
+    events = nl.cancelled_evictions([pending, due, forever], tainted, clean, at(120))
+    assert events == [Event(pending, "Normal", "TaintManagerEviction", "Cancelling deletion of Pod default/a")]
+    assert nl.cancelled_evictions([pending], tainted, tainted, at(120)) == [], "still tainted: nothing cancelled"
