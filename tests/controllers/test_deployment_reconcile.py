@@ -433,3 +433,15 @@ def test_claim_adopts_orphans_and_releases_sets_that_stopped_matching() -> None:
     assert isinstance(adopt, Patch) and adopt.patch["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
     assert isinstance(release, Patch) and release.patch["metadata"]["ownerReferences"] == [
         {"$patch": "delete", "uid": "d-uid"}]
+
+
+def test_without_surge_the_old_set_shrinks_first() -> None:
+    d = deployment(image="nginx:1.26", strategy={"type": "RollingUpdate",
+                                                 "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}})
+    old = replicaset(d, "nginx:1.25", 3)
+    plan = sync_deployment(d, [old], {}, NOW)
+    create = plan.actions[0]
+    assert isinstance(create, Create) and create.body["spec"]["replicas"] == 0
+    assert create.body["metadata"]["annotations"][u.MAX_REPLICAS] == "3"
+    # no "Scaled up ... from 0 to 0": only the old set's step down
+    assert events(plan.actions) == [f"Scaled down replica set {old['metadata']['name']} from 3 to 2"]
