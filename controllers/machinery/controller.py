@@ -41,6 +41,7 @@ class ControllerContext:
     clock: Callable[[], float] = time.time
     name: str = ""
     _recorders: dict[str, EventRecorder] = field(default_factory=dict)
+    _used: dict[Resource, Informer] = field(default_factory=dict)
 
     def recorder(self, component: str) -> EventRecorder:
         """The EventRecorder for `component` (e.g. "replicaset-controller"), writing with this context's client."""
@@ -53,7 +54,14 @@ class ControllerContext:
         return datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
 
     def informer(self, resource: Resource) -> Informer:
-        return self.informers.informer(resource)
+        """The shared informer of `resource`; remembered, so the controller waits for every cache it asked for."""
+        inf = self._used.get(resource)
+        if inf is None:
+            inf = self._used[resource] = self.informers.informer(resource)
+        return inf
+
+    def used_informers(self) -> list[Informer]:
+        return list(self._used.values())
 
 
 class Controller(abc.ABC):
@@ -111,7 +119,10 @@ class Controller(abc.ABC):
 
     # ---------------------------------------------------------------- running
     def informers(self) -> Iterable[Informer]:
-        return [self.ctx.informer(r) for r in self.resources]
+        """Every informer this controller asked the context for (its `resources` and any other)."""
+        for r in self.resources:
+            self.ctx.informer(r)
+        return self.ctx.used_informers()
 
     async def wait_for_sync(self) -> None:
         await asyncio.gather(*(inf.wait_for_sync(SYNC_TIMEOUT_S) for inf in self.informers()))

@@ -97,3 +97,22 @@ def test_controller_manager_takes_the_leader_lease(control_plane: ControlPlane, 
     # a graceful stop gives the lease up for the next candidate
     released = control_plane.get(path)["spec"]
     assert released["holderIdentity"] == ""
+
+
+def test_kubectl_helper_reaches_the_api_server_as_admin(control_plane: ControlPlane) -> None:
+    out = control_plane.kubectl("get", "namespaces", "-o", "name").stdout
+    assert "namespace/kube-system" in out.split()
+
+
+@pytest.mark.slow
+def test_the_same_plane_on_a_three_member_raftkv(raftkv_control_plane: ControlPlane) -> None:
+    """The raftkv-backed fixture works end to end: the manager takes its Lease through the API server on raftkv."""
+    cp = raftkv_control_plane
+    assert cp.store.kind == "raftkv"
+    m = cp.start_controller_manager("--leader-elect=true", "--controllers=-replicaset,-deployment")
+    try:
+        cp.wait_for_log(m, "successfully acquired lease kube-system/kube-controller-manager", timeout=60)
+        lease = cp.get(LEASES.path("kube-system", "kube-controller-manager"))
+        assert lease["spec"]["leaseDurationSeconds"] == 15
+    finally:
+        m.stop()
