@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 NS = "nl"
 DEADLINE_S = 30.0
 FLAGS = ("--controllers=nodelifecycle", "--leader-elect=false", "--use-service-account-credentials=true",
-         "--node-monitor-period=1s", "--node-monitor-grace-period=4s", "--node-startup-grace-period=8s")
+         "--node-monitor-period=1s", "--node-monitor-grace-period=4s", "--node-startup-grace-period=3s")
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
 
@@ -158,3 +158,21 @@ def test_cordon_adds_the_unschedulable_taint_and_uncordon_removes_it(cp, nodes, 
             "the unschedulable taint")
     assert cp.kubectl("uncordon", "nl-2").stdout.strip() == "node/nl-2 uncordoned"
     cp.wait(lambda: taints(node(cp, "nl-2")) == [], DEADLINE_S, "the taint removed")
+
+
+def test_a_registered_node_that_never_posts_status_goes_unknown_after_the_startup_grace(cp, nodes, manager):
+    cp.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "nl-silent"}})
+    try:
+        def conditions() -> dict[str, Any] | None:
+            conds = {c["type"]: c for c in (node(cp, "nl-silent").get("status") or {}).get("conditions") or []}
+            return conds if len(conds) == 4 else None
+        conds = cp.wait(conditions, DEADLINE_S, "the never-updated conditions")
+        assert sorted(conds) == ["DiskPressure", "MemoryPressure", "PIDPressure", "Ready"]
+        created = node(cp, "nl-silent")["metadata"]["creationTimestamp"]
+        for c in conds.values():
+            assert (c["status"], c["reason"], c["message"], c["lastHeartbeatTime"]) == (
+                "Unknown", "NodeStatusNeverUpdated", "Kubelet never posted node status.", created)
+        cp.wait(lambda: (UNREACHABLE, "NoSchedule") in taints(node(cp, "nl-silent")), DEADLINE_S,
+                "the unreachable NoSchedule taint")
+    finally:
+        cp.api("DELETE", "/api/v1/nodes/nl-silent")
