@@ -450,19 +450,20 @@ def plan_release(old: dict[str, Any], r: Ranges) -> Plan:
     return plan
 
 
-def repaired(services: list[dict[str, Any]], r: Ranges) -> Plan:
-    """The start-up repair: every address and node port a stored Service holds is marked allocated (bits are only
-    added, never cleared, so it is safe while other servers allocate)."""
-    plan = Plan(r.ip_bits, r.port_bits)
+def rebuilt(services: list[dict[str, Any]], r: Ranges) -> Plan:
+    """kube's repair controllers: the bitmaps rebuilt from what the stored Services hold (an address no Service
+    holds is reclaimed). Safe only when `r` was read before `services` was listed and the result is written
+    guarded on the revisions `r` was read at: any allocation or release in between moves the bitmap first."""
+    plan = Plan(0, 0)
     for svc in services:
         for ip in held_ips(svc):
             off = r.ips.offset(ip)
-            if off is not None and not plan.ip_bits >> off & 1:
+            if off is not None:
                 plan.ip_bits |= 1 << off
-                plan.changed_ips = True
         for port in held_ports(svc):
             off = port - r.ports.base
-            if 0 <= off < r.ports.size and not plan.port_bits >> off & 1:
+            if 0 <= off < r.ports.size:
                 plan.port_bits |= 1 << off
-                plan.changed_ports = True
+    plan.changed_ips = plan.ip_bits != r.ip_bits
+    plan.changed_ports = plan.port_bits != r.port_bits
     return plan

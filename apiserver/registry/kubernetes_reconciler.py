@@ -1,8 +1,7 @@
 """Keeps the `kubernetes` Service and this API server's place in its Endpoints/EndpointSlice, as kube-apiserver's
 bootstrap controller and endpoint reconciler do: once at start (after repairing the allocation bitmaps from the
 stored Services), then every RECONCILE_INTERVAL_S (kube's --endpoint-reconciler-interval default), so a deleted
-object comes back; the bitmaps are repaired again every 3 minutes, as kube's repair loops do (adding only: an
-address a bitmap holds that no Service uses is not reclaimed). The objects themselves are decided by `kubernetes_service.py` (pure)."""
+object comes back; the bitmaps are rebuilt from the Services every 3 minutes, as kube's repair loops do. The objects themselves are decided by `kubernetes_service.py` (pure)."""
 
 from __future__ import annotations
 
@@ -80,9 +79,10 @@ class KubernetesServiceReconciler:
         self._task = asyncio.ensure_future(self._loop())
 
     async def repair(self) -> None:
-        """Mark in the bitmaps what the stored Services hold (only ever adds bits)."""
-        listed = await self._store("", "services").list("", ListOptions())
-        await self.allocator.repair(listed["items"])
+        async def services() -> list[dict[str, Any]]:
+            listed = await self._store("", "services").list("", ListOptions())
+            return list(listed["items"])
+        await self.allocator.repair(services)
 
     async def stop(self) -> None:
         if self._task is not None:

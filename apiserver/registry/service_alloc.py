@@ -6,6 +6,7 @@ here or on another API server) makes the store run the hook again against the ne
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apiserver.registry import allocation as al
@@ -51,12 +52,14 @@ class ServiceAllocator:
         ranges, ip_rev, port_rev = await self._read()
         return self._guards(al.plan_release(old, ranges), ip_rev, port_rev)
 
-    async def repair(self, services: list[dict[str, Any]]) -> None:
-        """At start: mark what stored Services hold (Services written before this allocator existed, or a bitmap
-        lost or written for another range). Only adds bits, so it is safe beside other servers' allocations."""
+    async def repair(self, list_services: Callable[[], Awaitable[list[dict[str, Any]]]]) -> None:
+        """Rebuild the bitmaps from the stored Services (Services written before this allocator existed, a bitmap
+        lost, written for another range, or holding an address nobody uses). The bitmaps are read before the list
+        and written guarded on that read, so an allocation or release racing with the repair makes it start over
+        instead of being undone."""
         for _ in range(REPAIR_ATTEMPTS):
             ranges, ip_rev, port_rev = await self._read()
-            guards = self._guards(al.repaired(services, ranges), ip_rev, port_rev)
+            guards = self._guards(al.rebuilt(await list_services(), ranges), ip_rev, port_rev)
             if not guards:
                 return
             try:

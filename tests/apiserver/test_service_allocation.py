@@ -149,12 +149,14 @@ def test_update_without_node_ports_keeps_the_allocated_ones_by_port_name():
     assert new["spec"]["ports"][0]["nodePort"] == 30100
 
 
-def test_repair_only_adds_what_stored_services_hold():
+def test_repair_rebuilds_the_bitmaps_from_the_stored_services():
     stored = [svc(clusterIP="10.0.0.9", clusterIPs=["10.0.0.9"]),
-              svc("n", "NodePort", clusterIP="10.0.0.10", ports=[{"port": 1, "nodePort": 30001}])]
-    plan = al.repaired(stored, ranges(ip_bits=1 << 100))
-    assert plan.ip_bits == (1 << 100) | (1 << 8) | (1 << 9) and plan.port_bits == 1 << 1
-    assert not al.repaired(stored, ranges(plan.ip_bits, plan.port_bits)).changed_ips
+              svc("n", "NodePort", clusterIP="10.0.0.10", ports=[{"port": 1, "nodePort": 30001}]),
+              svc("far", clusterIP="10.9.0.1")]  # outside the range (the flag changed): not representable
+    plan = al.rebuilt(stored, ranges(ip_bits=1 << 100))  # offset 100: held by no Service, reclaimed
+    assert (plan.ip_bits, plan.port_bits) == ((1 << 8) | (1 << 9), 1 << 1)
+    assert plan.changed_ips and plan.changed_ports
+    assert not al.rebuilt(stored, ranges(plan.ip_bits, plan.port_bits)).changed_ips
 
 
 def test_kubernetes_service_and_its_endpoints():
