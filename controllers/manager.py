@@ -154,8 +154,12 @@ class Manager:
                   for inf in self.informers.informers()]
         lines.append("# TYPE workqueue_depth gauge")
         lines += [f'workqueue_depth{{name="{name}"}} {len(c.queue)}' for name, c in self.controllers.items()]
-        lines.append("# TYPE controller_syncs_total counter")
-        lines += [f'controller_syncs_total{{name="{name}"}} {c.syncs}' for name, c in self.controllers.items()]
+        lines.append("# TYPE workqueue_work_duration_seconds summary")
+        for name, c in self.controllers.items():
+            lines.append(f'workqueue_work_duration_seconds_sum{{name="{name}"}} {c.sync_seconds:.6f}')
+            lines.append(f'workqueue_work_duration_seconds_count{{name="{name}"}} {c.syncs}')
+        lines.append("# TYPE workqueue_retries_total counter")
+        lines += [f'workqueue_retries_total{{name="{name}"}} {c.sync_errors}' for name, c in self.controllers.items()]
         return "\n".join(lines) + "\n"
 
     async def close(self, release: bool = True) -> None:

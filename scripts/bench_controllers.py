@@ -91,7 +91,7 @@ async def run_scenario(cp: ControlPlane, probe: Probe, client: RESTClient, label
                        replicas: int, kind: str) -> dict[str, float]:
     ns = f"bench-{label}"
     cp.create_namespace(ns)
-    calls0, cpu0 = probe.api_calls(), probe.cpu_s()
+    calls0, cpu0, before = probe.api_calls(), probe.cpu_s(), probe.metrics()
     resource = DEPLOYMENTS if kind == "Deployment" else REPLICASETS
     t0 = time.monotonic()
     await asyncio.gather(*(client.create(resource, ns, workload(kind, f"w{i}", replicas)) for i in range(count)))
@@ -111,6 +111,12 @@ async def run_scenario(cp: ControlPlane, probe: Probe, client: RESTClient, label
     pods = count * replicas
     calls = probe.api_calls() - calls0
     cpu = probe.cpu_s() - cpu0
+    after = probe.metrics()
+    syncs = {k.split(":")[1]: (after.get(f"workqueue_work_duration_seconds_sum:{k.split(':')[1]}", 0.0) -
+                               before.get(f"workqueue_work_duration_seconds_sum:{k.split(':')[1]}", 0.0),
+                               v - before.get(k, 0.0))
+             for k, v in after.items() if k.startswith("workqueue_work_duration_seconds_count:")}
+    print("  syncs: " + ", ".join(f"{n} {int(c)} x {1000 * t / c:.0f} ms" for n, (t, c) in syncs.items() if c))
     return {"workloads": count, "replicas": replicas, "seconds": took, "first_pod_s": first_pod,
             "pods_per_s": pods / took, "api_calls": calls, "calls_per_pod": calls / pods, "cpu_s": cpu,
             "cpu_ms_per_pod": cpu * 1000 / pods, "rss_mb": probe.rss_mb()}

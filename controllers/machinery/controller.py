@@ -78,6 +78,7 @@ class Controller(abc.ABC):
         self.queue = AsyncRateLimitingQueue(self.name)
         self.syncs = 0
         self.sync_errors = 0
+        self.sync_seconds = 0.0  # wall time inside sync(), for /metrics (workqueue_work_duration_seconds)
         for r in self.resources:
             ctx.informer(r)  # registered now so that the manager's factory.start() starts it
 
@@ -151,6 +152,7 @@ class Controller(abc.ABC):
 
     async def process(self, key: str) -> None:
         """One key: sync, then forget (success) or re-add with back-off (failure)."""
+        started = time.monotonic()
         try:
             self.syncs += 1
             await self.sync(key)
@@ -167,4 +169,5 @@ class Controller(abc.ABC):
                 log.info("%s: error syncing %s, requeuing: %s", self.name, key, e, exc_info=log.isEnabledFor(10))
                 self.queue.add_rate_limited(key)
         finally:
+            self.sync_seconds += time.monotonic() - started
             self.queue.done(key)
