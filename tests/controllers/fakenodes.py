@@ -3,9 +3,10 @@
 Until real agents exist, controllers under test would only ever see Pending, unscheduled pods. `FakeNodes`
 registers Node objects and, from a watch on all pods, binds each unbound pod to a node (pods/binding) and writes
 the status a kubelet would (phase Running, Ready/ContainersReady/PodScheduled/Initialized True, podIP, ready
-container statuses) through the status subresource, so controllers see realistic pods. A pod on one of its nodes
-that is deleted gracefully is then deleted for good (grace period 0), as a kubelet confirms a stopped pod. A test can hold pods
-back (`policy`), or finish one (`complete`). It talks only to the API server, with the kubeconfig's credentials.
+container statuses) through the status subresource, so controllers see realistic pods. A pod on one of its
+nodes that is deleted gracefully is then deleted for good (grace period 0), as a kubelet confirms a stopped pod.
+A test can hold pods back (`policy`), or finish one (`complete`). It talks only to the API server, with the
+kubeconfig's credentials, and lists again every 2 s (the watch's timeout) so nothing is missed for long.
 
     with FakeNodes(kubeconfig, ["node-1", "node-2"]) as nodes:
         ...
@@ -230,14 +231,11 @@ class FakeNodes:
                 listed = self.api.call("GET", "/api/v1/pods")
                 for pod in listed.get("items", []):
                     self._handle(pod)
-                rv = listed["metadata"]["resourceVersion"]
-                for event in self.api.watch("/api/v1/pods", rv, 2):
+                for event in self.api.watch("/api/v1/pods", listed["metadata"]["resourceVersion"], 2):
                     if self._stop.is_set():
                         return
                     if event["type"] in ("ADDED", "MODIFIED"):
                         self._handle(event["object"])
-                    elif event["type"] == "BOOKMARK":
-                        rv = event["object"]["metadata"]["resourceVersion"]
             except Exception as e:  # a dropped watch or a racing delete: relist and carry on
                 self.errors.append(repr(e))
                 self._stop.wait(0.2)
