@@ -126,6 +126,7 @@ class FakeNodes:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._done: set[str] = set()  # uids finished by complete(): never "run" again
+        self._ip_of: dict[str, str] = {}  # uid -> its pod IP, so two racing status writes give the same one
         self.errors: list[str] = []
         # With `heartbeat` (seconds), each node renews its kube-node-lease Lease as a kubelet does; `kill(name)`
         # makes that node's "kubelet" stop (no renewals, no pod updates), `revive(name)` brings it back.
@@ -313,7 +314,8 @@ class FakeNodes:
         meta = pod["metadata"]
         containers = pod.get("spec", {}).get("containers", [])
         old = pod.get("status", {})
-        ip = old.get("podIP") or self._pod_ip()
+        ip = old.get("podIP") or self._ip_of.get(meta["uid"]) or self._pod_ip()
+        self._ip_of[meta["uid"]] = ip
         flag = "True" if ready else "False"
         unready = None if ready else "ContainersNotReady"
         status = {
