@@ -33,6 +33,7 @@ from controllers.registry import CONTROLLERS
 log = logging.getLogger("controller-manager")
 
 EXIT_LEADERSHIP_LOST = 1
+LEADER_HEALTH_TIMEOUT_S = 20.0
 
 
 class ControllerStartError(RuntimeError):
@@ -194,14 +195,23 @@ async def serve_health(o: ControllerManagerOptions, manager: Manager) -> web.App
     async def ok(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def healthz(_: web.Request) -> web.Response:
+        # client-go's leader election health adaptor: unhealthy only while leading without a renewal for longer
+        # than the lease duration plus 20 s (a wedged leader); a waiting candidate is healthy.
+        e = manager.elector
+        if e is not None and e.leading and e.clock() - e.observed_at > e.lease_duration + LEADER_HEALTH_TIMEOUT_S:
+            return web.Response(status=500, text="[-]leaderElection failed: the lease has not been renewed\n")
+        return web.Response(text="ok")
+
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(text=manager.metrics())
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
-    for path in ("/healthz", "/livez", "/readyz"):
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz/leaderElection", healthz)
+    for path in ("/livez", "/readyz"):
         app.router.add_get(path, ok)
-    app.router.add_get("/healthz/leaderElection", ok)  # a waiting candidate is healthy too
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, o.bind_address, o.secure_port, ssl_context=_serving_ssl(o)).start()
