@@ -39,6 +39,7 @@ class NodeLifecycleController(Controller):
                                  large_cluster_threshold=o.large_cluster_size_threshold,
                                  unhealthy_zone_threshold=o.unhealthy_zone_threshold)
         self.limiters: dict[str, core.ZoneLimiter] = {}
+        self.all_disrupted = False
         self.period = float(o.node_monitor_period)
         self.recorder = ctx.recorder(COMPONENT)
         self.health: dict[str, core.Health] = {}
@@ -103,7 +104,12 @@ class NodeLifecycleController(Controller):
         zone = core.zone_key(node)
         zones.setdefault(zone, []).append(core.ready_status(node))
         states = {z: core.zone_state(s, self.opts.unhealthy_zone_threshold) for z, s in zones.items()}
-        if all(st == "FullDisruption" for st in states.values()):
+        all_disrupted = all(st == "FullDisruption" for st in states.values())
+        if self.all_disrupted and not all_disrupted:
+            # Leaving full disruption: every node starts a fresh grace period, as 1.32 resets the probe times.
+            self.health = {n: core.Health(now, h.ready_heartbeat, h.lease_renew) for n, h in self.health.items()}
+        self.all_disrupted = all_disrupted
+        if all_disrupted:
             return False, False
         if not core.needs_new_no_execute(node):
             return True, True
