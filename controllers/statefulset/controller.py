@@ -1,0 +1,112 @@
+"""The StatefulSet controller's thin adapter (kube's stateful_set.go event handlers and the pod/claim writes of
+stateful_pod_control.go). Decisions are in `reconcile`; pods have fixed names, so a creation racing a stale cache
+ends in AlreadyExists, which is not a failure (kube keeps no expectations here either)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controllers import podcontrol as pc
+from controllers.machinery.actions import Create
+from controllers.machinery.client import APIError
+from controllers.machinery.controller import Controller, ControllerContext
+from controllers.machinery.executor import execute, perform
+from controllers.machinery.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
+from controllers.statefulset import reconcile as core
+
+Obj = dict[str, Any]
+
+
+def error_text(e: BaseException) -> str:
+    return e.message if isinstance(e, APIError) and e.message else str(e)
+
+
+def _benign(e: Exception | None, *, exists: bool = False, missing: bool = False) -> bool:
+    return e is None or (isinstance(e, APIError) and ((exists and e.already_exists) or (missing and e.not_found)))
+
+
+class StatefulSetController(Controller):
+    name = "statefulset"
+    resources = (STATEFULSETS, PODS, PERSISTENTVOLUMECLAIMS, CONTROLLERREVISIONS)
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.sets = ctx.informer(STATEFULSETS)
+        self.pods = ctx.informer(PODS)
+        self.claims = ctx.informer(PERSISTENTVOLUMECLAIMS)
+        self.revisions = ctx.informer(CONTROLLERREVISIONS)
+        self.recorder = ctx.recorder("statefulset-controller")
+        self.sets.add_handlers(self.enqueue, lambda old, new: self.enqueue(new), None)
+        owner = self._owner
+        self.pods.add_handlers(owner, lambda old, new: owner(new), owner)
+        self.revisions.add_handlers(owner, lambda old, new: owner(new), owner)
+
+    def _owner(self, obj: Obj) -> None:
+        self.enqueue_controller_of(obj, "StatefulSet")
+
+    async def sync(self, key: str) -> None:
+        sts = self.sets.store.get(key)
+        if sts is None:
+            return
+        ns = str(pc.meta(sts).get("namespace"))
+        set_name = str(pc.meta(sts).get("name"))
+        result = core.sync(sts, self.pods.store.by_index("namespace", ns), self.claims.store.by_index("namespace", ns),
+                           self.revisions.store.by_index("namespace", ns), self.ctx.clock())
+        for o in await execute(self.ctx.client, result.revisions):
+            if o.error is not None and not _benign(o.error, exists=True):
+                raise o.error
+        errors: list[Exception] = []
+        for o, ev in zip(await execute(self.ctx.client, result.deletes), result.events, strict=True):
+            name = getattr(o.action, "name", "")
+            if o.error is None:
+                self.recorder.event(sts, ev.type, ev.reason, ev.message)
+            elif not _benign(o.error, missing=True):
+                self.recorder.event(sts, "Warning", "FailedDelete",
+                                    f"delete Pod {name} in StatefulSet {set_name} failed error: {error_text(o.error)}")
+                errors.append(o.error)
+        await self._create(sts, set_name, result, errors)
+        update = core.status_update(sts, result.status) if result.status is not None else None
+        if update is not None:
+            outcome = await perform(self.ctx.client, update, None)
+            if outcome.error is not None:
+                errors.append(outcome.error)
+        if errors:
+            raise errors[0]
+
+    async def _create(self, sts: Obj, set_name: str, result: core.Result, errors: list[Exception]) -> None:
+        """createPersistentVolumeClaims then CreateStatefulPod, with kube's event texts."""
+        claims_by_pod: dict[str, list[Create]] = {}
+        for c in result.claims:
+            volume = c.body["metadata"]["name"]
+            pod = next((p.body["metadata"]["name"] for p in result.creates
+                        if volume.endswith("-" + p.body["metadata"]["name"])), "")
+            claims_by_pod.setdefault(pod, []).append(c)
+        for create in result.creates:
+            pod = create.body["metadata"]["name"]
+            failed = False
+            for c in claims_by_pod.get(pod, []):
+                o = await perform(self.ctx.client, c, None)
+                claim = c.body["metadata"]["name"]
+                if o.error is None:
+                    self.recorder.event(sts, "Normal", "SuccessfulCreate",
+                                        f"create Claim {claim} Pod {pod} in StatefulSet {set_name} success")
+                elif not _benign(o.error, exists=True):
+                    self.recorder.event(sts, "Warning", "FailedCreate",
+                                        f"create Claim {claim} for Pod {pod} in StatefulSet {set_name} failed "
+                                        f"error: {error_text(o.error)}")
+                    errors.append(o.error)
+                    failed = True
+            if failed:
+                continue
+            o = await perform(self.ctx.client, create, None)
+            if o.error is None:
+                self.recorder.event(sts, "Normal", "SuccessfulCreate",
+                                    f"create Pod {pod} in StatefulSet {set_name} successful")
+            elif not _benign(o.error, exists=True):
+                self.recorder.event(sts, "Warning", "FailedCreate",
+                                    f"create Pod {pod} in StatefulSet {set_name} failed error: {error_text(o.error)}")
+                errors.append(o.error)
+
+
+def new_controller(ctx: ControllerContext) -> StatefulSetController:
+    return StatefulSetController(ctx)

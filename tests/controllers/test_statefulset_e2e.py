@@ -1,0 +1,92 @@
+"""StatefulSet controller end to end: `python -m controllers` against the real API server with real kubectl,
+pods run by the fake nodes (held back on demand to watch OrderedReady wait)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.controllers.cluster import ControllerManager, ControlPlane
+from tests.controllers.fakenodes import FakeNodes
+
+pytestmark = pytest.mark.e2e
+DEADLINE_S = 60.0
+
+STS = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  replicas: 2
+  serviceName: web
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: "nginx:1"}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def manager(control_plane: ControlPlane) -> Iterator[ControllerManager]:
+    m = control_plane.start_controller_manager("--controllers=statefulset", "--use-service-account-credentials=true",
+                                               "--leader-elect=false")
+    yield m
+    m.stop()
+
+
+def kubectl_json(cp: ControlPlane, *args: str) -> Any:
+    return json.loads(cp.kubectl(*args, "-o", "json").stdout)
+
+
+def sts_status(cp: ControlPlane, ns: str) -> dict[str, Any]:
+    obj = kubectl_json(cp, "-n", ns, "get", "sts", "web")
+    return {**obj.get("status", {}), "generation": obj["metadata"]["generation"]}
+
+
+def pod_names(cp: ControlPlane, ns: str) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=web")["items"]
+                  if not p["metadata"].get("deletionTimestamp"))
+
+
+def test_ordered_ready_creates_web_0_then_web_1_with_claims(control_plane: ControlPlane,
+                                                            manager: ControllerManager) -> None:
+    cp, ns = control_plane, "sts-e2e"
+    cp.create_namespace(ns)
+    held = {"web-0"}
+    with FakeNodes(cp.admin_kubeconfig, ["sts-a"], namespaces={ns},
+                   policy=lambda pod: "pending" if pod["metadata"]["name"] in held else "run") as nodes:
+        cp.kubectl("-n", ns, "create", "-f", "-", stdin=STS)
+        cp.wait(lambda: (lambda s: s.get("replicas") == 1 and s.get("observedGeneration") == s["generation"])(
+            sts_status(cp, ns)), DEADLINE_S, "web-0 created and the status written")
+        assert pod_names(cp, ns) == ["web-0"]  # web-1 waits for web-0 to be Running and Ready
+        pod = kubectl_json(cp, "-n", ns, "get", "pod", "web-0")
+        assert pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == "web-0"
+        assert pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"] == "0"
+        assert pod["spec"]["hostname"] == "web-0" and pod["spec"]["subdomain"] == "web"
+        assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}} in pod["spec"]["volumes"]
+        assert kubectl_json(cp, "-n", ns, "get", "pvc", "data-web-0")["metadata"]["labels"] == {"app": "web"}
+
+        held.clear()
+        nodes.resync()
+        cp.wait(lambda: (lambda s: s.get("readyReplicas") == 2 and s.get("availableReplicas") == 2)(
+            sts_status(cp, ns)), DEADLINE_S, "2 ready replicas")
+        assert pod_names(cp, ns) == ["web-0", "web-1"]
+        st = sts_status(cp, ns)
+        assert st["currentRevision"] == st["updateRevision"] and st["updateRevision"].startswith("web-")
+        assert kubectl_json(cp, "-n", ns, "get", "pod", "web-1")["metadata"]["labels"][
+            "controller-revision-hash"] == st["updateRevision"]
+        events = [e["message"] for e in kubectl_json(cp, "-n", ns, "get", "events")["items"]
+                  if e["involvedObject"]["name"] == "web"]
+        assert {"create Pod web-0 in StatefulSet web successful",
+                "create Pod web-1 in StatefulSet web successful"} <= set(events)
+        assert "create Claim data-web-1 Pod web-1 in StatefulSet web success" in events
+
+        cp.kubectl("-n", ns, "scale", "sts", "web", "--replicas=1")
+        cp.wait(lambda: pod_names(cp, ns) == ["web-0"], DEADLINE_S, "web-1 removed on scale down")
+        assert kubectl_json(cp, "-n", ns, "get", "pvc", "data-web-1")["metadata"]["name"] == "data-web-1"  # Retain
