@@ -5,12 +5,13 @@ plus a uid -> object map, and every decision is taken on live reads (the item, t
 reference's coordinates, as 1.32's isDangling does), so what survives a restart is exactly what the API server
 holds: an owner left with `foregroundDeletion` or `orphan` is found by its informer's initial list and finished.
 
-Keys are "group|version|plural|namespace|name". The resources are discovered once at start (1.32 rediscovers
-every 30 s; a resource added later is not collected until a restart).
+Keys are "group|version|plural|namespace|name". Discovery is read at start and every 30 s after, as 1.32 does
+(new resources are watched from then on; a resource no longer served keeps its informer until a restart).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 Object = dict[str, Any]
 COMPONENT = "garbage-collector-controller"
 GC_VERBS = ("delete", "list", "watch")
+REDISCOVERY_PERIOD_S = 30.0
 IGNORED = frozenset({("", "events"), ("events.k8s.io", "events")})  # 1.32's default ignoredResources
 
 
@@ -50,13 +52,14 @@ class GarbageCollector(Controller):
     def informers(self) -> list[Informer]:
         return list(self.watched.values())
 
-    async def wait_for_sync(self) -> None:
+    async def _discover(self) -> None:
+        """Watch every deletable resource not watched yet (new ones start collecting from their first list)."""
         found = await discover(self.ctx.client)
         for gv, err in found.failed.items():
             log.warning("garbagecollector: discovery of %s failed: %s", gv, err)
-        self.kinds = found.by_kind()
+        self.kinds.update(found.by_kind())
         for res in found.supporting(GC_VERBS):
-            if (res.group, res.plural) in IGNORED:
+            if (res.group, res.plural) in IGNORED or (res.group, res.version, res.plural) in self.watched:
                 continue
             inf = self.ctx.informer(res)
             self.watched[(res.group, res.version, res.plural)] = inf
@@ -64,6 +67,26 @@ class GarbageCollector(Controller):
                              on_update=functools.partial(self._updated, res),
                              on_delete=functools.partial(self._deleted, res))
         self.ctx.informers.start()
+
+    async def run(self, workers: int = 1) -> None:
+        rediscovery = asyncio.ensure_future(self._rediscover())
+        try:
+            await super().run(workers)
+        finally:
+            rediscovery.cancel()
+
+    async def _rediscover(self) -> None:
+        """1.32 looks at discovery again every 30 s so resources served later are collected too."""
+        while True:
+            await asyncio.sleep(REDISCOVERY_PERIOD_S)
+            if self.started:
+                try:
+                    await self._discover()
+                except Exception as e:  # noqa: BLE001 - the next period retries
+                    log.warning("garbagecollector: rediscovery failed: %s", e)
+
+    async def wait_for_sync(self) -> None:
+        await self._discover()
         await super().wait_for_sync()
         # Now that every cache is full, look at what the start-up lists showed (one pass, instead of a sync for
         # every dependent whose owner's resource happened to be listed after it).
