@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_QPS = 20.0
 DEFAULT_BURST = 30
 REQUEST_TIMEOUT_S = 60.0
+WATCH_READ_GRACE_S = 30
 MAX_RETRIES = 10  # client-go's maxRetries for Retry-After answers
 USER_AGENT = "kube-controller-manager/v1.32.0 (linux/amd64) kubernetes/raftkv"
 PATCH_CONTENT_TYPES = {
@@ -263,7 +264,9 @@ class RESTClient:
         query = {k: _param(v) for k, v in params.items() if v is not None and v != ""}
         await self.rate_limiter.wait()
         self.requests["watch"] += 1
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_S, sock_read=None)
+        # The server ends the watch after timeoutSeconds; silence well beyond that is a dead connection.
+        sock_read = timeout_seconds + WATCH_READ_GRACE_S if timeout_seconds else None
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_S, sock_read=sock_read)
         async with self._sess().get(self.config.server + resource.path(namespace), params=query,
                                     headers=await self._headers(), timeout=timeout) as resp:
             if resp.status >= 400:

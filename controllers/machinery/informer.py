@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ INITIAL_BACKOFF_S = 0.8
 MAX_BACKOFF_S = 30.0
 MIN_WATCH_TIMEOUT_S = 300  # client-go: a random timeout in [5 min, 10 min) so watches do not all end together
 LIST_PAGE_SIZE = 500
+SHORT_WATCH_S = 1.0
 
 
 def meta_namespace_key(obj: Object) -> str:
@@ -228,8 +230,15 @@ class Informer:
                 if need_list:
                     await self._list_and_replace()
                     need_list = False
-                await self._watch()
-                backoff = INITIAL_BACKOFF_S  # a watch that ended normally: resume at once
+                started = time.monotonic()
+                events = await self._watch()
+                if events == 0 and time.monotonic() - started < SHORT_WATCH_S:
+                    # ended at once with nothing in it (client-go's "very short watch"): not a hot loop
+                    log.info("%s: very short watch; backing off %.1fs", self.resource.plural, backoff)
+                    await asyncio.sleep(backoff * (1 + self._rng.random()))
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                else:
+                    backoff = INITIAL_BACKOFF_S  # a watch that ended normally: resume at once
             except asyncio.CancelledError:
                 raise
             except APIError as e:
@@ -274,15 +283,19 @@ class Informer:
         self.last_sync_resource_version = resource_version
         self._synced.set()
 
-    async def _watch(self) -> None:
+    async def _watch(self) -> int:
+        """One watch request; returns how many events (bookmarks included) it carried."""
         self.watches += 1
+        n = 0
         timeout = MIN_WATCH_TIMEOUT_S + int(self._rng.random() * MIN_WATCH_TIMEOUT_S)
         async for etype, obj in self.client.watch(self.resource, self.namespace,
                                                   resource_version=self.last_sync_resource_version,
                                                   allow_watch_bookmarks=True, timeout_seconds=timeout,
                                                   label_selector=self.label_selector,
                                                   field_selector=self.field_selector):
+            n += 1
             self.handle_event(etype, obj)
+        return n
 
     def handle_event(self, etype: str, obj: Object) -> None:
         """Apply one watch event to the store and the handlers (public for tests of the dispatch rules)."""
