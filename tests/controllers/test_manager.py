@@ -169,3 +169,25 @@ def test_the_manager_runs_a_built_controller_under_rbac(control_plane: ControlPl
     pods = cp.get("/api/v1/namespaces/mgr-rs/pods")["items"]
     assert len(pods) == 3 and all(p["metadata"]["ownerReferences"][0]["name"] == "web" for p in pods)
     assert "error syncing" not in m.log()
+
+
+@pytest.mark.unit
+def test_unbuilt_controllers_are_skipped_under_star_and_fatal_when_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from controllers import manager as manager_module
+    from controllers.machinery.kubeconfig import ClientConfig
+    from controllers.manager import ControllerStartError
+    fake = {"replicaset": "controllers.does_not_exist.controller:new_controller",
+            "broken": "controllers.machinery.resources:no_such_function"}
+    monkeypatch.setattr(manager_module, "CONTROLLERS", fake)
+    known = frozenset(fake)
+
+    def build(*names: str) -> Manager:
+        o = parse_options(["--kubeconfig", "k"])
+        o.controllers = parse_controllers(list(names), known)
+        mgr = Manager(o, ClientConfig(server="https://127.0.0.1:1"))
+        mgr.build_controllers()
+        return mgr
+    assert build("*").skipped == ["replicaset", "broken"]
+    assert build("*", "-replicaset").skipped == ["broken"]
+    with pytest.raises(ControllerStartError, match="controller replicaset is not built yet"):
+        build("replicaset")
