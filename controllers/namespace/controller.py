@@ -9,6 +9,7 @@ back after their grace period; anything else still there retries with back-off.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -44,6 +45,22 @@ class NamespaceController(Controller):
         and last-moment creations land before the content is listed."""
         if (ns.get("metadata") or {}).get("deletionTimestamp"):
             self.enqueue_after(ns, DELETION_GRACE_S)
+
+    async def run(self, workers: int = 1) -> None:
+        resync = asyncio.ensure_future(self._resync())
+        try:
+            await super().run(workers)
+        finally:
+            resync.cancel()
+
+    async def _resync(self) -> None:
+        """The informer's resync (--namespace-sync-period): deleted namespaces are looked at again even when
+        nothing about them changed (a retry backed off far, content whose finalizers were removed since)."""
+        period = float(getattr(self.ctx.options, "namespace_sync_period", 300.0))
+        while True:
+            await asyncio.sleep(period)
+            for ns in self.namespaces.store.list():
+                self._changed(ns)
 
     async def sync(self, key: str) -> None:
         _, name = self.split_key(key)
