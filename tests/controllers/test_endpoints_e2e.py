@@ -194,3 +194,27 @@ def test_a_terminating_pod_leaves_endpoints_and_is_terminating_in_its_slice(cont
               == {"a": {"ready": True, "serving": True, "terminating": False},
                   "b": {"ready": False, "serving": True, "terminating": True}}, manager)
     cp.kubectl("-n", ns, "delete", "pod", "b", "--grace-period=0", "--force")
+
+
+def test_zones_from_nodes_and_prefer_close_hints(control_plane: ControlPlane, manager: ControllerManager,
+                                                 nodes: FakeNodes, ns: str) -> None:
+    cp = control_plane
+    for node_name, zone in (("node-1", "zone-a"), ("node-2", "zone-b")):
+        cp.kubectl("label", "node", node_name, f"topology.kubernetes.io/zone={zone}", "--overwrite")
+    start_pods(cp, ns, {"a": 8080, "b": 8080})
+    zone_of = {p["metadata"]["name"]: {"node-1": "zone-a", "node-2": "zone-b"}[p["spec"]["nodeName"]]
+               for p in get_json(cp, "-n", ns, "get", "pods")["items"]}
+    cp.kubectl("-n", ns, "apply", "-f", "-", stdin="""
+apiVersion: v1
+kind: Service
+metadata: {name: near}
+spec:
+  selector: {app: web}
+  trafficDistribution: PreferClose
+  ports: [{name: http, port: 80, targetPort: http}]
+""")
+    slices = wait_json(cp, "zones and hints on the slice", ("-n", ns, "get", "endpointslices",
+                                                            "-l", "kubernetes.io/service-name=near"),
+                       lambda s: len(s["items"]) == 1 and len(s["items"][0].get("endpoints") or []) == 2, manager)
+    got = {e["targetRef"]["name"]: (e.get("zone"), e.get("hints")) for e in slices["items"][0]["endpoints"]}
+    assert got == {name: (zone, {"forZones": [{"name": zone}]}) for name, zone in zone_of.items()}
