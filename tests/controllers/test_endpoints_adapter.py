@@ -213,3 +213,19 @@ def test_endpoints_not_created_twice_while_the_cache_lags() -> None:
         await ctl.sync("default/web")
         assert client.calls == [("create", "web"), ("create", "web")]
     run(main())
+
+
+def test_max_endpoints_per_slice_flag_reaches_the_reconciler() -> None:
+    from controllers.options import parse_options
+
+    async def main() -> None:
+        client = ScriptedClient()
+        opts = parse_options(["--kubeconfig", "kc", "--max-endpoints-per-slice", "2"])
+        ctl = EndpointSliceController(ControllerContext(client, SharedInformerFactory(client), opts))  # type: ignore[arg-type]
+        ctl.recorder = Recorder()
+        put(ctl.services, service(ipFamilies=["IPv4"]))
+        put(ctl.nodes, node("node-1"))
+        put(ctl.pods, *[pod(f"p{i}", f"10.0.0.{i + 1}") for i in range(5)])
+        await ctl.sync("default/web")
+        assert [len(o["endpoints"]) for o in client.written] == [2, 2, 1]
+    run(main())
