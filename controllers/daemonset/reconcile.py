@@ -289,6 +289,7 @@ def sync(ds: Obj, nodes: list[Obj], pods: list[Obj], revisions: list[Obj], now: 
             by_node.setdefault(target, []).append(p)
     verdicts = {str(pc.meta(n).get("name")): should_run(ds, n) for n in nodes}
 
+    surge = allows_surge(ds)
     if satisfied_expectations:
         doomed: list[Obj] = []
         needing: list[str] = []
@@ -321,8 +322,14 @@ def sync(ds: Obj, nodes: list[Obj], pods: list[Obj], revisions: list[Obj], now: 
                         doomed.append(p)
                     else:
                         alive.append(p)
-                if len(alive) > 1:
-                    doomed.extend(sorted(alive, key=_oldest_first)[1:])
+                if not surge:
+                    if len(alive) > 1:
+                        doomed.extend(sorted(alive, key=_oldest_first)[1:])
+                elif not alive:
+                    if run:
+                        needing.append(node)
+                elif len(alive) > 1:
+                    doomed.extend(_prune_surged(ds, alive, hash_, now))
             elif on_node:
                 doomed.extend(p for p in on_node if not pc.meta(p).get("deletionTimestamp"))
         for node, on_node in by_node.items():
@@ -332,8 +339,12 @@ def sync(ds: Obj, nodes: list[Obj], pods: list[Obj], revisions: list[Obj], now: 
         strategy = pc.spec(ds).get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") == "RollingUpdate":
             doomed_names = {pc.meta(p).get("name") for p in doomed}
-            doomed.extend(p for p in _rolling_update(ds, verdicts, by_node, hash_, now)
-                          if pc.meta(p).get("name") not in doomed_names)
+            if surge:
+                extra, surge_nodes = _surge_update(ds, verdicts, by_node, hash_, now)
+                needing.extend(n for n in surge_nodes if n not in needing)
+            else:
+                extra = _rolling_update(ds, verdicts, by_node, hash_, now)
+            doomed.extend(p for p in extra if pc.meta(p).get("name") not in doomed_names)
         out.deletes.extend(_delete(p) for p in doomed)
         ns = pc.meta(ds).get("namespace")
         out.creates = [Create(PODS, ns, new_pod(ds, hash_, n)) for n in needing]
@@ -344,6 +355,87 @@ def sync(ds: Obj, nodes: list[Obj], pods: list[Obj], revisions: list[Obj], now: 
     if min_ready > 0 and ready_gap:
         out.requeue_after = float(min_ready) if out.requeue_after is None else min(out.requeue_after, min_ready)
     return out
+
+
+def allows_surge(ds: Obj) -> bool:
+    """util.AllowsSurge: a RollingUpdate whose maxSurge is above zero (scaled against one node)."""
+    strategy = pc.spec(ds).get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return False
+    return scaled((strategy.get("rollingUpdate") or {}).get("maxSurge", 0), 1, True) > 0
+
+
+def _prune_surged(ds: Obj, alive: list[Obj], hash_: str, now: float) -> list[Obj]:
+    """With surge a node may hold the oldest new pod and the oldest old pod; the old one goes once it is not
+    ready or the new one is available. Anything beyond those two goes at once."""
+    min_ready = int(pc.spec(ds).get("minReadySeconds") or 0)
+    newest: Obj | None = None
+    oldest: Obj | None = None
+    doomed = []
+    for p in sorted(alive, key=_oldest_first):
+        if revision_label(p) == hash_ and newest is None:
+            newest = p
+        elif revision_label(p) != hash_ and oldest is None:
+            oldest = p
+        else:
+            doomed.append(p)
+    if newest is not None and oldest is not None and (
+            not pc.is_ready(oldest) or pc.is_available(newest, min_ready, now)):
+        doomed.append(oldest)
+    return doomed
+
+
+def revision_label(pod: Obj) -> str:
+    return str((pc.meta(pod).get("labels") or {}).get(history.REVISION_HASH_LABEL) or "")
+
+
+def _surge_update(ds: Obj, verdicts: dict[str, tuple[bool, bool]], by_node: dict[str, list[Obj]], hash_: str,
+                  now: float) -> tuple[list[Obj], list[str]]:
+    """rollingUpdate with maxSurge: a new pod goes next to an old one (at once where the old one is unavailable,
+    on up to maxSurge more nodes otherwise), and the old pod is deleted once the new one is available."""
+    rolling = (pc.spec(ds).get("updateStrategy") or {}).get("rollingUpdate") or {}
+    desired = sum(1 for run, _ in verdicts.values() if run)
+    max_surge = scaled(rolling.get("maxSurge", 0), desired, True)
+    min_ready = int(pc.spec(ds).get("minReadySeconds") or 0)
+    generation = pc.meta(ds).get("generation")
+    doomed: list[Obj] = []
+    sunset: list[Obj] = []
+    allowed: list[str] = []
+    candidates: list[str] = []
+    surging = available = 0
+    nodes = sorted(set(by_node) | {n for n, (run, _) in verdicts.items() if run})
+    for node in nodes:
+        live = [p for p in by_node.get(node, []) if not pc.meta(p).get("deletionTimestamp")
+                and not pc.is_terminal(p)]
+        new = [p for p in live if is_updated(p, hash_, generation)]
+        old = [p for p in live if not is_updated(p, hash_, generation)]
+        if len(new) > 1 or len(old) > 1:
+            surging += 1  # the manage pass prunes this node first
+            continue
+        old_pod, new_pod_ = (old[0] if old else None), (new[0] if new else None)
+        if (old_pod or new_pod_) is not None and pc.is_available(old_pod or new_pod_ or {}, min_ready, now):
+            available += 1
+        run = verdicts.get(node, (False, False))[0]
+        if old_pod is None:
+            continue
+        if new_pod_ is None:
+            if not pc.is_available(old_pod, min_ready, now):
+                if not run:
+                    doomed.append(old_pod)
+                else:
+                    allowed.append(node)
+            elif not run:
+                sunset.append(old_pod)
+            elif surging < max_surge:
+                candidates.append(node)
+        elif not pc.is_available(new_pod_, min_ready, now):
+            surging += 1
+        else:
+            doomed.append(old_pod)
+    deletable = min(max(0, available - desired), len(sunset))
+    doomed.extend(sunset[:deletable])
+    room = max(0, min(max_surge - surging, len(candidates)))
+    return doomed, allowed + candidates[:room]
 
 
 def _rolling_update(ds: Obj, verdicts: dict[str, tuple[bool, bool]], by_node: dict[str, list[Obj]], hash_: str,

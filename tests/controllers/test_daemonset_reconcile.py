@@ -240,3 +240,36 @@ def test_history_beyond_the_limit_is_cleaned_unless_a_pod_uses_it() -> None:
     pods = [pod_on(d, "n1", "p", hash_="h1")]
     r = dr.sync(d, [node("n1")], pods, revs, NOW)
     assert [x.name for x in r.deletes if x.resource.kind == "ControllerRevision"] == ["agent-h2"]
+
+
+def surge_ds() -> Obj:
+    return ds(updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}})
+
+
+def test_max_surge_starts_a_new_pod_beside_the_old_one_then_removes_the_old() -> None:
+    d = surge_ds()
+    nodes = [node("n1"), node("n2")]
+    pods = [pod_on(d, "n1", "old-1", hash_="old", created=1), pod_on(d, "n2", "old-2", hash_="old", created=1)]
+    r = dr.sync(d, nodes, pods, [], NOW)
+    assert created_nodes(r) == ["n1"] and r.deletes == []  # one surge pod, nothing deleted
+    pods.append(pod_on(d, "n1", "new-1", ready=False, created=2))
+    r = dr.sync(d, nodes, pods, [], NOW)
+    assert r.creates == [] and r.deletes == []  # the surge budget is spent until new-1 is available
+    pods[-1] = pod_on(d, "n1", "new-1", created=2)
+    r = dr.sync(d, nodes, pods, [], NOW)
+    assert [x.name for x in r.deletes if x.resource.kind == "Pod"] == ["old-1"]
+    assert created_nodes(r) == ["n2"]
+
+
+def test_max_surge_replaces_an_unavailable_old_pod_beyond_the_budget() -> None:
+    d = surge_ds()
+    nodes = [node("n1"), node("n2")]
+    pods = [pod_on(d, "n1", "old-1", hash_="old", ready=False), pod_on(d, "n2", "old-2", hash_="old", ready=False)]
+    assert created_nodes(dr.sync(d, nodes, pods, [], NOW)) == ["n1", "n2"]
+
+
+def test_surge_keeps_an_unready_new_pod_and_a_ready_old_one_prunes_the_rest() -> None:
+    d = surge_ds()
+    pods = [pod_on(d, "n1", "old-a", hash_="old", created=1), pod_on(d, "n1", "old-b", hash_="old", created=2),
+            pod_on(d, "n1", "new-a", ready=False, created=3)]
+    assert [x.name for x in dr.sync(d, [node("n1")], pods, [], NOW).deletes if x.resource.kind == "Pod"] == ["old-b"]
