@@ -140,9 +140,9 @@ def test_410_expired_relists_and_reports_what_changed_meanwhile(control_plane: C
         await client.delete(CONFIGMAPS, "inf-c", "remove")
         page = await client.list(CONFIGMAPS, "inf-c")
         control_plane.store.etcdctl("compact", page["metadata"]["resourceVersion"])
-        # The window of the API server's watch cache reaches back only to its own start; an RV from before it
-        # and before the compaction must be answered 410 Expired.
-        inf.last_sync_resource_version = "2"
+        # A fresh API server's watch cache reaches back only to its own start, so the reflector's resourceVersion
+        # (older, and compacted away in the store) must be answered 410 Expired.
+        await asyncio.to_thread(control_plane.restart_apiserver)
         rec.calls.clear()
         inf.start()
         await until(lambda: inf.lists == 2, "a relist")
