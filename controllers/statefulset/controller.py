@@ -55,11 +55,17 @@ class StatefulSetController(Controller):
         for o in await execute(self.ctx.client, result.revisions):
             if o.error is not None and not _benign(o.error, exists=True):
                 raise o.error
+        for e in result.events:
+            self.recorder.event(e.involved, e.type, e.reason, e.message)
         errors: list[Exception] = []
-        for o, ev in zip(await execute(self.ctx.client, result.deletes), result.events, strict=True):
+        for o in await execute(self.ctx.client, result.revision_deletes):
+            if o.error is not None and not _benign(o.error, missing=True):
+                errors.append(o.error)
+        for o in await execute(self.ctx.client, result.deletes):
             name = getattr(o.action, "name", "")
             if o.error is None:
-                self.recorder.event(sts, ev.type, ev.reason, ev.message)
+                self.recorder.event(sts, "Normal", "SuccessfulDelete",
+                                    f"delete Pod {name} in StatefulSet {set_name} successful")
             elif not _benign(o.error, missing=True):
                 self.recorder.event(sts, "Warning", "FailedDelete",
                                     f"delete Pod {name} in StatefulSet {set_name} failed error: {error_text(o.error)}")
@@ -70,6 +76,8 @@ class StatefulSetController(Controller):
             outcome = await perform(self.ctx.client, update, None)
             if outcome.error is not None:
                 errors.append(outcome.error)
+        if result.requeue_after is not None:
+            self.enqueue_after(key, result.requeue_after)
         if errors:
             raise errors[0]
 

@@ -33,10 +33,11 @@ POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 @dataclass
 class Result:
     revisions: list[Create | Update] = field(default_factory=list)
+    revision_deletes: list[Delete] = field(default_factory=list)  # history beyond revisionHistoryLimit
     deletes: list[Delete] = field(default_factory=list)
     claims: list[Create] = field(default_factory=list)
     creates: list[Create] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)  # for the deletes; creations are reported by the adapter
+    events: list[Event] = field(default_factory=list)  # pod writes are reported by the adapter, with their outcome
     status: Obj | None = None
     requeue_after: float | None = None
 
@@ -166,6 +167,7 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
     strategy = spec.get("updateStrategy") or {"type": "RollingUpdate"}
     rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
     partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0) if rolling else 0
+    min_ready = int(spec.get("minReadySeconds") or 0)
     pods = owned_pods(sts, pods)
     status = _status(sts, pods, current_name, update_name, collisions, now)
 
@@ -190,8 +192,6 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
     def delete(p: Obj) -> None:
         md = pc.meta(p)
         out.deletes.append(Delete(PODS, ns, str(md.get("name")), uid=md.get("uid")))
-        out.events.append(Event(sts, "Normal", "SuccessfulDelete", f"delete Pod {md.get('name')} in StatefulSet "
-                                                                   f"{set_name} successful"))
 
     def create(n: int) -> None:
         for claim in new_claims(sts, n, existing_claims):
@@ -200,6 +200,9 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
 
     def finish() -> Result:
         out.status = status
+        _truncate_history(sts, revisions, pods, {current_name, update_name}, out)
+        if min_ready > 0 and status.get("readyReplicas", 0) != status.get("availableReplicas", 0):
+            out.requeue_after = float(min_ready)
         return out
 
     # the replicas, in order
@@ -212,13 +215,19 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
             continue
         p = slot
         if pc.is_terminal(p) and not is_terminating(p):
+            if pc.phase(p) == "Failed":
+                out.events.append(Event(sts, "Warning", "RecreatingFailedPod",
+                                        f"StatefulSet {ns}/{set_name} is recreating failed Pod {pc.meta(p).get('name')}"))
+            else:
+                out.events.append(Event(sts, "Normal", "RecreatingTerminatedPod", f"StatefulSet {ns}/{set_name} is "
+                                        f"recreating terminated Pod {pc.meta(p).get('name')}"))
             delete(p)  # a failed or succeeded pod is recreated once gone
             if monotonic:
                 return finish()
             continue
         if is_terminating(p) and monotonic:
             return finish()
-        if not is_running_and_ready(p) and monotonic:
+        if not (is_running_and_ready(p) and pc.is_available(p, min_ready, now)) and monotonic:
             return finish()
     # surplus pods, highest ordinal first
     for p in condemned:
@@ -247,6 +256,18 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
         if not is_healthy(p):
             return finish()
     return finish()
+
+
+def _truncate_history(sts: Obj, revisions: list[Obj], pods: list[Obj], live: set[str], out: Result) -> None:
+    """truncateHistory: keep revisionHistoryLimit revisions besides the current, update and pods' ones."""
+    live = live | {revision_of(p) for p in pods}
+    old = sorted((r for r in history.owned(sts, revisions) if pc.meta(r).get("name") not in live),
+                 key=history.revision_number)
+    limit = int(pc.spec(sts).get("revisionHistoryLimit", 10))
+    for r in old[:max(0, len(old) - limit)]:
+        md = pc.meta(r)
+        out.revision_deletes.append(Delete(CONTROLLERREVISIONS, md.get("namespace"), str(md.get("name")),
+                                           uid=md.get("uid")))
 
 
 def _status(sts: Obj, pods: list[Obj], current: str, update: str, collisions: int, now: float) -> Obj:

@@ -110,8 +110,6 @@ def test_scale_down_is_reverse_ordinal_one_at_a_time() -> None:
     w.sts["spec"]["replicas"] = 1
     r = w.sync()
     assert [d.name for d in r.deletes] == ["web-2"]
-    assert [(e.reason, e.message) for e in r.events] == [
-        ("SuccessfulDelete", "delete Pod web-2 in StatefulSet web successful")]
     assert w.sync().deletes == []  # web-2 still terminating
     w.gone()
     assert [d.name for d in w.sync().deletes] == ["web-1"]
@@ -137,7 +135,10 @@ def test_failed_pod_is_deleted_and_recreated() -> None:
     w = World(sts(replicas=1))
     w.sync()
     w.pods["web-0"]["status"] = {"phase": "Failed"}
-    assert [d.name for d in w.sync().deletes] == ["web-0"]
+    r = w.sync()
+    assert [d.name for d in r.deletes] == ["web-0"]
+    assert [(e.type, e.reason, e.message) for e in r.events] == [
+        ("Warning", "RecreatingFailedPod", "StatefulSet ns/web is recreating failed Pod web-0")]
     w.gone()
     assert created(w.sync()) == ["web-0"]
 
@@ -206,3 +207,26 @@ def test_pods_not_named_after_the_set_are_ignored() -> None:
 def test_start_ordinal() -> None:
     w = World(sts(replicas=2, ordinals={"start": 5}))
     assert created(w.sync()) == ["web-5"]
+
+
+def test_min_ready_seconds_holds_the_next_pod_until_the_last_is_available() -> None:
+    w = World(sts(replicas=2, minReadySeconds=30))
+    w.sync()
+    w.ready("web-0")
+    w.pods["web-0"]["status"]["conditions"][0]["lastTransitionTime"] = pc.rfc3339(NOW - 10)
+    r = w.sync()
+    assert created(r) == [] and r.requeue_after == 30
+    w.pods["web-0"]["status"]["conditions"][0]["lastTransitionTime"] = pc.rfc3339(NOW - 31)
+    assert created(w.sync()) == ["web-1"]
+
+
+def test_history_beyond_the_limit_is_truncated_keeping_live_revisions() -> None:
+    w = World(sts(replicas=1, revisionHistoryLimit=1))
+    for image in ("nginx:1", "nginx:2", "nginx:3", "nginx:4"):
+        w.sts["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        w.sync()
+    r = w.sync()
+    live = {w.sts["status"]["updateRevision"], w.sts["status"]["currentRevision"],
+            w.pods["web-0"]["metadata"]["labels"]["controller-revision-hash"]}
+    doomed = {d.name for d in r.revision_deletes}
+    assert doomed and not doomed & live and len(w.revisions) - len(doomed) == len(live) + 1
