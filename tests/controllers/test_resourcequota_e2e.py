@@ -79,3 +79,23 @@ def test_used_follows_pods_ending_and_being_deleted_and_is_recomputed(control_pl
         q = json.loads(cp.kubectl("-n", ns, "get", "resourcequota", "q", "-o", "json").stdout)
         assert q["status"]["hard"] == q["spec"]["hard"] and q["status"]["hard"]["secrets"] == "3"
         assert set(q["status"]["used"]) == set(q["spec"]["hard"])
+
+
+def test_periodic_resync_releases_a_pod_past_its_grace_period(control_plane: ControlPlane,
+                                                              controller_manager: Any) -> None:
+    """Nothing happens to a pod when its deletion grace period runs out (its kubelet is gone); only the full resync
+    every --resource-quota-sync-period notices that it holds nothing any more (QuotaV1Pod)."""
+    cp, ns = control_plane, "quota-resync"
+    cp.create_namespace(ns)
+    m = controller_manager("--controllers=resourcequota", "--resource-quota-sync-period=2s",
+                           "--use-service-account-credentials=true", "--leader-elect=false")
+    with FakeNodes(cp.admin_kubeconfig, ["quota-node"], namespaces={ns}) as nodes:
+        cp.kubectl("-n", ns, "create", "quota", "q", "--hard=pods=5,count/pods=5")
+        cp.kubectl("-n", ns, "apply", "-f", "-", stdin=POD % "p")
+        cp.wait(lambda: json.loads(cp.kubectl("-n", ns, "get", "pod", "p", "-o", "json").stdout)["status"].get(
+            "phase") == "Running", DEADLINE_S, "the pod running")
+        wait_used(cp, m, ns, {"pods": "1", "count/pods": "1"})
+        nodes.kill("quota-node")  # nothing will finish the deletion
+        cp.kubectl("-n", ns, "delete", "pod", "p", "--grace-period=3", "--wait=false")
+        wait_used(cp, m, ns, {"pods": "0", "count/pods": "1"})
+        cp.kubectl("-n", ns, "delete", "pod", "p", "--grace-period=0", "--force")
