@@ -96,3 +96,18 @@ def test_finalize_subresource_writes_only_the_finalizers(control_plane):
     held["spec"]["finalizers"] = []
     cp.api("PUT", "/api/v1/namespaces/fin/finalize", held)
     assert cp.get("/api/v1/namespaces/fin") is None
+
+
+def test_delete_namespace_on_raftkv(raftkv_control_plane):
+    """Once more with raftkv (3 members, mTLS) as the store, as the API server's suite checked both stores."""
+    cp = raftkv_control_plane
+    m = cp.start_controller_manager(*FLAGS)
+    try:
+        cp.wait_for_log(m, "Caches are synced for namespace", timeout=60)
+        fill(cp, "gen")
+        assert cp.kubectl("delete", "ns", "gen").stdout.strip() == 'namespace "gen" deleted'
+        leftovers = cp.kubectl("get", "cm,secret,sa,deploy,pods", "-n", "gen", "-o", "name").stdout.split()
+        assert leftovers == [], "deleting a namespace deletes its contents"
+        assert cp.get("/api/v1/namespaces/gen") is None
+    finally:
+        m.stop()
