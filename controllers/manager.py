@@ -167,6 +167,7 @@ class Manager:
         await self.informers.stop()
         for c in self.controllers.values():
             c.queue.shut_down()
+            await c.ctx.close()
         if release and self.elector is not None:  # release() checks that we hold it
             await self.elector.release()
         for client in [self.root, *self._clients]:

@@ -50,6 +50,15 @@ class ControllerContext:
             rec = self._recorders[component] = EventRecorder(self.client, component, clock=self.clock)
         return rec
 
+    async def close(self, timeout: float = 2.0) -> None:
+        """Write the Events still queued (for at most `timeout` seconds), then stop the recorders."""
+        for rec in self._recorders.values():
+            try:
+                await asyncio.wait_for(rec.flush(), timeout)
+            except TimeoutError:
+                pass
+            rec.stop()
+
     def now(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
 

@@ -169,6 +169,10 @@ class EventRecorder:
 
     async def close(self) -> None:
         await self.flush()
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop writing; Events still queued are dropped."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
