@@ -17,7 +17,8 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
 OUT = ROOT / "raftkv" / "_pb"
-PACKAGES = ("mvccpb", "authpb", "etcdserverpb", "raftpb")
+# runtime: the kubelet's CRI (runtime.v1) subset, proto/runtime/v1
+PACKAGES = ("mvccpb", "authpb", "etcdserverpb", "raftpb", "runtime")
 
 
 def generate(out: pathlib.Path) -> None:
@@ -33,7 +34,7 @@ def generate(out: pathlib.Path) -> None:
         sys.exit("gen_proto: protoc failed")
     # protoc writes absolute imports rooted at proto/ ("from mvccpb import kv_pb2");
     # make them package-relative to raftkv._pb.
-    pattern = re.compile(r"^from ({}) import".format("|".join(PACKAGES)), re.M)
+    pattern = re.compile(r"^from ((?:{})(?:\.\w+)*) import".format("|".join(PACKAGES)), re.M)
     for path in out.rglob("*.py*"):
         text = path.read_text()
         new = pattern.sub(r"from raftkv._pb.\1 import", text)
@@ -41,9 +42,9 @@ def generate(out: pathlib.Path) -> None:
             path.write_text(new)
     (out / "__init__.py").write_text('"""Generated wire code: run scripts/gen_proto.py, never edit by hand."""\n')
     for pkg in PACKAGES:
-        init = out / pkg / "__init__.py"
-        init.parent.mkdir(exist_ok=True)
-        init.write_text("")
+        for sub in [out / pkg, *(d for d in (out / pkg).rglob("*") if d.is_dir())]:
+            if sub.name != "__pycache__":
+                (sub / "__init__.py").write_text("")
 
 
 def same_tree(a: pathlib.Path, b: pathlib.Path) -> bool:
