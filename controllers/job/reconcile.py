@@ -30,6 +30,7 @@ from controllers.machinery.resources import JOBS, PODS
 Obj = dict[str, Any]
 
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
+JOB_CONTROLLER_NAME = "kubernetes.io/job-controller"
 COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
 MAX_UNCOUNTED_PODS = 500
 MAX_POD_CREATE_DELETE_PER_SYNC = 500
@@ -418,6 +419,8 @@ def plan(job: Obj, pods: list[Obj], now: float, backoff: Backoff | None = None, 
     UIDs whose finalizer removal was sent but not yet seen in the cache."""
     backoff = backoff or Backoff()
     out = Plan(job=job, backoff=backoff)
+    if pc.spec(job).get("managedBy") not in (None, JOB_CONTROLLER_NAME):
+        return out  # another controller owns this Job's status (JobManagedBy)
     if is_finished(job):
         out.backoff = None
         return out

@@ -157,3 +157,29 @@ def test_indexed_job_and_ttl_after_finished(control_plane: ControlPlane, manager
     # completed
     cp.kubectl("-n", ns, "wait", "--for=delete", "job/idx", f"--timeout={int(DEADLINE_S)}s")
     cp.wait(lambda: not job_pods(cp, ns, "idx"), DEADLINE_S, "the Job's pods to be deleted with it")
+
+
+def test_active_deadline_and_pod_failure_policy(control_plane: ControlPlane, manager: ControllerManager, ns: str,
+                                                nodes: FakeNodes) -> None:
+    cp = control_plane
+    cp.kubectl("-n", ns, "create", "-f", "-", stdin=job_yaml("slow", extra="activeDeadlineSeconds: 2"))
+    wait_running(cp, ns, "slow", 1)
+    cp.kubectl("-n", ns, "wait", "--for=condition=failed", "job/slow", f"--timeout={int(DEADLINE_S)}s")
+    st = kubectl_json(cp, "-n", ns, "get", "job", "slow")["status"]
+    message = "Job was active longer than specified deadline"
+    assert [(c["type"], c["reason"], c["message"]) for c in st["conditions"]] == [
+        ("FailureTarget", "DeadlineExceeded", message), ("Failed", "DeadlineExceeded", message)]
+    assert st["failed"] == 1 and st["terminating"] == 0
+    assert ("Warning", "DeadlineExceeded", message) in events(cp, ns, "slow")
+
+    policy = ("podFailurePolicy: {rules: [{action: FailJob, onExitCodes: {containerName: c, operator: In, "
+              "values: [42]}}]}")
+    cp.kubectl("-n", ns, "create", "-f", "-", stdin=job_yaml("strict", backoff=6, extra=policy))
+    (pod,) = wait_running(cp, ns, "strict", 1)
+    name = pod["metadata"]["name"]
+    nodes.complete(ns, name, "Failed", exit_code=42)
+    cp.kubectl("-n", ns, "wait", "--for=condition=failed", "job/strict", f"--timeout={int(DEADLINE_S)}s")
+    conds = kubectl_json(cp, "-n", ns, "get", "job", "strict")["status"]["conditions"]
+    message = f"Container c for pod {ns}/{name} failed with exit code 42 matching FailJob rule at index 0"
+    assert [(c["type"], c["reason"], c["message"]) for c in conds] == [
+        ("FailureTarget", "PodFailurePolicy", message), ("Failed", "PodFailurePolicy", message)]

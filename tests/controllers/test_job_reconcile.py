@@ -331,3 +331,8 @@ def test_indexed_pods_lost_with_the_job_failing_are_counted_once() -> None:
     assert w.status()["failed"] == 2 and conds(w)[0][0] == "FailureTarget"
     w.sync()
     assert w.status()["failed"] == 2
+
+
+def test_a_job_managed_by_another_controller_is_left_alone() -> None:
+    assert jr.plan(make_job(managedBy="example.com/other"), [], 0.0).actions() == []
+    assert jr.plan(make_job(managedBy="kubernetes.io/job-controller"), [], 0.0).creates != []
