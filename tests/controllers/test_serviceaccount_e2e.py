@@ -77,3 +77,30 @@ def test_existing_namespaces_get_the_configmap_at_start(control_plane: ControlPl
     for ns in ("default", "kube-system", "kube-public"):
         wait_for(cp, manager, f"kube-root-ca.crt in {ns}",
                  lambda ns=ns: get_json(cp, "-n", ns, "get", "configmap", "kube-root-ca.crt"))
+
+
+def test_no_default_account_in_a_terminating_namespace(control_plane: ControlPlane,
+                                                       manager: ControllerManager) -> None:
+    """The system's behaviour, two guards deep: the controller skips namespaces that are not Active (the core's
+    tests pin that), and NamespaceLifecycle would refuse the create anyway — which the adapter must then take
+    quietly rather than retry forever."""
+    cp = control_plane
+    for ns in ("doomed", "alive"):
+        cp.kubectl("create", "namespace", ns)
+        wait_for(cp, manager, f"the default ServiceAccount in {ns}",
+                 lambda ns=ns: get_json(cp, "-n", ns, "get", "sa", "default"))
+    # a finalizer no one removes keeps the namespace Terminating (no namespace controller runs here either)
+    cp.kubectl("-n", "doomed", "create", "configmap", "held")
+    cp.kubectl("-n", "doomed", "patch", "configmap", "held", "--type=merge",
+               "-p", '{"metadata":{"finalizers":["example.com/hold"]}}')
+    cp.kubectl("delete", "namespace", "doomed", "--wait=false")
+    wait_for(cp, manager, "doomed Terminating",
+             lambda: (get_json(cp, "get", "namespace", "doomed") or {}).get("status", {}).get("phase") == "Terminating")
+    cp.kubectl("-n", "doomed", "delete", "sa", "default")
+    old = get_json(cp, "-n", "alive", "get", "sa", "default")["metadata"]["uid"]
+    cp.kubectl("-n", "alive", "delete", "sa", "default")
+    # one worker, keys in event order: once alive's account is back, doomed's key was handled too
+    wait_for(cp, manager, "alive's default ServiceAccount recreated",
+             lambda: (lambda s: s and s["metadata"]["uid"] != old)(get_json(cp, "-n", "alive", "get", "sa", "default")))
+    assert get_json(cp, "-n", "doomed", "get", "sa", "default") is None
+    cp.kubectl("-n", "doomed", "patch", "configmap", "held", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
