@@ -183,3 +183,15 @@ def test_active_deadline_and_pod_failure_policy(control_plane: ControlPlane, man
     message = f"Container c for pod {ns}/{name} failed with exit code 42 matching FailJob rule at index 0"
     assert [(c["type"], c["reason"], c["message"]) for c in conds] == [
         ("FailureTarget", "PodFailurePolicy", message), ("Failed", "PodFailurePolicy", message)]
+
+
+@pytest.mark.parametrize("cascade", ["background", "foreground"])
+def test_deleting_a_running_job_releases_its_pods_finalizers(control_plane: ControlPlane,
+                                                             manager: ControllerManager, ns: str,
+                                                             nodes: FakeNodes, cascade: str) -> None:
+    cp = control_plane
+    cp.kubectl("-n", ns, "create", "-f", "-", stdin=job_yaml("gone", completions=2, parallelism=2))
+    wait_running(cp, ns, "gone", 2)
+    cp.kubectl("-n", ns, "delete", "job", "gone", f"--cascade={cascade}", "--wait=false")
+    cp.wait(lambda: not job_pods(cp, ns, "gone"), DEADLINE_S, "the pods to be deleted (tracking finalizer removed)")
+    cp.kubectl("-n", ns, "wait", "--for=delete", "job/gone", f"--timeout={int(DEADLINE_S)}s")
