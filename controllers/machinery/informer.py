@@ -159,6 +159,7 @@ class Handlers:
     on_add: Callable[[Object], None] | None = None
     on_update: Callable[[Object, Object], None] | None = None
     on_delete: Callable[[Object], None] | None = None
+    resync_period: float | None = None
 
 
 def _rv(obj: Object) -> str:
@@ -185,18 +186,36 @@ class Informer:
         self.watches = 0
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._resyncs: list[asyncio.Task[None]] = []
         self._rng = rng or random.Random()
 
     # ---------------------------------------------------------------- consumers
     def add_handlers(self, on_add: Callable[[Object], None] | None = None,
                      on_update: Callable[[Object, Object], None] | None = None,
-                     on_delete: Callable[[Object], None] | None = None) -> None:
-        """Register handlers; objects already in the cache are replayed to `on_add` (as client-go does)."""
-        h = Handlers(on_add, on_update, on_delete)
+                     on_delete: Callable[[Object], None] | None = None,
+                     resync_period: float | None = None) -> None:
+        """Register handlers; objects already in the cache are replayed to `on_add` (as client-go does). With
+        `resync_period`, every cached object is handed to `on_update(obj, obj)` that often (client-go's
+        AddEventHandlerWithResyncPeriod: level-triggered controllers such as ResourceQuota re-check everything)."""
+        h = Handlers(on_add, on_update, on_delete, resync_period)
         self.handlers.append(h)
         if h.on_add is not None:
             for obj in self.store.list():
                 self._call(h.on_add, obj)
+        if self._task is not None:
+            self._start_resync(h)
+
+    def _start_resync(self, h: Handlers) -> None:
+        if h.resync_period and h.resync_period > 0 and h.on_update is not None:
+            self._resyncs.append(asyncio.get_running_loop().create_task(self._resync(h), name="resync"))
+
+    async def _resync(self, h: Handlers) -> None:
+        assert h.resync_period is not None and h.on_update is not None
+        while True:
+            await asyncio.sleep(h.resync_period)
+            if self.has_synced():
+                for obj in self.store.list():
+                    self._call(h.on_update, obj, obj)
 
     def has_synced(self) -> bool:
         return self._synced.is_set()
@@ -211,8 +230,14 @@ class Informer:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self.run(), name=f"reflector-{self.resource.plural}")
+            for h in self.handlers:
+                self._start_resync(h)
 
     async def stop(self) -> None:
+        for t in self._resyncs:
+            t.cancel()
+        await asyncio.gather(*self._resyncs, return_exceptions=True)
+        self._resyncs.clear()
         if self._task is not None:
             self._task.cancel()
             try:

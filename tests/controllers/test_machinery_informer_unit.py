@@ -69,3 +69,20 @@ def test_keys() -> None:
     assert meta_namespace_key(pod("a", "1")) == "ns/a"
     assert meta_namespace_key({"metadata": {"name": "node1"}}) == "node1"
     assert split_key("ns/a") == ("ns", "a") and split_key("node1") == (None, "node1")
+
+
+def test_a_handler_with_a_resync_period_sees_every_object_again() -> None:
+    import asyncio
+
+    async def main() -> list[str]:
+        inf = Informer(None, PODS)  # type: ignore[arg-type]
+        inf.replace([pod("a", "1"), pod("b", "2")], "2")
+        seen: list[str] = []
+        inf.add_handlers(on_update=lambda old, new: seen.append(new["metadata"]["name"]) if old is new else None,
+                         resync_period=0.05)
+        inf._start_resync(inf.handlers[-1])  # what start() does, without a reflector
+        while len(seen) < 4:
+            await asyncio.sleep(0.01)
+        await inf.stop()
+        return seen
+    assert sorted(asyncio.run(main())[:4]) == ["a", "a", "b", "b"]
