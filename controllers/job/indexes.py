@@ -29,7 +29,7 @@ def parse(text: str | None, completions: int) -> set[int]:
 
 
 def format_indexes(indexes: set[int]) -> str:
-    """The inverse of `parse`: sorted, a run of consecutive indexes (two or more) as "first-last"."""
+    """The inverse of `parse`: sorted, a run of three or more consecutive indexes as "first-last"."""
     runs: list[str] = []
     ordered = sorted(indexes)
     i = 0
@@ -37,7 +37,12 @@ def format_indexes(indexes: set[int]) -> str:
         j = i
         while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
             j += 1
-        runs.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        if i == j:
+            runs.append(str(ordered[i]))
+        elif j == i + 1:  # orderedIntervals.String writes a run of two as "a,b"
+            runs.append(f"{ordered[i]},{ordered[j]}")
+        else:
+            runs.append(f"{ordered[i]}-{ordered[j]}")
         i = j + 1
     return ",".join(runs)
 

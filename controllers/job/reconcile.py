@@ -292,7 +292,7 @@ def generate_name_with_index(job_name: str, index: int) -> str:
 
 
 def _add_index_env(template: Obj) -> None:
-    ref = {"fieldRef": {"fieldPath": f"metadata.annotations['{ix.COMPLETION_INDEX_KEY}']"}}
+    ref = {"fieldRef": {"fieldPath": f"metadata.labels['{ix.COMPLETION_INDEX_KEY}']"}}  # PodIndexLabel, GA
     tspec = template.setdefault("spec", {})
     for key in ("initContainers", "containers"):
         for c in tspec.get(key) or []:

@@ -148,10 +148,10 @@ def test_indexed_job_and_ttl_after_finished(control_plane: ControlPlane, manager
         assert p["metadata"]["generateName"] == f"idx-{index}-"
         (env,) = p["spec"]["containers"][0]["env"]
         assert env["name"] == "JOB_COMPLETION_INDEX"
-        assert env["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.annotations['{key}']"
+        assert env["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.labels['{key}']"
         nodes.complete(ns, p["metadata"]["name"], "Succeeded")
-    uid = cp.wait(lambda: (lambda j: j["metadata"]["uid"] if j["status"].get("completedIndexes") == "0-1" else None)(
-        kubectl_json(cp, "-n", ns, "get", "job", "idx")), DEADLINE_S, "completedIndexes 0-1")
+    uid = cp.wait(lambda: (lambda j: j["metadata"]["uid"] if j["status"].get("completedIndexes") == "0,1" else None)(
+        kubectl_json(cp, "-n", ns, "get", "job", "idx")), DEADLINE_S, "completedIndexes 0,1")
     assert uid
     # ttl-after-finished deletes it (Foreground: the garbage collector removes the pods first) a second after it
     # completed

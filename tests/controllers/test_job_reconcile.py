@@ -144,7 +144,7 @@ def test_indexed_job_pods_carry_index_annotation_label_hostname_and_env() -> Non
     assert pod["metadata"]["generateName"] == "pi-1-"
     assert pod["spec"]["hostname"] == "pi-1"
     assert pod["spec"]["containers"][0]["env"] == [{"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
-        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}]
+        "fieldPath": "metadata.labels['batch.kubernetes.io/job-completion-index']"}}}]
     by_index = {w.pods[n]["metadata"]["annotations"][ix.COMPLETION_INDEX_KEY]: n for n in w.names()}
     w.finish_pod(by_index["1"], "Succeeded")
     planned = w.sync()
@@ -169,7 +169,7 @@ def test_indexed_job_deletes_duplicate_indexes_keeping_the_most_advanced() -> No
 
 @pytest.mark.parametrize("text,total,expected,back", [
     ("", 5, set(), ""), ("0-2,4", 5, {0, 1, 2, 4}, "0-2,4"), ("1,3-4", 4, {1, 3}, "1,3"),
-    ("0,1", 3, {0, 1}, "0-1"), ("x,2", 3, {2}, "2"),
+    ("0-1", 3, {0, 1}, "0,1"), ("x,2", 3, {2}, "2"), ("0-2,5-6", 9, {0, 1, 2, 5, 6}, "0-2,5,6"),
 ])
 def test_completed_indexes_text(text: str, total: int, expected: set[int], back: str) -> None:
     assert ix.parse(text, total) == expected and ix.format_indexes(expected) == back
