@@ -2,7 +2,8 @@
 changed, when an object they count is deleted or a pod they count ends (replenishment, so quota of deleted objects is
 released), and all of them every `--resource-quota-sync-period` (5 m). The core computes; this reads the caches
 (pods, services, config maps, secrets, PVCs, replication controllers, quotas) and, for other `count/<resource>.<group>`
-names, lists the API, then writes `status` through the executor."""
+names, lists the API (resources found through discovery), then writes `status` through the executor. The usage of a
+resource the API server does not serve is left as it was (kube keeps what it cannot evaluate)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from controllers.garbagecollector.discovery import discover
 from controllers.machinery import resources as R
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, first_error
@@ -26,6 +28,9 @@ KNOWN: dict[tuple[str, str], Resource] = {(r.group, r.plural): r for r in vars(R
                                           if isinstance(r, Resource) and r.namespaced}
 
 
+DISCOVERY_REFRESH_S = 30.0
+
+
 def _phase(pod: Object) -> str:
     return str((pod.get("status") or {}).get("phase") or "")
 
@@ -38,6 +43,8 @@ class ResourceQuotaController(Controller):
         super().__init__(ctx)
         self.quotas = self.watch(R.RESOURCEQUOTAS)
         self.period = float(getattr(ctx.options, "resource_quota_sync_period", 300.0))
+        self.discovery: dict[tuple[str, str], Resource] = {}
+        self.discovered_at = float("-inf")
         self.cached: dict[tuple[str, str], Informer] = {}
         for r in CACHED:
             inf = ctx.informer(r)
@@ -85,11 +92,23 @@ class ResourceQuotaController(Controller):
             inf = self.cached.get((group, plural))
             if inf is not None:
                 objects[(group, plural)] = inf.store.by_index("namespace", namespace)
-            elif (group, plural) in KNOWN:
-                objects[(group, plural)], _ = await self.ctx.client.list_all(KNOWN[(group, plural)], namespace)
             else:
-                log.info("resourcequota: no evaluator for %s.%s; counted as 0", plural, group)
+                resource = KNOWN.get((group, plural)) or await self._discovered(group, plural)
+                if resource is None:
+                    log.info("resourcequota: %s.%s is not served; its usage is left as it was", plural, group)
+                    continue
+                objects[(group, plural)], _ = await self.ctx.client.list_all(resource, namespace)
         return objects
+
+    async def _discovered(self, group: str, plural: str) -> Resource | None:
+        """A resource the machinery does not name (count/roles.rbac.authorization.k8s.io, ...), from discovery,
+        refreshed at most every DISCOVERY_REFRESH_S when asked for one it does not know."""
+        now = self.ctx.clock()
+        if (group, plural) not in self.discovery and now - self.discovered_at >= DISCOVERY_REFRESH_S:
+            found = await discover(self.ctx.client)
+            self.discovery = {(r.group, r.plural): r for r in found.supporting(["list"], namespaced=True)}
+            self.discovered_at = now
+        return self.discovery.get((group, plural))
 
     async def sync(self, key: str) -> None:
         quota = self.quotas.store.get(key)

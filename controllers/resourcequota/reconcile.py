@@ -85,9 +85,13 @@ def _scoped(quota: Obj) -> bool:
 
 
 def compute_used(quota: Obj, objects: ObjectsByResource, now: datetime) -> dict[str, str]:
-    """`status.used` for the quota: every resource of spec.hard, summed over `objects` (by (group, plural))."""
+    """`status.used` for the quota: every resource of spec.hard, summed over `objects` (by (group, plural)). A
+    resource whose objects were not given (not served, so not listable) keeps its previous usage, as kube keeps
+    what no evaluator computed."""
     hard = (quota.get("spec") or {}).get("hard") or {}
-    totals: dict[str, Decimal] = {name: Decimal(0) for name in hard}
+    previous = (quota.get("status") or {}).get("used") or {}
+    uncounted = {name for name in hard if not tracked_resources({name: hard[name]}) & set(objects)}
+    totals: dict[str, Decimal] = {name: Decimal(0) for name in hard if name not in uncounted}
     for (group, plural), objs in objects.items():
         is_pods = group == "" and plural == "pods"
         for obj in objs:
@@ -99,7 +103,9 @@ def compute_used(quota: Obj, objects: ObjectsByResource, now: datetime) -> dict[
             for name, value in usage.items():
                 if name in totals:
                     totals[name] += value
-    return {name: quantity.format_quantity(v, binary=name in BINARY) for name, v in totals.items()}
+    used = {name: quantity.format_quantity(v, binary=name in BINARY) for name, v in totals.items()}
+    used.update({name: previous[name] for name in uncounted if name in previous})
+    return {name: used[name] for name in hard if name in used}
 
 
 def _same_quantities(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:

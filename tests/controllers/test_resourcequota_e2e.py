@@ -55,8 +55,10 @@ def test_used_follows_pods_ending_and_being_deleted_and_is_recomputed(control_pl
     cp.create_namespace(ns)
     with FakeNodes(cp.admin_kubeconfig, namespaces={ns}) as nodes:
         cp.kubectl("-n", ns, "create", "quota", "q",
-                   "--hard=pods=5,count/pods=10,requests.cpu=2,requests.memory=1Gi,limits.cpu=4,configmaps=4")
+                   "--hard=pods=5,count/pods=10,requests.cpu=2,requests.memory=1Gi,limits.cpu=4,configmaps=4,"
+                   "count/roles.rbac.authorization.k8s.io=3")
         wait_used(cp, manager, ns, {"pods": "0", "count/pods": "0", "requests.cpu": "0", "configmaps": "0"})
+        cp.kubectl("-n", ns, "create", "role", "reader", "--verb=get", "--resource=pods")
         for name in ("a", "b", "c"):
             cp.kubectl("-n", ns, "apply", "-f", "-", stdin=POD % name)
         cp.kubectl("-n", ns, "create", "configmap", "settings", "--from-literal=k=v")
@@ -73,9 +75,11 @@ def test_used_follows_pods_ending_and_being_deleted_and_is_recomputed(control_pl
 
         # whatever is written into status, the controller recomputes it from what exists
         cp.kubectl("-n", ns, "patch", "resourcequota", "q", "--subresource=status", "--type=merge",
-                   "-p", '{"status":{"used":{"pods":"4","configmaps":"0"}}}')
+                   "-p", '{"status":{"used":{"pods":"4","configmaps":"0","count/roles.rbac.authorization.k8s.io":"0"}}}')
         cp.kubectl("-n", ns, "patch", "resourcequota", "q", "--type=merge", "-p", '{"spec":{"hard":{"secrets":"3"}}}')
-        wait_used(cp, manager, ns, {"pods": "1", "configmaps": "1", "secrets": "0"})
+        # roles are no resource the machinery names: counted through discovery
+        wait_used(cp, manager, ns, {"pods": "1", "configmaps": "1", "secrets": "0",
+                                    "count/roles.rbac.authorization.k8s.io": "1"})
         q = json.loads(cp.kubectl("-n", ns, "get", "resourcequota", "q", "-o", "json").stdout)
         assert q["status"]["hard"] == q["spec"]["hard"] and q["status"]["hard"]["secrets"] == "3"
         assert set(q["status"]["used"]) == set(q["spec"]["hard"])

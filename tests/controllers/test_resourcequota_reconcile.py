@@ -134,3 +134,10 @@ def test_tracked_resources_name_what_to_list() -> None:
     assert rq.tracked_resources({"pods": "1", "requests.cpu": "1", "count/deployments.apps": "1",
                                  "services.nodeports": "1"}) == {("", "pods"), ("apps", "deployments"),
                                                                  ("", "services")}
+
+
+def test_resources_not_given_keep_their_previous_usage() -> None:
+    q = quota({"pods": "3", "count/widgets.example.com": "5", "count/gadgets.example.com": "5"},
+              status={"hard": {}, "used": {"pods": "2", "count/widgets.example.com": "4"}})
+    [action] = rq.reconcile(q, {PODS: [pod("a")]}, NOW)
+    assert body(action)["status"]["used"] == {"pods": "1", "count/widgets.example.com": "4"}
