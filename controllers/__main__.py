@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+from controllers.machinery.kubeconfig import KubeconfigError
 from controllers.manager import run
 from controllers.options import parse_options
 from raftkv import eventloop
@@ -26,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     verbosity = parse_options(args).verbosity
     logging.basicConfig(level=logging.DEBUG if verbosity >= 4 else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return eventloop.run(_main(args))
+    try:
+        return eventloop.run(_main(args))
+    except KubeconfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
