@@ -46,6 +46,12 @@ REASON_POD_FAILURE_POLICY = "PodFailurePolicy"
 REASON_COMPLETIONS = "CompletionsReached"
 MESSAGE_COMPLETIONS = "Reached expected number of succeeded pods"
 REASON_SUCCESS_POLICY = "SuccessPolicy"
+REASON_FAILED_INDEXES = "FailedIndexes"
+MESSAGE_FAILED_INDEXES = "Job has failed indexes"
+REASON_MAX_FAILED_INDEXES = "MaxFailedIndexesExceeded"
+MESSAGE_MAX_FAILED_INDEXES = "Job has exceeded the specified maximal number of failed indexes"
+INDEX_FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
+INDEX_IGNORED_FAILURE_COUNT = "batch.kubernetes.io/job-index-ignored-failure-count"
 
 
 @dataclass(frozen=True)
@@ -411,6 +417,74 @@ def _wire_status(status: Obj) -> Obj:
     return out
 
 
+# ---------------------------------------------------------------- backoffLimitPerIndex
+
+def has_backoff_limit_per_index(job: Obj) -> bool:
+    return is_indexed(job) and pc.spec(job).get("backoffLimitPerIndex") is not None
+
+
+def _count_annotation(pod: Obj, key: str) -> int:
+    """parseInt32 of an index failure-count annotation; missing, bad or negative values are 0."""
+    try:
+        value = int((pc.meta(pod).get("annotations") or {}).get(key, "0"))
+    except ValueError:
+        return 0
+    return value if 0 <= value <= 2**31 - 1 else 0
+
+
+def absolute_failures(pod: Obj) -> int:
+    return _count_annotation(pod, INDEX_FAILURE_COUNT) + _count_annotation(pod, INDEX_IGNORED_FAILURE_COUNT)
+
+
+def is_index_failed(job: Obj, pod: Obj) -> bool:
+    """A FailIndex rule matched, or a counted failure of a pod that already used up backoffLimitPerIndex."""
+    counted = False
+    if is_pod_failed(pod, job):
+        _, counts, action = match_pod_failure_policy(pc.spec(job).get("podFailurePolicy"), pod)
+        if action == "FailIndex":
+            return True
+        counted = counts
+    return counted and _count_annotation(pod, INDEX_FAILURE_COUNT) >= int(pc.spec(job)["backoffLimitPerIndex"])
+
+
+def delayed_deletions(job: Obj, pods: list[Obj], active: list[Obj], succeeded: set[int],
+                      failed: set[int], valid: Any) -> dict[int, Obj]:
+    """getPodsWithDelayedDeletionPerIndex: per pending index, the last failed pod, kept (finalizer and all) until
+    its replacement carries the failure count forward."""
+    busy = {ix.of_pod(p) for p in active}
+    out: dict[int, Obj] = {}
+    for p in pods:
+        if not valid(p) or not is_pod_failed(p, job):
+            continue
+        i = ix.of_pod(p)
+        if i in succeeded or i in failed or i in busy:
+            continue
+        last = out.get(i)
+        if last is None or (absolute_failures(last) <= absolute_failures(p)
+                            and finished_time(p) >= finished_time(last)):
+            out[i] = p
+    return out
+
+
+def replacement_counts(job: Obj, replaced: Obj | None) -> tuple[int, int]:
+    """getNewIndexFailureCounts: the failure counts a replacement pod starts with."""
+    if replaced is None:
+        return 0, 0
+    count = _count_annotation(replaced, INDEX_FAILURE_COUNT)
+    ignored = _count_annotation(replaced, INDEX_IGNORED_FAILURE_COUNT)
+    if match_pod_failure_policy(pc.spec(job).get("podFailurePolicy"), replaced)[1]:
+        count += 1
+    else:
+        ignored += 1
+    return count, ignored
+
+
+@dataclass
+class PerIndex:
+    failed: set[int] = field(default_factory=set)
+    delayed: dict[int, Obj] = field(default_factory=dict)
+
+
 # ---------------------------------------------------------------- the sync
 
 def plan(job: Obj, pods: list[Obj], now: float, backoff: Backoff | None = None, *,
@@ -485,11 +559,23 @@ def plan(job: Obj, pods: list[Obj], now: float, backoff: Backoff | None = None, 
 
     prev_indexes: set[int] = set()
     succeeded_indexes: set[int] = set()
+    per_index = PerIndex()
     if indexed:
         prev_indexes = ix.parse(status.get("completedIndexes"), total or 0)
         succeeded_indexes = prev_indexes | {ix.of_pod(p) for p in pods if pc.phase(p) == "Succeeded"
                                             and has_finalizer(p) and 0 <= ix.of_pod(p) < (total or 0)}
         succeeded = len(succeeded_indexes)
+        if has_backoff_limit_per_index(job):
+            per_index.failed = ix.parse(status.get("failedIndexes"), total or 0) | {
+                ix.of_pod(p) for p in pods if valid(p) and is_index_failed(job, p)}
+            max_failed = spec.get("maxFailedIndexes")
+            if finished is None:
+                if max_failed is not None and len(per_index.failed) > int(max_failed):
+                    finished = new_condition("FailureTarget", REASON_MAX_FAILED_INDEXES, MESSAGE_MAX_FAILED_INDEXES,
+                                             now)
+                elif per_index.failed and len(per_index.failed) + len(succeeded_indexes) >= (total or 0):
+                    finished = new_condition("FailureTarget", REASON_FAILED_INDEXES, MESSAGE_FAILED_INDEXES, now)
+            per_index.delayed = delayed_deletions(job, pods, active_pods, succeeded_indexes, per_index.failed, valid)
         if finished is None:
             message = match_success_policy(spec.get("successPolicy"), total or 0, succeeded_indexes)
             if message is not None:
@@ -509,7 +595,7 @@ def plan(job: Obj, pods: list[Obj], now: float, backoff: Backoff | None = None, 
         manage_called = False
         if satisfied_expectations and pc.meta(job).get("deletionTimestamp") is None:
             active, ready, terminating = _manage(job, out, active_pods, ready, terminating, succeeded,
-                                                 succeeded_indexes, pods, now)
+                                                 succeeded_indexes, pods, now, per_index)
             manage_called = True
         complete = (succeeded > 0 if total is None else succeeded >= total) and active == 0
         if complete:
@@ -549,6 +635,9 @@ def plan(job: Obj, pods: list[Obj], now: float, backoff: Backoff | None = None, 
         if not (pc.meta(job).get("deletionTimestamp") is not None or finished is not None
                 or pc.phase(p) == "Succeeded" or failed_pod):
             continue
+        if (failed_pod and pc.meta(job).get("deletionTimestamp") is None and finished is None
+                and per_index.delayed.get(ix.of_pod(p)) is p):
+            continue  # kept until its replacement exists (backoffLimitPerIndex)
         removing.append(p)
         if pc.phase(p) == "Succeeded" and uid(p) not in unc_failed:
             if indexed:
@@ -578,6 +667,11 @@ def plan(job: Obj, pods: list[Obj], now: float, backoff: Backoff | None = None, 
             needs_flush = True
         status["succeeded"] = len(all_indexes)
         status["completedIndexes"] = text
+        if has_backoff_limit_per_index(job):
+            failed_text = ix.format_indexes(per_index.failed)
+            if status.get("failedIndexes") != failed_text:
+                status["failedIndexes"] = failed_text
+                needs_flush = True
     if finished is not None and finished["type"] == "FailureTarget":
         status.setdefault("conditions", []).append(finished)
         needs_flush = True
@@ -597,7 +691,8 @@ def plan(job: Obj, pods: list[Obj], now: float, backoff: Backoff | None = None, 
 
 
 def _manage(job: Obj, out: Plan, active_pods: list[Obj], ready: int, terminating: int, succeeded: int,
-            succeeded_indexes: set[int], pods: list[Obj], now: float) -> tuple[int, int, int]:
+            succeeded_indexes: set[int], pods: list[Obj], now: float,
+            per_index: PerIndex | None = None) -> tuple[int, int, int]:
     """manageJob: delete the surplus or create what is missing (never both in one sync), respecting back-off.
     Returns the new (active, ready, terminating) as the status will report them."""
     spec = pc.spec(job)
@@ -622,22 +717,52 @@ def _manage(job: Obj, out: Plan, active_pods: list[Obj], ready: int, terminating
     diff = want - replacing - active
     if diff <= 0:
         return active, ready, terminating
-    wait = (out.backoff or Backoff()).remaining(now)
+    per_index = per_index or PerIndex()
+    independent = has_backoff_limit_per_index(job)
+    wait = 0.0 if independent else (out.backoff or Backoff()).remaining(now)
     if wait > 0:
         out.requeue_after = wait if out.requeue_after is None else min(out.requeue_after, wait)
         return 0, ready, terminating  # kube reports active 0 while waiting out the back-off
     diff = min(diff, MAX_POD_CREATE_DELETE_PER_SYNC)
     if is_indexed(job):
-        taken = set(succeeded_indexes)
+        taken = set(succeeded_indexes) | per_index.failed
         for p in active_pods:
             taken.add(ix.of_pod(p))
         if only_replace_failed_pods(job):
             taken.update(ix.of_pod(p) for p in pods if pc.is_terminating(p))
         todo = [i for i in range(total or 0) if i not in taken][:diff]
-        out.creates = [Create(PODS, pc.meta(job).get("namespace"), new_pod(job, i)) for i in todo]
+        if independent:
+            todo, wait = _ready_indexes(todo, per_index.delayed, now)
+            if wait > 0:
+                out.requeue_after = wait if out.requeue_after is None else min(out.requeue_after, wait)
+                return 0, ready, terminating
+        out.creates = []
+        for i in todo:
+            pod = new_pod(job, i)
+            if independent:
+                count, ignored = replacement_counts(job, per_index.delayed.get(i))
+                notes = pod["metadata"].setdefault("annotations", {})
+                notes[INDEX_FAILURE_COUNT] = str(count)
+                if ignored:
+                    notes[INDEX_IGNORED_FAILURE_COUNT] = str(ignored)
+            out.creates.append(Create(PODS, pc.meta(job).get("namespace"), pod))
     else:
         out.creates = [Create(PODS, pc.meta(job).get("namespace"), new_pod(job, None)) for _ in range(diff)]
     return active + len(out.creates), ready, terminating
+
+
+def _ready_indexes(todo: list[int], delayed: dict[int, Obj], now: float) -> tuple[list[int], float]:
+    """getPodCreationInfoForIndependentIndexes: the indexes whose own back-off has passed, else the shortest wait."""
+    ready: list[int] = []
+    waits: list[float] = []
+    for i in todo:
+        last = delayed.get(i)
+        left = 0.0 if last is None else Backoff(absolute_failures(last) + 1, finished_time(last)).remaining(now)
+        if left == 0:
+            ready.append(i)
+        else:
+            waits.append(left)
+    return (ready, 0.0) if ready else ([], min(waits, default=0.0))
 
 
 def _remove_and_delete(out: Plan, pods: list[Obj]) -> None:

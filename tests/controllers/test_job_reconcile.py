@@ -336,3 +336,51 @@ def test_indexed_pods_lost_with_the_job_failing_are_counted_once() -> None:
 def test_a_job_managed_by_another_controller_is_left_alone() -> None:
     assert jr.plan(make_job(managedBy="example.com/other"), [], 0.0).actions() == []
     assert jr.plan(make_job(managedBy="kubernetes.io/job-controller"), [], 0.0).creates != []
+
+
+def by_index(w: World) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for n in w.names():
+        out.setdefault(w.pods[n]["metadata"]["annotations"][ix.COMPLETION_INDEX_KEY], []).append(n)
+    return out
+
+
+def test_backoff_limit_per_index_counts_failures_per_index_and_fails_the_index() -> None:
+    w = World(make_job(completionMode="Indexed", completions=2, parallelism=2, backoffLimitPerIndex=1,
+                       backoffLimit=2**31 - 1))
+    w.sync()
+    assert all(w.pods[n]["metadata"]["annotations"][jr.INDEX_FAILURE_COUNT] == "0" for n in w.names())
+    first = by_index(w)["0"][0]
+    w.finish_pod(first, "Failed", 1)
+    planned = w.sync()
+    # the failed pod keeps its finalizer until its replacement exists; the index waits out its own back-off
+    assert planned.creates == [] and planned.requeue_after == pytest.approx(10)
+    assert jr.TRACKING_FINALIZER in w.pods[first]["metadata"]["finalizers"]
+    assert w.status()["failedIndexes"] == "" and w.status().get("failed") is None
+    w.now += 10
+    planned = w.sync()
+    (replacement,) = planned.creates
+    assert replacement.body["metadata"]["annotations"][jr.INDEX_FAILURE_COUNT] == "1"
+    w.sync()
+    assert jr.TRACKING_FINALIZER not in w.pods[first]["metadata"]["finalizers"] and w.status()["failed"] == 1
+    second = [n for n in by_index(w)["0"] if n != first][0]
+    w.finish_pod(second, "Failed", 1)
+    w.sync()
+    assert w.status()["failedIndexes"] == "0" and not conds(w)
+    w.finish_pod(by_index(w)["1"][0], "Succeeded")
+    w.sync()
+    assert conds(w) == [("FailureTarget", "FailedIndexes", "Job has failed indexes"),
+                        ("Failed", "FailedIndexes", "Job has failed indexes")]
+    assert w.status()["completedIndexes"] == "1" and w.status()["failed"] == 2
+
+
+def test_max_failed_indexes_exceeded() -> None:
+    policy = {"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [7]}}]}
+    w = World(make_job(completionMode="Indexed", completions=3, parallelism=3, backoffLimitPerIndex=5,
+                       maxFailedIndexes=0, podFailurePolicy=policy, podReplacementPolicy="Failed"))
+    w.sync()
+    w.finish_pod(by_index(w)["2"][0], "Failed", 7)  # FailIndex: the index fails at once
+    w.sync()
+    assert conds(w)[0] == ("FailureTarget", "MaxFailedIndexesExceeded",
+                           "Job has exceeded the specified maximal number of failed indexes")
+    assert w.status()["failedIndexes"] == "2"
