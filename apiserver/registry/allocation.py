@@ -140,16 +140,22 @@ def read_range(raw: bytes | None, spec: str) -> int:
 
 
 def pick(bits: int, size: int, band: int, rng: RandomSource) -> int | None:
-    """A random free offset, from [band, size) first, then from the band; None when the range is full."""
+    """A random free offset, from [band, size) first, then from the band; None when the range is full. From a
+    random start the scan goes forward and wraps (kube's randomScanStrategyWithOffset); it runs over the bitmap as
+    a string, so a nearly full /12 (a million bits) is one pass, not a big-int shift per probe."""
+    text = ""
     for lo, hi in ((band, size), (0, band)):
-        span = hi - lo
-        if span <= 0:
+        if hi <= lo:
             continue
-        start = rng.randrange(span)
-        for i in range(span):
-            at = lo + (start + i) % span
-            if not bits >> at & 1:
-                return at
+        start = lo + rng.randrange(hi - lo)
+        if not bits >> start & 1:
+            return start
+        text = text or format(bits, "b")[::-1].ljust(size, "0")  # text[i] is bit i
+        at = text.find("0", start, hi)
+        if at < 0:
+            at = text.find("0", lo, start)
+        if at >= 0:
+            return at
     return None
 
 

@@ -216,3 +216,12 @@ def test_local_load_balancers_get_a_health_check_node_port_released_with_them():
         al.plan_create(svc("lb2", "LoadBalancer", externalTrafficPolicy="Local", healthCheckNodePort=hc), held, rng)
     assert (e.value.code, e.value.message) == (500, "Internal error occurred: failed to allocate requested "
                                                f"HealthCheck NodePort {hc}: provided port is already allocated")
+
+
+def test_pick_scans_forward_and_wraps_even_in_a_nearly_full_large_range():
+    big = al.IPRange.parse("10.96.0.0/12")  # kubeadm's default: a million addresses, a 256-address band
+    assert (big.size, big.band, big.first) == (1048574, 256, "10.96.0.1")
+    full = (1 << big.size) - 1
+    for hole in (3, 5000, big.size - 1):
+        assert al.pick(full & ~(1 << hole), big.size, big.band, random.Random(hole)) == hole
+    assert al.pick(full, big.size, big.band, random.Random(1)) is None
