@@ -12,6 +12,7 @@ commands:
   pki       create a CA and issue certificates (`raftkv pki --help`)
   snapshot  `snapshot status FILE`, `snapshot restore FILE --data-dir D ...` (etcdctl's, on etcd's format)
   chaos     fault-injection scenarios with checked histories (`raftkv chaos list`, `raftkv chaos run`)
+  images    a node's container images: import, list, tag, rm, build-busybox (`raftkv images --help`)
   version   print the version
 """
 
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from raftkv.chaos.cli import main as chaos_main
 
         return chaos_main(rest)
+    if cmd == "images":
+        from agents.cri.images_cli import main as images_main
+
+        return images_main(rest)
     if cmd == "version":
         from raftkv.server.services import SERVER_VERSION
 
