@@ -3,8 +3,9 @@
 One sync of a Terminating namespace: discover the namespaced resources that can be listed and deleted (every
 time, as 1.32 does, so resources added later are covered), list and delete what is in the namespace, list again,
 write the five deletion conditions, and when nothing is left remove the `kubernetes` finalizer through
-/finalize (the API server then removes the namespace). Pods still terminating gracefully bring the namespace
-back after their grace period; anything else still there retries with back-off.
+/finalize (the API server then removes the namespace). Pods terminating gracefully bring the namespace back after
+their grace period, content held by finalizers after 15 s; anything else still there is a content failure,
+retried with back-off.
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ log = logging.getLogger(__name__)
 Object = dict[str, Any]
 COMPONENT = "namespace-controller"
 DELETION_GRACE_S = 5.0
-
-
-class RemainingContent(Exception):
-    """Content is still there with nothing to wait for: retried with back-off (1.32's "unexpected items")."""
 
 
 class NamespaceController(Controller):
@@ -81,20 +78,24 @@ class NamespaceController(Controller):
             if err is not None and not (isinstance(err, APIError) and err.not_found):
                 content_errors.append(str(err))
         remaining = await self._list(name, resources, content_errors)
+        now = self.ctx.now()
+        deleted_at = core.parse_time(core.meta(ns).get("deletionTimestamp"))
+        estimate = 0
+        for res in resources:
+            wait, problem = core.resource_outcome(name, res, contents.get(res, []), remaining.get(res, []),
+                                                  deleted_at, now)
+            estimate = max(estimate, wait)
+            if problem is not None:
+                content_errors.append(problem)
         failures = core.Failures(discovery=found.failed, content=content_errors)
-        update = core.status_update(ns, remaining, failures, self.ctx.now())
+        update = core.status_update(ns, remaining, failures, now)
         if update is not None:
             ns = await self._one(update)
         if found.failed or content_errors:
             raise RuntimeError(f"namespace {name}: deletion incomplete: {failures}")
-        left = {r: items for r, items in remaining.items() if items}
-        if left:
-            estimate = core.estimate_seconds(left)
-            if estimate > 0:
-                self.enqueue_after(key, estimate)
-                return
-            gvrs = ", ".join(sorted(f"{r.plural}.{r.group}" for r in left))
-            raise RemainingContent(f"unexpected items still remain in namespace: {name} for gvr: {gvrs}")
+        if estimate > 0:
+            self.enqueue_after(key, estimate)  # pods terminating, or content held by finalizers
+            return
         finalize = core.finalize(ns)
         if finalize is not None:
             try:

@@ -5,8 +5,8 @@ is emptied: every namespaced object the API server can list and delete is delete
 written with 1.32's reasons and messages, and once nothing remains the finalizer is removed through
 `PUT /api/v1/namespaces/<ns>/finalize`; the API server then removes the namespace itself.
 
-The adapter calls, in order: `content_deletions` on what it listed, then (after listing again) `status_update` on
-what remains, then `finalize` on the namespace the status write returned.
+The adapter calls, in order: `content_deletions` on what it listed, then (after listing again) `resource_outcome`
+per resource and `status_update` on what remains, then `finalize` on the namespace the status write returned.
 """
 
 from __future__ import annotations
@@ -67,21 +67,49 @@ def content_deletions(namespace: str, contents: Mapping[Resource, Sequence[dict[
     return out
 
 
-def estimate_seconds(contents: Mapping[Resource, Sequence[dict[str, Any]]]) -> int:
-    """How long remaining pods may still take to terminate gracefully (1.32's estimateGracefulTermination):
-    the controller looks again after that long instead of retrying at once."""
+FINALIZER_ESTIMATE_S = 15  # 1.32: content held by finalizers is normal; look again after this long
+
+
+def gvr_string(res: Resource) -> str:
+    """schema.GroupVersionResource.String()."""
+    return f"{res.group}/{res.version}, Resource={res.plural}"
+
+
+def pod_estimate(pods: Sequence[dict[str, Any]], deleted_at: datetime | None, now: datetime) -> int:
+    """1.32's estimateGracefulTermination: the longest terminationGracePeriodSeconds of the non-terminal pods, or
+    0 once the namespace has been deleted for longer than that."""
     estimate = 0
-    for res, items in contents.items():
-        if res.group != PODS.group or res.plural != PODS.plural:
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        for pod in items:
-            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                continue
-            grace = meta(pod).get("deletionGracePeriodSeconds")
-            if grace is None:
-                grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-            estimate = max(estimate, int(grace or 0))
+        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        if grace is not None:
+            estimate = max(estimate, int(grace))
+    if deleted_at is not None and (now - deleted_at).total_seconds() >= estimate:
+        return 0
     return estimate
+
+
+def resource_outcome(namespace: str, res: Resource, listed: Sequence[dict[str, Any]],
+                     remaining: Sequence[dict[str, Any]], deleted_at: datetime | None,
+                     now: datetime) -> tuple[int, str | None]:
+    """(seconds to wait before looking again, error) for one resource after its content was deleted: pods may be
+    terminating gracefully, objects with finalizers are waited for; anything else still there is an error."""
+    estimate = pod_estimate(listed, deleted_at, now) if (res.group, res.plural) == (PODS.group, PODS.plural) else 0
+    if remaining and estimate == 0:
+        if any(meta(item).get("finalizers") for item in remaining):
+            return FINALIZER_ESTIMATE_S, None
+        return 0, f"unexpected items still remain in namespace: {namespace} for gvr: {gvr_string(res)}"
+    return estimate, None
+
+
+def parse_time(s: Any) -> datetime | None:
+    if not isinstance(s, str) or not s:
+        return None
+    try:
+        return datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def conditions(remaining: Mapping[Resource, Sequence[dict[str, Any]]], failures: Failures) -> dict[str, tuple[str, str, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -61,16 +61,30 @@ def test_content_deletions_skip_objects_already_being_deleted():
         Delete(PODS, "team", "a", uid="uid-a", propagation="Background")]
 
 
-@pytest.mark.parametrize("contents,expected", [
-    ({}, 0),
-    ({CONFIGMAPS: [item("c", deleting=True, grace=99)]}, 0),  # only pods terminate gracefully
-    ({PODS: [item("a", deleting=True, grace=12)]}, 12),
-    ({PODS: [item("a", tgps=45), item("b", deleting=True, grace=3)]}, 45),
-    ({PODS: [item("a")]}, 30),  # the default terminationGracePeriodSeconds
-    ({PODS: [item("a", phase="Succeeded", grace=50), item("b", phase="Failed", tgps=60)]}, 0),
-])
-def test_estimate_seconds(contents, expected):
-    assert nsr.estimate_seconds(contents) == expected
+DELETED = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
+ESTIMATES = [
+    # (name, resource, listed, remaining, seconds since the deletion, expected (estimate, error))
+    ("nothing left", CONFIGMAPS, [item("c")], [], 1, (0, None)),
+    ("left without finalizers: an error", CONFIGMAPS, [item("c")], [item("c")], 1,
+     (0, "unexpected items still remain in namespace: team for gvr: /v1, Resource=configmaps")),
+    ("left with finalizers: look again in 15 s", REPLICASETS, [], [item("r", finalizers=["x"])], 1, (15, None)),
+    ("pods: their grace period", PODS, [item("a", tgps=45), item("b", tgps=3)], [item("a", tgps=45)], 1, (45, None)),
+    ("pods, even when gone already", PODS, [item("a", tgps=30)], [], 1, (30, None)),
+    ("terminal pods are not waited for", PODS, [item("a", tgps=30, phase="Succeeded")], [], 1, (0, None)),
+    ("deleted longer ago than the grace: an error if still there", PODS, [item("a", tgps=30)], [item("a", tgps=30)],
+     31, (0, "unexpected items still remain in namespace: team for gvr: /v1, Resource=pods")),
+]
+
+
+@pytest.mark.parametrize("res,listed,remaining,since,expected", [e[1:] for e in ESTIMATES],
+                         ids=[e[0] for e in ESTIMATES])
+def test_resource_outcome(res, listed, remaining, since, expected):
+    now = DELETED + timedelta(seconds=since)
+    assert nsr.resource_outcome("team", res, listed, remaining, DELETED, now) == expected
+
+
+def test_parse_time():
+    assert nsr.parse_time("2026-01-01T00:00:00Z") == DELETED and nsr.parse_time(None) is None
 
 
 def cond(t: str, status: str, reason: str, message: str, when: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
