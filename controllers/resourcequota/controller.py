@@ -44,6 +44,7 @@ class ResourceQuotaController(Controller):
         self.quotas = self.watch(R.RESOURCEQUOTAS)
         self.period = float(getattr(ctx.options, "resource_quota_sync_period", 300.0))
         self.discovery: dict[tuple[str, str], Resource] = {}
+        self.monitors: dict[tuple[str, str], Informer] = {}
         self.discovered_at = float("-inf")
         self.cached: dict[tuple[str, str], Informer] = {}
         for r in CACHED:
@@ -97,8 +98,23 @@ class ResourceQuotaController(Controller):
                 if resource is None:
                     log.info("resourcequota: %s.%s is not served; its usage is left as it was", plural, group)
                     continue
-                objects[(group, plural)], _ = await self.ctx.client.list_all(resource, namespace)
+                monitor = self._monitor(resource)
+                if monitor.has_synced():
+                    objects[(group, plural)] = monitor.store.by_index("namespace", namespace)
+                else:
+                    objects[(group, plural)], _ = await self.ctx.client.list_all(resource, namespace)
         return objects
+
+    def _monitor(self, resource: Resource) -> Informer:
+        """kube's quota monitors: an informer started for a resource the first time a quota counts it, so its
+        deletions are replenished at once rather than at the next full resync."""
+        key = (resource.group, resource.plural)
+        inf = self.monitors.get(key)
+        if inf is None:
+            inf = self.monitors[key] = self.ctx.informer(resource)
+            inf.add_handlers(on_delete=self._replenisher(resource))
+            inf.start()
+        return inf
 
     async def _discovered(self, group: str, plural: str) -> Resource | None:
         """A resource the machinery does not name (count/roles.rbac.authorization.k8s.io, ...), from discovery,
