@@ -58,6 +58,9 @@ class StatefulSetController(Controller):
         for e in result.events:
             self.recorder.event(e.involved, e.type, e.reason, e.message)
         errors: list[Exception] = []
+        for o in await execute(self.ctx.client, result.claim_patches):
+            if o.error is not None and not _benign(o.error, missing=True):
+                errors.append(o.error)
         for o in await execute(self.ctx.client, result.revision_deletes):
             if o.error is not None and not _benign(o.error, missing=True):
                 errors.append(o.error)

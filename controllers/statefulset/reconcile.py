@@ -22,7 +22,7 @@ from typing import Any
 from controllers import history
 from controllers import podcontrol as pc
 from controllers.machinery import labels
-from controllers.machinery.actions import Create, Delete, Event, Update
+from controllers.machinery.actions import Create, Delete, Event, Patch, Update
 from controllers.machinery.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
 
 Obj = dict[str, Any]
@@ -36,6 +36,7 @@ class Result:
     revision_deletes: list[Delete] = field(default_factory=list)  # history beyond revisionHistoryLimit
     deletes: list[Delete] = field(default_factory=list)
     claims: list[Create] = field(default_factory=list)
+    claim_patches: list[Patch] = field(default_factory=list)  # owner references for the retention policy
     creates: list[Create] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)  # pod writes are reported by the adapter, with their outcome
     status: Obj | None = None
@@ -100,16 +101,39 @@ def new_pod(sts: Obj, template: Obj, revision: str, n: int) -> Obj:
     templates = pc.spec(sts).get("volumeClaimTemplates") or []
     if templates:
         names = {pc.meta(t).get("name") for t in templates}
-        volumes = [v for v in pod["spec"].get("volumes") or [] if v.get("name") not in names]
-        for t in templates:
-            volumes.append({"name": pc.meta(t).get("name"),
-                            "persistentVolumeClaim": {"claimName": claim_name(t, set_name, n)}})
-        pod["spec"]["volumes"] = volumes
+        volumes = [{"name": pc.meta(t).get("name"), "persistentVolumeClaim": {"claimName": claim_name(t, set_name, n)}}
+                   for t in templates]
+        volumes += [v for v in pod["spec"].get("volumes") or [] if v.get("name") not in names]
+        pod["spec"]["volumes"] = volumes  # updateStorage: the claims first, then the template's other volumes
     return pod
 
 
+def retention(sts: Obj) -> tuple[str, str]:
+    policy = pc.spec(sts).get("persistentVolumeClaimRetentionPolicy") or {}
+    return str(policy.get("whenDeleted") or "Retain"), str(policy.get("whenScaled") or "Retain")
+
+
+def claim_owners(sts: Obj, claim: Obj, pod: Obj | None, scaled_down: bool) -> list[Obj]:
+    """updateClaimOwnerRefForSetAndPod: the claim's references with ours (to the set, to the pod) as the
+    retention policy wants them: whenDeleted=Delete a controller reference to the set, whenScaled=Delete one to
+    the pod once it is out of the ordinal range (and then not to the set)."""
+    ours = {pc.meta(sts).get("uid")} | ({pc.meta(pod).get("uid")} if pod is not None else set())
+    set_name = pc.meta(sts).get("name")
+    pod_name = pc.meta(pod).get("name") if pod is not None else None
+    refs = [r for r in pc.meta(claim).get("ownerReferences") or []
+            if r.get("uid") not in ours and not (r.get("kind") == "StatefulSet" and r.get("name") == set_name)
+            and not (r.get("kind") == "Pod" and r.get("name") == pod_name)]
+    when_deleted, when_scaled = retention(sts)
+    if when_scaled == "Delete" and scaled_down and pod is not None:
+        refs.append(pc.controller_ref(pod, "v1", "Pod"))
+    elif when_deleted == "Delete" and not (when_scaled == "Delete" and scaled_down):
+        refs.append(pc.controller_ref(sts, STATEFULSETS.api_version, STATEFULSETS.kind))
+    return refs
+
+
 def new_claims(sts: Obj, n: int, existing: set[str]) -> list[Obj]:
-    """getPersistentVolumeClaims: one claim per template, labelled with the set's matchLabels (Retain: no owner)."""
+    """getPersistentVolumeClaims: one claim per template, labelled with the set's matchLabels, owned as the
+    retention policy says (Retain, the default: by nobody)."""
     out = []
     set_name = str(pc.meta(sts).get("name"))
     match = (pc.spec(sts).get("selector") or {}).get("matchLabels") or {}
@@ -124,6 +148,9 @@ def new_claims(sts: Obj, n: int, existing: set[str]) -> list[Obj]:
         md["labels"] = {**(md.get("labels") or {}), **match}
         claim.setdefault("apiVersion", "v1")
         claim.setdefault("kind", "PersistentVolumeClaim")
+        refs = claim_owners(sts, claim, None, False)
+        if refs:
+            md["ownerReferences"] = refs
         out.append(claim)
     return out
 
@@ -181,6 +208,7 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
             condemned.append(p)
     condemned.sort(key=lambda p: -(ordinal(set_name, p) or 0))
     existing_claims = {str(pc.meta(c).get("name")) for c in claims if pc.meta(c).get("namespace") == ns}
+    _fix_claim_owners(sts, claims, [*slots.values()], condemned, out)
     current_template, update_template = template_of(current), template_of(update)
 
     def versioned(n: int) -> Obj:
@@ -258,6 +286,26 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
     return finish()
 
 
+def _fix_claim_owners(sts: Obj, claims: list[Obj], in_range: list[Obj], condemned: list[Obj], out: Result) -> None:
+    """ClaimsMatchRetentionPolicy / UpdatePodClaimForRetentionPolicy for every pod: a claim whose references
+    differ from what the policy wants is patched (so the garbage collector deletes it with its owner)."""
+    ns = pc.meta(sts).get("namespace")
+    by_name = {str(pc.meta(c).get("name")): c for c in claims if pc.meta(c).get("namespace") == ns}
+    set_name = str(pc.meta(sts).get("name"))
+    for pod, scaled_down in [(p, False) for p in in_range] + [(p, True) for p in condemned]:
+        n = ordinal(set_name, pod)
+        if n is None:
+            continue
+        for t in pc.spec(sts).get("volumeClaimTemplates") or []:
+            claim = by_name.get(claim_name(t, set_name, n))
+            if claim is None:
+                continue
+            refs = claim_owners(sts, claim, pod, scaled_down)
+            if refs != (pc.meta(claim).get("ownerReferences") or []):
+                out.claim_patches.append(Patch(PERSISTENTVOLUMECLAIMS, ns, str(pc.meta(claim).get("name")),
+                                               {"metadata": {"ownerReferences": refs or None}}, "merge"))
+
+
 def _truncate_history(sts: Obj, revisions: list[Obj], pods: list[Obj], live: set[str], out: Result) -> None:
     """truncateHistory: keep revisionHistoryLimit revisions besides the current, update and pods' ones."""
     live = live | {revision_of(p) for p in pods}
@@ -289,7 +337,8 @@ def _status(sts: Obj, pods: list[Obj], current: str, update: str, collisions: in
                    "availableReplicas": available, "currentRevision": current, "updateRevision": update,
                    "collisionCount": collisions}
     strategy = (pc.spec(sts).get("updateStrategy") or {}).get("type", "RollingUpdate")
-    if strategy == "RollingUpdate" and updated == replicas and ready == replicas:
+    want = int(pc.spec(sts).get("replicas", 1))
+    if strategy == "RollingUpdate" and updated == want and ready == want and replicas == want:
         status["currentReplicas"] = updated
         status["currentRevision"] = update
     for key in ("readyReplicas", "currentReplicas", "updatedReplicas"):

@@ -230,3 +230,42 @@ def test_history_beyond_the_limit_is_truncated_keeping_live_revisions() -> None:
             w.pods["web-0"]["metadata"]["labels"]["controller-revision-hash"]}
     doomed = {d.name for d in r.revision_deletes}
     assert doomed and not doomed & live and len(w.revisions) - len(doomed) == len(live) + 1
+
+
+TEMPLATE = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                                                   "resources": {"requests": {"storage": "1Gi"}}}}
+
+
+def test_retention_when_deleted_delete_makes_the_set_own_its_claims() -> None:
+    w = World(sts(replicas=1, volumeClaimTemplates=[TEMPLATE],
+                  persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete", "whenScaled": "Retain"}))
+    (claim,) = w.sync().claims
+    assert claim.body["metadata"]["ownerReferences"] == [{
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "sts-uid", "controller": True,
+        "blockOwnerDeletion": True}]
+    assert w.sync().claim_patches == []
+
+
+def test_retention_when_scaled_delete_hands_a_condemned_pods_claim_to_the_pod() -> None:
+    w = World(sts(replicas=2, volumeClaimTemplates=[TEMPLATE],
+                  persistentVolumeClaimRetentionPolicy={"whenDeleted": "Retain", "whenScaled": "Delete"}))
+    w.sync()
+    w.ready("web-0")
+    w.sync()
+    w.ready("web-1")
+    assert "ownerReferences" not in w.claims["data-web-1"]["metadata"]
+    w.sts["spec"]["replicas"] = 1
+    r = w.sync()
+    (patch,) = r.claim_patches
+    assert patch.name == "data-web-1"
+    assert patch.patch["metadata"]["ownerReferences"] == [{
+        "apiVersion": "v1", "kind": "Pod", "name": "web-1", "uid": "u-web-1", "controller": True,
+        "blockOwnerDeletion": True}]
+    assert [d.name for d in r.deletes] == ["web-1"]
+
+
+def test_retain_policy_never_touches_claim_owners() -> None:
+    w = World(sts(replicas=1, volumeClaimTemplates=[TEMPLATE]))
+    w.sync()
+    w.claims["data-web-0"]["metadata"]["ownerReferences"] = [{"kind": "Thing", "name": "x", "uid": "t"}]
+    assert w.sync().claim_patches == []
