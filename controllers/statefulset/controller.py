@@ -74,6 +74,15 @@ class StatefulSetController(Controller):
                                     f"delete Pod {name} in StatefulSet {set_name} failed error: {error_text(o.error)}")
                 errors.append(o.error)
         await self._create(sts, set_name, result, errors)
+        for o in await execute(self.ctx.client, result.pod_updates):
+            name = getattr(o.action, "name", "")
+            if o.error is None:
+                self.recorder.event(sts, "Normal", "SuccessfulUpdate",
+                                    f"update Pod {name} in StatefulSet {set_name} successful")
+            elif not _benign(o.error, missing=True):
+                self.recorder.event(sts, "Warning", "FailedUpdate",
+                                    f"update Pod {name} in StatefulSet {set_name} failed error: {error_text(o.error)}")
+                errors.append(o.error)
         update = core.status_update(sts, result.status) if result.status is not None else None
         if update is not None:
             outcome = await perform(self.ctx.client, update, None)
@@ -88,26 +97,14 @@ class StatefulSetController(Controller):
         """createPersistentVolumeClaims then CreateStatefulPod, with kube's event texts."""
         claims_by_pod: dict[str, list[Create]] = {}
         for c in result.claims:
-            volume = c.body["metadata"]["name"]
-            pod = next((p.body["metadata"]["name"] for p in result.creates
-                        if volume.endswith("-" + p.body["metadata"]["name"])), "")
-            claims_by_pod.setdefault(pod, []).append(c)
+            claims_by_pod.setdefault(core.claim_pod(sts, c.body), []).append(c)
+        creating = {c.body["metadata"]["name"] for c in result.creates}
+        for pod, claims in claims_by_pod.items():
+            if pod not in creating:  # a live pod whose claim went missing
+                await self._claims(sts, set_name, pod, claims, errors)
         for create in result.creates:
             pod = create.body["metadata"]["name"]
-            failed = False
-            for c in claims_by_pod.get(pod, []):
-                o = await perform(self.ctx.client, c, None)
-                claim = c.body["metadata"]["name"]
-                if o.error is None:
-                    self.recorder.event(sts, "Normal", "SuccessfulCreate",
-                                        f"create Claim {claim} Pod {pod} in StatefulSet {set_name} success")
-                elif not _benign(o.error, exists=True):
-                    self.recorder.event(sts, "Warning", "FailedCreate",
-                                        f"create Claim {claim} for Pod {pod} in StatefulSet {set_name} failed "
-                                        f"error: {error_text(o.error)}")
-                    errors.append(o.error)
-                    failed = True
-            if failed:
+            if not await self._claims(sts, set_name, pod, claims_by_pod.get(pod, []), errors):
                 continue
             o = await perform(self.ctx.client, create, None)
             if o.error is None:
@@ -117,6 +114,24 @@ class StatefulSetController(Controller):
                 self.recorder.event(sts, "Warning", "FailedCreate",
                                     f"create Pod {pod} in StatefulSet {set_name} failed error: {error_text(o.error)}")
                 errors.append(o.error)
+
+
+    async def _claims(self, sts: Obj, set_name: str, pod: str, claims: list[Create], errors: list[Exception]) -> bool:
+        """Create the pod's missing claims; False if one could not be created (the pod then waits)."""
+        ok = True
+        for c in claims:
+            o = await perform(self.ctx.client, c, None)
+            claim = c.body["metadata"]["name"]
+            if o.error is None:
+                self.recorder.event(sts, "Normal", "SuccessfulCreate",
+                                    f"create Claim {claim} Pod {pod} in StatefulSet {set_name} success")
+            elif not _benign(o.error, exists=True):
+                self.recorder.event(sts, "Warning", "FailedCreate",
+                                    f"create Claim {claim} for Pod {pod} in StatefulSet {set_name} failed "
+                                    f"error: {error_text(o.error)}")
+                errors.append(o.error)
+                ok = False
+        return ok
 
 
 def new_controller(ctx: ControllerContext) -> StatefulSetController:

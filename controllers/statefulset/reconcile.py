@@ -37,6 +37,7 @@ class Result:
     deletes: list[Delete] = field(default_factory=list)
     claims: list[Create] = field(default_factory=list)
     claim_patches: list[Patch] = field(default_factory=list)  # owner references for the retention policy
+    pod_updates: list[Patch] = field(default_factory=list)  # identity labels put back on existing pods
     creates: list[Create] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)  # pod writes are reported by the adapter, with their outcome
     status: Obj | None = None
@@ -106,6 +107,16 @@ def new_pod(sts: Obj, template: Obj, revision: str, n: int) -> Obj:
         volumes += [v for v in pod["spec"].get("volumes") or [] if v.get("name") not in names]
         pod["spec"]["volumes"] = volumes  # updateStorage: the claims first, then the template's other volumes
     return pod
+
+
+def claim_pod(sts: Obj, claim: Obj) -> str:
+    """The pod a claim `<template>-<set>-<ordinal>` belongs to."""
+    name = str(pc.meta(claim).get("name") or "")
+    for t in pc.spec(sts).get("volumeClaimTemplates") or []:
+        prefix = f"{pc.meta(t).get('name')}-"
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return ""
 
 
 def retention(sts: Obj) -> tuple[str, str]:
@@ -257,6 +268,8 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
             return finish()
         if not (is_running_and_ready(p) and pc.is_available(p, min_ready, now)) and monotonic:
             return finish()
+        if not is_terminating(p):
+            _enforce_identity(sts, p, n, existing_claims, out)
     # surplus pods, highest ordinal first
     for p in condemned:
         if is_terminating(p):
@@ -284,6 +297,19 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
         if not is_healthy(p):
             return finish()
     return finish()
+
+
+def _enforce_identity(sts: Obj, pod: Obj, n: int, existing_claims: set[str], out: Result) -> None:
+    """UpdateStatefulPod for a live pod: missing claims are created again and the identity labels put back."""
+    md = pc.meta(pod)
+    for claim in new_claims(sts, n, existing_claims):
+        out.claims.append(Create(PERSISTENTVOLUMECLAIMS, md.get("namespace"), claim))
+        existing_claims.add(str(claim["metadata"]["name"]))
+    want = {POD_NAME_LABEL: str(md.get("name")), POD_INDEX_LABEL: str(n)}
+    have = md.get("labels") or {}
+    if any(have.get(k) != v for k, v in want.items()):
+        out.pod_updates.append(Patch(PODS, md.get("namespace"), str(md.get("name")), {"metadata": {"labels": want}},
+                                     "merge"))
 
 
 def _fix_claim_owners(sts: Obj, claims: list[Obj], in_range: list[Obj], condemned: list[Obj], out: Result) -> None:

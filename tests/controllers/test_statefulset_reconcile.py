@@ -269,3 +269,16 @@ def test_retain_policy_never_touches_claim_owners() -> None:
     w.sync()
     w.claims["data-web-0"]["metadata"]["ownerReferences"] = [{"kind": "Thing", "name": "x", "uid": "t"}]
     assert w.sync().claim_patches == []
+
+
+def test_a_live_pod_gets_its_identity_labels_and_a_lost_claim_back() -> None:
+    w = World(sts(replicas=1, volumeClaimTemplates=[TEMPLATE]))
+    w.sync()
+    w.ready("web-0")
+    del w.pods["web-0"]["metadata"]["labels"][sr.POD_INDEX_LABEL]
+    del w.claims["data-web-0"]
+    r = w.sync()
+    assert [(p.name, p.patch) for p in r.pod_updates] == [
+        ("web-0", {"metadata": {"labels": {sr.POD_NAME_LABEL: "web-0", sr.POD_INDEX_LABEL: "0"}}})]
+    assert [c.body["metadata"]["name"] for c in r.claims] == ["data-web-0"]
+    assert sr.claim_pod(w.sts, r.claims[0].body) == "web-0"
