@@ -29,7 +29,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def manager(control_plane: ControlPlane) -> Iterator[ControllerManager]:
-    m = control_plane.start_controller_manager("--controllers=endpoint,endpointslice",
+    # the garbage collector too: EndpointSlices go with their Service through their ownerReference
+    m = control_plane.start_controller_manager("--controllers=endpoint,endpointslice,garbagecollector",
                                                "--use-service-account-credentials=true", "--leader-elect=false")
     yield m
     m.stop()
@@ -125,6 +126,8 @@ def test_expose_lists_ready_pods_and_moves_an_unready_one(control_plane: Control
     cp.kubectl("-n", ns, "delete", "service", "web")
     cp.wait(lambda: get_json(cp, "-n", ns, "get", "endpoints", "web") is None, DEADLINE_S,
             "the Endpoints to go with the Service")
+    cp.wait(lambda: get_json(cp, "-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name=web")["items"]
+            == [], DEADLINE_S, "the garbage collector to delete the slice the Service owned")
 
 
 def test_named_ports_per_pod_headless_label_and_selectorless_services(control_plane: ControlPlane,
