@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controllers import adoption
 from controllers import podcontrol as pc
 from controllers.daemonset import reconcile as core
 from controllers.machinery.actions import Create, Delete
@@ -17,8 +18,10 @@ from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, execute_slow_start, perform
 from controllers.machinery.expectations import ControllerExpectations
 from controllers.machinery.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
+from controllers.replicaset.reconcile import Kind
 
 Obj = dict[str, Any]
+KIND = Kind(DAEMONSETS, "daemonset-controller", map_selector=False)
 
 
 def error_text(e: BaseException) -> str:
@@ -98,7 +101,8 @@ class DaemonSetController(Controller):
             return
         now = self.ctx.clock()
         ns = str(pc.meta(ds).get("namespace"))
-        result = core.sync(ds, self.nodes.store.list(), self.pods.store.by_index("namespace", ns),
+        pods = await adoption.claim(self.ctx.client, KIND, ds, self.pods.store.by_index("namespace", ns))
+        result = core.sync(ds, self.nodes.store.list(), pods,
                            self.revisions.store.by_index("namespace", ns), now,
                            satisfied_expectations=self.expectations.satisfied(key, now),
                            backoff=self.backoff.get(key))

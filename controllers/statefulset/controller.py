@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from controllers import adoption
 from controllers import podcontrol as pc
 from controllers.machinery.actions import Create
 from controllers.machinery.client import APIError
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, perform
 from controllers.machinery.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
+from controllers.replicaset.reconcile import Kind
 from controllers.statefulset import reconcile as core
 
 Obj = dict[str, Any]
+KIND = Kind(STATEFULSETS, "statefulset-controller", map_selector=False)
 
 
 def error_text(e: BaseException) -> str:
@@ -50,7 +53,9 @@ class StatefulSetController(Controller):
             return
         ns = str(pc.meta(sts).get("namespace"))
         set_name = str(pc.meta(sts).get("name"))
-        result = core.sync(sts, self.pods.store.by_index("namespace", ns), self.claims.store.by_index("namespace", ns),
+        members = [p for p in self.pods.store.by_index("namespace", ns) if core.ordinal(set_name, p) is not None]
+        pods = await adoption.claim(self.ctx.client, KIND, sts, members)  # isMemberOf: only `<set>-<n>` pods
+        result = core.sync(sts, pods, self.claims.store.by_index("namespace", ns),
                            self.revisions.store.by_index("namespace", ns), self.ctx.clock())
         for o in await execute(self.ctx.client, result.revisions):
             if o.error is not None and not _benign(o.error, exists=True):

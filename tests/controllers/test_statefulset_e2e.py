@@ -34,7 +34,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def manager(control_plane: ControlPlane) -> Iterator[ControllerManager]:
-    m = control_plane.start_controller_manager("--controllers=statefulset", "--use-service-account-credentials=true",
+    m = control_plane.start_controller_manager("--controllers=statefulset,garbagecollector",
+                                               "--use-service-account-credentials=true",
                                                "--leader-elect=false")
     yield m
     m.stop()
@@ -90,3 +91,28 @@ def test_ordered_ready_creates_web_0_then_web_1_with_claims(control_plane: Contr
         cp.kubectl("-n", ns, "scale", "sts", "web", "--replicas=1")
         cp.wait(lambda: pod_names(cp, ns) == ["web-0"], DEADLINE_S, "web-1 removed on scale down")
         assert kubectl_json(cp, "-n", ns, "get", "pvc", "data-web-1")["metadata"]["name"] == "data-web-1"  # Retain
+
+
+def test_a_set_recreated_after_an_orphaning_delete_adopts_its_pods(control_plane: ControlPlane,
+                                                                   manager: ControllerManager) -> None:
+    cp, ns = control_plane, "sts-adopt"
+    cp.create_namespace(ns)
+    with FakeNodes(cp.admin_kubeconfig, ["sts-b"], namespaces={ns}):
+        cp.kubectl("-n", ns, "create", "-f", "-", stdin=STS)
+        cp.wait(lambda: sts_status(cp, ns).get("readyReplicas") == 2, DEADLINE_S, "2 ready replicas")
+        uids = {p["metadata"]["name"]: p["metadata"]["uid"]
+                for p in kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=web")["items"]}
+        cp.kubectl("-n", ns, "delete", "sts", "web", "--cascade=orphan")
+        cp.wait(lambda: all(not p["metadata"].get("ownerReferences") for p in kubectl_json(
+            cp, "-n", ns, "get", "pods", "-l", "app=web")["items"]), DEADLINE_S, "the pods orphaned")
+        cp.kubectl("-n", ns, "create", "-f", "-", stdin=STS)
+        new_uid = kubectl_json(cp, "-n", ns, "get", "sts", "web")["metadata"]["uid"]
+
+        def adopted() -> bool:
+            pods = kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=web")["items"]
+            return len(pods) == 2 and all([r["uid"] for r in p["metadata"].get("ownerReferences") or []] == [new_uid]
+                                          for p in pods)
+        cp.wait(adopted, DEADLINE_S, "the recreated set to adopt both pods")
+        assert {p["metadata"]["name"]: p["metadata"]["uid"]
+                for p in kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=web")["items"]} == uids
+        cp.wait(lambda: sts_status(cp, ns).get("readyReplicas") == 2, DEADLINE_S, "2 ready replicas again")

@@ -1,0 +1,49 @@
+"""ClaimPods for the DaemonSet and StatefulSet adapters: adopt matching orphans, release owned pods that stopped
+matching, with kube's canAdopt live re-read of the owner before any adoption (RecheckDeletionTimestamp).
+
+The decisions are the ReplicaSet core's `claim_pods` (one implementation for every pod owner); this adapter
+helper only performs them, so a set re-created after `kubectl delete --cascade=orphan` takes its pods back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controllers import podcontrol as pc
+from controllers.machinery import labels
+from controllers.machinery.client import APIError, RESTClient
+from controllers.machinery.executor import execute
+from controllers.replicaset.reconcile import Kind, claim_pods, is_adoption
+
+Obj = dict[str, Any]
+
+
+async def claim(client: RESTClient, kind: Kind, owner: Obj, pods: list[Obj]) -> list[Obj]:
+    """The pods `owner` controls once adoptions and releases are done (pods that vanished meanwhile dropped)."""
+    try:
+        selector = labels.from_label_selector(pc.spec(owner).get("selector"))
+    except labels.SelectorError:
+        return []
+    result = claim_pods(kind, owner, selector, pods)
+    if not result.actions:
+        return result.pods
+    if any(is_adoption(a) for a in result.actions):
+        md = pc.meta(owner)
+        try:
+            fresh = await client.get(kind.resource, md.get("namespace"), str(md.get("name")))
+        except APIError as e:
+            if e.code != 403:
+                raise
+            fresh = owner  # kube's statefulset-controller role has no "get": its re-read is the cached copy
+        if pc.meta(fresh).get("uid") != md.get("uid") or pc.meta(fresh).get("deletionTimestamp"):
+            raise RuntimeError(f"{kind.kind} {md.get('namespace')}/{md.get('name')} is gone or being deleted: "
+                               "no adoption")
+    lost: set[str] = set()
+    for outcome in await execute(client, result.actions):
+        if outcome.error is None:
+            continue
+        if isinstance(outcome.error, APIError) and outcome.error.not_found:
+            lost.add(getattr(outcome.action, "name", ""))
+            continue
+        raise outcome.error
+    return [p for p in result.pods if pc.meta(p).get("name") not in lost]
