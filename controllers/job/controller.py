@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from controllers import adoption
 from controllers import podcontrol as pc
 from controllers.job import reconcile as core
 from controllers.machinery.actions import Create, Outcome, Patch
@@ -20,10 +21,12 @@ from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, execute_slow_start, perform
 from controllers.machinery.expectations import ControllerExpectations
 from controllers.machinery.resources import JOBS, PODS
+from controllers.replicaset.reconcile import Kind
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 ORPHAN = "pod:"
+KIND = Kind(JOBS, "job-controller", map_selector=False)
 
 
 def error_text(e: BaseException) -> str:
@@ -113,6 +116,8 @@ class JobController(Controller):
         now = self.ctx.clock()
         satisfied = self.expectations.satisfied(key, now)
         pods = self.pods.store.by_index("namespace", str(pc.meta(job).get("namespace")))
+        if not core.is_finished(job):
+            pods = await adoption.claim(self.ctx.client, KIND, job, pods, finalizer=core.TRACKING_FINALIZER)
         plan = core.plan(job, pods, now, self.backoff.get(key), satisfied_expectations=satisfied,
                          expected_removals=frozenset(self.removing.get(key, set())))
         for e in plan.events:

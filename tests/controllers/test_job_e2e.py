@@ -195,3 +195,47 @@ def test_deleting_a_running_job_releases_its_pods_finalizers(control_plane: Cont
     cp.kubectl("-n", ns, "delete", "job", "gone", f"--cascade={cascade}", "--wait=false")
     cp.wait(lambda: not job_pods(cp, ns, "gone"), DEADLINE_S, "the pods to be deleted (tracking finalizer removed)")
     cp.kubectl("-n", ns, "wait", "--for=delete", "job/gone", f"--timeout={int(DEADLINE_S)}s")
+
+
+ORPHAN_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: stray, labels: {app: adopt-me}}
+spec:
+  restartPolicy: Never
+  containers: [{name: c, image: busybox}]
+"""
+
+MANUAL_JOB = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: manual}
+spec:
+  manualSelector: true
+  selector: {matchLabels: {app: adopt-me}}
+  template:
+    metadata: {labels: {app: adopt-me}}
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
+"""
+
+
+def test_a_manual_selector_job_adopts_a_matching_orphan_pod(control_plane: ControlPlane,
+                                                            manager: ControllerManager, ns: str,
+                                                            nodes: FakeNodes) -> None:
+    cp = control_plane
+    cp.kubectl("-n", ns, "create", "-f", "-", stdin=ORPHAN_POD)
+    cp.wait(lambda: kubectl_json(cp, "-n", ns, "get", "pod", "stray")["status"].get("phase") == "Running",
+            DEADLINE_S, "the orphan running (and long in the controller's cache)")
+    cp.kubectl("-n", ns, "create", "-f", "-", stdin=MANUAL_JOB)
+    uid = kubectl_json(cp, "-n", ns, "get", "job", "manual")["metadata"]["uid"]
+    pod = cp.wait(lambda: (lambda p: p if p["metadata"].get("ownerReferences") else None)(
+        kubectl_json(cp, "-n", ns, "get", "pod", "stray")), DEADLINE_S, "the orphan adopted")
+    assert [(r["kind"], r["uid"], r["controller"]) for r in pod["metadata"]["ownerReferences"]] == [
+        ("Job", uid, True)]
+    assert FINALIZER in pod["metadata"]["finalizers"]
+    nodes.complete(ns, "stray", "Succeeded")
+    cp.kubectl("-n", ns, "wait", "--for=condition=complete", "job/manual", f"--timeout={int(DEADLINE_S)}s")
+    pods = kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=adopt-me")["items"]
+    assert [p["metadata"]["name"] for p in pods] == ["stray"]  # adopted, never replaced
