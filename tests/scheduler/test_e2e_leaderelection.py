@@ -3,6 +3,8 @@ kill -9 of the leader the other takes the lease and schedules the rest, and no p
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from tests.controllers.cluster import ControlPlane
@@ -36,15 +38,15 @@ def test_kill_9_of_the_leader_hands_over_without_double_binding(control_plane: C
         assert lease["spec"]["holderIdentity"] and lease["spec"]["leaseDurationSeconds"] == 4
 
         apply(cp, ns, *(pod_manifest(f"before-{i}") for i in range(5)))
-        for i in range(5):
-            cp.wait(lambda i=i: node_of(cp, ns, f"before-{i}"), DEADLINE_S, f"before-{i} bound")
+        for name in [f"before-{i}" for i in range(5)]:
+            cp.wait(functools.partial(node_of, cp, ns, name), DEADLINE_S, f"{name} bound")
         assert "successfully acquired lease" not in second.log()
 
         first.kill()
         apply(cp, ns, *(pod_manifest(f"after-{i}") for i in range(5)))
         cp.wait_for_log(second, "successfully acquired lease kube-system/kube-scheduler", DEADLINE_S)
-        for i in range(5):
-            cp.wait(lambda i=i: node_of(cp, ns, f"after-{i}"), DEADLINE_S, f"after-{i} bound")
+        for name in [f"after-{i}" for i in range(5)]:
+            cp.wait(functools.partial(node_of, cp, ns, name), DEADLINE_S, f"{name} bound")
         taken = cp.api("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler")
         assert taken["spec"]["holderIdentity"] != lease["spec"]["holderIdentity"]
         assert taken["spec"]["leaseTransitions"] >= 1
