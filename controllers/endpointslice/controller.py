@@ -47,6 +47,8 @@ class EndpointSliceController(Controller):
         self.max_per_slice = int(getattr(ctx.options, "max_endpoints_per_slice", core.MAX_ENDPOINTS_PER_SLICE))
         self.tracker = SliceTracker()
         self.triggers: dict[str, triggertime.TriggerState] = {}
+        self.hinted: set[str] = set()  # Services whose slices carry topology-mode hints (kube's topology cache)
+        self.nodes.add_handlers(self._nodes_changed, lambda old, new: self._nodes_changed(new), self._nodes_changed)
         self.pods.add_handlers(self._pod_changed, lambda old, new: self._pod_changed(old, new), self._pod_changed)
         self.slices.add_handlers(self._slice_changed, lambda old, new: self._slice_changed(new),
                                  self._slice_deleted)
@@ -57,6 +59,11 @@ class EndpointSliceController(Controller):
         if new is not None:
             keys |= {self.key_of(s) for s in services_selecting(services, new)}
         for key in keys:
+            self.enqueue_key(key)
+
+    def _nodes_changed(self, node: Object) -> None:
+        """The zones' CPU moved: Services with topology hints are allocated again."""
+        for key in sorted(self.hinted):
             self.enqueue_key(key)
 
     def _slice_changed(self, slice_obj: Object) -> None:
@@ -78,6 +85,7 @@ class EndpointSliceController(Controller):
             # its slices go with it through their ownerReference (the garbage collector)
             self.triggers.pop(key, None)
             self.tracker.forget(key)
+            self.hinted.discard(key)
             return
         if service.get("spec", {}).get("type") == "ExternalName" or podutil.service_selector(service) is None:
             return
@@ -88,9 +96,15 @@ class EndpointSliceController(Controller):
         trigger, self.triggers[key] = triggertime.compute(service, podutil.selected_pods(service, pods),
                                                           self.triggers.get(key))
         nodes = {str(meta(n).get("name")): n for n in self.nodes.store.list()}
-        result = core.reconcile(service, pods, nodes, slices, trigger, self.max_per_slice)
+        result = core.reconcile(service, pods, nodes, slices, trigger, self.max_per_slice, key in self.hinted)
+        if result.hints_populated:
+            self.hinted.add(key)
+        else:
+            self.hinted.discard(key)
         errors = list(result.errors)
         failure = await self._write(key, service, result.actions)
+        if result.events:
+            await execute(self.ctx.client, result.events, self.recorder)
         if failure == "namespace terminating":
             return
         if failure:

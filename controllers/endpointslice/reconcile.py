@@ -11,8 +11,8 @@ up (fullest first) with new endpoints; what is left goes into the unchanged slic
 into new slices (generateName `<service>-`), at most `max_endpoints_per_slice` each. A Service with no endpoints keeps
 one empty placeholder slice. A create that coincides with a delete becomes an update of the slice to be deleted. A pod
 on a node that is not (yet) known is left out and reported, so the Service is retried. With
-`trafficDistribution: PreferClose` ready endpoints carry a hint for their own zone; otherwise no hints (the
-`service.kubernetes.io/topology-mode: Auto` allocator is not implemented: such Services get no hints). An endpoint
+`service.kubernetes.io/topology-mode: Auto` endpoints are hinted to zones by allocatable CPU (`topology`); with
+`trafficDistribution: PreferClose` ready endpoints carry a hint for their own zone; otherwise no hints. An endpoint
 whose only change is its hints does not make its slice rewritten (EndpointsEqualBeyondHash).
 
 Where Kubernetes picks "any" endpoint from a hash set, this core takes them in pod order, so its output is a function
@@ -27,7 +27,8 @@ from typing import Any
 
 from controllers.endpoints import podutil
 from controllers.endpoints.podutil import HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION, Obj, meta, semantic, spec
-from controllers.machinery.actions import Action, Create, Delete, Update
+from controllers.endpointslice import topology
+from controllers.machinery.actions import Action, Create, Delete, Event, Update
 from controllers.machinery.resources import ENDPOINTSLICES
 
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
@@ -47,6 +48,8 @@ class Result:
     (each becomes part of a FailedToUpdateEndpointSlices event) even though the writes are still made."""
     actions: list[Action] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # about the Service (topology hints enabled/disabled)
+    hints_populated: bool = False  # topology-mode hints now set for this Service (the adapter remembers it)
 
 
 def managed_slices(service: Obj, slices: list[Obj]) -> list[Obj]:
@@ -258,7 +261,8 @@ def _slice_to_fill(slices: list[Obj], count: int, max_per_slice: int) -> Obj | N
 
 
 def _reconcile_address_type(service: Obj, pods: list[Obj], nodes: dict[str, Obj], existing: list[Obj],
-                            address_type: str, max_per_slice: int, result: Result) -> _Plan:
+                            address_type: str, max_per_slice: int, result: Result,
+                            zone_ratios: dict[str, float] | None) -> _Plan:
     plan = _Plan()
     existing_by_ports: dict[PortMapKey, list[Obj]] = {}
     for s in existing:
@@ -300,7 +304,7 @@ def _reconcile_address_type(service: Obj, pods: list[Obj], nodes: dict[str, Obj]
             plan.deletes = []
         else:
             plan.creates.append(placeholder)
-    _reconcile_hints(service, plan, existing)
+    _reconcile_hints(service, plan, existing, address_type, zone_ratios, result)
     return plan
 
 
@@ -308,13 +312,17 @@ def _ready(endpoint: Obj) -> bool:
     return bool((endpoint.get("conditions") or {}).get("ready"))
 
 
-def _wants_zone_hints(service: Obj) -> bool:
-    """trafficDistribution: PreferClose, unless the topology-mode annotation asks for the older hints mechanism
-    (not implemented here, so such slices get no hints at all)."""
+def topology_mode_auto(service: Obj) -> bool:
+    """hintsEnabled: the deprecated topology-aware-hints annotation, else topology-mode, says Auto."""
     annotations = meta(service).get("annotations") or {}
-    topology = annotations.get("service.kubernetes.io/topology-aware-hints",
-                               annotations.get("service.kubernetes.io/topology-mode"))
-    return spec(service).get("trafficDistribution") == "PreferClose" and topology not in ("Auto", "auto")
+    value = annotations.get("service.kubernetes.io/topology-aware-hints",
+                            annotations.get("service.kubernetes.io/topology-mode"))
+    return value in ("Auto", "auto")
+
+
+def _prefer_close(service: Obj) -> bool:
+    """trafficDistribution: PreferClose counts unless topology-mode hints are asked for."""
+    return spec(service).get("trafficDistribution") == "PreferClose" and not topology_mode_auto(service)
 
 
 def _hints_wrong(slice_: Obj) -> bool:
@@ -329,17 +337,25 @@ def _hints_wrong(slice_: Obj) -> bool:
     return False
 
 
-def _reconcile_hints(service: Obj, plan: _Plan, existing: list[Obj]) -> None:
-    """1.32's hints step: with PreferClose every ready endpoint is hinted to its own zone; otherwise no endpoint
-    carries hints. Unchanged slices whose hints are missing, wrong or stale are rewritten too."""
+def _reconcile_hints(service: Obj, plan: _Plan, existing: list[Obj], address_type: str,
+                     zone_ratios: dict[str, float] | None, result: Result) -> None:
+    """1.32's hints step. topology-mode Auto: hints proportional to the zones' CPU (`topology.add_hints`).
+    Otherwise hints set that way before are dropped (TopologyAwareHintsDisabled) and, with PreferClose, every ready
+    endpoint is hinted to its own zone; without, no endpoint carries hints. Unchanged slices whose hints are
+    missing, wrong or stale are rewritten too."""
     touched = {meta(s).get("name") for s in plan.updates + plan.deletes}
     unchanged = [s for s in existing if meta(s).get("name") not in touched]
-    if not _wants_zone_hints(service):
-        plan.updates += [copy.deepcopy(s) for s in unchanged
-                         if any(e.get("hints") is not None for e in s.get("endpoints") or [])]
-        for s in plan.creates + plan.updates:
-            for e in s.get("endpoints") or []:
-                e.pop("hints", None)
+    if topology_mode_auto(service):
+        events, result.hints_populated = topology.add_hints(plan.creates, plan.updates, unchanged, zone_ratios,
+                                                            address_type, result.hints_populated)
+        result.events += [Event(service, e.type, e.reason, e.message) for e in events]
+        return
+    if result.hints_populated:
+        result.events.append(Event(service, "Warning", "TopologyAwareHintsDisabled",
+                                   topology.with_address_type(topology.DISABLED, address_type)))
+        result.hints_populated = False
+    if not _prefer_close(service):
+        topology.remove_hints(plan.creates, plan.updates, unchanged)
         return
     plan.updates += [copy.deepcopy(s) for s in unchanged if _hints_wrong(s)]
     for s in plan.creates + plan.updates:
@@ -394,13 +410,16 @@ def _annotate(body: Obj, trigger_time: str | None) -> None:
 
 
 def reconcile(service: Obj | None, pods: list[Obj], nodes: dict[str, Obj], slices: list[Obj],
-              trigger_time: str | None, max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE) -> Result:
+              trigger_time: str | None, max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE,
+              hints_populated: bool = False) -> Result:
     """The slice writes for `service` (None: deleted — its slices go with it through their ownerReference, so
     nothing is written). `pods` are the namespace's pods (the selector is applied here), `nodes` by name, `slices`
-    the namespace's EndpointSlices (those this controller manages for the Service are picked here)."""
+    the namespace's EndpointSlices (those this controller manages for the Service are picked here);
+    `hints_populated` is what the last sync's Result said."""
     if service is None or spec(service).get("type") == "ExternalName" or podutil.service_selector(service) is None:
-        return Result()
-    result = Result()
+        return Result(hints_populated=hints_populated)
+    result = Result(hints_populated=hints_populated)
+    zone_ratios = topology.zone_cpu_ratios(list(nodes.values()))
     selected = sorted(podutil.selected_pods(service, pods), key=lambda p: meta(p).get("name", ""))
     mine = managed_slices(service, slices)
     types = address_types(service)
@@ -408,7 +427,7 @@ def reconcile(service: Obj | None, pods: list[Obj], nodes: dict[str, Obj], slice
     for address_type in types:
         plan = _reconcile_address_type(service, selected, nodes,
                                        [s for s in mine if s.get("addressType") == address_type],
-                                       address_type, max_endpoints_per_slice, result)
+                                       address_type, max_endpoints_per_slice, result, zone_ratios)
         actions += _finalize(service, plan, trigger_time)
     ns = meta(service).get("namespace")
     actions += [Delete(ENDPOINTSLICES, ns, meta(s)["name"]) for s in mine if s.get("addressType") not in types]

@@ -229,3 +229,31 @@ def test_max_endpoints_per_slice_flag_reaches_the_reconciler() -> None:
         await ctl.sync("default/web")
         assert [len(o["endpoints"]) for o in client.written] == [2, 2, 1]
     run(main())
+
+
+def test_topology_hints_events_are_recorded_on_the_service_and_remembered() -> None:
+    def zone_node(name: str, zone: str) -> Obj:
+        n = node(name, zone=zone)
+        n["status"] = {"allocatable": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]}
+        return n
+
+    async def main() -> None:
+        client = ScriptedClient()
+        ctl = build(EndpointSliceController, client)
+        auto = service(ipFamilies=["IPv4"])
+        auto["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+        put(ctl.services, auto)
+        put(ctl.nodes, zone_node("node-1", "zone-a"), zone_node("node-2", "zone-b"))
+        put(ctl.pods, *[pod(f"p{i}", f"10.0.0.{i + 1}", node=f"node-{i % 2 + 1}") for i in range(4)])
+        await ctl.sync("default/web")
+        assert ctl.recorder.events == [("Service", "Normal", "TopologyAwareHintsEnabled",
+                                        "Topology Aware Hints has been enabled, addressType: IPv4")]
+        assert "default/web" in ctl.hinted
+        put(ctl.slices, client.written[-1])
+        put(ctl.services, service(ipFamilies=["IPv4"]))  # the annotation removed
+        await ctl.sync("default/web")
+        assert ctl.recorder.events[-1] == ("Service", "Warning", "TopologyAwareHintsDisabled",
+                                           "Topology Aware Hints has been disabled, addressType: IPv4")
+        assert all("hints" not in e for e in client.written[-1]["endpoints"])
+        assert "default/web" not in ctl.hinted
+    run(main())

@@ -251,11 +251,14 @@ def test_prefer_close_hints_ready_endpoints_to_their_zone_and_removal_clears_the
     # the Service stops asking: the unchanged slice is rewritten without hints
     [update] = es.reconcile(service(), pods, nodes, slices, None).actions
     assert isinstance(update, Update) and all("hints" not in e for e in body(update)["endpoints"])
-    # the older topology annotation wins over trafficDistribution (its allocator is not implemented: no hints)
+    # the topology annotation wins over trafficDistribution: these nodes say nothing of CPU, so no hints at all
     auto = service(trafficDistribution="PreferClose")
     auto["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
-    [fresh] = es.reconcile(auto, pods, nodes, [], None).actions
-    assert all("hints" not in e for e in body(fresh)["endpoints"])
+    result = es.reconcile(auto, pods, nodes, [], None)
+    assert all("hints" not in e for e in body(result.actions[0])["endpoints"])
+    assert [(e.type, e.reason, e.message) for e in result.events] == [
+        ("Warning", "TopologyAwareHintsDisabled", "Insufficient Node information: allocatable CPU or zone not "
+                                                  "specified on one or more nodes, addressType: IPv4")]
 
 
 def test_unchanged_slice_with_a_wrong_hint_is_fixed_under_prefer_close() -> None:
