@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controllers import adoption
+from controllers import adoption, revisions
 from controllers import podcontrol as pc
 from controllers.daemonset import reconcile as core
 from controllers.machinery.actions import Create, Delete
@@ -102,16 +102,14 @@ class DaemonSetController(Controller):
         now = self.ctx.clock()
         ns = str(pc.meta(ds).get("namespace"))
         pods = await adoption.claim(self.ctx.client, KIND, ds, self.pods.store.by_index("namespace", ns))
-        result = core.sync(ds, self.nodes.store.list(), pods,
-                           self.revisions.store.by_index("namespace", ns), now,
+        revs = await revisions.adopt_orphans(self.ctx.client, DAEMONSETS, ds, self.revisions.store.by_index("namespace", ns))
+        result = core.sync(ds, self.nodes.store.list(), pods, revs, now,
                            satisfied_expectations=self.expectations.satisfied(key, now),
                            backoff=self.backoff.get(key))
         self.backoff[key] = result.backoff
         for e in result.events:
             self.recorder.event(e.involved, e.type, e.reason, e.message)
-        for o in await execute(self.ctx.client, result.revisions):
-            if o.error is not None and not (isinstance(o.error, APIError) and o.error.already_exists):
-                raise o.error
+        await revisions.write(self.ctx.client, DAEMONSETS, ds, result.revisions)
         errors: list[Exception] = []
         pod_deletes = [d for d in result.deletes if d.resource == PODS]
         await self._delete(key, ds, pod_deletes, errors)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controllers import adoption
+from controllers import adoption, revisions
 from controllers import podcontrol as pc
 from controllers.machinery.actions import Create
 from controllers.machinery.client import APIError
@@ -55,11 +55,10 @@ class StatefulSetController(Controller):
         set_name = str(pc.meta(sts).get("name"))
         members = [p for p in self.pods.store.by_index("namespace", ns) if core.ordinal(set_name, p) is not None]
         pods = await adoption.claim(self.ctx.client, KIND, sts, members)  # isMemberOf: only `<set>-<n>` pods
-        result = core.sync(sts, pods, self.claims.store.by_index("namespace", ns),
-                           self.revisions.store.by_index("namespace", ns), self.ctx.clock())
-        for o in await execute(self.ctx.client, result.revisions):
-            if o.error is not None and not _benign(o.error, exists=True):
-                raise o.error
+        revs = await revisions.adopt_orphans(self.ctx.client, STATEFULSETS, sts,
+                                             self.revisions.store.by_index("namespace", ns))
+        result = core.sync(sts, pods, self.claims.store.by_index("namespace", ns), revs, self.ctx.clock())
+        await revisions.write(self.ctx.client, STATEFULSETS, sts, result.revisions)
         for e in result.events:
             self.recorder.event(e.involved, e.type, e.reason, e.message)
         errors: list[Exception] = []
