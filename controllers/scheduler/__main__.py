@@ -67,9 +67,11 @@ def _client_config(o: SchedulerOptions) -> ClientConfig:
 
 
 async def run(o: SchedulerOptions, stop: asyncio.Event) -> int:
-    client = RESTClient(_client_config(o), qps=o.kube_api_qps, burst=o.kube_api_burst, user_agent=USER_AGENT)
+    cfg = _client_config(o)
+    client = RESTClient(cfg, qps=o.kube_api_qps, burst=o.kube_api_burst, user_agent=USER_AGENT)
+    event_client = RESTClient(cfg, qps=o.kube_api_qps, burst=o.kube_api_burst, user_agent=USER_AGENT)
     informers = SharedInformerFactory(client)
-    sched = Scheduler(client, informers, o.config)
+    sched = Scheduler(client, informers, o.config, event_client=event_client)
     runner = await _serve(o, sched)
     elector: LeaderElector | None = None
 
@@ -100,6 +102,7 @@ async def run(o: SchedulerOptions, stop: asyncio.Event) -> int:
         if elector is not None:
             await elector.release()
         await client.close()
+        await event_client.close()
         if runner is not None:
             await runner.cleanup()
 

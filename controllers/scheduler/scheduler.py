@@ -48,13 +48,15 @@ def _sched_relevant(node: Object) -> tuple[Any, ...]:
 
 class Scheduler:
     def __init__(self, client: RESTClient, informers: SharedInformerFactory, config: SchedulerConfig, *,
-                 clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
+                 clock: Callable[[], float] = time.time, rng: random.Random | None = None,
+                 event_client: RESTClient | None = None) -> None:
         self.client = client
         self.clock = clock
         self.rng = rng or random.Random()
         self.profiles: dict[str, Profile] = {p.scheduler_name: p for p in config.profiles}
         self.preemption = config.preemption
-        self.recorders = {name: EventRecorder(client, name, clock=clock) for name in self.profiles}
+        # kube-scheduler writes events through a client (and rate limiter) of their own
+        self.recorders = {name: EventRecorder(event_client or client, name, clock=clock) for name in self.profiles}
         self.cache = Cache()
         self.queue = q.SchedulingQueue(clock)
         self.nominated: dict[str, dict[str, PodInfo]] = {}  # node -> uid -> pod nominated to it
