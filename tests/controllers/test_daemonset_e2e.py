@@ -97,6 +97,14 @@ def test_one_pod_per_node_none_on_the_tainted_one_and_a_rolling_update(
         revisions = kubectl_json(cp, "-n", ns, "get", "controllerrevisions")["items"]
         assert sorted(r["revision"] for r in revisions) == [1, 2]
 
+        cp.kubectl("-n", ns, "rollout", "undo", "ds/agent")
+        cp.kubectl("-n", ns, "rollout", "status", "ds/agent", f"--timeout={int(DEADLINE_S)}s")
+        wait_ds(cp, ns, settled(2), "the undo rolled out")
+        assert {p["spec"]["containers"][0]["image"] for p in live_pods(cp, ns)} == {"agent:1"}
+        assert {p["metadata"]["labels"]["controller-revision-hash"] for p in live_pods(cp, ns)} == {first_hash}
+        revisions = kubectl_json(cp, "-n", ns, "get", "controllerrevisions")["items"]
+        assert sorted(r["revision"] for r in revisions) == [2, 3]  # the old template's revision renumbered
+
         cp.kubectl("taint", "nodes", "ds-c", "dedicated-")
         wait_ds(cp, ns, settled(3), "a pod on the untainted node")
         assert sorted(p["spec"]["nodeName"] for p in live_pods(cp, ns)) == NODES

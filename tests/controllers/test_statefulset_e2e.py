@@ -116,3 +116,38 @@ def test_a_set_recreated_after_an_orphaning_delete_adopts_its_pods(control_plane
         assert {p["metadata"]["name"]: p["metadata"]["uid"]
                 for p in kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=web")["items"]} == uids
         cp.wait(lambda: sts_status(cp, ns).get("readyReplicas") == 2, DEADLINE_S, "2 ready replicas again")
+
+
+def test_rolling_update_replaces_pods_highest_ordinal_first_down_to_the_partition(
+        control_plane: ControlPlane, manager: ControllerManager) -> None:
+    cp, ns = control_plane, "sts-roll"
+    cp.create_namespace(ns)
+    with FakeNodes(cp.admin_kubeconfig, ["sts-c"], namespaces={ns}):
+        cp.kubectl("-n", ns, "create", "-f", "-", stdin=STS.replace("replicas: 2", "replicas: 3"))
+        cp.wait(lambda: sts_status(cp, ns).get("readyReplicas") == 3, DEADLINE_S, "3 ready replicas")
+        old = sts_status(cp, ns)["currentRevision"]
+        cp.kubectl("-n", ns, "patch", "sts", "web", "-p",
+                   '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":1}}}}')
+        cp.kubectl("-n", ns, "set", "image", "sts/web", "c=nginx:2")
+
+        def images() -> dict[str, str]:
+            return {p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+                    for p in kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=web")["items"]
+                    if not p["metadata"].get("deletionTimestamp")}
+        cp.wait(lambda: images() == {"web-0": "nginx:1", "web-1": "nginx:2", "web-2": "nginx:2"}
+                and sts_status(cp, ns).get("readyReplicas") == 3, DEADLINE_S, "web-2 and web-1 updated")
+        st = sts_status(cp, ns)
+        assert st["currentRevision"] == old and st["updateRevision"] != old
+        assert (st["updatedReplicas"], st["currentReplicas"]) == (2, 1)
+        created = {p["metadata"]["name"]: p["metadata"]["creationTimestamp"]
+                   for p in kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=web")["items"]}
+        assert created["web-2"] <= created["web-1"]  # the highest ordinal went first
+
+        cp.kubectl("-n", ns, "patch", "sts", "web", "-p",
+                   '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}')
+        cp.kubectl("-n", ns, "rollout", "status", "sts/web", f"--timeout={int(DEADLINE_S)}s")
+        cp.wait(lambda: sts_status(cp, ns).get("currentRevision") == sts_status(cp, ns).get("updateRevision"),
+                DEADLINE_S, "the update revision current")
+        assert set(images().values()) == {"nginx:2"}
+        history = cp.kubectl("-n", ns, "rollout", "history", "sts/web").stdout
+        assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"]
