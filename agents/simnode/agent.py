@@ -102,6 +102,7 @@ class Agent:
         self._queue: asyncio.PriorityQueue[tuple[int, int, Callable[[], Awaitable[None]]]] = asyncio.PriorityQueue()
         self.counters: Counter[str] = Counter()
         self.renew_lateness: list[float] = []  # seconds each renewal left after it was due (last 10,000)
+        self.latency: dict[str, list[float]] = {"lease": [], "pod_status": []}  # API call seconds (last 10,000)
         self.registered = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -203,6 +204,7 @@ class Agent:
                 else:
                     node.lease = await self.client.update(LEASES, nodes.NODE_LEASE_NAMESPACE, node.name,
                                                           nodes.renewed(node.lease, now))
+                    self._took("lease", now)
             except APIError as e:
                 if e.already_exists or e.conflict:
                     current = await self.client.get(LEASES, nodes.NODE_LEASE_NAMESPACE, node.name)
@@ -384,9 +386,11 @@ class Agent:
             try:
                 with acting_as(node.name):
                     if status is not None:
+                        sent = self.clock()
                         updated = await self.client.patch(PODS, ns, name, {"status": status}, "merge",
                                                           subresource="status")
                         self.written[uid] = (lifecycle.signature(status), _rv_int(updated))
+                        self._took("pod_status", sent)
                         self.counters["pod_status"] += 1
                     if delete:
                         await self.client.delete(PODS, ns, name, uid=uid, grace_period_seconds=0)
@@ -402,6 +406,11 @@ class Agent:
         self._submit(PRIO_POD, job)
 
     # ---------------------------------------------------------------- reporting
+    def _took(self, kind: str, sent: float) -> None:
+        samples = self.latency[kind]
+        samples.append(self.clock() - sent)
+        del samples[:-10_000]
+
     def summary(self) -> Obj:
         phases: Counter[str] = Counter()
         for pod in self.pods.store.list():
@@ -413,7 +422,15 @@ class Agent:
                 "pods": dict(phases), "counters": dict(self.counters),
                 "requests": dict(self.client.requests), "queue": self._queue.qsize(),
                 "lease_renew_lateness_p99_s": late[int(0.99 * (len(late) - 1))] if late else 0.0,
-                "lease_renew_lateness_max_s": late[-1] if late else 0.0}
+                "lease_renew_lateness_max_s": late[-1] if late else 0.0,
+                "write_latency_s": {k: _percentiles(v) for k, v in self.latency.items()}}
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {}
+    s = sorted(samples)
+    return {"n": len(s), "p50": s[len(s) // 2], "p99": s[int(0.99 * (len(s) - 1))], "max": s[-1]}
 
 
 def _is_ready(conditions: list[Obj]) -> bool:
