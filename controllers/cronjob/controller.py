@@ -58,6 +58,10 @@ class CronJobController(Controller):
         jobs = self.jobs.store.by_index("namespace", ns)
         now = self.now()
         result = core.sync(cronjob, jobs, now)
+        if any(e.reason == "UnexpectedJob" for e in result.events):
+            # the cached CronJob may predate our own status write listing that Job: decide on a live copy
+            cronjob = await self.ctx.client.get(CRONJOBS, ns, str(pc.meta(cronjob).get("name")))
+            result = core.sync(cronjob, jobs, now)
         if result.missing:
             gone = frozenset(await self._gone(result.missing))
             if gone:

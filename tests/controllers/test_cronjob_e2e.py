@@ -92,5 +92,6 @@ def test_cronjob_starts_a_job_tracks_it_and_records_its_success(control_plane: C
             kubectl_json(cp, "-n", ns, "get", "cronjob", "hello")), DEADLINE_S, "lastSuccessfulTime")
     assert name not in [a["name"] for a in cj["status"].get("active") or []]
     assert ("SawCompletedJob", f"Saw completed job: {name}, condition: Complete") in events(cp, ns, "hello")
+    assert not [m for r, m in events(cp, ns, "hello") if r == "UnexpectedJob"]  # our own Jobs are never strays
     done = kubectl_json(cp, "-n", ns, "get", "job", name)
     assert cj["status"]["lastSuccessfulTime"] == done["status"]["completionTime"]
