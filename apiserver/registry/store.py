@@ -236,6 +236,8 @@ class GenericStore:
             causes += meta.validate_update_meta(obj, old)
             if not subresource:
                 causes += self.strategy.validate_update(obj, old)
+            elif subresource == "status":
+                causes += self.strategy.validate_status_update(obj, old)
         if causes:
             raise errors.invalid(self.resource.kind, self.resource.group, name, causes)
 

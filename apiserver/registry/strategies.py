@@ -51,14 +51,38 @@ class Strategy:
             else:
                 new.pop("status", None)
 
+    # metadata fields a status write may not change (kube's *StatusStrategy.PrepareForUpdate copies them back)
+    status_keeps_metadata: tuple[str, ...] = ()
+
     def prepare_for_status_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """kube-apiserver 1.32's status strategies: the spec (every top-level field but status and metadata) comes
+        from the stored object; the body's metadata stays (labels, annotations, finalizers ...) as on the main
+        endpoint, where before_update restores uid, creationTimestamp, deletion fields and generation; the
+        fields in `status_keeps_metadata` are the stored object's. None of the served kinds uses
+        ResetObjectMetaForStatus (only CRDs and a few newer kinds do)."""
         for k in list(new):
             if k not in ("status", "metadata", "apiVersion", "kind"):
                 new.pop(k)
         for k, v in old.items():
             if k not in ("status", "metadata", "apiVersion", "kind"):
-                new[k] = v
-        new["metadata"] = {**old["metadata"], "resourceVersion": new.get("metadata", {}).get("resourceVersion")}
+                new[k] = copy.deepcopy(v)
+        md = new.get("metadata")
+        if not isinstance(md, dict):
+            md = new["metadata"] = {}
+        old_md = old.get("metadata") or {}
+        for f in self.status_keeps_metadata:
+            if f in old_md:
+                md[f] = copy.deepcopy(old_md[f])
+            else:
+                md.pop(f, None)
+        self.drop_disabled_status_fields(new, old)
+
+    def drop_disabled_status_fields(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """Status fields of features off by default in 1.32, kept only when the stored object already uses them."""
+
+    def validate_status_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        """Rules a status write is checked against besides the object's own (kube's *StatusStrategy.ValidateUpdate)."""
+        return []
 
     def default(self, obj: dict[str, Any]) -> None:
         pass
@@ -121,8 +145,30 @@ class PodStrategy(Strategy):
                               "spec.serviceAccountName", "spec.hostNetwork", "status.podIP",
                               "status.nominatedNodeName"})
 
+    # pods/status may not touch ownerReferences (old kubelets corrupted them); deletionTimestamp is kept by before_update
+    status_keeps_metadata = ("ownerReferences",)
+
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+    def drop_disabled_status_fields(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        status, old_status = new.get("status"), old.get("status") or {}
+        if not isinstance(status, dict):
+            return
+        if not status.get("qosClass") and old_status.get("qosClass"):
+            status["qosClass"] = old_status["qosClass"]  # immutable; old kubelets dropped it on rejection
+        old_spec = old.get("spec") or {}
+        containers = [c for k in ("containers", "initContainers", "ephemeralContainers")
+                      for c in old_spec.get(k) or [] if isinstance(c, dict)]
+        if not any(c.get("resizePolicy") for c in containers):  # InPlacePodVerticalScaling: alpha, off in 1.32
+            status.pop("resize", None)
+            for k in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
+                for cs in status.get(k) or []:
+                    if isinstance(cs, dict):
+                        cs.pop("allocatedResources", None)
+                        cs.pop("resources", None)
+        if not old_spec.get("resourceClaims"):  # DynamicResourceAllocation: beta, off in 1.32
+            status.pop("resourceClaimStatuses", None)
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
@@ -205,6 +251,8 @@ class WorkloadStrategy(Strategy):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        # deploymentStatusStrategy also resets labels; the ReplicaSet, StatefulSet and DaemonSet ones only the spec
+        self.status_keeps_metadata = ("labels",) if kind == "Deployment" else ()
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
@@ -285,6 +333,9 @@ class JobStrategy(Strategy):
     def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
         return workloads.job_update(new, old)
 
+    def validate_status_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return workloads.job_status_update(new, old)
+
 
 class CronJobStrategy(Strategy):
     tracks_generation = True
@@ -306,6 +357,13 @@ class PVCStrategy(Strategy):
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Pending"}
+
+    def drop_disabled_status_fields(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        status, old_status = new.get("status"), old.get("status") or {}
+        if isinstance(status, dict):  # VolumeAttributesClass: beta, off in 1.32
+            for f in ("currentVolumeAttributesClassName", "modifyVolumeStatus"):
+                if f not in old_status:
+                    status.pop(f, None)
 
     def default(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
@@ -531,6 +589,11 @@ class NodeStrategy(Strategy):
 
     def default(self, obj: dict[str, Any]) -> None:
         defaults.node(obj)
+
+    def drop_disabled_status_fields(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        status = new.get("status")
+        if isinstance(status, dict) and "config" not in (old.get("status") or {}):
+            status.pop("config", None)  # dynamic kubelet config is gone; kept only where already set
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return core_rules.node(obj)

@@ -259,3 +259,67 @@ def job_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     causes += _immutable(n.get("completionMode"), o.get("completionMode"), "spec.completionMode")
     causes += _immutable(n.get("template"), o.get("template"), "spec.template")
     return causes
+
+
+def _condition_true(status: dict[str, Any], kind: str) -> bool:
+    return any(isinstance(c, dict) and c.get("type") == kind and c.get("status") == "True"
+               for c in status.get("conditions") or [])
+
+
+def _count(status: dict[str, Any], key: str) -> int:
+    v = status.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def job_status_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """1.32's jobStatusStrategy checks (JobManagedBy is beta and on): terminal conditions stay, counters do not
+    go down, and a finished Job is consistent (completionTime, startTime, no active pods) where that changed."""
+    s, o = as_dict(new.get("status")), as_dict(old.get("status"))
+    spec = as_dict(new.get("spec"))
+    causes: list[Cause] = []
+    for key in ("active", "succeeded", "failed", "ready", "terminating"):
+        causes += nonnegative(s, key, "status")
+    complete, failed = _condition_true(s, "Complete"), _condition_true(s, "Failed")
+    finished = complete or failed
+    was_complete, was_failed = _condition_true(o, "Complete"), _condition_true(o, "Failed")
+    target, was_target = _condition_true(s, "FailureTarget"), _condition_true(o, "FailureTarget")
+    complete_changed, failed_changed = complete != was_complete, failed != was_failed
+    finished_changed = finished != (was_complete or was_failed)
+    start_changed = s.get("startTime") != o.get("startTime")
+    completion_changed = s.get("completionTime") != o.get("completionTime")
+    if (complete_changed or failed_changed) and complete and failed:
+        causes.append(invalid_omitted("status.conditions", "cannot set Complete=True and Failed=true conditions"))
+    if (complete_changed or target != was_target) and complete and target:
+        causes.append(invalid_omitted("status.conditions",
+                                      "cannot set Complete=True and FailureTarget=true conditions"))
+    if (complete_changed or completion_changed) and s.get("completionTime") and not complete:
+        causes.append(invalid("status.completionTime", s["completionTime"],
+                              "cannot set completionTime when there is no Complete=True condition"))
+    if (complete_changed or completion_changed) and not s.get("completionTime") and complete:
+        causes.append(required("status.completionTime", "completionTime is required for Complete jobs"))
+    if (start_changed or completion_changed) and s.get("startTime") and s.get("completionTime") \
+            and str(s["completionTime"]) < str(s["startTime"]):
+        causes.append(invalid("status.completionTime", s["completionTime"],
+                              "completionTime cannot be set before startTime"))
+    if (finished_changed or s.get("active") != o.get("active")) and _count(s, "active") > 0 and finished:
+        causes.append(invalid("status.active", s["active"], "active>0 is invalid for finished job"))
+    if (finished_changed or start_changed) and not s.get("startTime") and finished:
+        causes.append(required("status.startTime", "startTime is required for finished job"))
+    for kind in ("Failed", "Complete", "FailureTarget"):
+        if _condition_true(o, kind) and not _condition_true(s, kind):
+            causes.append(invalid_omitted("status.conditions", f"cannot disable the terminal {kind}=True condition"))
+    if _count(s, "failed") < _count(o, "failed"):
+        causes.append(invalid("status.failed", _count(s, "failed"), "cannot decrease the failed counter"))
+    elastic = spec.get("completionMode") == "Indexed" and spec.get("completions") == spec.get("parallelism")
+    if not elastic and _count(s, "succeeded") < _count(o, "succeeded"):
+        causes.append(invalid("status.succeeded", _count(s, "succeeded"), "cannot decrease the succeeded counter"))
+    if s.get("completionTime") and o.get("completionTime") and completion_changed:
+        causes.append(invalid("status.completionTime", s["completionTime"], "completionTime cannot be mutated"))
+    if o.get("startTime") and start_changed and not spec.get("suspend"):
+        causes.append(required("status.startTime", "startTime cannot be removed for unsuspended job"))
+    return causes
+
+
+def invalid_omitted(path: str, detail: str) -> Cause:
+    """field.Invalid with field.OmitValueType{}: the value is left out of the message."""
+    return Cause("FieldValueInvalid", f"Invalid value: {detail}", path)
