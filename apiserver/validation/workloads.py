@@ -211,7 +211,7 @@ def cron_error(schedule: str) -> str:
         return "" if spec in _DESCRIPTORS else f"unrecognized descriptor: {spec}"
     fields = spec.split()
     if len(fields) != 5:
-        return f"expected exactly 5 fields, found {len(fields)}: {spec}"
+        return f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"  # Go's %s of a []string
     try:
         for text, (_, lo, hi, named) in zip(fields, _CRON_FIELDS, strict=True):
             _cron_field(text, lo, hi, named)

@@ -327,7 +327,7 @@ CASES: list[tuple[str, str, Callable[[Obj], Any], tuple[str, str]]] = [
     ("job restartPolicy", "job", _set("spec.template.spec.restartPolicy", "Always"),
      ("spec.template.spec.restartPolicy", 'Unsupported value: "Always": supported values: "OnFailure", "Never"')),
     ("cronjob schedule fields", "cronjob", _set("spec.schedule", "every minute"),
-     ("spec.schedule", 'Invalid value: "every minute": expected exactly 5 fields, found 2: every minute')),
+     ("spec.schedule", 'Invalid value: "every minute": expected exactly 5 fields, found 2: [every minute]')),
     ("cronjob schedule range", "cronjob", _set("spec.schedule", "61 * * * *"),
      ("spec.schedule", 'Invalid value: "61 * * * *": end of range (61) above maximum (59): 61')),
     ("cronjob concurrency", "cronjob", _set("spec.concurrencyPolicy", "Sometimes"),
