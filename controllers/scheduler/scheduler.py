@@ -39,6 +39,11 @@ def _terminal(pod: Object) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+def _gated(pod: Object) -> bool:
+    """SchedulingGates (PreEnqueue): a pod with gates is not queued until they are all removed."""
+    return bool((pod.get("spec") or {}).get("schedulingGates"))
+
+
 def _sched_relevant(node: Object) -> tuple[Any, ...]:
     """The node fields a filter or score reads (heartbeats change none of them)."""
     meta, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
@@ -99,7 +104,8 @@ class Scheduler:
                 self.queue.move_all(q.ASSIGNED_POD_ADD)
                 self._kick()
             return
-        if self._responsible(pod) and not _terminal(pod) and not (pod.get("metadata") or {}).get("deletionTimestamp"):
+        if (self._responsible(pod) and not _terminal(pod) and not _gated(pod)
+                and not (pod.get("metadata") or {}).get("deletionTimestamp")):
             info = pod_info(pod)
             self._set_nominated(info, info.uid)
             self.queue.add(info)
@@ -120,7 +126,8 @@ class Scheduler:
                     self.queue.move_all(q.ASSIGNED_POD_ADD)
             self._kick()
             return
-        if not self._responsible(new) or (new.get("metadata") or {}).get("deletionTimestamp") or _terminal(new):
+        if (not self._responsible(new) or (new.get("metadata") or {}).get("deletionTimestamp") or _terminal(new)
+                or _gated(new)):
             self.queue.delete(pod_info(new).key)
             self._set_nominated(None, uid)
             return

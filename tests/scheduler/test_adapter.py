@@ -174,3 +174,17 @@ def test_pending_pod_deleted_while_parked_leaves_the_queue() -> None:
         sched.pods.handle_event("DELETED", p)
         assert sched.queue.where("default/big") is None
     asyncio.run(main())
+
+
+def test_scheduling_gated_pods_wait_until_their_gates_are_removed() -> None:
+    async def main() -> None:
+        client, now = ScriptedClient(), [1000.0]
+        sched = make(client, now)
+        add(sched, "node", node("n1"))
+        gated = add(sched, "pod", pod("gated", schedulingGates=[{"name": "example.com/wait"}]))
+        assert not cycle(sched) and sched.queue.where("default/gated") is None
+        modify(sched, "pod", {**gated, "spec": {k: v for k, v in gated["spec"].items() if k != "schedulingGates"}})
+        assert cycle(sched)
+        await settle(sched)
+        assert client.bindings == [("gated", "n1")]
+    asyncio.run(main())
