@@ -157,9 +157,10 @@ def _descriptor(spec: str, tz: datetime.tzinfo) -> Schedule:
     if spec in DESCRIPTORS:
         return parse(DESCRIPTORS[spec], tz)
     if spec.startswith("@every "):
-        seconds = _duration(spec[len("@every "):].strip())
+        text = spec[len("@every "):].strip()
+        seconds = _duration(text)
         if seconds is None:
-            raise ScheduleError(f"failed to parse duration {spec}")
+            raise ScheduleError(f'failed to parse duration {spec}: time: invalid duration "{text}"')
         every = max(1, int(seconds))
         star = Field(frozenset(), True)
         return Schedule(star, star, star, star, star, tz, every=float(every))

@@ -70,6 +70,7 @@ def test_time_zone_field_and_a_dst_gap_skip_the_missing_wall_clock_time() -> Non
     ("1/2/3 * * * *", "too many slashes: 1/2/3"),
     ("1-2-3 * * * *", "too many hyphens: 1-2-3"),
     ("@fortnightly", "unrecognized descriptor: @fortnightly"),
+    ("@every soon", 'failed to parse duration @every soon: time: invalid duration "soon"'),
     ("TZ=Mars/Base * * * * *", "provided bad location Mars/Base: unknown time zone Mars/Base"),
 ])
 def test_parse_errors_are_robfigs(spec: str, message: str) -> None:
