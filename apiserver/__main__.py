@@ -7,9 +7,11 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import NoReturn
 
 from aiohttp import web
 
+from apiserver import flags
 from apiserver.http.app import ServingOptions, build_app, server_ssl_context
 from apiserver.http.security import AuthOptions, parse_list
 from apiserver.registry import allocation
@@ -27,8 +29,19 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"Error: {message}\n")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="apiserver", description="A Kubernetes API server on the etcd v3 API.")
+    """kube-apiserver's command line: our flags, kube-apiserver's no-effect flags (apiserver/flags.py, logged at
+    start), and kube's refusal of anything else (`Error: unknown flag: --x`, exit 1)."""
+    p = _Parser(prog="apiserver", description="A Kubernetes API server on the etcd v3 API.", allow_abbrev=False)
+    try:
+        argv, accepted = flags.split_accepted(argv)
+    except flags.FlagError as e:
+        p.error(str(e))
     p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
     p.add_argument("--etcd-cafile", default="")
     p.add_argument("--max-requests-inflight", type=int, default=400,
@@ -66,7 +79,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events on watches that allow them (not a kube-apiserver flag)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
-    args = p.parse_args(argv)
+    args, unknown = p.parse_known_args(argv)
+    for arg in unknown:
+        if arg.startswith("-"):
+            p.error(f"unknown flag: {arg.split('=', 1)[0]}")
+    if unknown:
+        p.error(f'"raftkv-apiserver" does not take any arguments, got {unknown}')
+    args.no_effect = list(dict.fromkeys(a.name for a in accepted))
     try:
         allocation.IPRange.parse(args.service_cluster_ip_range)
         allocation.PortRange.parse(args.service_node_port_range)
@@ -86,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name in args.no_effect:
+        logging.getLogger("apiserver").warning(flags.no_effect_message(name))
     try:
         eventloop.run(serve(args))
     except KeyboardInterrupt:
