@@ -1,0 +1,178 @@
+"""raftkv-cri end to end, as root: real network namespaces, CNI bridge, cgroup v1 and processes.
+
+A busybox httpd pod is reachable from the host at its pod IP; ExecSync runs in the pod's namespaces; StopContainer
+gives SIGTERM, the grace period, then SIGKILL; a memory limit ends in OOMKilled; a missing command is a
+StartError; a server restart adopts running containers; and removing a pod leaves no netns, cgroup, mount or
+process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import grpc
+import pytest
+
+from agents.cri import api, logformat
+from tests.conftest import wait_for
+
+from .conftest import CRI
+
+pytestmark = pytest.mark.e2e
+
+
+def http_get(ip: str, port: int, path: str = "/") -> bytes:
+    with socket.create_connection((ip, port), timeout=2) as s:
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n".encode())
+        chunks = []
+        while data := s.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def run_pod(cri: CRI, name: str) -> tuple[str, api.PodSandboxConfig]:
+    cfg = cri.sandbox_config(name)
+    sid = cri.runtime.RunPodSandbox(api.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+    return sid, cfg
+
+
+def start(cri: CRI, sid: str, cfg: api.PodSandboxConfig, name: str, command: list[str],
+          memory: int = 0, mounts: list[api.Mount] | None = None) -> str:
+    config = api.ContainerConfig(
+        metadata=api.ContainerMetadata(name=name), image=api.ImageSpec(image=cri.image), command=command,
+        log_path=f"{name}/0.log", envs=[api.KeyValue(key="GREETING", value="hi")], mounts=mounts or [],
+        linux=api.LinuxContainerConfig(resources=api.LinuxContainerResources(memory_limit_in_bytes=memory)))
+    cid = cri.runtime.CreateContainer(api.CreateContainerRequest(pod_sandbox_id=sid, config=config,
+                                                                 sandbox_config=cfg)).container_id
+    cri.runtime.StartContainer(api.StartContainerRequest(container_id=cid))
+    return cid
+
+
+def status(cri: CRI, cid: str) -> api.ContainerStatus:
+    return cri.runtime.ContainerStatus(api.ContainerStatusRequest(container_id=cid)).status
+
+
+def exited(cri: CRI, cid: str, timeout: float = 30) -> api.ContainerStatus:
+    return wait_for(lambda: (s := status(cri, cid)).state == api.CONTAINER_EXITED and s, timeout,
+                    f"container {cid[:12]} to exit")
+
+
+def leftovers(cri: CRI, sid: str) -> list[str]:
+    found = []
+    if any(n.startswith(f"{cri.prefix}-{sid[:16]}") for n in os.listdir("/run/netns")):
+        found.append("netns")
+    for ctl in ("memory", "cpu", "pids"):
+        base = f"/sys/fs/cgroup/{ctl}/{cri.prefix}"
+        for dirpath, dirnames, _ in os.walk(base):
+            found += [f"cgroup {dirpath}/{d}" for d in dirnames]
+    with open("/proc/self/mountinfo") as f:
+        found += [f"mount {line.split()[4]}" for line in f
+                  if str(cri.root) in line and ("/containers/" in line or f"/sandboxes/{sid}" in line)]
+    return found
+
+
+def test_httpd_pod_exec_logs_and_graceful_stop(cri: CRI) -> None:
+    sid, cfg = run_pod(cri, "web")
+    st = cri.runtime.PodSandboxStatus(api.PodSandboxStatusRequest(pod_sandbox_id=sid)).status
+    assert st.state == api.SANDBOX_READY and st.metadata.name == "web"
+    ip = st.network.ip
+    assert ip and ip.startswith(cri.subnet.rsplit(".", 1)[0])
+
+    web = start(cri, sid, cfg, "httpd", ["httpd", "-f", "-p", "8080", "-h", "/var/www"])
+    assert status(cri, web).state == api.CONTAINER_RUNNING
+    body = wait_for(lambda: http_get(ip, 8080, "/index.html"), 20, "httpd to answer at the pod IP")
+    assert body.startswith(b"HTTP/1.") and b"hello from busybox" in body
+
+    r = cri.runtime.ExecSync(api.ExecSyncRequest(container_id=web, cmd=["sh", "-c", "hostname; echo $GREETING; "
+                                                                         "echo oops >&2; exit 3"], timeout=10))
+    assert (r.stdout, r.stderr, r.exit_code) == (b"web\nhi\n", b"oops\n", 3)
+    r = cri.runtime.ExecSync(api.ExecSyncRequest(container_id=web, cmd=["cat", "/proc/1/cmdline"], timeout=10))
+    assert r.stdout.split(b"\0")[0] == b"httpd"  # the exec sees the container's own PID namespace
+    with pytest.raises(grpc.RpcError) as err:
+        cri.runtime.ExecSync(api.ExecSyncRequest(container_id=web, cmd=["nosuch"], timeout=10))
+    assert 'exec: "nosuch": executable file not found in $PATH' in err.value.details()  # type: ignore[attr-defined]
+
+    # a second container of the pod shares its network: it reaches httpd on localhost
+    chatty = start(cri, sid, cfg, "chatty", ["sh", "-c", "echo hello; echo err >&2; "
+                                             "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080 | head -1"])
+    done = exited(cri, chatty)
+    assert (done.exit_code, done.reason) == (0, "Completed")
+    with open(done.log_path, "rb") as f:
+        records = [logformat.parse(line) for line in f]
+    out = [r.content for r in records if r.stream == "stdout" and not r.partial]
+    assert [r.content for r in records if r.stream == "stderr"] == [b"err"]  # (the two pipes' order is free)
+    assert out[0] == b"hello" and out[1].startswith(b"HTTP/1.") and len(out) == 2
+
+    # httpd as PID 1 has no SIGTERM handler: the stop takes the grace period, then SIGKILL (137)
+    t0 = time.monotonic()
+    cri.runtime.StopContainer(api.StopContainerRequest(container_id=web, timeout=2))
+    took = time.monotonic() - t0
+    s = status(cri, web)
+    assert 1.9 <= took < 10 and (s.state, s.exit_code, s.reason) == (api.CONTAINER_EXITED, 137, "Error")
+
+    # a shell that traps SIGTERM exits at once, with its own code
+    trap = start(cri, sid, cfg, "trap", ["sh", "-c", "trap 'exit 0' TERM; echo ready; "
+                                         "while true; do sleep 0.05; done"])
+    wait_for(lambda: os.path.exists(status(cri, trap).log_path) and b"ready" in open(status(cri, trap).log_path, "rb").read(),
+             10, "the trap to be installed")
+    t0 = time.monotonic()
+    cri.runtime.StopContainer(api.StopContainerRequest(container_id=trap, timeout=30))
+    assert time.monotonic() - t0 < 5
+    assert (status(cri, trap).exit_code, status(cri, trap).reason) == (0, "Completed")
+
+    cri.runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=sid))
+    assert cri.runtime.PodSandboxStatus(api.PodSandboxStatusRequest(pod_sandbox_id=sid)).status.state == \
+        api.SANDBOX_NOTREADY
+    cri.runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=sid))  # idempotent
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert leftovers(cri, sid) == []
+    with pytest.raises(grpc.RpcError) as err:
+        status(cri, web)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+
+
+def test_oom_kill_and_start_error(cri: CRI) -> None:
+    sid, cfg = run_pod(cri, "limits")
+    # PID 1 itself grows (tail keeps the one endless "line" of /dev/zero) until the memcg's OOM killer takes it
+    hog = start(cri, sid, cfg, "hog", ["tail", "/dev/zero"], memory=20 << 20)
+    s = exited(cri, hog)
+    assert (s.exit_code, s.reason) == (137, "OOMKilled")
+
+    config = api.ContainerConfig(metadata=api.ContainerMetadata(name="bad"), image=api.ImageSpec(image=cri.image),
+                                 command=["/no/such/binary"])
+    cid = cri.runtime.CreateContainer(api.CreateContainerRequest(pod_sandbox_id=sid, config=config)).container_id
+    with pytest.raises(grpc.RpcError) as err:
+        cri.runtime.StartContainer(api.StartContainerRequest(container_id=cid))
+    assert "stat /no/such/binary: no such file or directory" in err.value.details()  # type: ignore[attr-defined]
+    s = status(cri, cid)
+    assert (s.state, s.exit_code, s.reason) == (api.CONTAINER_EXITED, 128, "StartError")
+
+    with pytest.raises(grpc.RpcError) as err:
+        cri.images.PullImage(api.PullImageRequest(image=api.ImageSpec(image="nosuch:1")))
+    assert err.value.details() == ('failed to pull and unpack image "docker.io/library/nosuch:1": failed to '  # type: ignore[attr-defined]
+                                   'resolve reference "docker.io/library/nosuch:1": docker.io/library/nosuch:1: not found')
+    assert not cri.images.ImageStatus(api.ImageStatusRequest(image=api.ImageSpec(image="nosuch:1"))).HasField("image")
+    img = cri.images.ImageStatus(api.ImageStatusRequest(image=api.ImageSpec(image=cri.image))).image
+    assert img.id.startswith("sha256:") and cri.image in img.repo_tags
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert leftovers(cri, sid) == []
+
+
+def test_restart_adopts_running_containers(cri: CRI) -> None:
+    sid, cfg = run_pod(cri, "survivor")
+    cid = start(cri, sid, cfg, "sleeper", ["sh", "-c", "echo $$; exec sleep 1000"])
+    info = cri.runtime.ContainerStatus(api.ContainerStatusRequest(container_id=cid, verbose=True)).info["info"]
+    cri.kill()  # SIGKILL: nothing is cleaned up, the container stays under its shim
+    cri.start()
+    assert cri.runtime.ContainerStatus(api.ContainerStatusRequest(container_id=cid, verbose=True)).info["info"] == info
+    assert status(cri, cid).state == api.CONTAINER_RUNNING
+    r = cri.runtime.ExecSync(api.ExecSyncRequest(container_id=cid, cmd=["cat", "/proc/1/comm"], timeout=10))
+    assert r.stdout == b"sleep\n"
+    cri.runtime.StopContainer(api.StopContainerRequest(container_id=cid, timeout=0))
+    assert status(cri, cid).exit_code == 137
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert leftovers(cri, sid) == []
+    assert subprocess.run(["pgrep", "-f", f"containers/{cid}"], capture_output=True).returncode == 1
