@@ -42,6 +42,13 @@ class Backoff:
             return False
         return now - event_time < entry.duration
 
+    def in_backoff_since_update(self, key: str, now: float) -> bool:
+        """True while `now` is within the duration after the entry's last update (image pull back-off)."""
+        entry = self._entries.get(key)
+        if entry is None or now - entry.last_update > 2 * self.maximum:
+            return False
+        return now - entry.last_update < entry.duration
+
     def next(self, key: str, event_time: float, now: float) -> None:
         """Record a restart: a new or expired entry starts at `initial`, otherwise the duration doubles."""
         entry = self._entries.get(key)

@@ -1,0 +1,409 @@
+"""One pod's worker (the kubelet's SyncPod / SyncTerminatingPod on CRI): runs the pure decisions against a
+runtime and reports what happened through events and the waiting reasons the status shows.
+
+Every call is one pass: read the runtime, decide (podsync), act, and return the status to write. The clock is
+injected and nothing sleeps here, so tests drive a worker over the fake runtime step by step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agents.cri.client import CRIError
+from agents.kubelet import volume_io
+from agents.kubelet.backoff import Backoff, check_restart, container_key
+from agents.kubelet.crimap import Runtime, container_config, inspect, sandbox_config
+from agents.kubelet.durations import go_ms
+from agents.kubelet.envvars import ConfigError, EnvSources, container_env, expand_command
+from agents.kubelet.podsync import compute_actions, restart_count
+from agents.kubelet.probe_run import run_probe
+from agents.kubelet.probes import LIVENESS, READINESS, STARTUP, ProbeSpec, ProbeWorker, container_probes
+from agents.kubelet.runtimeview import EXITED, PodRuntime
+from agents.kubelet.status import StatusInputs, pod_status
+from agents.kubelet.volumes import MountError, VolumeInputs, VolumePlan, container_mounts, plan_volumes
+from raftkv._pb.runtime.v1 import api_pb2 as api
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+MIN_GRACE_S = 2  # the kubelet's minimumGracePeriodInSeconds after a preStop hook
+
+
+class Host(Protocol):
+    """What a worker needs from the rest of the kubelet (the API server's objects, events)."""
+
+    def event(self, pod: Obj, field_path: str, type_: str, reason: str, message: str) -> None: ...
+    async def env_sources(self, pod: Obj) -> EnvSources: ...
+    async def volume_inputs(self, pod: Obj) -> VolumeInputs: ...
+
+
+@dataclass
+class NodeContext:
+    node_ip: str
+    root_dir: str
+    log_root: str
+    memory_capacity: int
+    runtime_prefix: str = "containerd://"
+    cgroup_parent: str = ""
+
+
+def pod_full_name(pod: Obj) -> str:
+    m = pod["metadata"]
+    return f"{m['name']}_{m.get('namespace', 'default')}({m['uid']})"
+
+
+def field_path(pod: Obj, name: str) -> str:
+    for kind in ("initContainers", "containers"):
+        if any(c.get("name") == name for c in (pod.get("spec") or {}).get(kind) or []):
+            return f"spec.{kind}{{{name}}}"
+    return ""
+
+
+def grace_period(pod: Obj) -> int:
+    meta = pod.get("metadata") or {}
+    if meta.get("deletionGracePeriodSeconds") is not None:
+        return int(meta["deletionGracePeriodSeconds"])
+    g = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+    return 30 if g is None else int(g)
+
+
+@dataclass
+class Shared:
+    """Kubelet-wide state workers share: container and image pull back-offs."""
+    crash_backoff: Backoff = field(default_factory=Backoff)
+    pull_backoff: Backoff = field(default_factory=Backoff)
+
+
+class PodWorker:
+    def __init__(self, uid: str, runtime: Runtime, host: Host, node: NodeContext, shared: Shared,
+                 clock: Callable[[], float]) -> None:
+        self.uid = uid
+        self.runtime = runtime
+        self.host = host
+        self.node = node
+        self.shared = shared
+        self.clock = clock
+        self.waiting: dict[str, tuple[str, str]] = {}
+        self.probes: dict[tuple[str, str], ProbeWorker] = {}
+        self.rt = PodRuntime()
+        self.terminated = False  # containers and sandbox stopped after deletion (or the pod finished)
+        self.volumes: list[VolumePlan] = []
+
+    # ---------------------------------------------------------------- one pass
+    async def sync(self, pod: Obj) -> Obj:
+        """Bring the runtime toward the pod's spec; returns the status to report."""
+        self.rt = await inspect(self.runtime, self.uid)
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            await self.terminate(pod)
+            return self.status(pod)
+        if self.terminated:
+            return self.status(pod)
+        acts = compute_actions(pod, self.rt, self._failed(LIVENESS), self._failed(STARTUP))
+        if acts.kill_pod:
+            await self._kill_pod(pod, grace_period(pod), "")
+        sandbox_id = acts.sandbox_id
+        if acts.create_sandbox:
+            sandbox_id = await self._run_sandbox(pod, acts.sandbox_attempt)
+            if not sandbox_id:
+                return self.status(pod)
+        if acts.start_init or acts.start:
+            if not await self._set_up_volumes(pod):
+                return self.status(pod)
+        for k in acts.kill:
+            self.host.event(pod, field_path(pod, k.name), "Normal", "Killing", k.message)
+            await self._stop(pod, k.container_id, k.name, grace_period(pod))
+        self.rt = await inspect(self.runtime, self.uid)
+        for name in ([acts.start_init] if acts.start_init else []) + acts.start:
+            await self._start(pod, name, sandbox_id)
+        self.rt = await inspect(self.runtime, self.uid)
+        status = self.status(pod)
+        if status["phase"] in ("Succeeded", "Failed") and any(s.ready for s in self.rt.sandboxes):
+            await self._kill_pod(pod, grace_period(pod), "")  # a finished pod keeps its containers, not its sandbox
+            self.terminated = True
+        return status
+
+    def status(self, pod: Obj) -> Obj:
+        ready = {cid: bool(w.result) for (cid, kind), w in self.probes.items() if kind == READINESS}
+        started = {cid: w.result is True for (cid, kind), w in self.probes.items() if kind == STARTUP}
+        inp = StatusInputs(node_ip=self.node.node_ip, now=self.clock(), runtime_prefix=self.node.runtime_prefix,
+                           waiting=dict(self.waiting), ready=ready, started=started, terminal=self.terminated)
+        return pod_status(pod, self.rt, inp)
+
+    def _failed(self, kind: str) -> frozenset[str]:
+        return frozenset(cid for (cid, k), w in self.probes.items() if k == kind and w.failed)
+
+    # ---------------------------------------------------------------- sandbox and volumes
+    async def _run_sandbox(self, pod: Obj, attempt: int) -> str:
+        cfg = sandbox_config(pod, attempt, self.node.log_root, self.node.cgroup_parent)
+        try:
+            os.makedirs(cfg.log_directory, exist_ok=True)
+            resp = await self.runtime.RunPodSandbox(api.RunPodSandboxRequest(config=cfg))
+        except (CRIError, OSError) as e:
+            self.host.event(pod, "", "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+            return ""
+        if attempt > 0:
+            self.host.event(pod, "", "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and "
+                            "re-created.")
+        self.rt = await inspect(self.runtime, self.uid)
+        return resp.pod_sandbox_id
+
+    async def _set_up_volumes(self, pod: Obj) -> bool:
+        try:
+            plans = plan_volumes(pod, await self.host.volume_inputs(pod))
+            for p in plans:
+                volume_io.set_up(p)
+        except MountError as e:
+            self.host.event(pod, "", "Warning", "FailedMount", str(e))
+            return False
+        except OSError as e:
+            self.host.event(pod, "", "Warning", "FailedMount", f"MountVolume.SetUp failed: {e}")
+            return False
+        self.volumes = plans
+        return True
+
+    # ---------------------------------------------------------------- containers
+    def _spec(self, pod: Obj, name: str) -> Obj:
+        spec = pod.get("spec") or {}
+        return next(c for c in list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
+                    if c["name"] == name)
+
+    async def _start(self, pod: Obj, name: str, sandbox_id: str) -> None:
+        container = self._spec(pod, name)
+        fp = field_path(pod, name)
+        prev = self.rt.latest(name)
+        now = self.clock()
+        if prev is not None and prev.state == EXITED:
+            key = container_key(pod["metadata"]["name"], pod["metadata"].get("namespace", ""), self.uid, name)
+            msg = check_restart(self.shared.crash_backoff, key, prev.finished_at, now, name, pod_full_name(pod))
+            if msg is not None:
+                self.waiting[name] = ("CrashLoopBackOff", msg)
+                self.host.event(pod, fp, "Warning", "BackOff",
+                                f"Back-off restarting failed container {name} in pod {pod_full_name(pod)}")
+                return
+        image_ref = await self._ensure_image(pod, container, fp)
+        if image_ref is None:
+            return
+        try:
+            sources = await self.host.env_sources(pod)
+            sources.pod_ips = [s.ip for s in self.rt.sandboxes if s.ready and s.ip][:1] or sources.pod_ips
+            env = container_env(pod, container, sources)
+        except ConfigError as e:
+            self.waiting[name] = ("CreateContainerConfigError", str(e))
+            self.host.event(pod, fp, "Warning", "Failed", f"Error: {e}")
+            return
+        attempt = restart_count(self.rt, name)
+        cfg = container_config(pod, container, attempt=attempt, env=env,
+                               command=expand_command(list(container.get("command") or []), env),
+                               args=expand_command(list(container.get("args") or []), env),
+                               mounts=container_mounts(container, self.volumes), image=image_ref,
+                               log_dir="", memory_capacity=self.node.memory_capacity)
+        sb_cfg = sandbox_config(pod, self.rt.sandbox.attempt if self.rt.sandbox else 0, self.node.log_root,
+                                self.node.cgroup_parent)
+        try:
+            cid = (await self.runtime.CreateContainer(api.CreateContainerRequest(
+                pod_sandbox_id=sandbox_id, config=cfg, sandbox_config=sb_cfg))).container_id
+        except CRIError as e:
+            self.waiting[name] = ("CreateContainerError", e.message)
+            self.host.event(pod, fp, "Warning", "Failed", f"Error: {e}")
+            return
+        self.host.event(pod, fp, "Normal", "Created", f"Created container: {name}")
+        try:
+            await self.runtime.StartContainer(api.StartContainerRequest(container_id=cid))
+        except CRIError as e:
+            self.waiting[name] = ("RunContainerError", str(e))
+            self.host.event(pod, fp, "Warning", "Failed", f"Error: {e}")
+            return
+        self.waiting.pop(name, None)
+        self.host.event(pod, fp, "Normal", "Started", f"Started container {name}")
+        self._add_probes(container, cid, self.clock())
+
+    async def _ensure_image(self, pod: Obj, container: Obj, fp: str) -> str | None:
+        """The kubelet's EnsureImageExists: pull policy, pull back-off, Pulling/Pulled/Failed/BackOff events."""
+        name, image = container["name"], container.get("image", "")
+        policy = container.get("imagePullPolicy") or ("Always" if _latest(image) else "IfNotPresent")
+        spec = api.ImageSpec(image=image)
+        try:
+            present = (await self.runtime.ImageStatus(api.ImageStatusRequest(image=spec))).image
+        except CRIError as e:
+            self.waiting[name] = ("ImageInspectError", str(e))
+            self.host.event(pod, fp, "Warning", "InspectFailed", f"Failed to inspect image \"{image}\": {e}")
+            return None
+        if policy != "Always" and present.id:
+            self.host.event(pod, fp, "Normal", "Pulled", f'Container image "{image}" already present on machine')
+            return present.id
+        if policy == "Never":
+            msg = f'Container image "{image}" is not present with pull policy of Never'
+            self.waiting[name] = ("ErrImageNeverPull", msg)
+            self.host.event(pod, fp, "Warning", "ErrImageNeverPull", msg)
+            return None
+        key = f"{self.uid}_{image}"
+        now = self.clock()
+        backoff = self.shared.pull_backoff
+        if backoff.in_backoff_since_update(key, now):
+            msg = f'Back-off pulling image "{image}"'
+            self.waiting[name] = ("ImagePullBackOff", msg)
+            self.host.event(pod, fp, "Normal", "BackOff", msg)
+            self.host.event(pod, fp, "Warning", "Failed", "Error: ImagePullBackOff")
+            return None
+        self.host.event(pod, fp, "Normal", "Pulling", f'Pulling image "{image}"')
+        start = self.clock()
+        try:
+            ref = (await self.runtime.PullImage(api.PullImageRequest(image=spec))).image_ref
+        except CRIError as e:
+            backoff.next(key, now, now)
+            self.waiting[name] = ("ErrImagePull", str(e))
+            self.host.event(pod, fp, "Warning", "Failed", f'Failed to pull image "{image}": {e}')
+            self.host.event(pod, fp, "Warning", "Failed", "Error: ErrImagePull")
+            return None
+        took = go_ms(self.clock() - start)
+        size = 0
+        try:
+            size = (await self.runtime.ImageStatus(api.ImageStatusRequest(image=spec))).image.size
+        except CRIError:
+            pass
+        self.host.event(pod, fp, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took} ({took} '
+                        f"including waiting). Image size: {size} bytes.")
+        return ref
+
+    def _add_probes(self, container: Obj, cid: str, started_at: float) -> None:
+        for kind, probe in container_probes(container).items():
+            self.probes[(cid, kind)] = ProbeWorker(kind, ProbeSpec.from_probe(probe), cid, started_at)
+
+    # ---------------------------------------------------------------- probes
+    async def probe(self, pod: Obj) -> bool:
+        """Run every probe that is due; True when a result changed (status to write, maybe a restart)."""
+        changed = False
+        now = self.clock()
+        live = {c.id: c for c in self.rt.running()}
+        for key in [k for k in self.probes if k[0] not in live]:
+            del self.probes[key]
+        ip = self.rt.sandbox.ip if self.rt.sandbox else ""
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            ip = self.node.node_ip
+        due = []
+        for (cid, kind), w in self.probes.items():
+            startup = self.probes.get((cid, STARTUP))
+            if w.due(now, startup_passed=startup is None or startup.result is True):
+                due.append(((cid, kind), w))
+        results = await asyncio.gather(*(self._run_one(pod, live[cid].name, cid, kind, ip)
+                                         for (cid, kind), _ in due))
+        for ((cid, kind), w), (ok, output) in zip(due, results, strict=True):
+            name = live[cid].name
+            if not ok:
+                self.host.event(pod, field_path(pod, name), "Warning", "Unhealthy",
+                                f"{kind} probe failed: {output}")
+            if w.record(ok, self.clock()):
+                changed = True
+        return changed
+
+    async def _run_one(self, pod: Obj, name: str, cid: str, kind: str, ip: str) -> tuple[bool, str]:
+        container = self._spec(pod, name)
+        probe = container_probes(container)[kind]
+        try:
+            return await run_probe(probe, self.runtime, container, cid, ip)
+        except Exception as e:  # a probe that cannot even run is a failed probe, with the reason shown
+            return False, str(e)
+
+    def next_probe_time(self) -> float | None:
+        times = [w.next_time() for w in self.probes.values() if not (w.on_hold or w.done)]
+        return min(times) if times else None
+
+    # ---------------------------------------------------------------- termination
+    async def terminate(self, pod: Obj) -> None:
+        if not self.terminated:
+            await self._kill_pod(pod, grace_period(pod), "Stopping container {}")
+            self.terminated = True
+        self.rt = await inspect(self.runtime, self.uid)
+
+    async def _kill_pod(self, pod: Obj, grace: int, message: str) -> None:
+        running = self.rt.running()
+        await asyncio.gather(*(self._kill_container(pod, c.id, c.name, grace, message) for c in running))
+        for sb in self.rt.sandboxes:
+            if sb.ready:
+                try:
+                    await self.runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=sb.id))
+                except CRIError as e:
+                    log.warning("stop sandbox %s: %s", sb.id, e)
+        self.rt = await inspect(self.runtime, self.uid)
+
+    async def _kill_container(self, pod: Obj, cid: str, name: str, grace: int, message: str) -> None:
+        self.host.event(pod, field_path(pod, name), "Normal", "Killing",
+                        message.format(name) if message else f"Stopping container {name}")
+        await self._stop(pod, cid, name, grace)
+
+    async def _stop(self, pod: Obj, cid: str, name: str, grace: int) -> None:
+        start = self.clock()
+        pre_stop = ((self._spec(pod, name).get("lifecycle") or {}).get("preStop")) if self._has(pod, name) else None
+        if pre_stop and grace > 0:
+            await self._run_pre_stop(pod, name, cid, pre_stop, grace)
+            grace = max(MIN_GRACE_S, grace - int(self.clock() - start))
+        try:
+            await self.runtime.StopContainer(api.StopContainerRequest(container_id=cid, timeout=grace))
+        except CRIError as e:
+            if not e.not_found:
+                log.warning("stop container %s: %s", cid, e)
+        self.probes = {k: w for k, w in self.probes.items() if k[0] != cid}
+
+    def _has(self, pod: Obj, name: str) -> bool:
+        try:
+            self._spec(pod, name)
+            return True
+        except StopIteration:
+            return False
+
+    async def _run_pre_stop(self, pod: Obj, name: str, cid: str, hook: Obj, grace: int) -> None:
+        container = self._spec(pod, name)
+        probe = {**hook, "timeoutSeconds": grace}
+        if "sleep" in hook:
+            await asyncio.sleep(min(grace, int(hook["sleep"].get("seconds") or 0)))
+            return
+        ip = self.rt.sandbox.ip if self.rt.sandbox else ""
+        try:
+            ok, out = await asyncio.wait_for(run_probe(probe, self.runtime, container, cid, ip), grace)
+        except TimeoutError:
+            ok, out = False, "timeout"
+        if not ok:
+            kind = "Exec" if "exec" in hook else "HTTP"
+            self.host.event(pod, field_path(pod, name), "Warning", "FailedPreStopHook",
+                            f"PreStopHook failed: {kind} lifecycle hook ({_hook_text(hook)}) for Container "
+                            f'"{name}" in Pod "{pod_full_name(pod)}" failed - error: {out}')
+
+    def gone(self) -> bool:
+        """Nothing of the pod runs any more (its object may now be deleted)."""
+        return not self.rt.running() and not any(s.ready for s in self.rt.sandboxes)
+
+    async def remove(self) -> None:
+        """After the pod object is gone: remove containers, sandboxes and the pod's directory."""
+        rt = await inspect(self.runtime, self.uid)
+        for c in rt.containers:
+            try:
+                await self.runtime.RemoveContainer(api.RemoveContainerRequest(container_id=c.id))
+            except CRIError as e:
+                log.warning("remove container %s: %s", c.id, e)
+        for sb in rt.sandboxes:
+            try:
+                if sb.ready:
+                    await self.runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=sb.id))
+                await self.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sb.id))
+            except CRIError as e:
+                log.warning("remove sandbox %s: %s", sb.id, e)
+        volume_io.tear_down(self.node.root_dir, self.uid)
+
+
+def _latest(image: str) -> bool:
+    last = image.rsplit("/", 1)[-1]
+    if "@" in last:
+        return False
+    return ":" not in last or last.endswith(":latest")
+
+
+def _hook_text(hook: Obj) -> str:
+    if "exec" in hook:
+        return str(hook["exec"].get("command"))
+    return str(hook.get("httpGet", {}).get("path", ""))
+
+
