@@ -628,6 +628,8 @@ class ConfigMapStrategy(Strategy):
 
 
 class ResourceQuotaStrategy(Strategy):
+    has_status = True  # kube's: status is dropped on create and kept on update; only the quota controller writes it
+
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return decoded(obj, core_rules.resource_quota)
 
