@@ -39,11 +39,12 @@ def rfc3339(t: float) -> str:
 
 
 def object_reference(obj: Object) -> Object:
-    """The involvedObject: kind, namespace, name, uid, apiVersion, resourceVersion (reference.GetReference)."""
+    """The involvedObject: kind, namespace, name, uid, apiVersion, resourceVersion (reference.GetReference); a
+    top-level `fieldPath` (the kubelet's `spec.containers{c}`) is carried over."""
     meta = obj.get("metadata") or {}
     ref = {"kind": obj.get("kind", ""), "namespace": meta.get("namespace", ""), "name": meta.get("name", ""),
            "uid": meta.get("uid", ""), "apiVersion": obj.get("apiVersion", ""),
-           "resourceVersion": meta.get("resourceVersion", "")}
+           "resourceVersion": meta.get("resourceVersion", ""), "fieldPath": obj.get("fieldPath", "")}
     return {k: v for k, v in ref.items() if v}
 
 
