@@ -33,6 +33,7 @@ class NodeInfo:
     unschedulable: bool
     images: dict[str, int]  # image name -> size in bytes (every name the node reports for it)
     pods: dict[str, PodInfo] = field(default_factory=dict)  # by uid
+    pods_by_namespace: dict[str, dict[str, PodInfo]] = field(default_factory=dict)  # ns -> uid -> pod
     requested: dict[str, int] = field(default_factory=dict)
     nonzero_cpu: int = 0
     nonzero_memory: int = 0
@@ -62,6 +63,7 @@ class NodeInfo:
         if p.uid in self.pods:
             self.remove_pod(p.uid)
         self.pods[p.uid] = p
+        self.pods_by_namespace.setdefault(p.namespace, {})[p.uid] = p
         for k, v in p.requests.items():
             self.requested[k] = self.requested.get(k, 0) + v
         self.nonzero_cpu += p.nonzero_cpu
@@ -78,6 +80,11 @@ class NodeInfo:
         p = self.pods.pop(uid, None)
         if p is None:
             return None
+        in_ns = self.pods_by_namespace.get(p.namespace)
+        if in_ns is not None:
+            in_ns.pop(uid, None)
+            if not in_ns:
+                del self.pods_by_namespace[p.namespace]
         for k, v in p.requests.items():
             self.requested[k] = self.requested.get(k, 0) - v
         self.nonzero_cpu -= p.nonzero_cpu

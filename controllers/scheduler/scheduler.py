@@ -242,6 +242,9 @@ class Scheduler:
                 pr = preempt(profile, info, snap, fe.diagnosis)
                 if pr.candidate is not None:
                     nominate = pr.candidate.node
+                    # nominated at once (kube's nominator), so the room being freed is not taken by lower pods
+                    qp.info = dataclasses.replace(info, nominated_node=nominate)
+                    self._set_nominated(qp.info, info.uid)
                     self._spawn(self._preempt(info, pr.candidate, profile.scheduler_name))
                 else:
                     fe.diagnosis.post_filter_msg = pr.message

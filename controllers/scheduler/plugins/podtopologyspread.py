@@ -50,8 +50,10 @@ def constraints(pod: PodInfo, when: str) -> list[Constraint]:
 
 
 def _count(node: NodeInfo, pod: PodInfo, sel: Selector) -> int:
-    return sum(1 for p in node.pods.values()
-               if p.namespace == pod.namespace and not p.terminating and sel.matches(p.labels))
+    in_ns = node.pods_by_namespace.get(pod.namespace)
+    if not in_ns:
+        return 0
+    return sum(1 for p in in_ns.values() if not p.terminating and sel.matches(p.labels))
 
 
 def domain_counts(pod: PodInfo, cons: list[Constraint], nodes: list[NodeInfo]) -> list[dict[str, int]]:
