@@ -22,6 +22,7 @@ import grpc.aio
 
 from agents.cri import api
 from agents.cri.runtime import CRIFailure, Options, ProcessRuntime, cleanup_root
+from agents.cri.streaming import StreamingServer
 from raftkv._pb.runtime.v1 import api_pb2_grpc as api_grpc
 
 log = logging.getLogger("raftkv.cri")
@@ -45,6 +46,10 @@ class _Base:
 
 
 class RuntimeService(_Base, api_grpc.RuntimeServiceServicer):
+    def __init__(self, rt: ProcessRuntime, pool: concurrent.futures.Executor, streams: StreamingServer) -> None:
+        super().__init__(rt, pool)
+        self.streams = streams
+
     async def Version(self, request: Any, context: Any) -> api.VersionResponse:
         return self.rt.version()
 
@@ -117,16 +122,18 @@ class RuntimeService(_Base, api_grpc.RuntimeServiceServicer):
         return await self.run(context, self.rt.exec_sync, request.container_id, list(request.cmd), request.timeout)
 
     async def Exec(self, request: Any, context: Any) -> api.ExecResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "streaming exec is served by the kubelet (see README)")
-        raise AssertionError("unreachable")
+        if not (request.stdin or request.stdout or request.stderr):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "one of stdin, stdout, or stderr must be set")
+        await self.run(context, self.rt.container_status, request.container_id, False)
+        return api.ExecResponse(url=self.streams.url("exec", request))
 
     async def Attach(self, request: Any, context: Any) -> api.AttachResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "streaming attach is served by the kubelet (see README)")
-        raise AssertionError("unreachable")
+        await self.run(context, self.rt.container_status, request.container_id, False)
+        return api.AttachResponse(url=self.streams.url("attach", request))
 
     async def PortForward(self, request: Any, context: Any) -> api.PortForwardResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "port-forward is served by the kubelet (see README)")
-        raise AssertionError("unreachable")
+        await self.run(context, self.rt.sandbox_status, request.pod_sandbox_id, False)
+        return api.PortForwardResponse(url=self.streams.url("portforward", request))
 
     async def ContainerStats(self, request: Any, context: Any) -> api.ContainerStatsResponse:
         stats = await self.run(context, self.rt.container_stats, request.container_id)
@@ -163,12 +170,15 @@ class ImageService(_Base, api_grpc.ImageServiceServicer):
         return await self.run(context, self.rt.image_fs_info)
 
 
-async def serve(opts: Options, socket_path: str, ready: Callable[[], None] | None = None) -> None:
+async def serve(opts: Options, socket_path: str, ready: Callable[[], None] | None = None,
+                stream_address: str = "127.0.0.1", stream_port: int = 0) -> None:
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="cri")
     rt = ProcessRuntime(opts)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 << 20),
                                       ("grpc.max_send_message_length", 16 << 20)])
-    api_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(rt, pool), server)
+    streams = StreamingServer(rt, stream_address, stream_port)
+    await streams.start()
+    api_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(rt, pool, streams), server)
     api_grpc.add_ImageServiceServicer_to_server(ImageService(rt, pool), server)
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
     if os.path.exists(socket_path):
@@ -194,6 +204,7 @@ async def serve(opts: Options, socket_path: str, ready: Callable[[], None] | Non
     reaper.cancel()
     # containers keep running: a restarted server adopts them (as containerd's shims outlive containerd)
     await server.stop(2)
+    await streams.stop()
     pool.shutdown(wait=False)
 
 
@@ -208,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--netns-prefix", default=Options.netns_prefix)
     parser.add_argument("--cgroup-parent", default=Options.cgroup_parent,
                         help="cgroup for sandboxes whose config names none")
+    parser.add_argument("--stream-address", default="127.0.0.1",
+                        help="address of the exec/attach/port-forward streaming server (containerd's default)")
+    parser.add_argument("--stream-port", type=int, default=0, help="its port (0: any free port)")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove every pod, mount, cgroup, netns and the bridge this root knows, then exit")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -223,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cleanup:
         cleanup_root(opts)
         return 0
-    asyncio.run(serve(opts, args.listen))
+    asyncio.run(serve(opts, args.listen, stream_address=args.stream_address, stream_port=args.stream_port))
     return 0
 
 
