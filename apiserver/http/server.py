@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import time
 from typing import Any
 
@@ -17,9 +18,10 @@ from aiohttp import web
 
 from apiserver import errors, managedfields, patch, protobuf
 from apiserver.api import discovery, openapi, tables
-from apiserver.api.fieldvalidation import FIELD_VALIDATION_MODES, unknown_fields
+from apiserver.api.fieldvalidation import FIELD_VALIDATION_MODES, decode_error, unknown_fields
 from apiserver.api.resources import RESOURCES, Resource, find
 from apiserver.http import reviews
+from apiserver.http.kubelet_proxy import KubeletClientOptions, KubeletProxy
 from apiserver.http.negotiation import discovery_version, object_format
 from apiserver.http.openapi_v2 import OpenAPIV2
 from apiserver.http.security import RequestAdmission, Security
@@ -51,6 +53,16 @@ def _json(body: Any, status: int = 200, content_type: str = JSON) -> web.Respons
     return web.Response(status=status, body=json.dumps(body).encode(), headers={"Content-Type": content_type})
 
 
+
+class GoYAMLLoader(yaml.SafeLoader):
+    """YAML as kube-apiserver reads it (sigs.k8s.io/yaml, go-yaml v2's YAML 1.1): `y`, `Y`, `n` and `N` are booleans
+    too, so `app: y` is a bool that a string field refuses, as there."""
+
+    bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
+
+
+GoYAMLLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+
 class APIHandler:
     def __init__(self, registry: Registry, security: Security, *, server_address: str, clock: Any = time.time,
                  definitions: dict[str, Any] | None = None) -> None:
@@ -63,6 +75,7 @@ class APIHandler:
         self.server_address = server_address
         self.clock = clock
         self.lines: dict[tuple[str, ...], bytes] = {}  # encoded watch events, shared by watchers (insertion-ordered)
+        self.kubelets = KubeletProxy(registry, KubeletClientOptions())  # app.py sets the configured one
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         info: RequestInfo = request["request_info"]
@@ -153,7 +166,7 @@ class APIHandler:
             raise errors.unsupported_media_type(ctype)
         try:
             if ctype in ("application/yaml", "application/apply-patch+yaml"):
-                return yaml.safe_load(raw.decode()), ctype
+                return yaml.load(raw.decode(), Loader=GoYAMLLoader), ctype  # noqa: S506 (a SafeLoader)
             return (json.loads(raw) if raw.strip() else None), ctype
         except (ValueError, yaml.YAMLError) as e:
             raise errors.bad_request(f"the body of the request could not be decoded: {e}") from e
@@ -197,6 +210,10 @@ class APIHandler:
             raise errors.bad_request(f"fieldValidation parameter must be one of: Ignore, Warn, Strict (got {mode!r})")
         if not isinstance(obj, dict):
             return
+        problem = decode_error(obj, openapi.schema_name(resource), self.definitions)
+        if problem:  # the decoder's type error comes before any strict-decoding complaint
+            raise errors.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                                     f"{resource.kind}: {problem}")
         unknown = unknown_fields(obj, openapi.schema_name(resource), self.definitions, prune=True)
         if mode == "Ignore":
             return
@@ -238,7 +255,8 @@ class APIHandler:
         admission = RequestAdmission(self.security, self.registry, info, resource, request["user"], dry_run)
         if sub == "scale":
             return await self.scale(request, info, resource, store, ns, dry_run, admission)
-        if resource.plural == "pods" and not resource.group and sub in ("binding", "eviction", "log"):
+        if resource.plural == "pods" and not resource.group and sub in ("binding", "eviction", "log", "exec", "attach",
+                                                                       "portforward"):
             return await self.pod_subresource(request, info, store, ns, dry_run, admission)
         if verb == "list":
             return self.render(request, resource, await store.list(ns, self.list_options(request, store)))
@@ -251,10 +269,9 @@ class APIHandler:
             self.check_fields(request, resource, body)
             if isinstance(body, dict):
                 self.tracker(request, resource)(None, body)
-            created = await store.create(ns, body, dry_run=dry_run, admission=admission)
-            if resource.plural == "namespaces" and not resource.group and not dry_run:
-                await self.registry.ensure_default_service_account(created["metadata"]["name"])
-            return self.render(request, resource, created, 201)
+            # Its `default` ServiceAccount comes from kube-controller-manager's serviceaccount controller.
+            return self.render(request, resource, await store.create(ns, body, dry_run=dry_run, admission=admission),
+                               201)
         if verb == "update":
             body, _ = await self.read_body(request)
             self.check_fields(request, resource, body)
@@ -266,20 +283,16 @@ class APIHandler:
         if verb == "delete":
             opts = await self.delete_options(request)
             # A namespace's content is deleted by the namespace controller, dependents by the garbage collector
-            # (kube-controller-manager's): the API server only records the deletion and its finalizers.
-            deleted = await store.delete(ns, info.name, opts, admission=admission)
-            if not deleted["metadata"].get("deletionTimestamp"):
-                await admission.release_quota(deleted)
-            return self.render(request, resource, deleted)
+            # (kube-controller-manager's): the API server only records the deletion and its finalizers. Quota usage
+            # is given back by the resourcequota controller.
+            return self.render(request, resource, await store.delete(ns, info.name, opts, admission=admission))
         if verb == "deletecollection":
             opts = await self.delete_options(request)
             listed = await store.list(ns, self.list_options(request, store))
             for item in listed["items"]:
                 try:
-                    deleted = await store.delete(item["metadata"].get("namespace", ""), item["metadata"]["name"],
-                                                 opts, admission=admission)
-                    if not deleted["metadata"].get("deletionTimestamp"):
-                        await admission.release_quota(deleted)
+                    await store.delete(item["metadata"].get("namespace", ""), item["metadata"]["name"], opts,
+                                       admission=admission)
                 except errors.APIError as e:
                     if e.code != 404:
                         raise
@@ -289,29 +302,13 @@ class APIHandler:
     async def pod_subresource(self, request: web.Request, info: RequestInfo, store: GenericStore, ns: str,
                               dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
         """pods/binding (the scheduler's write), pods/eviction (a delete; no PodDisruptionBudgets are served, so
-        nothing refuses it) and pods/log (proxied to the node's kubelet, which does not exist yet)."""
+        nothing refuses it); pods/log, exec, attach and portforward are proxied to the pod's kubelet
+        (http/kubelet_proxy.py)."""
         sub = info.subresource
-        if sub == "log":
-            if info.verb != "get":
+        if sub in ("log", "exec", "attach", "portforward"):
+            if sub == "log" and info.verb != "get":
                 raise errors.method_not_allowed()
-            pod = await store.get(ns, info.name)
-            names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-            container = request.query.get("container", "")
-            if not container:
-                if len(names) != 1:
-                    raise errors.bad_request(f"a container name must be specified for pod {info.name}, choose one "
-                                             f"of: [{' '.join(str(n) for n in names)}]")
-                container = str(names[0])
-            inits = [c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []]
-            if container not in names and container not in inits:
-                raise errors.bad_request(f"container {container} is not valid for pod {info.name}")
-            node = (pod.get("spec") or {}).get("nodeName")
-            if not node:
-                # kube-apiserver answers an empty log for a pod no node has yet.
-                return web.Response(status=200, body=b"", headers={"Content-Type": "text/plain"})
-            raise errors.APIError(f'no kubelet serves node "{node}": this API server cannot fetch the logs of '
-                                  f'container "{container}" in pod "{info.name}" (kubelets are not implemented yet)',
-                                  "ServiceUnavailable", 503)
+            return await self.kubelets.serve(request, sub, await store.get(ns, info.name))
         if info.verb != "create":
             raise errors.method_not_allowed()
         body, _ = await self.read_body(request)
@@ -323,9 +320,7 @@ class APIHandler:
             opts = DeleteOptions(raw.get("propagationPolicy") or "", raw.get("gracePeriodSeconds"),
                                  (raw.get("preconditions") or {}).get("uid") or "",
                                  (raw.get("preconditions") or {}).get("resourceVersion") or "", dry_run)
-            deleted = await store.delete(ns, info.name, opts, admission=admission)
-            if not deleted["metadata"].get("deletionTimestamp"):
-                await admission.release_quota(deleted)
+            await store.delete(ns, info.name, opts, admission=admission)
             return _json(success, 201)
         target = body.get("target") or {}
         node = target.get("name") if isinstance(target, dict) else None
