@@ -80,11 +80,14 @@ class QuotaExceeded(Exception):
 def check_quotas(quotas: list[Obj], delta: dict[str, Decimal],
                  require_usage_stats: bool = True) -> list[tuple[str, dict[str, str]]]:
     """For each quota that tracks something in ``delta``: (quota name, its new ``status.used``).
-    Raises QuotaExceeded with kube-apiserver's text for the first quota (by name) the request would exceed, or
-    when a quota limits a compute resource the object does not declare."""
+    Raises QuotaExceeded with kube-apiserver's text for the first quota (by name) the request would exceed, when a
+    quota limits a compute resource the object does not declare, or when its status.hard names a tracked resource
+    status.used does not have yet ("status unknown")."""
     updates = []
     for q in sorted(quotas, key=lambda q: q["metadata"]["name"]):
-        hard = (q.get("spec") or {}).get("hard") or {}
+        # What is enforced is status.hard, written by the quota controller with status.used: a quota it has not
+        # looked at yet (no status) constrains nothing, as in kube-apiserver.
+        hard = (q.get("status") or {}).get("hard") or {}
         used = (q.get("status") or {}).get("used") or {}
         tracked = [r for r in hard if r in delta]
         missing = sorted(r for r in hard if r.startswith(("requests.", "limits.")) and r not in delta
@@ -159,29 +162,3 @@ def tracked_resources(hard: Obj) -> set[tuple[str, str]]:
             out.add(("", "services"))
     return out
 
-
-def compute_usage(hard: Obj, objects: dict[tuple[str, str], list[Obj]]) -> dict[str, str]:
-    """``status.used`` for a quota from every existing object it counts (the quota controller's recalculation).
-    Objects being deleted still count, as in kube-controller-manager, until they are gone."""
-    totals: dict[str, Decimal] = {name: Decimal(0) for name in hard}
-    for (group, resource), objs in objects.items():
-        for obj in objs:
-            for name, v in usage_delta(resource, group, obj).items():
-                if name in totals:
-                    totals[name] += v
-    return {name: _fmt(name, v) for name, v in totals.items()}
-
-
-def release_usage(quotas: list[Obj], delta: dict[str, Decimal]) -> list[tuple[str, dict[str, str]]]:
-    """The new ``status.used`` of each quota after an object that consumed ``delta`` is gone (never below 0)."""
-    updates = []
-    for q in sorted(quotas, key=lambda q: q["metadata"]["name"]):
-        hard = (q.get("spec") or {}).get("hard") or {}
-        used = dict((q.get("status") or {}).get("used") or {})
-        tracked = [r for r in hard if r in delta and r in used]
-        if not tracked:
-            continue
-        for r in tracked:
-            used[r] = _fmt(r, max(quantity.parse(used[r]) - delta[r], Decimal(0)))
-        updates.append((q["metadata"]["name"], used))
-    return updates

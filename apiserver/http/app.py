@@ -71,7 +71,6 @@ async def bootstrap_namespaces(registry: Registry) -> None:
         except errors.APIError as e:
             if e.code != 409:
                 raise
-        await registry.ensure_default_service_account(name)
 
 
 RBAC_PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}

@@ -23,19 +23,12 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from apiserver import errors
 from apiserver.admission import AdmissionError, Attributes, Operation, build_chain
-from apiserver.admission.resource_quota import (
-    QuotaExceeded,
-    check_quotas,
-    compute_usage,
-    release_usage,
-    tracked_resources,
-    usage_delta,
-)
+from apiserver.admission.resource_quota import QuotaExceeded, check_quotas, usage_delta
+from apiserver.admission.service_account import DEFAULT_SA, MIRROR_POD_ANNOTATION
 from apiserver.admission.types import forbidden as admission_forbidden
 from apiserver.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
 from apiserver.api.resources import Resource
@@ -49,12 +42,11 @@ from apiserver.authz.modes import build_authorizer
 from apiserver.authz.rbac import EscalationError, RBACAuthorizer, check_binding_write, check_role_write
 from apiserver.registry.store import Guard, ListOptions, Registry
 from apiserver.request_info import RequestInfo
-from apiserver.storage.errors import RevisionMismatch, StorageError
 from apiserver.storage.lister import Lister
 
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 MAX_WEBHOOK_RESPONSE_BYTES = 3 * 1024 * 1024
-MAX_RELEASE_RETRIES = 16
+SA_LOOKUP_ATTEMPTS = 10  # kube-apiserver's for the `default` service account
 # What the auth state cache holds: RBAC, the Node authorizer's pod graph, service account token checks, and the
 # objects admission plugins read.
 CACHED_RESOURCES = ("namespaces", "pods", "serviceaccounts", "secrets", "limitranges", "resourcequotas", "roles",
@@ -182,11 +174,38 @@ class RequestAdmission:
     async def mutate(self, operation: str, obj: dict[str, Any] | None,
                      old: dict[str, Any] | None) -> dict[str, Any] | None:
         attrs = self.attributes(operation, obj, old)
+        if operation == "CREATE" and attrs.is_core("pods") and not attrs.subresource and obj is not None \
+                and "ServiceAccount" in self.security.chain.names:
+            await self._look_up_service_account(attrs.namespace, obj)
         await self._run(self.security.chain.admit, attrs)
-        if (self.resource.group, self.resource.plural) == ("", "resourcequotas") and attrs.object is not None \
-                and operation in ("CREATE", "UPDATE") and not self.info.subresource:
-            await self._fill_quota_status(attrs.object)
         return attrs.object
+
+    async def _look_up_service_account(self, namespace: str, pod: dict[str, Any]) -> None:
+        """kube-apiserver's ServiceAccount plugin: a service account missing from the cache is read from the store,
+        `default` up to 10 times 100-200 ms apart (kube-controller-manager's serviceaccount controller creates it
+        just after the namespace). What is found goes into the cache the plugin reads."""
+        if MIRROR_POD_ANNOTATION in ((pod.get("metadata") or {}).get("annotations") or {}):
+            return
+        name = (pod.get("spec") or {}).get("serviceAccountName") or DEFAULT_SA
+        lister = self.security.lister
+        if lister.get("serviceaccounts", namespace, name) is not None:
+            return
+        store = self.registry.store("", "serviceaccounts")
+        assert store is not None
+        interval = random.uniform(0.1, 0.2)
+        for attempt in range(SA_LOOKUP_ATTEMPTS if name == DEFAULT_SA else 1):
+            if attempt:
+                await asyncio.sleep(interval)
+                if lister.get("serviceaccounts", namespace, name) is not None:
+                    return  # the watch brought it meanwhile
+            try:
+                sa = await store.get(namespace, name)
+            except errors.APIError as e:
+                if e.code != 404:
+                    raise
+                continue
+            lister.apply("serviceaccounts", namespace, name, sa, int(sa["metadata"]["resourceVersion"]))
+            return
 
     async def validate(self, operation: str, obj: dict[str, Any] | None, old: dict[str, Any] | None) -> list[Guard]:
         attrs = self.attributes(operation, obj, old)
@@ -248,48 +267,6 @@ class RequestAdmission:
             new = {**q, "status": {**(q.get("status") or {}), "used": used}}
             guards.append((store.key(namespace, name), int(q["metadata"]["resourceVersion"]), store.encode(new)))
         return guards
-
-    async def _fill_quota_status(self, quota: dict[str, Any]) -> None:
-        """status.hard and status.used from what exists now (kube-controller-manager's quota controller does this
-        asynchronously; until it has, kube-apiserver refuses the counted creates — here it is done inline)."""
-        hard = (quota.get("spec") or {}).get("hard") or {}
-        objects: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for group, plural in tracked_resources(hard):
-            store = self.registry.store(group, plural)
-            if store is not None:
-                objects[(group, plural)] = (await store.list(self.info.namespace, ListOptions()))["items"]
-        try:
-            used = compute_usage(hard, objects)
-        except ValueError as e:
-            raise errors.bad_request(f"invalid quota: {e}") from e
-        quota["status"] = {"hard": dict(hard), "used": used}
-
-    async def release_quota(self, obj: dict[str, Any]) -> None:
-        """After an object is gone, gives its usage back to the namespace's quotas (guarded, retried)."""
-        namespace = self.info.namespace
-        if not self.security.quota_enabled or not namespace or self.dry_run \
-                or not self.security.lister.list("resourcequotas", namespace):
-            return
-        try:
-            delta: dict[str, Decimal] = usage_delta(self.resource.plural, self.resource.group, obj)
-        except ValueError:
-            return
-        store = self.registry.store("", "resourcequotas")
-        assert store is not None
-        done: set[str] = set()  # quotas already given back; a retry must not release them twice
-        for _ in range(MAX_RELEASE_RETRIES):
-            quotas = [q for q in await self._fresh_quotas(namespace) if q["metadata"]["name"] not in done]
-            pending = False
-            for key, expected, value in self._guards(namespace, quotas, release_usage(quotas, delta)):
-                try:
-                    await self.registry.storage.update(key, value, expected)
-                    done.add(key.rsplit("/", 1)[-1])
-                except RevisionMismatch:
-                    pending = True
-                except StorageError:
-                    return
-            if not pending:
-                return
 
 
 def parse_list(values: Sequence[str]) -> tuple[str, ...]:

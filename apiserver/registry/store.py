@@ -690,15 +690,3 @@ class Registry:
     def set_observer(self, observer: Observer) -> None:
         for store in self.stores.values():
             store.observer = observer
-
-    async def ensure_default_service_account(self, namespace: str) -> None:
-        """Every namespace has a ``default`` ServiceAccount (kube-controller-manager's serviceaccount controller
-        creates it; done inline here until that controller exists), so pods pass the ServiceAccount plugin."""
-        store = self.store("", "serviceaccounts")
-        assert store is not None
-        try:
-            await store.create(namespace, {"apiVersion": "v1", "kind": "ServiceAccount",
-                                           "metadata": {"name": "default"}})
-        except errors.APIError as e:
-            if e.code != 409:
-                raise

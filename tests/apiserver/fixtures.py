@@ -118,10 +118,12 @@ class APIServer:
 def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
               etcd_client: EtcdTLS | None = None, bookmark_interval: float = 60.0,
               extra_args: Sequence[str] = (), kube_flags_only: bool = False, name: str = "apiserver",
-              port: int = 0) -> Iterator[APIServer]:
+              port: int = 0, controllers: Sequence[str] | None = None) -> Iterator[APIServer]:
     """With `kube_flags_only`, nothing but the serving flags and `extra_args` is passed (no --anonymous-auth, no
     --watch-bookmark-interval): the server runs on kube-apiserver's defaults. `name` keeps several servers'
-    files apart in one `tmp` (they share its client CA); `port` reuses a secure port (a restart)."""
+    files apart in one `tmp` (they share its client CA); `port` reuses a secure port (a restart). `controllers`:
+    what a `python -m controllers` beside it runs (default tests.controllers.cluster.SYSTEM_CONTROLLERS, the
+    serviceaccount controller that gives each namespace the `default` account pods need; `()` for none)."""
     certs = os.path.join(tmp, "pki")
     if not os.path.exists(os.path.join(certs, "ca.crt")):
         pki.init_ca(certs)
@@ -150,7 +152,10 @@ def apiserver(tmp: str, etcd_url: str, *, anonymous_auth: bool = False,
             with urllib.request.urlopen(f"{url}/readyz", timeout=2, context=srv.ssl_context()) as r:
                 return r.status == 200
         _wait(ready, "apiserver", proc, log)
-        yield srv
+        from tests.controllers.cluster import SYSTEM_CONTROLLERS, system_controllers
+        with system_controllers(srv, tmp, SYSTEM_CONTROLLERS if controllers is None else controllers,
+                                name=f"{name}-controllers"):
+            yield srv
     finally:
         _stop(proc)
 

@@ -16,7 +16,7 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +26,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from apiserver.kubeconfig import write_kubeconfig
 from raftkv import pki
 from tests.apiserver.fixtures import APIServer, EtcdTLS, apiserver, etcd
+from tests.conftest import wait_for
 
 ISSUER = "https://raftkv.test"
+# Beside the API server, as in a cluster: `default` accounts for pods, and quota usage (status) computed and given
+# back on deletes by the resourcequota controller — the API server only charges creates against status.
+CONTROLLERS = ("serviceaccount", "resourcequota")
+QUOTA_DEADLINE_S = 60
 KUBECTL_TIMEOUT_S = 60
 STATIC_TOKENS = {"vera": "vera-token-0123456789", "adam": "adam-token-0123456789"}
 
@@ -105,6 +110,28 @@ class AuthCluster:
         assert r.code in (200, 201), f"{method} {path} -> {r.code} {r.body}"
         return r.body
 
+    def create_quota(self, namespace: str, name: str, hard: dict[str, str]) -> Any:
+        """A ResourceQuota, once the resourcequota controller has written its status (until then kube-apiserver
+        enforces nothing of it)."""
+        path = f"/api/v1/namespaces/{namespace}/resourcequotas"
+        self.admin("POST", path, {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name},
+                                  "spec": {"hard": hard}})
+        return self.wait_quota(namespace, name, lambda status: status.get("hard") == hard, "its first status")
+
+    def wait_quota(self, namespace: str, name: str, ok: Callable[[dict[str, Any]], bool], what: str) -> Any:
+        path = f"/api/v1/namespaces/{namespace}/resourcequotas/{name}"
+        last: dict[str, Any] = {}
+
+        def check() -> bool:
+            nonlocal last
+            last = self.admin("GET", path).get("status") or {}
+            return ok(last)
+        try:
+            wait_for(check, QUOTA_DEADLINE_S, f"quota {namespace}/{name}: {what}", interval=0.1)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; status {last}") from None
+        return last
+
     # ------------------------------------------------------------------ kubectl
     def kubectl(self, who: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, HOME=self.tmp)
@@ -155,7 +182,8 @@ def auth_cluster(*, anonymous_auth: bool = True, admission: str = "AlwaysPullIma
             "--service-account-key-file", key, "--service-account-issuer", ISSUER, *extra_args]
     try:
         with store(store_kind, tmp) as (etcd_url, etcd_client), apiserver(
-                tmp, etcd_url, anonymous_auth=anonymous_auth, etcd_client=etcd_client, extra_args=args) as srv:
+                tmp, etcd_url, anonymous_auth=anonymous_auth, etcd_client=etcd_client, extra_args=args,
+                controllers=CONTROLLERS) as srv:
             yield AuthCluster(srv, tmp, key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -298,6 +298,10 @@ def test_quota_without_usage_stats_is_refused_until_the_controller_fills_them() 
     err = refusal(ResourceQuota(DictState({"resourcequotas": [q]})).validate, pod_attrs(pod("p", "apps")))
     assert err.message == 'pods "p" is forbidden: status unknown for quota: fresh, resources: pods'
     assert check_quotas([q], {"pods": Decimal(1)}, require_usage_stats=False) == [("fresh", {"pods": "1"})]
+    # Before the controller's first look (no status at all) kube-apiserver enforces nothing: only status.hard counts.
+    unseen = {"metadata": meta("unseen", "apps"), "spec": {"hard": {"pods": "0", "limits.cpu": "1"}}}
+    assert check_quotas([unseen], {"pods": Decimal(1)}) == []
+    ResourceQuota(DictState({"resourcequotas": [unseen]})).validate(pod_attrs(pod("p", "apps")))
 
 
 def test_usage_delta_counts() -> None:

@@ -48,9 +48,9 @@ def quota(name: str, **hard: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name}, "spec": {"hard": hard}}
 
 
-def test_resource_quota_refuses_with_the_real_message_and_releases_on_delete(c: AuthCluster) -> None:
+def test_resource_quota_refuses_with_the_real_message_and_the_controller_releases_on_delete(c: AuthCluster) -> None:
     base = ns(c, "quota")
-    c.admin("POST", f"{base}/resourcequotas", quota("q", pods="2"))
+    c.create_quota("quota", "q", {"pods": "2"})
     c.kubectl_ok("admin", "run", "p1", "--image=nginx:1.25", "-n", "quota")
     c.kubectl_ok("admin", "run", "p2", "--image=nginx:1.25", "-n", "quota")
     r = c.kubectl("admin", "run", "p3", "--image=nginx:1.25", "-n", "quota")
@@ -60,7 +60,7 @@ def test_resource_quota_refuses_with_the_real_message_and_releases_on_delete(c: 
     used = c.admin("GET", f"{base}/resourcequotas/q")["status"]
     assert used == {"hard": {"pods": "2"}, "used": {"pods": "2"}}
     c.kubectl_ok("admin", "delete", "pod", "p1", "-n", "quota", "--wait=false")
-    assert c.admin("GET", f"{base}/resourcequotas/q")["status"]["used"] == {"pods": "1"}
+    c.wait_quota("quota", "q", lambda st: st.get("used") == {"pods": "1"}, "p1's pod given back")
     c.kubectl_ok("admin", "run", "p3", "--image=nginx:1.25", "-n", "quota")
     out = c.kubectl_ok("admin", "describe", "quota", "q", "-n", "quota")
     assert "pods" in out and "2     2" in out
@@ -70,8 +70,11 @@ def test_quota_counts_what_existed_before_it(c: AuthCluster) -> None:
     base = ns(c, "quota-late")
     for i in range(3):
         c.admin("POST", f"{base}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"m{i}"}})
-    created = c.admin("POST", f"{base}/resourcequotas", quota("q", configmaps="3"))
-    assert created["status"]["used"] == {"configmaps": "3"}
+    created = c.admin("POST", f"{base}/resourcequotas", {**quota("q", configmaps="3"),
+                                                          "status": {"hard": {"configmaps": "99"}, "used": {}}})
+    assert "status" not in created, "status on create is dropped: only the quota controller writes it"
+    status = c.wait_quota("quota-late", "q", lambda st: bool(st.get("used")), "its first status")
+    assert status == {"hard": {"configmaps": "3"}, "used": {"configmaps": "3"}}
     r = c.request("admin", "POST", f"{base}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
                                                           "metadata": {"name": "m3"}})
     assert r.code == 403 and "exceeded quota: q" in r.body["message"]
@@ -79,7 +82,7 @@ def test_quota_counts_what_existed_before_it(c: AuthCluster) -> None:
 
 def test_quota_is_never_exceeded_under_concurrent_creates(c: AuthCluster) -> None:
     base = ns(c, "race")
-    c.admin("POST", f"{base}/resourcequotas", quota("q", configmaps=str(QUOTA_LIMIT)))
+    c.create_quota("race", "q", {"configmaps": str(QUOTA_LIMIT)})
 
     def create(i: int) -> int:
         return c.request("admin", "POST", f"{base}/configmaps", {

@@ -29,9 +29,7 @@ def test_rbac_quota_and_tokens_on_raftkv() -> None:
         token = c.kubectl_ok("admin", "create", "token", "bot", "-n", "team").strip()
         c.add_identity("bot", token=token)
         assert "system:serviceaccount:team:bot" in c.kubectl_ok("bot", "auth", "whoami")
-        c.admin("POST", "/api/v1/namespaces/team/resourcequotas", {
-            "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
-            "spec": {"hard": {"configmaps": str(LIMIT)}}})
+        c.create_quota("team", "q", {"configmaps": str(LIMIT)})
 
         def create(i: int) -> int:
             return c.request("admin", "POST", "/api/v1/namespaces/team/configmaps", {

@@ -36,7 +36,8 @@ def world() -> tuple:  # type: ignore[type-arg]
         "limitranges": [{"metadata": meta("lr", "prod"), "spec": {"limits": [
             {"type": "Container", "default": {"cpu": "200m", "memory": "128Mi"}}]}}],
         "resourcequotas": [{"metadata": meta("q", "prod"), "spec": {"hard": {"pods": "5", "limits.cpu": "1"}},
-                            "status": {"used": {"pods": "1", "limits.cpu": "700m"}}}],
+                            "status": {"hard": {"pods": "5", "limits.cpu": "1"},
+                                       "used": {"pods": "1", "limits.cpu": "700m"}}}],
     })
     return authn, authz, build_chain([], state, disabled=["MutatingAdmissionWebhook", "ValidatingAdmissionWebhook"])
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from apiserver import errors
-from apiserver.admission.resource_quota import compute_usage, release_usage, tracked_resources
+from apiserver.admission.resource_quota import tracked_resources
 from apiserver.admission.types import Forbidden
 from apiserver.authn.types import AuthenticationError
 from apiserver.authz.bootstrap import cluster_roles
@@ -64,17 +62,10 @@ def test_aggregated_roles_follow_new_labelled_cluster_roles() -> None:
     assert view is not None and extra["rules"][0] not in view["rules"]
 
 
-def test_quota_usage_is_computed_and_released() -> None:
-    hard = {"pods": "3", "requests.cpu": "2", "count/configmaps": "5"}
-    assert tracked_resources(hard) == {("", "pods"), ("", "configmaps")}
-    small = pod("a", containers=[{"name": "c", "image": "i", "resources": {"requests": {"cpu": "250m"}}}])
-    used = compute_usage(hard, {("", "pods"): [small, small], ("", "configmaps"): [{"metadata": {}}]})
-    assert used == {"pods": "2", "requests.cpu": "500m", "count/configmaps": "1"}
-    q = {"metadata": {"name": "q"}, "spec": {"hard": hard}, "status": {"used": used}}
-    assert release_usage([q], {"pods": Decimal(1), "requests.cpu": Decimal("0.25")}) == [
-        ("q", {"pods": "1", "requests.cpu": "250m", "count/configmaps": "1"})]
-    q["status"]["used"] = {"pods": "0"}
-    assert release_usage([q], {"pods": Decimal(1)}) == [("q", {"pods": "0"})], "never below zero"
+def test_quota_names_what_it_counts() -> None:
+    """What the quota controller lists and watches to compute status.used (the usage itself is its job now)."""
+    assert tracked_resources({"pods": "3", "requests.cpu": "2", "count/configmaps": "5"}) == {
+        ("", "pods"), ("", "configmaps")}
 
 
 def test_domain_errors_become_status_through_one_table() -> None:

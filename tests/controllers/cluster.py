@@ -127,6 +127,59 @@ class APIServerProcess:
         self.start()
 
 
+def start_manager(kubeconfig: str, flags: Sequence[str], log_path: str,
+                  env: dict[str, str] | None = None) -> ControllerManager:
+    """`python -m controllers --kubeconfig <kubeconfig> <flags>`, logging to `log_path`; --secure-port=0 and
+    --use-service-account-credentials=true unless a flag sets them."""
+    args = ["--kubeconfig", kubeconfig, *flags]
+    if not any(f.startswith("--secure-port") for f in flags):
+        args.append("--secure-port=0")
+    if not any(f.startswith("--use-service-account-credentials") for f in flags):
+        args.append("--use-service-account-credentials=true")
+    with open(log_path, "wb") as out:
+        proc = register_process(subprocess.Popen([sys.executable, "-m", "controllers", *args], cwd=ROOT,
+                                                 stdout=out, stderr=subprocess.STDOUT,
+                                                 env={**os.environ, **(env or {})}))
+    return ControllerManager(proc, log_path, args)
+
+
+# What every cluster's controller manager does and tests of other parts rely on: the `default` ServiceAccount of
+# each namespace (the API server refuses pods without it, as kube-apiserver does).
+SYSTEM_CONTROLLERS = ("serviceaccount",)
+
+
+@contextlib.contextmanager
+def system_controllers(server: APIServer, tmp: str, controllers: Sequence[str] = SYSTEM_CONTROLLERS,
+                       name: str = "system") -> Iterator[ControllerManager | None]:
+    """A controller manager running `controllers` as admin (no leader election, no per-controller credentials)
+    for the life of a test fixture; ready once `default` has its ServiceAccount when the serviceaccount
+    controller is among them."""
+    if not controllers:
+        yield None
+        return
+    m = start_manager(server.kubeconfig, [f"--controllers={','.join(controllers)}", "--leader-elect=false",
+                                          "--use-service-account-credentials=false"],
+                      os.path.join(tmp, f"kcm-{name}.log"))
+    try:
+        if "serviceaccount" in controllers:
+            host, port = server.url.removeprefix("https://").split(":")
+
+            def has_default_account() -> bool:
+                if not m.alive():
+                    raise GiveUp(f"controller manager exited with {m.proc.returncode}:\n{m.log()[-LOG_TAIL:]}")
+                conn = http.client.HTTPSConnection(host, int(port), context=server.ssl_context(), timeout=5)
+                try:
+                    conn.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
+                    return conn.getresponse().status == 200
+                finally:
+                    conn.close()
+            wait_for(has_default_account, 60, "the serviceaccount controller to create default/default",
+                     interval=0.1)
+        yield m
+    finally:
+        m.stop()
+
+
 @dataclass
 class ControlPlane:
     tmp: str
@@ -215,17 +268,8 @@ class ControlPlane:
         --use-service-account-credentials=true (as kubeadm runs kube-controller-manager: the manager's own
         identity may only list/watch, each controller writes as its `system:controller:*` service account)
         unless a flag sets it."""
-        args = ["--kubeconfig", kubeconfig or self.kcm_kubeconfig, *flags]
-        if not any(f.startswith("--secure-port") for f in flags):
-            args.append("--secure-port=0")
-        if not any(f.startswith("--use-service-account-credentials") for f in flags):
-            args.append("--use-service-account-credentials=true")
-        log_path = os.path.join(self.tmp, f"kcm-{len(self.managers)}.log")
-        with open(log_path, "wb") as out:
-            proc = register_process(subprocess.Popen([sys.executable, "-m", "controllers", *args], cwd=ROOT,
-                                                     stdout=out, stderr=subprocess.STDOUT,
-                                                     env={**os.environ, **(env or {})}))
-        m = ControllerManager(proc, log_path, args)
+        m = start_manager(kubeconfig or self.kcm_kubeconfig, flags, os.path.join(self.tmp, f"kcm-{len(self.managers)}.log"),
+                          env)
         self.managers.append(m)
         return m
 
@@ -249,9 +293,11 @@ class ControlPlane:
 
 
 @contextlib.contextmanager
-def control_plane(kind: str = "etcd", extra_apiserver_args: Sequence[str] = ()) -> Iterator[ControlPlane]:
+def control_plane(kind: str = "etcd", extra_apiserver_args: Sequence[str] = (),
+                  background: Sequence[str] = SYSTEM_CONTROLLERS) -> Iterator[ControlPlane]:
     """A store of `kind` ("etcd" or "raftkv") and an API server on it, with admin and controller-manager
-    kubeconfigs; everything stopped and removed afterwards."""
+    kubeconfigs, and a controller manager of its own running the `background` controllers (see
+    `system_controllers`; empty for none); everything stopped and removed afterwards."""
     tmp = tempfile.mkdtemp(prefix="controllers-")
     key = os.path.join(tmp, "sa.key")
     write_signing_key(key)
@@ -267,7 +313,8 @@ def control_plane(kind: str = "etcd", extra_apiserver_args: Sequence[str] = ()) 
             srv = server.info
             cp = ControlPlane(tmp, st, srv, srv.kubeconfig, "", server)
             cp.kcm_kubeconfig = cp.kubeconfig_for("kube-controller-manager", KCM_USER)
-            yield cp
+            with system_controllers(srv, tmp, background):
+                yield cp
     finally:
         if cp is not None:
             cp.stop_managers()

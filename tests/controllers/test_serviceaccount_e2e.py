@@ -4,7 +4,7 @@ server, namespaces, accounts and ConfigMaps changed with real kubectl."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,9 @@ from tests.controllers.cluster import ControllerManager, ControlPlane
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 90.0
+# The API server creates no ServiceAccount: here only the managers these tests start do.
+BACKGROUND_CONTROLLERS: tuple[str, ...] = ()
+BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such "
                "as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
                "distributions of Kubernetes clusters.")
@@ -37,6 +40,32 @@ def wait_for(cp: ControlPlane, m: ControllerManager, what: str, fn: Any) -> Any:
         return cp.wait(fn, DEADLINE_S, what)
     except AssertionError as e:
         raise AssertionError(f"{e}\n--- manager log:\n{m.log()[-3000:]}") from None
+
+
+def test_pods_wait_for_the_controller_to_create_default(control_plane: ControlPlane,
+                                                      controller_manager: Callable[..., ControllerManager]) -> None:
+    """Runs first, before any manager: kube-apiserver creates no `default` account, neither in its bootstrap
+    namespaces nor in new ones, and its ServiceAccount admission refuses pods until one exists (after retrying the
+    lookup for a second or two); the controller manager's serviceaccount controller makes them."""
+    cp = control_plane
+    cp.create_namespace("no-sa-yet")
+    for ns in (*BOOTSTRAP_NAMESPACES, "no-sa-yet"):
+        assert cp.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default") is None, ns
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    r = cp.request("POST", "/api/v1/namespaces/no-sa-yet/pods", pod)
+    assert (r.code, r.body["reason"]) == (403, "Forbidden"), r.body
+    assert r.body["message"] == ('pods "p" is forbidden: error looking up service account no-sa-yet/default: '
+                                 'serviceaccount "default" not found')
+    m = controller_manager("--controllers=serviceaccount", "--leader-elect=false")
+    for ns in (*BOOTSTRAP_NAMESPACES, "no-sa-yet"):
+        wait_for(cp, m, f"the default ServiceAccount in {ns}",
+                 lambda ns=ns: cp.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"))
+    created = cp.api("POST", "/api/v1/namespaces/no-sa-yet/pods", pod)
+    assert created["spec"]["serviceAccountName"] == "default"
+    # a pod sent right after its namespace: the API server's retried lookup waits for the controller's account
+    cp.create_namespace("sa-race")
+    assert cp.api("POST", "/api/v1/namespaces/sa-race/pods", pod)["spec"]["serviceAccountName"] == "default"
 
 
 def test_new_namespace_gets_default_account_and_root_ca_kept_correct(control_plane: ControlPlane,
