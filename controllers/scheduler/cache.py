@@ -46,9 +46,12 @@ class Cache:
             for st in self.pods.values():
                 if st.node == name:
                     info.add_pod(st.info)
-        else:
-            info.set_node(node)
-        self._snapshot = None
+            self._snapshot = None
+            return
+        images = info.images
+        info.set_node(node)
+        if info.images != images:  # the snapshot lists live NodeInfos: only the image spread must be recounted
+            self._snapshot = None
 
     update_node = add_node
 

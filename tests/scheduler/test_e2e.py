@@ -182,3 +182,38 @@ def test_bad_input_ends_in_the_real_messages_and_others_are_scheduled(control_pl
     other = pod(cp, ns, "other-scheduler")
     assert not other["spec"].get("nodeName") and not condition(other, "PodScheduled")
     assert not list(events(cp, ns, "other-scheduler"))
+
+
+def test_deployment_replicas_spread_by_anti_affinity(control_plane: ControlPlane, scheduler: ControllerManager,
+                                                     nodes: list[str]) -> None:
+    """The whole path: kubectl creates a Deployment, the controller manager makes its pods, the scheduler places
+    them one per node by required anti-affinity; the replica with no node left gets kube's message."""
+    cp, ns = control_plane, "sched-deploy"
+    cp.create_namespace(ns)
+    for n in ("d-1", "d-2"):
+        add_node(cp, n)
+        nodes.append(n)
+    kcm = cp.start_controller_manager("--controllers=replicaset,deployment,serviceaccount", "--leader-elect=false")
+    try:
+        anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}}
+        template = pod_manifest("web", labels={"app": "web"}, affinity=anti)
+        deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                  "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": template["metadata"], "spec": template["spec"]}}}
+        apply(cp, ns, deploy)
+
+        def placement() -> dict[str, str] | None:
+            pods = (cp.get(f"/api/v1/namespaces/{ns}/pods") or {}).get("items") or []
+            if len(pods) < 3:
+                return None
+            out = {p["metadata"]["name"]: p["spec"].get("nodeName") or "" for p in pods}
+            return out if sum(1 for v in out.values() if v) == 2 else None
+        placed = cp.wait(placement, DEADLINE_S, "two replicas placed")
+        assert sorted(v for v in placed.values() if v) == ["d-1", "d-2"]
+        pending = next(name for name, v in placed.items() if not v)
+        assert _failed_message(cp, ns, pending) == (
+            "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. preemption: 0/2 nodes are "
+            "available: 2 No preemption victims found for incoming pod..")
+    finally:
+        kcm.stop()

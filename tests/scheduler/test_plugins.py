@@ -360,3 +360,11 @@ def test_volume_binding(pvc: Object | None, want: Any) -> None:
     if pvc is not None:
         snap.pvcs = {"default/data": pvc}
     assert reasons(VolumeBinding().pre_filter(p, snap, {})) == (want if want else (Code.SKIP, ()))
+
+
+def test_inter_pod_affinity_reports_the_pods_own_anti_affinity_before_existing_pods() -> None:
+    """A node that breaks both the pod's anti-affinity and an existing pod's: kube names the pod's own rule."""
+    mutual = _affinity("podAntiAffinity", {"app": "web"}, key="kubernetes.io/hostname")
+    target = node_info(node("n"), pod("w1", labels={"app": "web"}, node_name="n", affinity=mutual))
+    p = info(pod("w2", labels={"app": "web"}, affinity=mutual))
+    assert reasons(verdict(InterPodAffinity(), p, target)) == (U, ("node(s) didn't match pod anti-affinity rules",))

@@ -64,28 +64,31 @@ class InterPodAffinity(Plugin):
         return None
 
     def filter(self, pod: PodInfo, node: NodeInfo, state: CycleState) -> Status | None:
+        """kube's order: the pod's affinity, then its anti-affinity, then existing pods' anti-affinity."""
         existing, aff, anti = state[self.name]
-        for (key, val), n in existing.items():
-            if n > 0 and node.labels.get(key) == val:
-                return unschedulable(EXISTING_ANTI_AFFINITY)
+        if pod.required_affinity and not self._affinity_ok(pod, node, aff):
+            return unresolvable(AFFINITY)
         for i, t in enumerate(pod.required_anti_affinity):
             val = node.labels.get(t.topology_key)
             if val is not None and anti[i].get((t.topology_key, val), 0) > 0:
                 return unschedulable(ANTI_AFFINITY)
-        if pod.required_affinity:
-            ok = True
-            for i, t in enumerate(pod.required_affinity):
-                val = node.labels.get(t.topology_key)
-                if val is None or aff[i].get((t.topology_key, val), 0) <= 0:
-                    ok = False
-                    break
-            if not ok:
-                nobody = all(not any(v > 0 for v in c.values()) for c in aff)
-                self_match = all(t.matches(pod) for t in pod.required_affinity)
-                has_keys = all(t.topology_key in node.labels for t in pod.required_affinity)
-                if not (nobody and self_match and has_keys):
-                    return unresolvable(AFFINITY)
+        for (key, val), n in existing.items():
+            if n > 0 and node.labels.get(key) == val:
+                return unschedulable(EXISTING_ANTI_AFFINITY)
         return None
+
+    @staticmethod
+    def _affinity_ok(pod: PodInfo, node: NodeInfo, aff: list[Counts]) -> bool:
+        for i, t in enumerate(pod.required_affinity):
+            val = node.labels.get(t.topology_key)
+            if val is None or aff[i].get((t.topology_key, val), 0) <= 0:
+                break
+        else:
+            return True
+        # no pod anywhere matches: the first pod of a group that matches its own terms may go anywhere with the keys
+        nobody = all(not any(v > 0 for v in c.values()) for c in aff)
+        return (nobody and all(t.matches(pod) for t in pod.required_affinity)
+                and all(t.topology_key in node.labels for t in pod.required_affinity))
 
     def _shift(self, pod: PodInfo, other: PodInfo, node: NodeInfo, state: CycleState, delta: int) -> None:
         if self.name not in state:
