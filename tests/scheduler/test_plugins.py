@@ -368,3 +368,26 @@ def test_inter_pod_affinity_reports_the_pods_own_anti_affinity_before_existing_p
     target = node_info(node("n"), pod("w1", labels={"app": "web"}, node_name="n", affinity=mutual))
     p = info(pod("w2", labels={"app": "web"}, affinity=mutual))
     assert reasons(verdict(InterPodAffinity(), p, target)) == (U, ("node(s) didn't match pod anti-affinity rules",))
+
+
+def test_inter_pod_affinity_scores_existing_pods_terms_symmetrically() -> None:
+    """Existing pods attract (required affinity: weight 1; preferred: its weight) or repel the incoming pod."""
+    likes_web = pod("fan", node_name="a1", labels={"app": "fan"},
+                    affinity=_affinity("podAffinity", {"app": "web"}, required=False, weight=40))
+    hates_web = pod("hater", node_name="b1", labels={"app": "hater"},
+                    affinity=_affinity("podAntiAffinity", {"app": "web"}, required=False, weight=20))
+    needs_web = pod("needy", node_name="c1", labels={"app": "needy"},
+                    affinity=_affinity("podAffinity", {"app": "web"}))
+    nodes = [node_info(node("a1", labels={"zone": "a"}), likes_web),
+             node_info(node("b1", labels={"zone": "b"}), hates_web),
+             node_info(node("c1", labels={"zone": "c"}), needs_web),
+             node_info(node("d1", labels={"zone": "d"}))]
+    snap, plugin = snapshot(*nodes), InterPodAffinity()
+    p = info(pod("web", labels={"app": "web"}))
+    state: dict[str, Any] = {}
+    assert plugin.pre_score(p, nodes, snap, state) is None
+    raw = [plugin.score(p, n, state) for n in nodes]
+    assert raw == [40, -20, 1, 0]
+    plugin.normalize(raw, state)
+    assert raw == [100, 0, 35, 33]
+    assert plugin.pre_score(info(pod("web")), nodes[3:], snapshot(nodes[3]), {}) is not None  # nobody has terms

@@ -1,6 +1,7 @@
 """InterPodAffinity: required pod affinity (each term needs a matching pod in the node's domain, unless no pod
 matches anywhere and the pod matches its own terms), required anti-affinity (no matching pod in the domain), and
-existing pods' required anti-affinity against the incoming pod; preferred terms of the incoming pod score."""
+existing pods' required anti-affinity against the incoming pod; preferred terms score both ways (the incoming pod's
+over existing pods, existing pods' over the incoming one) and existing pods' required affinity adds weight 1."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from controllers.scheduler.podinfo import AffinityTerm, PodInfo
 AFFINITY = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
+
+HARD_POD_AFFINITY_WEIGHT = 1  # InterPodAffinityArgs.hardPodAffinityWeight default
 
 Counts = dict[tuple[str, str], int]
 
@@ -107,16 +110,30 @@ class InterPodAffinity(Plugin):
         self._shift(pod, removed, node, state, -1)
 
     def pre_score(self, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot, state: CycleState) -> Status | None:
-        if not pod.preferred_affinity and not pod.preferred_anti_affinity:
+        """Per topology domain: the pod's preferred terms over existing pods (+/- weight), and, symmetrically,
+        existing pods' required affinity (hardPodAffinityWeight 1) and preferred terms over the pod."""
+        own = bool(pod.preferred_affinity or pod.preferred_anti_affinity)
+        if not own and not snap.have_affinity():
             return SKIP
         weights: Counts = {}
         for node in snap.nodes:
-            for e in node.pods.values():
+            for e in (node.pods if own else node.affinity_pods).values():
                 for t in pod.preferred_affinity:
                     if t.matches(e):
                         _bump(weights, t.topology_key, node, t.weight)
                 for t in pod.preferred_anti_affinity:
                     if t.matches(e):
+                        _bump(weights, t.topology_key, node, -t.weight)
+                if not e.has_affinity:
+                    continue
+                for t in e.required_affinity:
+                    if t.matches(pod):
+                        _bump(weights, t.topology_key, node, HARD_POD_AFFINITY_WEIGHT)
+                for t in e.preferred_affinity:
+                    if t.matches(pod):
+                        _bump(weights, t.topology_key, node, t.weight)
+                for t in e.preferred_anti_affinity:
+                    if t.matches(pod):
                         _bump(weights, t.topology_key, node, -t.weight)
         state[self.name + "/score"] = weights
         return None
