@@ -16,6 +16,8 @@ from tests.controllers.cluster import ControllerManager, ControlPlane
 from tests.controllers.fakenodes import Decision, FakeNodes
 
 pytestmark = pytest.mark.e2e
+# a quota is enforced once the resourcequota controller has written its status
+BACKGROUND_CONTROLLERS = ("serviceaccount", "resourcequota")
 DEADLINE_S = 60.0
 HASH = re.compile(r"[bcdfghjklmnpqrstvwxz2456789]{1,10}")
 
@@ -265,6 +267,8 @@ def test_a_refused_replicaset_gives_replicaset_create_error_until_it_can_be_crea
     cp.kubectl("-n", ns, "apply", "-f", "-", stdin=manifest())
     rollout_status(cp, ns)
     cp.kubectl("-n", ns, "apply", "-f", "-", stdin=RS_QUOTA)
+    cp.wait(lambda: ((cp.get(f"/api/v1/namespaces/{ns}/resourcequotas/one-rs") or {}).get("status") or {}).get("hard"),
+            DEADLINE_S, "the quota controller's first status (kube-apiserver enforces nothing before it)")
     cp.kubectl("-n", ns, "set", "image", "deploy/web", "c=nginx:1.26")
 
     def refused() -> dict[str, Any] | None:

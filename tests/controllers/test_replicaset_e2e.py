@@ -13,6 +13,8 @@ from tests.controllers.cluster import ControllerManager, ControlPlane
 from tests.controllers.fakenodes import FakeNodes
 
 pytestmark = pytest.mark.e2e
+# a quota is enforced once the resourcequota controller has written its status
+BACKGROUND_CONTROLLERS = ("serviceaccount", "resourcequota")
 DEADLINE_S = 45.0
 
 RC = """
@@ -168,6 +170,8 @@ def test_a_refused_pod_gives_failed_create_and_replica_failure_while_other_sets_
         control_plane: ControlPlane, manager: ControllerManager, ns: str, nodes: FakeNodes) -> None:
     cp = control_plane
     cp.kubectl("-n", ns, "apply", "-f", "-", stdin=QUOTA)
+    cp.wait(lambda: ((cp.get(f"/api/v1/namespaces/{ns}/resourcequotas/two-pods") or {}).get("status") or {}).get("hard"),
+            DEADLINE_S, "the quota controller's first status (kube-apiserver enforces nothing before it)")
     cp.kubectl("-n", ns, "apply", "-f", "-", stdin=RS % {"name": "capped", "replicas": 4, "app": "capped"})
 
     def refused() -> list[dict[str, Any]]:
