@@ -8,7 +8,6 @@ and what the kubelet's `kubectl logs` reader parses.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 # containerd's default max_container_log_line_size: longer lines are cut into P records of this size
 MAX_LINE = 16 * 1024
@@ -58,12 +57,19 @@ class LineSplitter:
         return [("P", rest)] if rest else []
 
 
-@dataclass(frozen=True)
 class LogRecord:
-    timestamp: str
-    stream: str
-    partial: bool
-    content: bytes
+    """One parsed record (a plain class: dataclasses would cost every shim start the import of `re`)."""
+
+    __slots__ = ("timestamp", "stream", "partial", "content")
+
+    def __init__(self, timestamp: str, stream: str, partial: bool, content: bytes) -> None:
+        self.timestamp, self.stream, self.partial, self.content = timestamp, stream, partial, content
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LogRecord) and all(getattr(self, a) == getattr(other, a) for a in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"LogRecord({self.timestamp!r}, {self.stream!r}, {self.partial!r}, {self.content!r})"
 
 
 def parse(line: bytes) -> LogRecord:

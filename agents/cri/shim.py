@@ -9,23 +9,23 @@ adopt. Only stdlib modules are imported: this runs once per container start.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import select
 import signal
 import sys
 import time
+import types
+import warnings  # noqa: F401 - os.execvpe imports it lazily, after chroot, where no stdlib is
 
 
 def _load_logformat():  # type: ignore[no-untyped-def]
+    """logformat.py's functions, without importing the agents package (its __init__ pulls in protobuf)."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logformat.py")
-    spec = importlib.util.spec_from_file_location("_cri_logformat", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["_cri_logformat"] = mod  # dataclasses looks its module up by name
-    spec.loader.exec_module(mod)
-    return mod
+    namespace = {"__name__": "_cri_logformat"}
+    with open(path) as f:
+        exec(compile(f.read(), path, "exec"), namespace)  # our own source file, not data
+    return types.SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
 
 
 def _write_json(path: str, doc: dict) -> None:  # type: ignore[type-arg]
@@ -43,9 +43,13 @@ PR_SET_PDEATHSIG = 1
 
 def _libc():  # type: ignore[no-untyped-def]
     import ctypes
-    import ctypes.util
 
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not glibc: ask ctypes.util (which costs a fork of ldconfig, hence not first)
+        import ctypes.util
+
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
 def _check(rc: int, what: str) -> None:
