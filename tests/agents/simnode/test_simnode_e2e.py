@@ -28,6 +28,10 @@ KCM_FLAGS = ("--controllers=replicaset,deployment,nodelifecycle", "--leader-elec
 def cp() -> Iterator[ControlPlane]:
     with control_plane("etcd") as plane:
         plane.create_namespace(NS)
+        # the serviceaccount controller's job (not run here): ServiceAccount admission refuses pods without it
+        r = plane.request("POST", f"/api/v1/namespaces/{NS}/serviceaccounts",
+                          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+        assert r.code in (201, 409), r.body
         yield plane
 
 
