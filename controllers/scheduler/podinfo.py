@@ -68,6 +68,8 @@ class PodInfo:
     start_time: str = ""
     terminating: bool = False
     error: str = ""  # set when the pod's spec could not be interpreted (the scheduling cycle reports it)
+    # (resource, amount, "Insufficient <resource>") for every non-zero request, in kube's reporting order
+    fit_order: list[tuple[str, int, str]] = field(default_factory=list)
 
     @property
     def has_affinity(self) -> bool:
@@ -130,6 +132,16 @@ def nonzero_requests(spec: Object) -> tuple[int, int]:
     return cpu, mem
 
 
+FIRST_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+
+
+def fit_order(reqs: Mapping[str, int]) -> list[tuple[str, int, str]]:
+    """cpu, memory, ephemeral-storage, then the others by name; zero requests are never checked."""
+    names = [n for n in FIRST_RESOURCES if reqs.get(n)]
+    names += sorted(n for n in reqs if n not in FIRST_RESOURCES and n != "pods" and reqs[n])
+    return [(n, reqs[n], f"Insufficient {n}") for n in names]
+
+
 def _terms(pod_ns: str, raw: list[Object] | None, weighted: bool) -> list[AffinityTerm]:
     out = []
     for item in raw or []:
@@ -180,6 +192,7 @@ def pod_info(pod: Object) -> PodInfo:
     try:
         info.requests = pod_requests(spec)
         info.nonzero_cpu, info.nonzero_memory = nonzero_requests(spec)
+        info.fit_order = fit_order(info.requests)
         aff = spec.get("affinity") or {}
         pa, paa = aff.get("podAffinity") or {}, aff.get("podAntiAffinity") or {}
         info.required_affinity = _terms(ns, pa.get("requiredDuringSchedulingIgnoredDuringExecution"), False)

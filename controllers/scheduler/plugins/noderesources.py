@@ -4,7 +4,6 @@ NodeResourcesBalancedAllocation (prefer nodes whose cpu and memory fractions sta
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from controllers.scheduler.framework import MAX_NODE_SCORE, CycleState, Plugin, Status, unschedulable
@@ -13,39 +12,19 @@ from controllers.scheduler.podinfo import PodInfo
 
 TOO_MANY_PODS = "Too many pods"
 LEAST, MOST, RATIO = "LeastAllocated", "MostAllocated", "RequestedToCapacityRatio"
-FIRST = ("cpu", "memory", "ephemeral-storage")
 
 
 def insufficient(pod: PodInfo, node: NodeInfo) -> list[str]:
     """Every reason the pod does not fit (kube keeps them all): pods first, then cpu, memory, storage, others."""
-    reasons = []
-    max_pods = node.allocatable.get("pods")
-    if max_pods is not None and len(node.pods) + 1 > max_pods:
-        reasons.append(TOO_MANY_PODS)
-    reqs = pod.requests
-    if not reqs:
-        return reasons
     alloc, used = node.allocatable, node.requested
-    for name in FIRST:
-        want = reqs.get(name, 0)
-        if want > 0 and want > alloc.get(name, 0) - used.get(name, 0):
-            reasons.append(f"Insufficient {name}")
-    for name in sorted(reqs):
-        if name in FIRST or name == "pods":
-            continue
-        want = reqs[name]
-        if want > 0 and want > alloc.get(name, 0) - used.get(name, 0):
-            reasons.append(f"Insufficient {name}")
+    reasons: list[str] = []
+    max_pods = alloc.get("pods")
+    if max_pods is not None and len(node.pods) >= max_pods:
+        reasons.append(TOO_MANY_PODS)
+    for name, want, reason in pod.fit_order:
+        if want > alloc.get(name, 0) - used.get(name, 0):
+            reasons.append(reason)
     return reasons
-
-
-def _requested(pod: PodInfo, node: NodeInfo, name: str) -> int:
-    """What `name` would be at on `node` with the pod (non-zero defaults for cpu and memory, as kube scores)."""
-    if name == "cpu":
-        return node.nonzero_cpu + pod.nonzero_cpu
-    if name == "memory":
-        return node.nonzero_memory + pod.nonzero_memory
-    return node.requested.get(name, 0) + pod.requests.get(name, 0)
 
 
 @dataclass
@@ -81,17 +60,23 @@ class NodeResourcesFit(Plugin):
     def score(self, pod: PodInfo, node: NodeInfo, state: CycleState) -> int:
         total = weights = 0
         st = self.strategy
+        alloc = node.allocatable
         for name, weight in st.resources:
-            capacity = node.allocatable.get(name, 0)
+            capacity = alloc.get(name, 0)
             if capacity == 0:
                 continue
-            requested = _requested(pod, node, name)
-            if st.type == MOST:
-                s = MAX_NODE_SCORE * min(requested, capacity) // capacity
-            elif st.type == RATIO:
-                s = _shape_score(st.shape, MAX_NODE_SCORE * min(requested, capacity) // capacity)
+            if name == "cpu":
+                requested = node.nonzero_cpu + pod.nonzero_cpu
+            elif name == "memory":
+                requested = node.nonzero_memory + pod.nonzero_memory
             else:
+                requested = node.requested.get(name, 0) + pod.requests.get(name, 0)
+            if st.type == LEAST:
                 s = 0 if requested > capacity else MAX_NODE_SCORE * (capacity - requested) // capacity
+            elif st.type == MOST:
+                s = MAX_NODE_SCORE * min(requested, capacity) // capacity
+            else:
+                s = _shape_score(st.shape, MAX_NODE_SCORE * min(requested, capacity) // capacity)
             total += s * weight
             weights += weight
         return total // weights if weights else 0
@@ -102,14 +87,10 @@ class BalancedAllocation(Plugin):
     scores = True
 
     def score(self, pod: PodInfo, node: NodeInfo, state: CycleState) -> int:
-        fractions = []
-        for name in ("cpu", "memory"):
-            capacity = node.allocatable.get(name, 0)
-            if capacity == 0:
-                continue
-            fractions.append(min(1.0, _requested(pod, node, name) / capacity))
-        if len(fractions) < 2:
+        alloc = node.allocatable
+        cpu_cap, mem_cap = alloc.get("cpu", 0), alloc.get("memory", 0)
+        if not cpu_cap or not mem_cap:
             return MAX_NODE_SCORE
-        mean = sum(fractions) / len(fractions)
-        std = math.sqrt(sum((f - mean) ** 2 for f in fractions) / len(fractions))
-        return int((1 - std) * MAX_NODE_SCORE)
+        cpu = min(1.0, (node.nonzero_cpu + pod.nonzero_cpu) / cpu_cap)
+        mem = min(1.0, (node.nonzero_memory + pod.nonzero_memory) / mem_cap)
+        return int((1 - abs(cpu - mem) / 2) * MAX_NODE_SCORE)  # the std dev of two fractions is half their gap
