@@ -260,7 +260,7 @@ def main() -> int:
     print("command:", " ".join([sys.executable, "-m", "tests.apiserver.bench_apiserver", *sys.argv[1:]]))
     tmp = tempfile.mkdtemp(prefix="bench-apiserver-")
     try:
-        with store(args.store, tmp) as st, apiserver(tmp, st.url, etcd_client=st.tls, controllers=()) as srv:
+        with store(args.store, tmp) as st, apiserver(tmp, st.url, etcd_client=st.tls) as srv:
             print(f"store: {args.store}; apiserver {srv.url}")
             asyncio.run(run(srv.url, srv.ssl_context(), (srv.ca, srv.client_cert, srv.client_key), args))
     finally:
