@@ -363,7 +363,7 @@ class ProcessRuntime:
         res = config.linux.resources
         c = ContainerRecord(
             id=cid, sandbox_id=sid, name=name, attempt=config.metadata.attempt, created_at=now_ns(),
-            image=config.image.image, image_ref=(img.repo_digests or [img.id])[0], image_id=img.id, argv=argv,
+            image=config.image.image, image_ref=img.id, image_id=img.id, argv=argv,
             env=env, working_dir=working_dir,
             log_path=os.path.join(sb.log_directory, config.log_path) if sb.log_directory and config.log_path else "",
             cgroup=f"{sb.cgroup_parent}/{cid}", labels=dict(config.labels), annotations=dict(config.annotations),
@@ -720,8 +720,8 @@ class ProcessRuntime:
 
     # ---- images
     def to_image(self, img: StoredImage) -> api.Image:
-        out = api.Image(id=img.id, repo_tags=img.repo_tags, repo_digests=img.repo_digests, size=img.size,
-                        spec=api.ImageSpec(image=img.id))
+        # repo digests come from a registry pull; an imported image has none (as in containerd after `ctr import`)
+        out = api.Image(id=img.id, repo_tags=img.repo_tags, size=img.size, spec=api.ImageSpec(image=img.id))
         user = img.user.partition(":")[0]
         if user.isdigit() or not user:
             out.uid.value = int(user or 0)

@@ -81,7 +81,7 @@ class CRI:
         return api.PodSandboxConfig(
             metadata=api.PodSandboxMetadata(name=name, uid=uid, namespace="default"), hostname=name,
             log_directory=str(self.root / "logs" / f"default_{name}_{uid}"),
-            linux=api.LinuxPodSandboxConfig(cgroup_parent=f"{self.prefix}/pod{uid}"))
+            linux=api.LinuxPodSandboxConfig(cgroup_parent=f"/{self.prefix}/pod{uid}"))
 
 
 @pytest.fixture(scope="module")
