@@ -36,6 +36,7 @@ class Cache:
         self.pods: dict[str, _PodState] = {}  # by uid
         self._snapshot: Snapshot | None = None
         self._pvcs: Mapping[str, Object] = {}
+        self._namespaces: Mapping[str, Mapping[str, str]] = {}
 
     # ------------------------------------------------------------- nodes
     def add_node(self, node: Object) -> None:
@@ -122,10 +123,15 @@ class Cache:
     def set_pvcs(self, pvcs: Mapping[str, Object]) -> None:
         self._pvcs = pvcs
 
+    def set_namespaces(self, labels: Mapping[str, Mapping[str, str]]) -> None:
+        """Namespace name -> labels (what pod affinity namespaceSelectors match)."""
+        self._namespaces = labels
+
     def snapshot(self) -> Snapshot:
         """The nodes in a stable order (by name) with the cluster-wide image counts; rebuilt only when the node
         set or a node's images changed."""
         if self._snapshot is None:
             self._snapshot = Snapshot.of([self.nodes[n] for n in sorted(self.nodes)], self._pvcs)
         self._snapshot.pvcs = self._pvcs
+        self._snapshot.namespace_labels = self._namespaces
         return self._snapshot

@@ -117,6 +117,7 @@ class Snapshot:
     by_name: dict[str, NodeInfo]
     image_nodes: dict[str, int]  # image name -> how many nodes have it
     pvcs: Mapping[str, Object] = field(default_factory=dict)  # "ns/name" -> PVC
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # for namespaceSelectors
 
     @classmethod
     def of(cls, nodes: list[NodeInfo], pvcs: Mapping[str, Object] | None = None) -> Snapshot:

@@ -12,6 +12,7 @@ from controllers.machinery.labels import Selector, SelectorError, from_label_sel
 from controllers.scheduler.quantity import QuantityError, amount
 
 Object = dict[str, Any]
+NamespaceLabels = Mapping[str, Mapping[str, str]]
 
 # schedutil.DefaultMilliCPURequest / DefaultMemoryRequest: what a container without requests counts for in scores.
 DEFAULT_MILLI_CPU = 100
@@ -31,10 +32,15 @@ class AffinityTerm:
     topology_key: str
     all_namespaces: bool = False  # namespaceSelector: {}
     weight: int = 0
+    namespace_selector: Selector | None = None  # a non-empty namespaceSelector
 
-    def matches(self, pod: PodInfo) -> bool:
+    def matches(self, pod: PodInfo, ns_labels: NamespaceLabels | None = None) -> bool:
+        """The term selects `pod`: its namespace is listed (or selected by labels, from `ns_labels`: namespace
+        name -> labels) and its labels match."""
         if not self.all_namespaces and pod.namespace not in self.namespaces:
-            return False
+            sel = self.namespace_selector
+            if sel is None or ns_labels is None or not sel.matches(ns_labels.get(pod.namespace)):
+                return False
         return self.selector.matches(pod.labels)
 
 
@@ -155,10 +161,15 @@ def _terms(pod_ns: str, raw: list[Object] | None, weighted: bool) -> list[Affini
         all_ns = ns_sel is not None and not ns_sel.get("matchLabels") and not ns_sel.get("matchExpressions")
         if not namespaces and ns_sel is None:
             namespaces = frozenset((pod_ns,))
+        try:
+            ns_selector = from_label_selector(ns_sel) if ns_sel is not None and not all_ns else None
+        except SelectorError as e:
+            raise PodSpecError(str(e)) from None
         key = term.get("topologyKey") or ""
         if not key:
             raise PodSpecError("topologyKey: Required value: can not be empty")
-        out.append(AffinityTerm(sel, namespaces, key, all_ns, int(item.get("weight") or 0) if weighted else 0))
+        out.append(AffinityTerm(sel, namespaces, key, all_ns, int(item.get("weight") or 0) if weighted else 0,
+                                ns_selector))
     return out
 
 

@@ -23,6 +23,7 @@ NODE_UPDATE = "NodeUpdate"
 ASSIGNED_POD_DELETE = "AssignedPodDelete"
 ASSIGNED_POD_ADD = "AssignedPodAdd"
 PVC_CHANGE = "PvcChange"
+NAMESPACE_CHANGE = "NamespaceChange"
 EVERY_PLUGIN = None
 EVENT_PLUGINS: dict[str, frozenset[str] | None] = {
     NODE_ADD: EVERY_PLUGIN,
@@ -31,6 +32,7 @@ EVENT_PLUGINS: dict[str, frozenset[str] | None] = {
                                     "DefaultPreemption"}),
     ASSIGNED_POD_ADD: frozenset({"InterPodAffinity", "PodTopologySpread"}),
     PVC_CHANGE: frozenset({"VolumeBinding"}),
+    NAMESPACE_CHANGE: frozenset({"InterPodAffinity"}),
 }
 
 

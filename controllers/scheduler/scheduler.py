@@ -1,4 +1,4 @@
-"""The adapter: informers on pods, nodes and PVCs feed the cache and the queue; one loop pops a pod, runs a
+"""The adapter: informers on pods, nodes, PVCs and namespaces feed the cache and the queue; one loop pops a pod, runs a
 synchronous scheduling cycle on the cache's snapshot (the pure framework), assumes the pod on the chosen node and
 binds it through `pods/binding` in a background task (as kube binds in a goroutine); failures write kube's
 FailedScheduling Event and PodScheduled=False condition, preemption deletes the chosen victims. Pods naming
@@ -17,7 +17,7 @@ from typing import Any
 from controllers.machinery.client import APIError, RESTClient
 from controllers.machinery.events import EventRecorder, rfc3339
 from controllers.machinery.informer import SharedInformerFactory
-from controllers.machinery.resources import NODES, PERSISTENTVOLUMECLAIMS, PODS
+from controllers.machinery.resources import NAMESPACES, NODES, PERSISTENTVOLUMECLAIMS, PODS
 from controllers.scheduler import queue as q
 from controllers.scheduler.cache import Cache, CacheError
 from controllers.scheduler.config import SchedulerConfig
@@ -67,6 +67,8 @@ class Scheduler:
         self.nominated: dict[str, dict[str, PodInfo]] = {}  # node -> uid -> pod nominated to it
         self.pvcs: dict[str, Object] = {}
         self.cache.set_pvcs(self.pvcs)
+        self.namespace_labels: dict[str, dict[str, str]] = {}
+        self.cache.set_namespaces(self.namespace_labels)
         self.next_start = 0
         self.scheduled = 0
         self.bind_errors = 0
@@ -80,6 +82,9 @@ class Scheduler:
         self.nodes.add_handlers(self._node_added, self._node_updated, self._node_deleted)
         self.pvc_informer.add_handlers(self._pvc_changed, lambda old, new: self._pvc_changed(new),
                                        self._pvc_deleted)
+        self.namespaces = informers.informer(NAMESPACES)
+        self.namespaces.add_handlers(self._namespace_changed, lambda old, new: self._namespace_changed(new),
+                                     self._namespace_deleted)
 
     # ------------------------------------------------------------- event handlers
     def _responsible(self, pod: Object) -> bool:
@@ -174,10 +179,21 @@ class Scheduler:
         meta = pvc.get("metadata") or {}
         self.pvcs.pop(f"{meta.get('namespace')}/{meta.get('name')}", None)
 
+    def _namespace_changed(self, ns: Object) -> None:
+        meta = ns.get("metadata") or {}
+        labels = dict(meta.get("labels") or {})
+        if self.namespace_labels.get(meta.get("name") or "") != labels:
+            self.namespace_labels[meta.get("name") or ""] = labels
+            self.queue.move_all(q.NAMESPACE_CHANGE)
+            self._kick()
+
+    def _namespace_deleted(self, ns: Object) -> None:
+        self.namespace_labels.pop((ns.get("metadata") or {}).get("name") or "", None)
+
     # ------------------------------------------------------------- the loop
     async def wait_for_sync(self) -> None:
         await asyncio.gather(self.pods.wait_for_sync(), self.nodes.wait_for_sync(),
-                             self.pvc_informer.wait_for_sync())
+                             self.pvc_informer.wait_for_sync(), self.namespaces.wait_for_sync())
 
     async def run(self) -> None:
         await self.wait_for_sync()

@@ -56,7 +56,7 @@ def make(client: ScriptedClient, now: list[float]) -> Scheduler:
     rest = cast(RESTClient, client)
     sched = Scheduler(rest, SharedInformerFactory(rest), config.load(None), clock=lambda: now[0],
                       rng=random.Random(1))
-    for inf in (sched.pods, sched.nodes, sched.pvc_informer):
+    for inf in (sched.pods, sched.nodes, sched.pvc_informer, sched.namespaces):
         inf.replace([], "1")
     return sched
 

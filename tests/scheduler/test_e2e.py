@@ -133,6 +133,7 @@ def test_preemption_of_a_lower_priority_pod(control_plane: ControlPlane, schedul
         preemptor = pod(cp, "kube-system", "sched-preemptor")
         assert preemptor["spec"]["priority"] == 2000000000
         assert _bound(cp, "kube-system", "sched-preemptor") == "p-only"
+        assert pod(cp, "kube-system", "sched-preemptor")["status"].get("nominatedNodeName") == "p-only"
         assert cp.get(f"/api/v1/namespaces/{ns}/pods/victim") is None
         preempted = cp.wait(lambda: [e for e in events(cp, ns, "victim") if e["reason"] == "Preempted"], DEADLINE_S,
                             "Preempted event")

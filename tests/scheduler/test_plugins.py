@@ -391,3 +391,19 @@ def test_inter_pod_affinity_scores_existing_pods_terms_symmetrically() -> None:
     plugin.normalize(raw, state)
     assert raw == [100, 0, 35, 33]
     assert plugin.pre_score(info(pod("web")), nodes[3:], snapshot(nodes[3]), {}) is not None  # nobody has terms
+
+
+def test_inter_pod_affinity_namespace_selector_matches_by_namespace_labels() -> None:
+    term = {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "zone",
+            "namespaceSelector": {"matchLabels": {"team": "data"}}}
+    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    nodes = [node_info(node("a1", labels={"zone": "a"}), pod("db", ns="warehouse", labels={"app": "db"},
+                                                             node_name="a1")),
+             node_info(node("b1", labels={"zone": "b"}), pod("db", ns="scratch", labels={"app": "db"},
+                                                             node_name="b1"))]
+    snap = snapshot(*nodes)
+    snap.namespace_labels = {"warehouse": {"team": "data"}, "scratch": {"team": "web"}}
+    p = info(pod("p", affinity=anti))
+    assert reasons(verdict(InterPodAffinity(), p, nodes[0], snap)) == (U, ("node(s) didn't match pod anti-affinity "
+                                                                          "rules",))
+    assert verdict(InterPodAffinity(), p, nodes[1], snap) is None

@@ -15,7 +15,7 @@ from controllers.scheduler.framework import (
     unschedulable,
 )
 from controllers.scheduler.nodeinfo import NodeInfo, Snapshot
-from controllers.scheduler.podinfo import AffinityTerm, PodInfo
+from controllers.scheduler.podinfo import AffinityTerm, NamespaceLabels, PodInfo
 
 AFFINITY = "node(s) didn't match pod affinity rules"
 ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
@@ -32,15 +32,17 @@ def _bump(counts: Counts, key: str, node: NodeInfo, delta: int) -> None:
         counts[(key, val)] = counts.get((key, val), 0) + delta
 
 
-def _existing_anti(pod: PodInfo, existing: PodInfo, node: NodeInfo, counts: Counts, delta: int) -> None:
+def _existing_anti(pod: PodInfo, existing: PodInfo, node: NodeInfo, counts: Counts, delta: int,
+                   ns: NamespaceLabels) -> None:
     for t in existing.required_anti_affinity:
-        if t.matches(pod):
+        if t.matches(pod, ns):
             _bump(counts, t.topology_key, node, delta)
 
 
-def _own(terms: list[AffinityTerm], other: PodInfo, node: NodeInfo, counts: list[Counts], delta: int) -> None:
+def _own(terms: list[AffinityTerm], other: PodInfo, node: NodeInfo, counts: list[Counts], delta: int,
+         ns: NamespaceLabels) -> None:
     for i, t in enumerate(terms):
-        if t.matches(other):
+        if t.matches(other, ns):
             _bump(counts[i], t.topology_key, node, delta)
 
 
@@ -56,20 +58,22 @@ class InterPodAffinity(Plugin):
         existing: Counts = {}
         aff: list[Counts] = [{} for _ in pod.required_affinity]
         anti: list[Counts] = [{} for _ in pod.required_anti_affinity]
+        ns = snap.namespace_labels
         for node in snap.nodes:
             for e in node.anti_affinity_pods.values():
-                _existing_anti(pod, e, node, existing, 1)
+                _existing_anti(pod, e, node, existing, 1, ns)
             if need_own:
                 for e in node.pods.values():
-                    _own(pod.required_affinity, e, node, aff, 1)
-                    _own(pod.required_anti_affinity, e, node, anti, 1)
+                    _own(pod.required_affinity, e, node, aff, 1, ns)
+                    _own(pod.required_anti_affinity, e, node, anti, 1, ns)
         state[self.name] = (existing, aff, anti)
+        state[self.name + "/namespaces"] = ns
         return None
 
     def filter(self, pod: PodInfo, node: NodeInfo, state: CycleState) -> Status | None:
         """kube's order: the pod's affinity, then its anti-affinity, then existing pods' anti-affinity."""
         existing, aff, anti = state[self.name]
-        if pod.required_affinity and not self._affinity_ok(pod, node, aff):
+        if pod.required_affinity and not self._affinity_ok(pod, node, aff, state[self.name + "/namespaces"]):
             return unresolvable(AFFINITY)
         for i, t in enumerate(pod.required_anti_affinity):
             val = node.labels.get(t.topology_key)
@@ -81,7 +85,7 @@ class InterPodAffinity(Plugin):
         return None
 
     @staticmethod
-    def _affinity_ok(pod: PodInfo, node: NodeInfo, aff: list[Counts]) -> bool:
+    def _affinity_ok(pod: PodInfo, node: NodeInfo, aff: list[Counts], ns: NamespaceLabels) -> bool:
         for i, t in enumerate(pod.required_affinity):
             val = node.labels.get(t.topology_key)
             if val is None or aff[i].get((t.topology_key, val), 0) <= 0:
@@ -90,7 +94,7 @@ class InterPodAffinity(Plugin):
             return True
         # no pod anywhere matches: the first pod of a group that matches its own terms may go anywhere with the keys
         nobody = all(not any(v > 0 for v in c.values()) for c in aff)
-        return (nobody and all(t.matches(pod) for t in pod.required_affinity)
+        return (nobody and all(t.matches(pod, ns) for t in pod.required_affinity)
                 and all(t.topology_key in node.labels for t in pod.required_affinity))
 
     def _shift(self, pod: PodInfo, other: PodInfo, node: NodeInfo, state: CycleState, delta: int) -> None:
@@ -98,9 +102,10 @@ class InterPodAffinity(Plugin):
             return
         existing, aff, anti = state[self.name]
         existing, aff, anti = dict(existing), [dict(c) for c in aff], [dict(c) for c in anti]
-        _existing_anti(pod, other, node, existing, delta)
-        _own(pod.required_affinity, other, node, aff, delta)
-        _own(pod.required_anti_affinity, other, node, anti, delta)
+        ns = state[self.name + "/namespaces"]
+        _existing_anti(pod, other, node, existing, delta, ns)
+        _own(pod.required_affinity, other, node, aff, delta, ns)
+        _own(pod.required_anti_affinity, other, node, anti, delta, ns)
         state[self.name] = (existing, aff, anti)
 
     def add_pod(self, pod: PodInfo, added: PodInfo, node: NodeInfo, state: CycleState) -> None:
@@ -116,24 +121,25 @@ class InterPodAffinity(Plugin):
         if not own and not snap.have_affinity():
             return SKIP
         weights: Counts = {}
+        ns = snap.namespace_labels
         for node in snap.nodes:
             for e in (node.pods if own else node.affinity_pods).values():
                 for t in pod.preferred_affinity:
-                    if t.matches(e):
+                    if t.matches(e, ns):
                         _bump(weights, t.topology_key, node, t.weight)
                 for t in pod.preferred_anti_affinity:
-                    if t.matches(e):
+                    if t.matches(e, ns):
                         _bump(weights, t.topology_key, node, -t.weight)
                 if not e.has_affinity:
                     continue
                 for t in e.required_affinity:
-                    if t.matches(pod):
+                    if t.matches(pod, ns):
                         _bump(weights, t.topology_key, node, HARD_POD_AFFINITY_WEIGHT)
                 for t in e.preferred_affinity:
-                    if t.matches(pod):
+                    if t.matches(pod, ns):
                         _bump(weights, t.topology_key, node, t.weight)
                 for t in e.preferred_anti_affinity:
-                    if t.matches(pod):
+                    if t.matches(pod, ns):
                         _bump(weights, t.topology_key, node, -t.weight)
         state[self.name + "/score"] = weights
         return None
