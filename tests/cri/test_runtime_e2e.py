@@ -176,3 +176,60 @@ def test_restart_adopts_running_containers(cri: CRI) -> None:
     cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
     assert leftovers(cri, sid) == []
     assert subprocess.run(["pgrep", "-f", f"containers/{cid}"], capture_output=True).returncode == 1
+
+
+def test_mounts_user_workdir_and_runtime_info(cri: CRI, tmp_path_factory: pytest.TempPathFactory) -> None:
+    host = tmp_path_factory.mktemp("vol")
+    (host / "ro").mkdir()
+    (host / "ro" / "config").write_text("from the host\n")
+    (host / "rw").mkdir()
+    (host / "rw").chmod(0o777)
+    sid, cfg = run_pod(cri, "vols")
+    config = api.ContainerConfig(
+        metadata=api.ContainerMetadata(name="c"), image=api.ImageSpec(image=cri.image), working_dir="/data",
+        command=["sh", "-c", "id -u; pwd; cat /etc/config/config; echo written > /data/out; "
+                             "echo x > /etc/config/nope || echo read-only; cat /etc/hostname"],
+        mounts=[api.Mount(container_path="/etc/config", host_path=str(host / "ro"), readonly=True),
+                api.Mount(container_path="/data", host_path=str(host / "rw"))],
+        log_path="c/0.log",
+        linux=api.LinuxContainerConfig(security_context=api.LinuxContainerSecurityContext(
+            run_as_user=api.Int64Value(value=1000))))
+    cid = cri.runtime.CreateContainer(api.CreateContainerRequest(pod_sandbox_id=sid, config=config)).container_id
+    cri.runtime.StartContainer(api.StartContainerRequest(container_id=cid))
+    s = exited(cri, cid)
+    with open(s.log_path, "rb") as f:
+        out = [r.content for r in map(logformat.parse, f) if r.stream == "stdout"]
+    assert out == [b"1000", b"/data", b"from the host", b"read-only", b"vols"], out
+    assert (host / "rw" / "out").read_text() == "written\n" and s.exit_code == 0
+    assert [m.container_path for m in s.mounts] == ["/etc/config", "/data"]
+
+    v = cri.runtime.Version(api.VersionRequest(version="v1"))
+    assert (v.runtime_name, v.runtime_api_version) == ("raftkv-cri", "v1")
+    conds = {c.type: c.status for c in cri.runtime.Status(api.StatusRequest()).status.conditions}
+    assert conds == {"RuntimeReady": True, "NetworkReady": True}
+    assert cri.runtime.RuntimeConfig(api.RuntimeConfigRequest()).linux.cgroup_driver == api.CGROUPFS
+    fs = cri.images.ImageFsInfo(api.ImageFsInfoRequest()).image_filesystems[0]
+    assert fs.used_bytes.value > 500_000 and fs.fs_id.mountpoint.endswith("/images")
+    listed = cri.runtime.ListContainers(api.ListContainersRequest(filter=api.ContainerFilter(pod_sandbox_id=sid)))
+    assert [c.id for c in listed.containers] == [cid]
+    running = api.ContainerFilter(state=api.ContainerStateValue(state=api.CONTAINER_RUNNING), pod_sandbox_id=sid)
+    assert cri.runtime.ListContainers(api.ListContainersRequest(filter=running)).containers == []
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))  # without a stop first
+    assert leftovers(cri, sid) == []
+    assert cri.runtime.ListPodSandbox(api.ListPodSandboxRequest(filter=api.PodSandboxFilter(id=sid))).items == []
+
+
+def test_stats_of_a_running_container(cri: CRI) -> None:
+    sid, cfg = run_pod(cri, "stats")
+    cid = start(cri, sid, cfg, "busy", ["sh", "-c", "x=$(head -c 3000000 /dev/zero | tr '\\0' a); "
+                                        "while true; do :; done"], memory=64 << 20)
+    stats = wait_for(lambda: (st := cri.runtime.ContainerStats(api.ContainerStatsRequest(container_id=cid)).stats)
+                     .cpu.usage_core_nano_seconds.value > 50_000_000 and st, 20, "CPU time to accumulate")
+    assert stats.memory.working_set_bytes.value > 1_000_000
+    assert stats.memory.available_bytes.value < 64 << 20
+    assert [s.attributes.id for s in cri.runtime.ListContainerStats(api.ListContainerStatsRequest(
+        filter=api.ContainerStatsFilter(pod_sandbox_id=sid))).stats] == [cid]
+    cri.runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=sid))
+    assert status(cri, cid).exit_code == 137
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert leftovers(cri, sid) == []
