@@ -81,7 +81,7 @@ async def inspect(runtime: Runtime, uid: str) -> rv.PodRuntime:
                          containers=tuple(containers))
 
 
-def sandbox_config(pod: Obj, attempt: int, root_dir: str, cgroup_parent: str = "",
+def sandbox_config(pod: Obj, attempt: int, log_root: str, cgroup_parent: str = "",
                    dns: api.DNSConfig | None = None) -> api.PodSandboxConfig:
     meta = pod["metadata"]
     spec = pod.get("spec") or {}
@@ -98,8 +98,7 @@ def sandbox_config(pod: Obj, attempt: int, root_dir: str, cgroup_parent: str = "
         metadata=api.PodSandboxMetadata(name=meta["name"], uid=meta["uid"], namespace=meta.get("namespace", ""),
                                         attempt=attempt),
         hostname=spec.get("hostname") or meta["name"],
-        log_directory=f"/var/log/pods/{meta.get('namespace')}_{meta['name']}_{meta['uid']}"
-        if not root_dir else f"{root_dir}/logs/{meta.get('namespace')}_{meta['name']}_{meta['uid']}",
+        log_directory=f"{log_root}/{meta.get('namespace')}_{meta['name']}_{meta['uid']}",
         dns_config=dns, port_mappings=ports,
         labels={**(meta.get("labels") or {}), **pod_labels(pod)}, annotations=annotations,
         linux=api.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, security_context=security))
@@ -137,7 +136,7 @@ def linux_resources(pod: Obj, container: Obj, memory_capacity: int) -> api.Linux
 
 def container_config(pod: Obj, container: Obj, *, attempt: int, env: list[tuple[str, str]],
                      command: list[str], args: list[str], mounts: list[tuple[str, str, bool]], image: str,
-                     log_dir: str, memory_capacity: int) -> api.ContainerConfig:
+                     memory_capacity: int) -> api.ContainerConfig:
     spec = pod.get("spec") or {}
     name = container["name"]
     annotations = {rv.CONTAINER_HASH: container_hash(container), rv.RESTART_COUNT: str(attempt),

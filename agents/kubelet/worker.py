@@ -200,7 +200,7 @@ class PodWorker:
                                command=expand_command(list(container.get("command") or []), env),
                                args=expand_command(list(container.get("args") or []), env),
                                mounts=container_mounts(container, self.volumes), image=image_ref,
-                               log_dir="", memory_capacity=self.node.memory_capacity)
+                               memory_capacity=self.node.memory_capacity)
         sb_cfg = sandbox_config(pod, self.rt.sandbox.attempt if self.rt.sandbox else 0, self.node.log_root,
                                 self.node.cgroup_parent)
         try:
