@@ -162,6 +162,10 @@ class SchedulingError(Exception):
     """A plugin error (not a fit failure): the pod gets reason SchedulerError with this message."""
 
 
+class NoNodesError(SchedulingError):
+    """An empty cluster: kube reports it as Unschedulable (the pod waits for a node), not as an error."""
+
+
 @dataclass
 class ScheduleResult:
     node: str
@@ -301,7 +305,7 @@ def schedule_pod(profile: Profile, pod: PodInfo, snap: Snapshot, rng: RNG, start
                  state: CycleState | None = None) -> ScheduleResult:
     """One scheduling cycle's decision; raises FitError (unschedulable) or SchedulingError."""
     if not snap.nodes:
-        raise SchedulingError("no nodes available to schedule pods")
+        raise NoNodesError("no nodes available to schedule pods")
     state = {} if state is None else state
     feasible, diag, evaluated = find_nodes_that_fit(profile, pod, snap, state, start, nominated or {})
     if not feasible:

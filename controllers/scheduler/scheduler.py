@@ -21,7 +21,7 @@ from controllers.machinery.resources import NAMESPACES, NODES, PERSISTENTVOLUMEC
 from controllers.scheduler import queue as q
 from controllers.scheduler.cache import Cache, CacheError
 from controllers.scheduler.config import SchedulerConfig
-from controllers.scheduler.framework import FitError, Profile, SchedulingError, schedule_pod
+from controllers.scheduler.framework import FitError, NoNodesError, Profile, SchedulingError, schedule_pod
 from controllers.scheduler.podinfo import PodInfo, pod_info
 from controllers.scheduler.preemption import Candidate, preempt
 
@@ -267,6 +267,10 @@ class Scheduler:
             self.attempts["unschedulable"] += 1
             plugins = set(fe.diagnosis.unschedulable_plugins) | {"DefaultPreemption"}
             self._failed(qp, cycle, UNSCHEDULABLE, fe.message(), plugins, nominate)
+            return
+        except NoNodesError as e:
+            self.attempts["unschedulable"] += 1
+            self._failed(qp, cycle, UNSCHEDULABLE, str(e), set(), "")  # any cluster event retries it
             return
         except SchedulingError as e:
             self.attempts["error"] += 1

@@ -188,3 +188,23 @@ def test_scheduling_gated_pods_wait_until_their_gates_are_removed() -> None:
         await settle(sched)
         assert client.bindings == [("gated", "n1")]
     asyncio.run(main())
+
+
+def test_no_nodes_is_unschedulable_until_a_node_arrives() -> None:
+    async def main() -> None:
+        client, now = ScriptedClient(), [1000.0]
+        sched = make(client, now)
+        add(sched, "pod", pod("early"))
+        assert cycle(sched)
+        await settle(sched)
+        assert [e["message"] for e in client.events if e["reason"] == "FailedScheduling"] == [
+            "no nodes available to schedule pods"]
+        cond = client.status_patches[-1][1]["status"]["conditions"][0]
+        assert cond["reason"] == "Unschedulable"
+        assert sched.queue.where("default/early") == "unschedulable"
+        now[0] += 2
+        add(sched, "node", node("n1"))
+        assert cycle(sched)
+        await settle(sched)
+        assert client.bindings == [("early", "n1")]
+    asyncio.run(main())
