@@ -127,6 +127,11 @@ class NotCapable(RaftKVError):
     message = "etcdserver: not capable"
 
 
+class NotSupportedForLearner(RaftKVError):
+    """etcd's ErrGPRCNotSupportedForLearner: a learner serves only Maintenance.Status and serializable Ranges."""
+    message = "etcdserver: rpc not supported for learner"
+
+
 class LearnerNotReady(RaftKVError):
     message = "etcdserver: can only promote a learner member which is in sync with leader"
 

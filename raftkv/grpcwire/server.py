@@ -164,10 +164,11 @@ def _decode(deserializer: Callable[[bytes], Any] | None, payload: bytes | None) 
 
 
 class _Call:
-    __slots__ = ("handler", "ctx", "task", "requests", "request", "timer")
+    __slots__ = ("handler", "ctx", "task", "requests", "request", "timer", "path")
 
-    def __init__(self, handler: Any, ctx: Context) -> None:
+    def __init__(self, handler: Any, ctx: Context, path: str = "") -> None:
         self.handler = handler
+        self.path = path
         self.ctx = ctx
         self.task: asyncio.Task[None] | None = None
         self.requests: _Requests | None = None
@@ -315,7 +316,7 @@ class _GrpcProtocol(asyncio.Protocol):
             self.conn.send_trailers(sid, grpc.StatusCode.UNIMPLEMENTED.value[0], f"unknown method {path}")
             return
         ctx = Context(self, sid, headers, handler.response_serializer, deadline)
-        call = _Call(handler, ctx)
+        call = _Call(handler, ctx, path)
         self.calls[sid] = call
         if deadline is not None:
             call.timer = self.loop.call_at(deadline, self._expire, sid)
@@ -353,9 +354,17 @@ class _GrpcProtocol(asyncio.Protocol):
 
     async def _run(self, sid: int, call: _Call) -> None:
         handler, ctx = call.handler, call.ctx
+        check = self.server.interceptor
         try:
+            if check is not None and call.requests is not None:
+                refused = check(call.path, None, True)
+                if refused is not None:
+                    raise _Abort(*refused)
             if call.requests is None:
                 request = _decode(handler.request_deserializer, call.request)
+                refused = None if check is None else check(call.path, request, handler.response_streaming)
+                if refused is not None:
+                    raise _Abort(*refused)
                 if handler.response_streaming:
                     await self._stream_out(handler.unary_stream(request, ctx), ctx)
                 else:
@@ -491,6 +500,9 @@ class GrpcServer:
         self.handshake_timeout = handshake_timeout
         # answers plain HTTP GETs (HTTP/1.1 connections, or HTTP/2 requests that are not gRPC); None refuses them
         self.plain = plain
+        # (method path, decoded request or None for a client stream, whether the call streams) -> (code, details)
+        # to refuse the call before its handler runs, or None to run it
+        self.interceptor: Callable[[str, Any, bool], tuple[grpc.StatusCode, str] | None] | None = None
         self._methods: dict[str, Any] = {}
         self._generic: list[Any] = []
         self._ports: list[tuple[str, int, ssl.SSLContext | None]] = []

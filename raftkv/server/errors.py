@@ -47,6 +47,7 @@ _CODES: dict[type[e.RaftKVError], grpc.StatusCode] = {
     e.UnhealthyCluster: grpc.StatusCode.UNAVAILABLE,
     e.Corrupt: grpc.StatusCode.DATA_LOSS,
     e.NotCapable: grpc.StatusCode.UNAVAILABLE,
+    e.NotSupportedForLearner: grpc.StatusCode.UNAVAILABLE,
     e.AuthNotEnabled: grpc.StatusCode.FAILED_PRECONDITION,
     e.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     e.RootUserNotExist: grpc.StatusCode.FAILED_PRECONDITION,

@@ -7,6 +7,7 @@ import functools
 import logging
 import signal
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -15,8 +16,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from raftkv import eventloop
 from raftkv._pb.raftpb import raft_pb2_grpc as rpb_grpc
 from raftkv.grpcwire.server import GrpcServer, server_ssl_context
-from raftkv.server import services
+from raftkv.server import learner, services
 from raftkv.server.config import ConfigError, ServerConfig, parse_args, read_file
+from raftkv.server.errors import to_status
 from raftkv.server.http import answer, serve_metrics
 from raftkv.server.join import fetch_membership
 from raftkv.server.member import RaftMember, needs_discovery, peer_channel_credentials
@@ -87,6 +89,12 @@ async def run(cfg: ServerConfig) -> int:
     client_server = _client_server(cfg)
     client_server.plain = functools.partial(answer, member, VERSIONS)  # /health, /metrics, /version, as etcd
     services.add_all(client_server, member)
+
+    def learner_interceptor(method: str, request: Any, streaming: bool) -> tuple[grpc.StatusCode, str] | None:
+        me = member.membership.members.get(member.id)
+        refused = learner.refusal(method, request, streaming=streaming) if me is not None and me.is_learner else None
+        return None if refused is None else to_status(refused)
+    client_server.interceptor = learner_interceptor
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, client_server)
 
