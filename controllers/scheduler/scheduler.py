@@ -332,7 +332,7 @@ class Scheduler:
             self.cache.forget(info.uid)
             self.queue.move_all(q.ASSIGNED_POD_DELETE)
             detail = e.message if isinstance(e, APIError) else repr(e)
-            message = f'binding rejected: running Bind plugin "DefaultBinder": {detail}'
+            message = f'running Bind plugin "DefaultBinder": {detail}'
             pod = self._current(qp.info)
             if pod is not None:
                 log.info("binding %s to %s failed: %s", info.key, node, detail)

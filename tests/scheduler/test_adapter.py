@@ -102,8 +102,8 @@ def test_refused_binding_is_forgotten_reported_and_retried() -> None:
         assert sched.cache.nodes["n1"].requested.get("cpu", 0) == 0  # forgotten
         failed = [e for e in client.events if e["reason"] == "FailedScheduling"]
         assert [e["message"] for e in failed] == [
-            'binding rejected: running Bind plugin "DefaultBinder": Operation cannot be fulfilled on pods/binding '
-            '"web": the object has been modified']
+            'running Bind plugin "DefaultBinder": Operation cannot be fulfilled on pods/binding "web": the object '
+            'has been modified']
         cond = client.status_patches[-1][1]["status"]["conditions"][0]
         assert (cond["type"], cond["status"], cond["reason"]) == ("PodScheduled", "False", "SchedulerError")
         assert sched.queue.where("default/web") == "backoff"
