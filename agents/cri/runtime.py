@@ -205,7 +205,8 @@ class ProcessRuntime:
                            log_directory=config.log_directory,
                            cgroup_parent=config.linux.cgroup_parent or f"{self.opts.cgroup_parent}/{sid}",
                            labels=dict(config.labels), annotations=dict(config.annotations),
-                           runtime_handler=handler, host_network=host_net,
+                           runtime_handler=handler, host_network=host_net, host_pid=ns_opts.pid == api.NODE,
+                           host_ipc=ns_opts.ipc == api.NODE,
                            config=base64.b64encode(config.SerializeToString()).decode())
         d = os.path.join(self.sb_dir, sid)
         os.makedirs(d)
@@ -295,8 +296,9 @@ class ProcessRuntime:
     def sandbox_status(self, sid: str, with_containers: bool = False) -> api.PodSandboxStatusResponse:
         with self._lock:
             sb = self._sandbox(sid)
-            ns = api.NamespaceOption(network=api.NODE if sb.host_network else api.POD, pid=api.CONTAINER,
-                                     ipc=api.POD)
+            ns = api.NamespaceOption(network=api.NODE if sb.host_network else api.POD,
+                                     pid=api.NODE if sb.host_pid else api.CONTAINER,
+                                     ipc=api.NODE if sb.host_ipc else api.POD)
             status = api.PodSandboxStatus(
                 id=sb.id, metadata=self._sb_meta(sb), state=sb.state,  # type: ignore[arg-type]
                 created_at=sb.created_at, network=api.PodSandboxNetworkStatus(ip=sb.ip),
@@ -371,7 +373,8 @@ class ProcessRuntime:
                     for m in config.mounts],
             resources={"cpu_period": res.cpu_period, "cpu_quota": res.cpu_quota, "cpu_shares": res.cpu_shares,
                        "memory_limit_in_bytes": res.memory_limit_in_bytes, "oom_score_adj": res.oom_score_adj},
-            tty=config.tty, stdin=config.stdin)
+            tty=config.tty, stdin=config.stdin,
+            host_pid=sb.host_pid or sec.namespace_options.pid == api.NODE)
         try:
             ids = state.lookup_user(self.images.rootfs(img.id), user)
             if ids is None:
@@ -466,11 +469,12 @@ class ProcessRuntime:
             if c.log_path:
                 os.makedirs(os.path.dirname(c.log_path), exist_ok=True)
             sbd = os.path.join(self.sb_dir, sb.id)
-            namespaces = [f"{sbd}/uts", f"{sbd}/ipc"] + ([linux.netns_path(sb.netns)] if sb.netns else [])
+            namespaces = [f"{sbd}/uts"] + ([] if sb.host_ipc else [f"{sbd}/ipc"]) + \
+                ([linux.netns_path(sb.netns)] if sb.netns else [])
             # argv[0] as given: execvp looks it up in the rootfs with the container's PATH, as runc does
             spec = {"argv": c.argv, "env": c.env, "log_path": c.log_path, "namespaces": namespaces,
                     "rootfs": os.path.join(self._cdir(c.id), "rootfs"), "working_dir": c.working_dir,
-                    "uid": c.uid, "gid": c.gid,
+                    "uid": c.uid, "gid": c.gid, "new_pid_namespace": not c.host_pid,
                     "cgroup_procs": [os.path.join(linux.cgroup_path(ctl, c.cgroup), "cgroup.procs")
                                      for ctl in linux.CONTROLLERS],
                     "oom_score_adj": c.resources.get("oom_score_adj") or None}

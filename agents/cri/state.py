@@ -39,6 +39,8 @@ class SandboxRecord:
     annotations: dict[str, str] = field(default_factory=dict)
     runtime_handler: str = ""
     host_network: bool = False
+    host_pid: bool = False
+    host_ipc: bool = False
     config: str = ""  # the RunPodSandbox request's PodSandboxConfig, serialized (base64 protobuf)
 
 
@@ -72,6 +74,7 @@ class ContainerRecord:
     resources: dict[str, int] = field(default_factory=dict)
     tty: bool = False
     stdin: bool = False
+    host_pid: bool = False
     uid: int = 0
     gid: int = 0
 

@@ -233,3 +233,19 @@ def test_stats_of_a_running_container(cri: CRI) -> None:
     assert status(cri, cid).exit_code == 137
     cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
     assert leftovers(cri, sid) == []
+
+
+def test_host_network_and_host_pid(cri: CRI) -> None:
+    cfg = cri.sandbox_config("hostns")
+    cfg.linux.security_context.namespace_options.CopyFrom(api.NamespaceOption(network=api.NODE, pid=api.NODE))
+    sid = cri.runtime.RunPodSandbox(api.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+    st = cri.runtime.PodSandboxStatus(api.PodSandboxStatusRequest(pod_sandbox_id=sid)).status
+    assert st.network.ip == "" and st.linux.namespaces.options.network == api.NODE
+    cid = start(cri, sid, cfg, "c", ["sh", "-c", "echo $$; ip -o link | grep -c ': lo:'; "
+                                     f"ip -o link | grep -c {cri.prefix}br"])
+    s = exited(cri, cid)
+    with open(s.log_path, "rb") as f:
+        out = [r.content for r in map(logformat.parse, f)]
+    assert out[0] != b"1" and out[1:] == [b"1", b"1"], out  # a host pid; the host's interfaces incl. our bridge
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert leftovers(cri, sid) == []
