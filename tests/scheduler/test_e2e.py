@@ -218,3 +218,19 @@ def test_deployment_replicas_spread_by_anti_affinity(control_plane: ControlPlane
             "available: 2 No preemption victims found for incoming pod..")
     finally:
         kcm.stop()
+
+
+def test_scheduling_resumes_after_an_api_server_restart(control_plane: ControlPlane, scheduler: ControllerManager,
+                                                        nodes: list[str]) -> None:
+    """The informers relist after the restart; a pod created afterwards is bound, and the scheduler is still up."""
+    cp, ns = control_plane, "sched-restart"
+    cp.create_namespace(ns)
+    add_node(cp, "r-1")
+    nodes.append("r-1")
+    apply(cp, ns, pod_manifest("before"))
+    assert _bound(cp, ns, "before") == "r-1"
+    cp.restart_apiserver()
+    apply(cp, ns, pod_manifest("after"))
+    assert _bound(cp, ns, "after") == "r-1"
+    assert scheduler.alive()
+    assert [e["reason"] for e in events(cp, ns, "after")] == ["Scheduled"]
