@@ -13,6 +13,7 @@ from aiohttp import web
 
 from apiserver import flags
 from apiserver.http.app import ServingOptions, build_app, server_ssl_context
+from apiserver.http.kubelet_proxy import DEFAULT_ADDRESS_TYPES, KubeletClientOptions
 from apiserver.http.security import AuthOptions, parse_list
 from apiserver.registry import allocation
 from apiserver.storage.etcd3 import Etcd3Store
@@ -78,6 +79,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="audiences a token must carry (default: the issuers)")
     p.add_argument("--watch-bookmark-interval", type=float, default=60.0,
                    help="seconds between BOOKMARK events on watches that allow them (not a kube-apiserver flag)")
+    p.add_argument("--kubelet-client-certificate", default="", help="client certificate presented to kubelets")
+    p.add_argument("--kubelet-client-key", default="")
+    p.add_argument("--kubelet-certificate-authority", default="",
+                   help="CA that kubelets' serving certificates must chain to (unverified when empty)")
+    p.add_argument("--kubelet-preferred-address-types", default=",".join(DEFAULT_ADDRESS_TYPES),
+                   help="node address types to reach kubelets at, in order")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
     args, unknown = p.parse_known_args(argv)
     for arg in unknown:
@@ -130,7 +137,10 @@ async def serve(args: argparse.Namespace) -> None:
     opts = ServingOptions(args.bind_address, args.secure_port, args.tls_cert_file, args.tls_private_key_file,
                           args.client_ca_file, args.watch_bookmark_interval, auth, args.max_requests_inflight,
                           args.max_mutating_requests_inflight, args.service_cluster_ip_range,
-                          args.service_node_port_range, args.advertise_address)
+                          args.service_node_port_range, args.advertise_address,
+                          KubeletClientOptions(args.kubelet_client_certificate, args.kubelet_client_key,
+                                               args.kubelet_certificate_authority,
+                                               parse_list([args.kubelet_preferred_address_types])))
     runner = web.AppRunner(build_app(storage, opts), shutdown_timeout=SHUTDOWN_GRACE_S,
                            access_log=logging.getLogger("apiserver.access") if args.v >= 2 else None)
     await runner.setup()

@@ -1,7 +1,7 @@
 """kube-apiserver flags that raftkv-apiserver accepts and ignores; pure.
 
 Deployments written for kube-apiserver (kubeadm's static pod manifest, distribution units) pass flags for
-features this server does not have (front-proxy request headers, kubelet connections, audit logs, profiling ...).
+features this server does not have (front-proxy request headers, audit logs, profiling ...).
 `split_accepted` takes those out of the command line, checks each value as kube-apiserver's flag type would
 (pflag's messages), and leaves everything else to the real parser, which still refuses flags nobody knows.
 """
@@ -18,8 +18,7 @@ BOOL, INT, FLOAT, STRING, STRINGS, DURATION, MAP_BOOL, MAP_STRING = (
 NO_EFFECT: dict[str, str] = {
     # kubeadm's generated manifest
     "allow-privileged": BOOL, "enable-bootstrap-token-auth": BOOL,
-    "kubelet-client-certificate": STRING, "kubelet-client-key": STRING, "kubelet-certificate-authority": STRING,
-    "kubelet-preferred-address-types": STRINGS, "kubelet-timeout": DURATION,
+    "kubelet-timeout": DURATION,
     "requestheader-username-headers": STRINGS, "requestheader-group-headers": STRINGS,
     "requestheader-extra-headers-prefix": STRINGS,
     "requestheader-client-ca-file": STRING, "requestheader-allowed-names": STRINGS,

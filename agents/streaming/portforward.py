@@ -83,6 +83,8 @@ class _Pair:
     error_id: int = 0
     writer: asyncio.StreamWriter | None = None
     task: asyncio.Task[None] | None = None
+    pending: bytearray = field(default_factory=bytearray)  # client bytes that came before the pod connection
+    client_done: bool = False
 
 
 @dataclass
@@ -125,7 +127,11 @@ class SpdyPortForward:
             await self.open_stream(frame)
         elif isinstance(frame, spdy.Data):
             pair = self.by_stream.get(frame.stream_id)
-            if pair is None or frame.stream_id != pair.data_id or pair.writer is None:
+            if pair is None or frame.stream_id != pair.data_id:
+                return
+            if pair.writer is None:  # still dialling
+                pair.pending += frame.data
+                pair.client_done = pair.client_done or frame.fin
                 return
             if frame.data:
                 pair.writer.write(frame.data)
@@ -166,6 +172,11 @@ class SpdyPortForward:
             await self.send(self.conn.encode_data(pair.error_id, self.describe(pair.port, e).encode(), fin=True))
             await self.send(self.conn.encode_data(pair.data_id, b"", fin=True))
             return
+        if pair.pending:
+            pair.writer.write(bytes(pair.pending))
+            pair.pending.clear()
+        if pair.client_done and pair.writer.can_write_eof():
+            pair.writer.write_eof()
         with contextlib.suppress(ConnectionError):
             while data := await reader.read(READ_CHUNK):
                 await self.send(self.conn.encode_data(pair.data_id, data))

@@ -13,9 +13,13 @@ from apiserver.api.resources import GROUPS, Resource, in_group_version, versions
 
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
                      "finalize": ["update"], "token": ["create"], "binding": ["create"], "eviction": ["create"],
-                     "log": ["get"]}
+                     "log": ["get"], "exec": ["create", "get"], "attach": ["create", "get"],
+                     "portforward": ["create", "get"]}
 SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "token": ("authentication.k8s.io", "v1", "TokenRequest"),
-                     "binding": ("", "v1", "Binding"), "eviction": ("policy", "v1", "Eviction")}
+                     "binding": ("", "v1", "Binding"), "eviction": ("policy", "v1", "Eviction"),
+                     "exec": ("", "v1", "PodExecOptions"), "attach": ("", "v1", "PodAttachOptions"),
+                     "portforward": ("", "v1", "PodPortForwardOptions")}
+CONNECT_SUBRESOURCES = ("exec", "attach", "portforward")
 
 
 def _sub_kind(r: Resource, sub: str) -> tuple[str, str, str]:

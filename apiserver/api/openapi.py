@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apiserver.api.discovery import SUBRESOURCE_KINDS
+from apiserver.api.discovery import CONNECT_SUBRESOURCES, SUBRESOURCE_KINDS
 from apiserver.api.resources import RESOURCES, Resource
 
 K8S_VERSION = "v1.32.0"
@@ -174,7 +174,13 @@ def operations(r: Resource) -> list[Operation]:
     for sub in r.subresources:
         title = sub[:1].upper() + sub[1:]
         path = f"{item}/{sub}"
-        if sub in SUBRESOURCE_KINDS and sub != "scale":  # token, binding, eviction: create-only
+        if sub in CONNECT_SUBRESOURCES:  # exec, attach, portforward: streams on GET (WebSocket) or POST (SPDY)
+            query = ("container",) if sub != "portforward" else ()
+            for method in ("get", "post"):
+                add(path, method, "connect", "connect", f"{method.title()}{nsd}{k}{title}",
+                    f"connect {method.upper()} requests to {sub} of {k}", item_params, query, "", "",
+                    kind=SUBRESOURCE_KINDS[sub])
+        elif sub in SUBRESOURCE_KINDS and sub != "scale":  # token, binding, eviction: create-only
             sub_gvk = SUBRESOURCE_KINDS[sub]
             kind_def = def_name(*sub_gvk)
             add(path, "post", "post", "create", f"{nsd}{k}{title}", f"create {sub} of a {k}", item_params,

@@ -48,7 +48,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     Resource("", "v1", "Secret", "secrets", True),
     Resource("", "v1", "Pod", "pods", True, ("po",), ("all",),
-             subresources=("status", "binding", "eviction", "log")),
+             subresources=("status", "binding", "eviction", "log", "exec", "attach", "portforward")),
     Resource("", "v1", "Service", "services", True, ("svc",), ("all",),
              verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
              subresources=("status",), storage_prefix="services/specs"),

@@ -108,6 +108,9 @@ class NodeAuthorizer:
             return Decision.ALLOW, ""
         if key in (("", "services"), ("", "endpoints"), ("discovery.k8s.io", "endpointslices")) and attrs.is_read_only:
             return Decision.ALLOW, ""
+        if key in (("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews"),
+                   ("authorization.k8s.io", "localsubjectaccessreviews")) and attrs.verb == "create":
+            return Decision.ALLOW, ""  # the kubelet's webhook authentication and authorization (kube's NodeRules)
         if key == ("certificates.k8s.io", "certificatesigningrequests") and attrs.verb in (
                 "create", "get", "list", "watch"):
             return Decision.ALLOW, ""

@@ -21,6 +21,7 @@ from apiserver.api.resources import RESOURCES
 from apiserver.authz.bootstrap import policy_objects
 from apiserver.http.filters import build_handler_chain
 from apiserver.http.inflight import InflightLimiter
+from apiserver.http.kubelet_proxy import KubeletClientOptions, KubeletProxy
 from apiserver.http.security import CACHED_RESOURCES, AuthOptions, Security
 from apiserver.http.server import APIHandler
 from apiserver.registry import allocation
@@ -49,6 +50,7 @@ class ServingOptions:
     service_cluster_ip_range: str = allocation.DEFAULT_SERVICE_CIDR  # kube-apiserver's defaults
     service_node_port_range: str = allocation.DEFAULT_NODE_PORT_RANGE
     advertise_address: str = ""  # "" = the bind address (127.0.0.1 when that is unspecified)
+    kubelet: KubeletClientOptions = KubeletClientOptions()  # how logs/exec/port-forward reach kubelets
 
 
 def server_ssl_context(opts: ServingOptions) -> ssl.SSLContext:
@@ -106,6 +108,7 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
     definitions = json.loads(DEFINITIONS_FILE.read_text()) if DEFINITIONS_FILE.is_file() else None
     handler = APIHandler(registry, security, server_address=f"{opts.bind_address}:{opts.secure_port}",
                          clock=clock, definitions=definitions)
+    handler.kubelets = KubeletProxy(registry, opts.kubelet)
     chain = build_handler_chain(handler, security=security, limiter=InflightLimiter(
         opts.max_requests_inflight, opts.max_mutating_requests_inflight))
     app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -125,6 +128,7 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
         await informer.stop()
 
     async def on_cleanup(app: web.Application) -> None:
+        await handler.kubelets.close()
         await storage.close()
 
     app.on_startup.append(on_startup)

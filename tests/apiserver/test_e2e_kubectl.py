@@ -492,7 +492,7 @@ def test_pod_binding_logs_graceful_delete_and_eviction(cluster):
                                                'already assigned to node "n1"')
     assert table(cluster, "pods", "-o", "wide")[1][6] == "n1"
     logs = kubectl(cluster, "logs", "p1", check=False)
-    assert logs.returncode != 0 and 'Error from server (ServiceUnavailable): no kubelet serves node "n1"' in logs.stderr
+    assert logs.returncode != 0 and 'Error from server (NotFound): nodes "n1" not found' in logs.stderr
     bad = kubectl(cluster, "patch", "pod", "p1", "-p", '{"spec":{"restartPolicy":"Never"}}', check=False)
     assert 'The Pod "p1" is invalid: spec: Forbidden: pod updates may not change fields' in bad.stderr
     kubectl(cluster, "patch", "pod", "p1", "-p", '{"spec":{"containers":[{"name":"c","image":"nginx:1.26"}]}}')

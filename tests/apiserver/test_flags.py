@@ -41,9 +41,9 @@ def test_no_effect_flags_are_split_off_and_checked_as_their_kube_type() -> None:
 
 
 def test_parse_args_refuses_unknown_and_abbreviated_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    args = parse_args([*BASE, "--service-account-lookup", "--kubelet-preferred-address-types",
-                       "InternalIP,ExternalIP,Hostname", "--service-account-lookup=false"])
-    assert args.no_effect == ["service-account-lookup", "kubelet-preferred-address-types"]
+    args = parse_args([*BASE, "--service-account-lookup", "--kubelet-timeout", "5s",
+                       "--service-account-lookup=false"])
+    assert args.no_effect == ["service-account-lookup", "kubelet-timeout"]
     for argv, message in ((["--alow-privileged=true"], "Error: unknown flag: --alow-privileged"),
                           (["--secure-po", "1"], "Error: unknown flag: --secure-po"),
                           (["--insecure-port=0"], "Error: unknown flag: --insecure-port"),  # removed in 1.24
@@ -134,6 +134,8 @@ def test_kubeadm_1_32_kube_apiserver_command_line_starts_the_server(tmp_path) ->
         finally:
             _stop(proc)
         text = open(log).read()
-        for name in ("allow-privileged", "enable-bootstrap-token-auth", "kubelet-client-certificate",
-                     "kubelet-preferred-address-types", "proxy-client-cert-file", "requestheader-allowed-names"):
+        for name in ("allow-privileged", "enable-bootstrap-token-auth", "proxy-client-cert-file",
+                     "requestheader-allowed-names"):
             assert text.count(flags.no_effect_message(name)) == 1, name
+        # the kubelet client flags are served (pods/log, exec, port-forward reach kubelets with them)
+        assert flags.no_effect_message("kubelet-client-certificate") not in text

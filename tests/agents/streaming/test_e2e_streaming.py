@@ -1,0 +1,289 @@
+"""kubectl logs/exec/cp/port-forward and the Python client's stream()/portforward, end to end: real kubectl and
+API server processes, the real kubelet HTTPS server (agents/kubelet/server.py) in a thread with a fake
+runtime whose containers are host processes (fakehost.py). The kubelet authorizes every request by a
+SubjectAccessReview to the API server, as its webhook mode does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from agents.kubelet.server import WebhookAuthorizer
+from controllers.machinery.client import RESTClient
+from controllers.machinery.kubeconfig import load_kubeconfig
+from raftkv import pki
+from tests.agents.streaming.fakehost import FakeHost, LoopThread, cri_line, http_server, kubelet
+from tests.conftest import free_port, register_process, stop_process, wait_for
+from tests.controllers.cluster import ControlPlane, control_plane
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+NS = "streaming"
+
+
+@dataclass
+class World:
+    cp: ControlPlane
+    host: FakeHost
+    loop: LoopThread
+    node: str
+    tmp: str
+    kubelet_port: int
+    kubelet_pki: str
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cp.kubectl("-n", NS, *args, stdin=stdin, check=check)
+
+    def pod(self, name: str, containers: list[str], *, waiting: str = "", phase: str = "Running") -> Any:
+        obj = self.cp.api("POST", f"/api/v1/namespaces/{NS}/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": self.node, "containers": [{"name": c, "image": "busybox"} for c in containers]}})
+        fake = self.host.add(NS, name, obj["metadata"]["uid"], containers, waiting_reason=waiting)
+        status = fake.api_status()["status"]
+        self.cp.api("PATCH", f"/api/v1/namespaces/{NS}/pods/{name}/status",
+                    {"status": {"phase": "Pending" if waiting else phase, **status}},
+                    "application/merge-patch+json")
+        return fake
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    tmp = os.path.realpath(os.path.join("/tmp", f"streaming-{uuid.uuid4().hex[:8]}"))
+    certs = os.path.join(tmp, "kubelet-pki")
+    pki.init_ca(certs, common_name="kubelet-ca")
+    client = pki.issue(certs, "client", "apiserver-kubelet-client", cn="kube-apiserver-kubelet-client",
+                       orgs=["system:masters"])
+    serving = pki.issue(certs, "server", "kubelet", hosts=["127.0.0.1"])
+    ca = os.path.join(certs, "ca.crt")
+    port = free_port()
+    node = f"n-{uuid.uuid4().hex[:6]}"
+    with control_plane("etcd", extra_apiserver_args=(
+            "--kubelet-client-certificate", client.cert, "--kubelet-client-key", client.key,
+            "--kubelet-certificate-authority", ca)) as cp:
+        cp.create_namespace(NS)
+        cp.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+        cp.api("PATCH", f"/api/v1/nodes/{node}/status", {"status": {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}, "application/merge-patch+json")
+        host = FakeHost(os.path.join(tmp, "pods"))
+        rest = RESTClient(load_kubeconfig(cp.kubeconfig_for("kubelet", f"system:node:{node}", ["system:nodes"])))
+
+        async def review(body: dict[str, Any]) -> dict[str, Any]:
+            answer: dict[str, Any] = await rest.request(
+                "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=body)
+            return answer
+        with kubelet(host, node, port, serving.cert, serving.key, ca, WebhookAuthorizer(review)) as loop:
+            try:
+                yield World(cp, host, loop, node, tmp, port, certs)
+            finally:
+                loop.run(rest.close())
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_logs_whole_tail_timestamps_limit_and_since(world: World) -> None:
+    pod = world.pod("logs", ["c"])
+    old = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with open(pod.containers["c"].log_path, "w") as f:
+        f.write(cri_line("ancient", when=old) + cri_line("one") + cri_line("tw", partial=True) + cri_line("o")
+                + cri_line("oops", "stderr") + cri_line("three"))
+    assert world.kubectl("logs", "logs").stdout == "ancient\none\ntwo\noops\nthree\n"
+    assert world.kubectl("logs", "logs", "--tail=2").stdout == "oops\nthree\n"
+    assert world.kubectl("logs", "logs", "--limit-bytes=10").stdout == "ancient\non"
+    assert world.kubectl("logs", "logs", "--since=1h").stdout == "one\ntwo\noops\nthree\n"
+    assert world.kubectl("logs", "logs", "--since-time=2025-12-31T00:00:00Z", "-c", "c").stdout.startswith("ancient")
+    stamped = world.kubectl("logs", "logs", "--timestamps", "--tail=1").stdout
+    assert stamped.endswith(" three\n") and stamped.startswith(str(dt.date.today().year))
+    bad = world.cp.request("GET", f"/api/v1/namespaces/{NS}/pods/logs/log?container=nope")  # kubectl checks first
+    assert (bad.code, bad.body["message"]) == (400, "container nope is not valid for pod logs")
+    bad = world.cp.request("GET", f"/api/v1/namespaces/{NS}/pods/logs/log?tailLines=-1")
+    assert (bad.code, bad.body["reason"]) == (422, "Invalid")
+
+
+def test_logs_of_a_waiting_container_and_previous_instances(world: World) -> None:
+    world.pod("waits", ["c"], waiting="ContainerCreating")
+    out = world.kubectl("logs", "waits", check=False)
+    assert out.returncode != 0
+    assert 'Error from server (BadRequest): container "c" in pod "waits" is waiting to start: ContainerCreating' \
+        in out.stderr
+    pod = world.pod("restarted", ["c"])
+    out = world.kubectl("logs", "restarted", "--previous", check=False)
+    assert 'previous terminated container "c" in pod "restarted" not found' in out.stderr
+    prev = os.path.join(pod.directory, "c-0.log")
+    with open(prev, "w") as f:
+        f.write(cri_line("from the first run"))
+    pod.containers["c"].previous_log_path = prev
+    assert world.kubectl("logs", "restarted", "--previous").stdout == "from the first run\n"
+
+
+def test_logs_follow_streams_until_the_container_stops(world: World) -> None:
+    pod = world.pod("follow", ["c"])
+    path = pod.containers["c"].log_path
+    with open(path, "w") as f:
+        f.write(cri_line("before"))
+    env = dict(os.environ, HOME=world.cp.tmp)
+    out_path = os.path.join(world.tmp, "follow.out")
+    with open(out_path, "wb") as out:
+        proc = register_process(subprocess.Popen(
+            ["kubectl", "--kubeconfig", world.cp.admin_kubeconfig, "-n", NS, "logs", "-f", "follow"],
+            stdout=out, stderr=subprocess.STDOUT, env=env))
+    try:
+        wait_for(lambda: b"before\n" in open(out_path, "rb").read(), 30, "the existing line")
+        with open(path, "a") as f:
+            f.write(cri_line("after"))
+        wait_for(lambda: open(out_path, "rb").read() == b"before\nafter\n", 30, "the appended line")
+        assert proc.poll() is None, "follow keeps the stream open while the container runs"
+        pod.containers["c"].running = False
+        wait_for(lambda: proc.poll() is not None, 30, "kubectl logs -f to end with the container")
+        assert proc.returncode == 0
+    finally:
+        stop_process(proc)
+
+
+def test_exec_output_exit_codes_and_stdin(world: World) -> None:
+    world.pod("shell", ["c"])
+    assert world.kubectl("exec", "shell", "--", "echo", "hi").stdout == "hi\n"
+    err = world.kubectl("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2", check=False)
+    assert (err.stdout, err.stderr) == ("out\n", "err\n")
+    three = world.kubectl("exec", "shell", "--", "sh", "-c", "exit 3", check=False)
+    assert three.returncode == 3, three.stderr
+    assert "command terminated with exit code 3" in three.stderr
+    assert world.kubectl("exec", "-i", "shell", "--", "tr", "a-z", "A-Z", stdin="hello\nworld\n").stdout == \
+        "HELLO\nWORLD\n"
+    big = "x" * 300_000 + "\n"
+    assert world.kubectl("exec", "-i", "shell", "--", "wc", "-c", stdin=big).stdout.strip() == "300001"
+    missing = world.kubectl("exec", "shell", "-c", "other", "--", "true", check=False)
+    assert "container other is not valid for pod shell" in missing.stderr
+
+
+def test_exec_into_a_container_that_does_not_run(world: World) -> None:
+    world.pod("idle", ["c"], waiting="ContainerCreating")
+    out = world.kubectl("exec", "idle", "--", "true", check=False)
+    assert out.returncode == 1
+    assert out.stderr == 'Error from server (InternalError): Internal error occurred: container not found ("c")\n'
+    out = world.kubectl("port-forward", "pod/idle", "0:80", check=False)
+    assert "unable to forward port because pod is not running. Current status=Pending" in out.stderr
+
+
+def test_cp_both_ways(world: World) -> None:
+    pod = world.pod("files", ["c"])
+    src = os.path.join(world.tmp, "upload.txt")
+    with open(src, "w") as f:
+        f.write("payload\n" * 1000)
+    world.kubectl("cp", src, f"files:{pod.directory}/uploaded.txt")
+    with open(os.path.join(pod.directory, "uploaded.txt")) as f:
+        assert f.read() == "payload\n" * 1000
+    back = os.path.join(world.tmp, "downloaded.txt")
+    world.kubectl("cp", f"files:{pod.directory}/uploaded.txt", back)
+    with open(back) as f:
+        assert f.read() == "payload\n" * 1000
+
+
+def test_port_forward_then_http_get(world: World) -> None:
+    pod = world.pod("web", ["c"])
+    server, port = world.loop.run(http_server(b"hello from the pod\n"))
+    pod.containers["c"].ports[80] = port
+    local = free_port()
+    env = dict(os.environ, HOME=world.cp.tmp)
+    out_path = os.path.join(world.tmp, "pf.out")
+    with open(out_path, "wb") as out:
+        proc = register_process(subprocess.Popen(
+            ["kubectl", "--kubeconfig", world.cp.admin_kubeconfig, "-n", NS, "port-forward", "pod/web",
+             f"{local}:80"], stdout=out, stderr=subprocess.STDOUT, env=env))
+    try:
+        wait_for(lambda: b"Forwarding from 127.0.0.1" in open(out_path, "rb").read(), 30, "port-forward to listen")
+        for _ in range(3):  # each GET is a new forwarded connection (a new SPDY stream pair)
+            conn = http.client.HTTPConnection("127.0.0.1", local, timeout=20)
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            assert (resp.status, resp.read()) == (200, b"hello from the pod\n")
+            conn.close()
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
+        world.loop.run(_close(server))
+
+
+async def _close(server: Any) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+def test_python_client_exec_and_portforward(world: World) -> None:
+    from kubernetes import client, config
+    from kubernetes.stream import portforward, stream
+
+    pod = world.pod("py", ["c"])
+    server, port = world.loop.run(http_server(b"py says hi\n"))
+    pod.containers["c"].ports[8080] = port
+    api = client.CoreV1Api(config.new_client_from_config(world.cp.admin_kubeconfig))
+    try:
+        out = stream(api.connect_get_namespaced_pod_exec, "py", NS, command=["sh", "-c", "echo hi; echo e >&2"],
+                     stderr=True, stdin=False, stdout=True, tty=False)
+        assert "hi" in out
+        resp = stream(api.connect_get_namespaced_pod_exec, "py", NS, command=["sh", "-c", "read x; echo got-$x; exit 7"],
+                      stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
+        resp.write_stdin("abc\n")
+        resp.run_forever(timeout=30)
+        assert "got-abc" in resp.read_stdout() + resp._all.getvalue()
+        assert resp.returncode == 7
+        resp.close()
+        tty = stream(api.connect_get_namespaced_pod_exec, "py", NS, command=["sh", "-c", "tty; read x; stty size"],
+                     stderr=True, stdin=True, stdout=True, tty=True, _preload_content=False)
+        tty.write_channel(4, '{"Width":100,"Height":30}')  # applied before the line that lets stty run
+        tty.write_stdin("go\n")
+        tty.run_forever(timeout=30)
+        out = tty.read_stdout() if tty.peek_stdout() else ""
+        assert "/dev/pts/" in out and "30 100" in out, out
+        tty.close()
+        pf = portforward(api.connect_get_namespaced_pod_portforward, "py", NS, ports="8080")
+        sock = pf.socket(8080)
+        sock.setblocking(True)
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"py says hi\n")
+        sock.close()
+        assert pf.error(8080) is None
+        pf.close()
+    finally:
+        world.loop.run(_close(server))
+        api.api_client.close()
+
+
+def test_kubelet_answers_only_verified_and_authorized_clients(world: World) -> None:
+    ctx = ssl.create_default_context(cafile=os.path.join(world.kubelet_pki, "ca.crt"))
+    path = f"/containerLogs/{NS}/logs/c"
+
+    def get(context: ssl.SSLContext) -> tuple[int, bytes]:
+        conn = http.client.HTTPSConnection("127.0.0.1", world.kubelet_port, context=context, timeout=20)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    assert get(ctx) == (401, b"Unauthorized")
+    mallory = pki.issue(world.kubelet_pki, "client", "mallory", cn="mallory", orgs=["devs"])
+    ctx_m = ssl.create_default_context(cafile=os.path.join(world.kubelet_pki, "ca.crt"))
+    ctx_m.load_cert_chain(mallory.cert, mallory.key)
+    assert get(ctx_m) == (403, b"Forbidden (user=mallory, verb=get, resource=nodes, subresource(s)=[proxy])")
+    other = os.path.join(world.tmp, "other-ca")
+    pki.init_ca(other, common_name="other")
+    stranger = pki.issue(other, "client", "stranger", cn="stranger")
+    ctx_s = ssl.create_default_context(cafile=os.path.join(world.kubelet_pki, "ca.crt"))
+    ctx_s.load_cert_chain(stranger.cert, stranger.key)
+    with pytest.raises((ssl.SSLError, ConnectionError, socket.error)):
+        get(ctx_s)
