@@ -45,7 +45,7 @@ NS = "bench"
 CREATORS = 32
 NODE_FLAGS = ["--cpu", "4", "--memory", "32Gi", "--pods", "110", "--zones", "zone-a,zone-b,zone-c",
               "--pod-start-delay", "0s", "--cluster-cidr", "10.128.0.0/9", "--node-ip-range", "172.16.0.0/12",
-              "--kube-api-qps", "2000", "--kube-api-burst", "4000"]
+              "--kube-api-qps", "2000", "--kube-api-burst", "4000", "--events=false"]
 SCHEDULER_QPS = "5000"
 
 
@@ -269,13 +269,15 @@ async def create_pods(client: RESTClient, names: list[str], rate: float | None =
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent[name] = time.monotonic()
-            for attempt in range(5):
+            for attempt in range(6):
                 try:
                     await client.create(PODS, NS, pod_body(name))
                     break
                 except APIError as e:
                     if e.already_exists:
                         break
+                    if attempt == 5:
+                        raise SystemExit(f"creating pod {name} failed: {e}") from None
                     await asyncio.sleep(0.2 * (attempt + 1))
     await asyncio.gather(*(creator() for _ in range(CREATORS)))
     return sent
@@ -315,6 +317,9 @@ async def schedule_scenario(label: str, client: RESTClient, tracker: Tracker, ex
           f"latency p50 {pct(lat, 0.5) * 1000:.0f} ms, p99 {pct(lat, 0.99) * 1000:.0f} ms; scheduler CPU "
           f"{1000 * sched_cpu / pods:.2f} ms/pod", flush=True)
     print_processes(cpu0, took)
+    await wait_all(tracker.running, names, f"{label} pods Running")
+    print(f"  all {pods} Running {max(tracker.running[n] for n in names) - min(sent.values()):.1f}s after the "
+          f"first create", flush=True)
 
 
 async def startup_scenario(label: str, client: RESTClient, tracker: Tracker, pods: int, rate: float | None,

@@ -42,6 +42,14 @@ def duration(text: str) -> float:
     return h * 3600 + mi * 60 + s + ms / 1000
 
 
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
 def _pairs(text: str) -> dict[str, str]:
     out = {}
     for item in filter(None, (p.strip() for p in text.split(","))):
@@ -102,7 +110,9 @@ def parser() -> argparse.ArgumentParser:
     a("--backoff-max", type=duration, default=300.0)
     a("--kube-api-qps", type=float, default=500.0, help="for the whole process (all nodes share it)")
     a("--kube-api-burst", type=int, default=1000)
-    a("--workers", type=int, default=32, help="concurrent writes")
+    a("--workers", type=int, default=96, help="concurrent writes (the client keeps at most 100 connections)")
+    a("--events", type=_bool, nargs="?", const=True, default=True,
+      help="write the kubelet's node and container Events (--events=false: none, less API load)")
     a("--control-port", type=int, default=0, help="loopback HTTP control endpoint (0: any free port; -1: none)")
     a("-v", "--verbose", action="store_true")
     return p
@@ -121,7 +131,7 @@ def config_from(args: argparse.Namespace) -> Config:
                   node_cidr_mask=args.node_cidr_mask_size, node_ip_range=args.node_ip_range,
                   index_offset=args.node_index_offset, zones=[z for z in args.zones.split(",") if z],
                   lease_duration_s=args.node_lease_duration_seconds,
-                  status_report_s=args.node_status_report_frequency, workers=args.workers)
+                  status_report_s=args.node_status_report_frequency, workers=args.workers, events=args.events)
 
 
 def control_app(agent: Agent) -> web.Application:

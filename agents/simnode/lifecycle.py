@@ -15,6 +15,10 @@ after 10 min of running) or a terminal phase (Succeeded when every container exi
 deletionTimestamp has its containers stopped after min(`delete_delay_s`, its grace period), reports a terminal
 phase and is then deleted with grace 0 (`wants_delete`).
 
+Events the kubelet records ride along in `run.events` (type, reason, message, fieldPath) for the adapter to write:
+Pulled ("already present", or Pulling/Pulled under imagePullPolicy Always), Created, Started per container start,
+BackOff when a restart waits, Killing when a graceful deletion stops a container.
+
 Annotations (per pod): `simnode.raftkv.io/crash-loop: "true"` (every container exits 1 after the run time,
 default `crash_after_s`), `simnode.raftkv.io/run-seconds: "<s>"` (containers exit after s seconds),
 `simnode.raftkv.io/exit-code: "<n>"` (their exit code; default 0, 1 for a crash loop).
@@ -51,6 +55,8 @@ class Timing:
 @dataclass
 class ContainerRun:
     name: str
+    image: str = ""
+    pull_policy: str = "IfNotPresent"
     container_id: str = ""
     restart_count: int = 0
     started_at: float | None = None  # the current run started (None: not started, or exited)
@@ -75,6 +81,7 @@ class PodRun:
     stopped: bool = False
     containers: list[ContainerRun] = field(default_factory=list)
     init_containers: list[str] = field(default_factory=list)
+    events: list[tuple[str, str, str, str]] = field(default_factory=list)  # (type, reason, message, fieldPath)
 
     def terminal(self) -> bool:
         """Every container exited and none will start again (or the pod was stopped for deletion)."""
@@ -127,7 +134,9 @@ def new_run(pod: Obj, node: str, host_ip: str, pod_ip: str, now: float) -> PodRu
     spec = pod.get("spec") or {}
     uid = (pod.get("metadata") or {}).get("uid", "")
     return PodRun(uid=uid, node=node, host_ip=host_ip, pod_ip=pod_ip, seen_at=now,
-                  containers=[ContainerRun(c.get("name", "")) for c in spec.get("containers") or []],
+                  containers=[ContainerRun(c.get("name", ""), c.get("image", ""),
+                                           c.get("imagePullPolicy") or "IfNotPresent")
+                              for c in spec.get("containers") or []],
                   init_containers=[c.get("name", "") for c in spec.get("initContainers") or []])
 
 
@@ -150,6 +159,23 @@ def adopt(pod: Obj, node: str, host_ip: str, now: float) -> PodRun | None:
 
 
 # ---------------------------------------------------------------- time passing
+def _field_path(c: ContainerRun) -> str:
+    return f"spec.containers{{{c.name}}}"
+
+
+def _start_events(run: PodRun, c: ContainerRun) -> None:
+    """The kubelet's events for starting a container (images are always "present" or pulled at once)."""
+    path = _field_path(c)
+    if c.pull_policy == "Always":
+        run.events.append(("Normal", "Pulling", f'Pulling image "{c.image}"', path))
+        run.events.append(("Normal", "Pulled", f'Successfully pulled image "{c.image}" in 0s (0s including '
+                                               f'waiting). Image size: 0 bytes.', path))
+    else:
+        run.events.append(("Normal", "Pulled", f'Container image "{c.image}" already present on machine', path))
+    run.events.append(("Normal", "Created", f"Created container {c.name}", path))
+    run.events.append(("Normal", "Started", f"Started container {c.name}", path))
+
+
 def _exit(c: ContainerRun, at: float, code: int, restart: bool, timing: Timing) -> None:
     c.exited_at = at
     c.exit_code = code
@@ -176,6 +202,7 @@ def _start(run: PodRun, c: ContainerRun, at: float, timing: Timing) -> None:
     c.started_at = c.run_started = at
     c.exited_at = None
     c.restart_at = None
+    _start_events(run, c)
 
 
 def advance(run: PodRun, pod: Obj, now: float, timing: Timing) -> float | None:
@@ -203,6 +230,9 @@ def advance(run: PodRun, pod: Obj, now: float, timing: Timing) -> float | None:
             if c.started_at is not None and run_for is not None and c.started_at + run_for == due:
                 _exit(c, due, code, _restarts(pod, code), timing)
                 c.started_at = None
+                if c.restart_at is not None and c.restart_at > due:
+                    run.events.append(("Warning", "BackOff", f"Back-off restarting failed container {c.name} in "
+                                                             f"pod {_pod_ref(pod)}", _field_path(c)))
             elif c.restart_at is not None and c.restart_at == due:
                 _start(run, c, due, timing)
     return _next_transition(run, run_for, timing)
@@ -232,6 +262,7 @@ def _stop(run: PodRun, at: float) -> None:
         return
     for c in run.containers:
         if c.started_at is not None:
+            run.events.append(("Normal", "Killing", f"Stopping container {c.name}", _field_path(c)))
             c.exited_at, c.exit_code = at, 0
             c.started_at = None
         c.restart_at = None
@@ -302,14 +333,19 @@ def _container_status(spec: Obj, c: ContainerRun, run: PodRun, pod: Obj) -> Obj:
     if c.started_at is not None:
         out.update(ready=True, started=True, state={"running": {"startedAt": rfc3339(c.started_at)}})
     elif c.exited_at is not None and c.restart_at is not None and c.restart_at > c.exited_at:
-        meta = pod.get("metadata") or {}
-        pod_ref = f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
+        pod_ref = _pod_ref(pod)
         out["lastState"] = _terminated(c, run.uid)
         out["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": (
             f"back-off {go_duration(c.backoff_s)} restarting failed container={c.name} pod={pod_ref}")}}
     elif c.exited_at is not None:
         out["state"] = _terminated(c, run.uid)
     return out
+
+
+def _pod_ref(pod: Obj) -> str:
+    """format.Pod: name_namespace(uid)."""
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
 
 
 def qos_class(pod: Obj) -> str:

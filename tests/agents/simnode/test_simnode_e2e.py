@@ -95,6 +95,8 @@ def test_nodes_register_ready_with_kubelet_fields_and_leases(cp: ControlPlane, s
     lease = cp.api("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{PREFIX}3")
     assert lease["spec"]["holderIdentity"] == f"{PREFIX}3" and lease["spec"]["leaseDurationSeconds"] == 8
     assert lease["metadata"]["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
+    starting = cp.api("GET", f"/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D{PREFIX}3")
+    assert {"Starting", "NodeHasSufficientMemory", "NodeReady"} <= {e["reason"] for e in starting["items"]}
     first = lease["spec"]["renewTime"]
     cp.wait(lambda: cp.api("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{PREFIX}3")
             ["spec"]["renewTime"] != first, DEADLINE_S, "the lease to be renewed")
@@ -126,6 +128,13 @@ def test_deployment_pods_run_and_a_graceful_delete_finishes(cp: ControlPlane, si
         assert cs["image"] == "docker.io/library/nginx:1.25" and cs["containerID"].startswith("containerd://")
         assert [c["type"] for c in st["conditions"]] == ["PodReadyToStartContainers", "Initialized", "Ready",
                                                          "ContainersReady", "PodScheduled"]
+    name = items[1]["metadata"]["name"]
+    events = cp.api("GET", f"/api/v1/namespaces/{NS}/events?fieldSelector=involvedObject.name%3D{name}")["items"]
+    kubelet = {e["reason"]: e for e in events if e["source"].get("component") == "kubelet"}
+    assert {"Pulled", "Created", "Started"} <= set(kubelet), events
+    assert kubelet["Started"]["message"] == "Started container nginx"
+    assert kubelet["Started"]["source"]["host"] == items[1]["spec"]["nodeName"]
+    assert kubelet["Started"]["involvedObject"]["fieldPath"] == "spec.containers{nginx}"
     table = cp.kubectl("get", "pods", "-n", NS, "-l", "app=web", "--no-headers").stdout
     assert table.count("Running") == 6 and table.count("1/1") == 6, table
     victim = items[0]["metadata"]["name"]

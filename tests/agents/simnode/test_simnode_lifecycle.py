@@ -86,6 +86,27 @@ def test_conditions_of_others_are_kept_and_a_foreign_overwrite_is_noticed() -> N
     assert not L.differs(again, L.desired_status({**p, "status": again}, run, T0 + 5))
 
 
+def test_events_as_the_kubelet_records_them() -> None:
+    p = pod({L.CRASH_LOOP: "true"})
+    run = run_for(p)
+    state_at(p, run, T0 + 2)
+    path = "spec.containers{app}"
+    assert run.events == [("Normal", "Pulled", 'Container image "nginx:1.25" already present on machine', path),
+                          ("Normal", "Created", "Created container app", path),
+                          ("Normal", "Started", "Started container app", path)]
+    run.events.clear()
+    state_at(p, run, T0 + 5)  # first crash: restarted at once, no back-off yet
+    assert [e[1] for e in run.events] == ["Pulled", "Created", "Started"]
+    run.events.clear()
+    state_at(p, run, T0 + 8)  # second crash: back-off
+    assert run.events == [("Warning", "BackOff", "Back-off restarting failed container app in pod p_ns(uid-1)",
+                           path)]
+    run.events.clear()
+    p["metadata"] = {**p["metadata"], "deletionTimestamp": "x", "deletionGracePeriodSeconds": 0}
+    state_at(p, run, T0 + 20)  # restarted at +18, then stopped at once
+    assert run.events[-1] == ("Normal", "Killing", "Stopping container app", path)
+
+
 def test_job_pod_succeeds_after_its_run_time_with_exit_code_0() -> None:
     p = pod(owner="Job", restart="Never")
     run = run_for(p)
