@@ -172,7 +172,7 @@ def _start_events(run: PodRun, c: ContainerRun) -> None:
                                                f'waiting). Image size: 0 bytes.', path))
     else:
         run.events.append(("Normal", "Pulled", f'Container image "{c.image}" already present on machine', path))
-    run.events.append(("Normal", "Created", f"Created container {c.name}", path))
+    run.events.append(("Normal", "Created", f"Created container: {c.name}", path))
     run.events.append(("Normal", "Started", f"Started container {c.name}", path))
 
 

@@ -92,7 +92,7 @@ def test_events_as_the_kubelet_records_them() -> None:
     state_at(p, run, T0 + 2)
     path = "spec.containers{app}"
     assert run.events == [("Normal", "Pulled", 'Container image "nginx:1.25" already present on machine', path),
-                          ("Normal", "Created", "Created container app", path),
+                          ("Normal", "Created", "Created container: app", path),
                           ("Normal", "Started", "Started container app", path)]
     run.events.clear()
     state_at(p, run, T0 + 5)  # first crash: restarted at once, no back-off yet
