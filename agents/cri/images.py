@@ -29,9 +29,12 @@ class StoredImage:
     repo_tags: list[str] = field(default_factory=list)
     size: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    # name@manifest-digest of each registry it was pulled from (an imported image has none, as in containerd)
+    pulled_digests: list[str] = field(default_factory=list)
 
     @property
     def repo_digests(self) -> list[str]:
+        """Every name@digest it answers to (for lookups); what the CRI reports is `pulled_digests`."""
         names = sorted({t.rsplit(":", 1)[0] for t in self.repo_tags})
         return [f"{n}@{self.manifest_digest}" for n in names]
 
@@ -139,6 +142,17 @@ class ImageStore:
             names = tags if tags else arch_img.names
             out.append(self._store(arch_img, [imageref.parse(n).tagged() for n in names]))
         return out
+
+    def store_pulled(self, arch_img: oci.ArchiveImage, name: str) -> StoredImage:
+        """Keep an image fetched from a registry under its tag (if it had one) and its name@digest."""
+        img = self._store(arch_img, arch_img.names)
+        with self._locked():
+            img = self._images[img.id]
+            digest = f"{name}@{arch_img.manifest_digest}"
+            if digest not in img.pulled_digests:
+                img.pulled_digests = sorted(set(img.pulled_digests) | {digest})
+            self._save()
+        return img
 
     def _store(self, arch_img: oci.ArchiveImage, tags: list[str]) -> StoredImage:
         image_id = arch_img.config_digest

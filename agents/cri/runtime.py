@@ -66,7 +66,7 @@ class Options:
     netns_prefix: str = "raftkv-"
     cgroup_parent: str = "raftkv"
     python: str = sys.executable
-    stream_url: str = ""  # base URL of the streaming server, filled in by the server when it listens
+    insecure_registries: list[str] = field(default_factory=list)  # host:port pulled over plain HTTP
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -365,7 +365,7 @@ class ProcessRuntime:
         res = config.linux.resources
         c = ContainerRecord(
             id=cid, sandbox_id=sid, name=name, attempt=config.metadata.attempt, created_at=now_ns(),
-            image=config.image.image, image_ref=img.id, image_id=img.id, argv=argv,
+            image=config.image.image, image_ref=(img.pulled_digests or [img.id])[0], image_id=img.id, argv=argv,
             env=env, working_dir=working_dir,
             log_path=os.path.join(sb.log_directory, config.log_path) if sb.log_directory and config.log_path else "",
             cgroup=f"{sb.cgroup_parent}/{cid}", labels=dict(config.labels), annotations=dict(config.annotations),
@@ -725,7 +725,8 @@ class ProcessRuntime:
     # ---- images
     def to_image(self, img: StoredImage) -> api.Image:
         # repo digests come from a registry pull; an imported image has none (as in containerd after `ctr import`)
-        out = api.Image(id=img.id, repo_tags=img.repo_tags, size=img.size, spec=api.ImageSpec(image=img.id))
+        out = api.Image(id=img.id, repo_tags=img.repo_tags, repo_digests=img.pulled_digests, size=img.size,
+                        spec=api.ImageSpec(image=img.id))
         user = img.user.partition(":")[0]
         if user.isdigit() or not user:
             out.uid.value = int(user or 0)
@@ -739,22 +740,38 @@ class ProcessRuntime:
         except ImageNotFound:
             return None
 
-    def pull_image(self, ref: str) -> str:
-        """The local store is the only source: a name it holds is "pulled"; any other fails as containerd's
-        pull of an unknown image does, which the kubelet reports as ErrImagePull."""
+    def pull_image(self, ref: str, auth: api.AuthConfig | None = None) -> str:
+        """A name the store holds is answered from it (nothing here reaches a public registry, and imported images
+        must stay usable under imagePullPolicy Always); any other is fetched from its registry, and a failure
+        reads as containerd's, which the kubelet reports as ErrImagePull."""
         try:
-            return self.images.resolve(ref).id
+            return self._pulled_ref(self.images.resolve(ref))
         except ImageNotFound:
             pass
-        from agents.cri import imageref
+        from agents.cri import imageref, registry
 
         try:
-            name = str(imageref.parse(ref))
+            parsed = imageref.parse(ref)
         except imageref.InvalidReference as e:
             raise CRIFailure(grpc.StatusCode.UNKNOWN, str(e)) from None
-        raise CRIFailure(grpc.StatusCode.UNKNOWN,
-                         f"failed to pull and unpack image \"{name}\": failed to resolve reference \"{name}\": "
-                         f"{name}: not found")
+        creds = registry.Credentials()
+        if auth is not None:
+            user, password = auth.username, auth.password
+            if auth.auth and not user:
+                user, _, password = base64.b64decode(auth.auth).decode().partition(":")
+            creds = registry.Credentials(user, password, auth.registry_token or auth.identity_token)
+        try:
+            fetched = registry.pull(parsed, creds, set(self.opts.insecure_registries))
+            img = self.images.store_pulled(fetched, parsed.name)
+        except (registry.PullError, OSError, ValueError) as e:
+            raise CRIFailure(grpc.StatusCode.UNKNOWN,
+                             f"failed to pull and unpack image \"{parsed}\": {e}") from None
+        return self._pulled_ref(img)
+
+    @staticmethod
+    def _pulled_ref(img: StoredImage) -> str:
+        """PullImage's image_ref as containerd answers it: the image id."""
+        return img.id
 
     def remove_image(self, ref: str) -> None:
         in_use = {c.image_id for c in self.containers.values()}

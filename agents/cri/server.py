@@ -159,7 +159,8 @@ class ImageService(_Base, api_grpc.ImageServiceServicer):
         return api.ImageStatusResponse(image=img) if img is not None else api.ImageStatusResponse()
 
     async def PullImage(self, request: Any, context: Any) -> api.PullImageResponse:
-        ref = await self.run(context, self.rt.pull_image, request.image.image)
+        ref = await self.run(context, self.rt.pull_image, request.image.image,
+                             request.auth if request.HasField("auth") else None)
         return api.PullImageResponse(image_ref=ref)
 
     async def RemoveImage(self, request: Any, context: Any) -> api.RemoveImageResponse:
@@ -222,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-address", default="127.0.0.1",
                         help="address of the exec/attach/port-forward streaming server (containerd's default)")
     parser.add_argument("--stream-port", type=int, default=0, help="its port (0: any free port)")
+    parser.add_argument("--insecure-registry", action="append", default=[],
+                        help="host:port to pull from over plain HTTP (loopback registries always are)")
     parser.add_argument("--cleanup", action="store_true",
                         help="remove every pod, mount, cgroup, netns and the bridge this root knows, then exit")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     opts = Options(root=args.root, cni_bin_dir=args.cni_bin_dir, pod_cidr=args.pod_cidr, bridge=args.bridge,
                    network_name=args.network_name, netns_prefix=args.netns_prefix,
-                   cgroup_parent=args.cgroup_parent)
+                   cgroup_parent=args.cgroup_parent, insecure_registries=args.insecure_registry)
     if args.cleanup:
         cleanup_root(opts)
         return 0
