@@ -1,8 +1,8 @@
 """kube-scheduler's PriorityQueue, pure (the clock is passed in): an active queue ordered by priority then the time
 the pod entered it, a back-off queue (1 s doubling per attempt up to 10 s), and the unschedulable pods, which
-return on the cluster events that can make them schedulable (or after 5 minutes). A move request that arrives
-while a pod is being scheduled sends that pod to back-off rather than to the unschedulable pods, so the event is
-not lost (kube's moveRequestCycle)."""
+return on the cluster events that can make them schedulable (or after 5 minutes). An event that arrives
+while a pod is being scheduled and may cure what failed it sends that pod to back-off rather than to the
+unschedulable pods, so the event is not lost (kube's moveRequestCycle, per event kind)."""
 
 from __future__ import annotations
 
@@ -66,9 +66,11 @@ class SchedulingQueue:
         self._backoff: list[tuple[float, int, str]] = []
         self._pods: dict[str, QueuedPod] = {}  # every pod the queue holds, by key
         self._where: dict[str, str] = {}  # key -> "active" | "backoff" | "unschedulable" | "inflight"
+        self._unschedulable: dict[str, None] = {}  # the parked keys (events scan only these), in arrival order
         self._seq = itertools.count()
         self.scheduling_cycle = 0
         self.move_request_cycle = -1
+        self._event_cycle: dict[str, int] = {}  # event -> the scheduling cycle current when it last happened
 
     # ------------------------------------------------------------- inspection
     def __len__(self) -> int:
@@ -85,16 +87,23 @@ class SchedulingQueue:
         return out
 
     # ------------------------------------------------------------- placement
+    def _place(self, key: str, where: str) -> None:
+        self._where[key] = where
+        if where == "unschedulable":
+            self._unschedulable[key] = None
+        else:
+            self._unschedulable.pop(key, None)
+
     def _push_active(self, qp: QueuedPod) -> None:
         qp.timestamp = self.clock()
-        self._where[qp.key] = "active"
+        self._place(qp.key, "active")
         heapq.heappush(self._active, (-qp.info.priority, qp.timestamp, next(self._seq), qp.key))
 
     def _backoff_expiry(self, qp: QueuedPod) -> float:
         return qp.last_failure + backoff_duration(qp.attempts)
 
     def _push_backoff(self, qp: QueuedPod) -> None:
-        self._where[qp.key] = "backoff"
+        self._place(qp.key, "backoff")
         heapq.heappush(self._backoff, (self._backoff_expiry(qp), next(self._seq), qp.key))
 
     def _is_backing_off(self, qp: QueuedPod) -> bool:
@@ -129,6 +138,7 @@ class SchedulingQueue:
     def delete(self, key: str) -> None:
         self._pods.pop(key, None)
         self._where.pop(key, None)  # stale heap entries are skipped when popped
+        self._unschedulable.pop(key, None)
 
     def pop(self) -> QueuedPod | None:
         """The most important active pod, now in flight; None when the active queue is empty."""
@@ -137,7 +147,7 @@ class SchedulingQueue:
             if self._where.get(key) != "active":
                 continue
             qp = self._pods[key]
-            self._where[key] = "inflight"
+            self._place(key, "inflight")
             qp.attempts += 1
             self.scheduling_cycle += 1
             return qp
@@ -155,10 +165,20 @@ class SchedulingQueue:
             return  # deleted (or replaced) while in flight
         qp.last_failure = self.clock()
         qp.unschedulable_plugins = set(plugins or ())
-        if plugins is None or self.move_request_cycle >= cycle:
+        if plugins is None or self._missed_event(cycle, qp.unschedulable_plugins):
             self._push_backoff(qp)
         else:
-            self._where[qp.key] = "unschedulable"
+            self._place(qp.key, "unschedulable")
+
+    def _missed_event(self, cycle: int, plugins: set[str]) -> bool:
+        """An event that may cure `plugins` came while the pod was in flight (it would have moved the pod)."""
+        for event, at in self._event_cycle.items():
+            if at < cycle:
+                continue
+            helps = EVENT_PLUGINS.get(event, EVERY_PLUGIN)
+            if helps is None or not plugins or plugins & helps:
+                return True
+        return False
 
     def add_backoff(self, qp: QueuedPod) -> None:
         """A pod whose binding failed comes back, backing off (the queue let it go when it was assumed)."""
@@ -173,9 +193,7 @@ class SchedulingQueue:
         (still backing off) or active. Returns how many moved."""
         helps = EVENT_PLUGINS.get(event, EVERY_PLUGIN)
         moved = 0
-        for key, w in list(self._where.items()):
-            if w != "unschedulable":
-                continue
+        for key in list(self._unschedulable):
             qp = self._pods[key]
             if helps is not None and qp.unschedulable_plugins and not (qp.unschedulable_plugins & helps):
                 continue
@@ -185,6 +203,7 @@ class SchedulingQueue:
                 self._push_active(qp)
             moved += 1
         self.move_request_cycle = self.scheduling_cycle
+        self._event_cycle[event] = self.scheduling_cycle
         return moved
 
     def flush_backoff(self) -> int:
@@ -205,8 +224,8 @@ class SchedulingQueue:
     def flush_unschedulable_leftover(self) -> int:
         now = self.clock()
         moved = 0
-        for key, w in list(self._where.items()):
-            if w == "unschedulable" and now - self._pods[key].last_failure > MAX_IN_UNSCHEDULABLE_S:
+        for key in list(self._unschedulable):
+            if now - self._pods[key].last_failure > MAX_IN_UNSCHEDULABLE_S:
                 qp = self._pods[key]
                 if self._is_backing_off(qp):
                     self._push_backoff(qp)

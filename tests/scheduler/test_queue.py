@@ -153,3 +153,15 @@ def test_deleted_pods_leave_and_spec_updates_retry_parked_pods() -> None:
     assert got is not None and got.info.node_selector == {"a": "b"}
     queue.done("default/p")
     assert queue.where("default/p") is None and len(queue) == 0
+
+
+def test_an_unrelated_event_during_the_cycle_does_not_save_the_pod_from_parking() -> None:
+    clock = Clock()
+    queue = SchedulingQueue(clock)
+    queue.add(info(pod("p")))
+    qp = queue.pop()
+    assert qp is not None
+    cycle = queue.scheduling_cycle
+    queue.move_all(q.PVC_CHANGE)  # cannot cure a resource failure
+    queue.add_unschedulable(qp, cycle, {"NodeResourcesFit"})
+    assert queue.where("default/p") == "unschedulable"
