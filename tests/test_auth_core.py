@@ -78,10 +78,23 @@ def test_the_state_survives_json() -> None:
     assert b == a and b.role_permissions("r") == [Permission(READ, b"k", b"\0")]
 
 
-def test_passwords() -> None:
-    stored = hash_password("s3cret", b"salt1234salt1234")
+def test_passwords_are_bcrypt_as_etcd_writes_them() -> None:
+    stored = hash_password("s3cret", b"salt1234salt1234", cost=4)
+    assert stored.startswith("$2a$04$") and len(stored) == 60  # Go's bcrypt.GenerateFromPassword format
+    assert stored == hash_password("s3cret", b"salt1234salt1234", cost=4)  # pure: the salt is given
     assert check_password("s3cret", stored) and not check_password("S3cret", stored)
+    assert hash_password("pw", bytes(16)).startswith("$2a$10$")  # etcd's default --bcrypt-cost
     assert not check_password("s3cret", "garbage") and not check_password("s3cret", "md5$1$00$00")
+    assert not check_password("s3cret", "$2a$04$short") and not check_password("x", "pbkdf2-sha256$x$zz$00")
+    # bcrypt reads 72 bytes, as Go's did
+    assert check_password("a" * 72 + "b", hash_password("a" * 72 + "c", bytes(16), cost=4))
+
+
+def test_hashes_of_earlier_raftkv_versions_still_check() -> None:
+    import hashlib
+    salt = b"0123456789abcdef"
+    legacy = f"pbkdf2-sha256$20000${salt.hex()}${hashlib.pbkdf2_hmac('sha256', b'old', salt, 20000).hex()}"
+    assert check_password("old", legacy) and not check_password("new", legacy)
 
 
 def test_every_change_bumps_the_revision_but_a_repeated_enable_or_disable_does_not() -> None:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from raftkv.auth.credentials import DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST
 from raftkv.auth.tokens import TokenConfigError, TokenProvider, build_provider
 
 DEFAULT_MAX_REQUEST_BYTES = int(1.5 * 1024 * 1024)
@@ -59,6 +60,7 @@ class ServerConfig:
     log_level: str = "info"
     auth_token: str = "simple"  # etcd's --auth-token: simple, or jwt,pub-key=...,priv-key=...,sign-method=...
     auth_token_ttl: int = 300  # seconds; simple tokens only, as in etcd
+    bcrypt_cost: int = DEFAULT_BCRYPT_COST  # etcd's --bcrypt-cost: of the password hashes this member writes
 
     @property
     def election_ticks(self) -> int:
@@ -256,6 +258,11 @@ def finish(cfg: ServerConfig) -> ServerConfig:
                     pass
             except OSError as exc:
                 raise ConfigError(f"{flag}: cannot read {path}: {exc.strerror}") from exc
+    if not MIN_BCRYPT_COST <= cfg.bcrypt_cost <= MAX_BCRYPT_COST:  # etcd warns and uses the default
+        logging.getLogger("raftkv.config").warning(
+            "use default bcrypt cost instead of the invalid given cost (min-cost %d, max-cost %d, default-cost %d, "
+            "given-cost %d)", MIN_BCRYPT_COST, MAX_BCRYPT_COST, DEFAULT_BCRYPT_COST, cfg.bcrypt_cost)
+        cfg.bcrypt_cost = DEFAULT_BCRYPT_COST
     _check_auth_token(cfg)
     return cfg
 

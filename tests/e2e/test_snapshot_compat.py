@@ -206,9 +206,9 @@ def auth_view(c: ProcessCluster) -> list[str]:
 
 
 def test_users_roles_and_permissions_move_with_the_snapshot(tmp_path: pathlib.Path) -> None:
-    """Auth on, then to etcd 3.4 and back to raftkv: users, roles and key-range permissions as before. The
-    client certificate's CN (root) authenticates; passwords are hashed differently (etcd: bcrypt), so a
-    password set on raftkv works on raftkv only."""
+    """Auth on, then to etcd 3.4 and back to raftkv: users, roles and key-range permissions as before, and
+    passwords too: both store bcrypt hashes (cost 10), so a password set on raftkv works on etcd and one set on
+    etcd works on raftkv. The client certificate's CN (root) authenticates the admin commands."""
     with running_cluster("raftkv", tmp_path / "src", 1) as src:
         for args in (("user", "add", "root", "--new-user-password=rootpw"), ("role", "add", "reader"),
                      ("role", "grant-permission", "reader", "read", "au/", "--prefix"),
@@ -224,8 +224,11 @@ def test_users_roles_and_permissions_move_with_the_snapshot(tmp_path: pathlib.Pa
     try:
         etcd.start()
         assert auth_view(etcd) == seen
-        # raftkv's PBKDF2 hashes are not bcrypt: etcd refuses the password until `user passwd` sets it anew
-        assert "authentication failed" in etcd.etcdctl("--user", "alice:alicepw", "get", "au/k").stderr
+        assert ctl_ok(etcd, "--user", "alice:alicepw", "get", "au/k") == "au/k\nv\n"  # raftkv's hash, on etcd
+        assert "authentication failed" in etcd.etcdctl("--user", "alice:wrong", "get", "au/k").stderr
+        ctl_ok(etcd, "user", "add", "bob", "--new-user-password=bobpw")
+        ctl_ok(etcd, "user", "grant-role", "bob", "reader")
+        seen = auth_view(etcd)
         again = tmp_path / "again.db"
         save(etcd, again)
     finally:
@@ -237,6 +240,8 @@ def test_users_roles_and_permissions_move_with_the_snapshot(tmp_path: pathlib.Pa
         assert auth_view(back) == seen
         assert "authentication failed" in back.etcdctl("--user", "alice:wrong", "get", "au/k").stderr
         assert ctl_ok(back, "--user", "alice:alicepw", "get", "au/k") == "au/k\nv\n"  # the hash came back intact
+        assert ctl_ok(back, "--user", "bob:bobpw", "get", "au/k") == "au/k\nv\n"  # etcd's hash, on raftkv
+        assert "authentication failed" in back.etcdctl("--user", "bob:alicepw", "get", "au/k").stderr
     finally:
         back.stop()
 

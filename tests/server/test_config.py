@@ -70,3 +70,12 @@ def test_member_ids_are_stable_and_distinct() -> None:
     a = member_id(["https://127.0.0.1:1"], "t")
     assert a == member_id(["https://127.0.0.1:1"], "t")
     assert a != member_id(["https://127.0.0.1:2"], "t") != member_id(["https://127.0.0.1:1"], "u")
+
+
+def test_bcrypt_cost_as_etcd(caplog) -> None:
+    assert parse_args([]).bcrypt_cost == 10
+    assert parse_args(["--bcrypt-cost", "4"]).bcrypt_cost == 4
+    assert parse_args(["--bcrypt-cost=32"]).bcrypt_cost == 10  # out of bcrypt's range: etcd warns, uses 10
+    assert "use default bcrypt cost instead of the invalid given cost" in caplog.text
+    with pytest.raises(ConfigError, match="--bcrypt-cost: expected an integer"):
+        parse_args(["--bcrypt-cost", "ten"])
