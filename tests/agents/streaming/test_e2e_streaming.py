@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from agents.kubelet.server import WebhookAuthorizer
+from agents.streaming.process import HostProcess
 from controllers.machinery.client import RESTClient
 from controllers.machinery.kubeconfig import load_kubeconfig
 from raftkv import pki
@@ -45,10 +46,12 @@ class World:
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.cp.kubectl("-n", NS, *args, stdin=stdin, check=check)
 
-    def pod(self, name: str, containers: list[str], *, waiting: str = "", phase: str = "Running") -> Any:
+    def pod(self, name: str, containers: list[str], *, waiting: str = "", phase: str = "Running",
+            labels: dict[str, str] | None = None, stdin: bool = False) -> Any:
         obj = self.cp.api("POST", f"/api/v1/namespaces/{NS}/pods", {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"nodeName": self.node, "containers": [{"name": c, "image": "busybox"} for c in containers]}})
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
+            "spec": {"nodeName": self.node,
+                     "containers": [{"name": c, "image": "busybox", "stdin": stdin} for c in containers]}})
         fake = self.host.add(NS, name, obj["metadata"]["uid"], containers, waiting_reason=waiting)
         status = fake.api_status()["status"]
         self.cp.api("PATCH", f"/api/v1/namespaces/{NS}/pods/{name}/status",
@@ -108,6 +111,34 @@ def test_logs_whole_tail_timestamps_limit_and_since(world: World) -> None:
     assert (bad.code, bad.body["message"]) == (400, "container nope is not valid for pod logs")
     bad = world.cp.request("GET", f"/api/v1/namespaces/{NS}/pods/logs/log?tailLines=-1")
     assert (bad.code, bad.body["reason"]) == (422, "Invalid")
+
+
+def test_logs_of_a_deployment_and_a_replication_controller_pick_a_pod(world: World) -> None:
+    pod = world.pod("picked", ["c"], labels={"app": "picked"})
+    with open(pod.containers["c"].log_path, "w") as f:
+        f.write(cri_line("from the picked pod"))
+    selector = {"matchLabels": {"app": "picked"}}
+    template = {"metadata": {"labels": {"app": "picked"}}, "spec": {"containers": [{"name": "c", "image": "b"}]}}
+    world.cp.api("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"},
+        "spec": {"replicas": 0, "selector": selector, "template": template}})
+    world.cp.api("POST", f"/api/v1/namespaces/{NS}/replicationcontrollers", {
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc"},
+        "spec": {"replicas": 0, "selector": {"app": "picked"}, "template": template}})
+    assert world.kubectl("logs", "deploy/dep").stdout == "from the picked pod\n"
+    assert world.kubectl("logs", "rc/rc").stdout == "from the picked pod\n"
+
+
+def test_attach_streams_the_containers_own_output_and_input(world: World) -> None:
+    pod = world.pod("attached", ["c"], stdin=True)
+    main = world.loop.run(HostProcess.start(["sh", "-c", 'while read l; do echo "got $l"; done; echo bye'],
+                                            stdin=True, stdout=True, stderr=True, tty=False))
+    pod.containers["c"].main = main
+    try:
+        out = world.kubectl("attach", "-i", "attached", stdin="one\ntwo\n")
+        assert "got one\ngot two\nbye\n" in out.stdout, (out.stdout, out.stderr)
+    finally:
+        main.kill()
 
 
 def test_logs_of_a_waiting_container_and_previous_instances(world: World) -> None:
