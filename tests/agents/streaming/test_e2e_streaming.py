@@ -243,6 +243,24 @@ def test_port_forward_then_http_get(world: World) -> None:
     finally:
         stop_process(proc)
         world.loop.run(_close(server))
+    # nothing listens on 81: the connection is closed and kubectl reports the kubelet's error text
+    local = free_port()
+    with open(out_path, "wb") as out:
+        proc = register_process(subprocess.Popen(
+            ["kubectl", "--kubeconfig", world.cp.admin_kubeconfig, "-n", NS, "port-forward", "pod/web",
+             f"{local}:81"], stdout=out, stderr=subprocess.STDOUT, env=env))
+    try:
+        wait_for(lambda: b"Forwarding from 127.0.0.1" in open(out_path, "rb").read(), 30, "port-forward to listen")
+        conn = http.client.HTTPConnection("127.0.0.1", local, timeout=20)
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            conn.request("GET", "/")
+            conn.getresponse()
+        conn.close()
+        wait_for(lambda: b"error forwarding port 81 to pod web, uid " in open(out_path, "rb").read(), 30,
+                 "the forwarding error")
+        assert b"connection refused" in open(out_path, "rb").read()
+    finally:
+        stop_process(proc)
 
 
 async def _close(server: Any) -> None:
