@@ -6,7 +6,6 @@ pods/binding). A failure is a `FitError` whose `message()` is kube's FailedSched
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,7 +104,6 @@ class Profile:
     filter_plugins: list[Plugin]
     score_plugins: list[tuple[Plugin, int]]  # (plugin, weight)
     pre_filter_plugins: list[Plugin] = field(default_factory=list)
-    post_filter: Callable[..., Any] | None = None  # preemption, given by the profile builder
     percentage_of_nodes_to_score: int = DEFAULT_PERCENTAGE_OF_NODES_TO_SCORE
 
     def __post_init__(self) -> None:

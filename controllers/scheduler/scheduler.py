@@ -252,7 +252,6 @@ class Scheduler:
         try:
             result = schedule_pod(profile, info, snap, self.rng, self.next_start, nominated)
         except FitError as fe:
-            self.next_start = 0 if not snap.nodes else (self.next_start + len(snap.nodes)) % len(snap.nodes)
             nominate = ""
             if self.preemption.get(profile.scheduler_name, True):
                 pr = preempt(profile, info, snap, fe.diagnosis)
