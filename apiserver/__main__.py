@@ -39,10 +39,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """kube-apiserver's command line: our flags, kube-apiserver's no-effect flags (apiserver/flags.py, logged at
     start), and kube's refusal of anything else (`Error: unknown flag: --x`, exit 1)."""
     p = _Parser(prog="apiserver", description="A Kubernetes API server on the etcd v3 API.", allow_abbrev=False)
-    try:
-        argv, accepted = flags.split_accepted(argv)
-    except flags.FlagError as e:
-        p.error(str(e))
     p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
     p.add_argument("--etcd-cafile", default="")
     p.add_argument("--max-requests-inflight", type=int, default=400,
@@ -86,6 +82,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--kubelet-preferred-address-types", default=",".join(DEFAULT_ADDRESS_TYPES),
                    help="node address types to reach kubelets at, in order")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
+    implemented = {opt[2:] for action in p._actions for opt in action.option_strings if opt.startswith("--")}
+    try:  # a flag implemented above is never taken for a no-effect one
+        argv, accepted = flags.split_accepted(argv, implemented)
+    except flags.FlagError as e:
+        p.error(str(e))
     args, unknown = p.parse_known_args(argv)
     for arg in unknown:
         if arg.startswith("-"):

@@ -9,6 +9,7 @@ features this server does not have (front-proxy request headers, audit logs, pro
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 BOOL, INT, FLOAT, STRING, STRINGS, DURATION, MAP_BOOL, MAP_STRING = (
@@ -103,10 +104,11 @@ def _problem(kind: str, value: str) -> str:
     return ""
 
 
-def split_accepted(argv: list[str]) -> tuple[list[str], list[Accepted]]:
+def split_accepted(argv: list[str], implemented: Collection[str] = ()) -> tuple[list[str], list[Accepted]]:
     """(the arguments for the real parser, the accepted no-effect flags in order). A no-effect flag's value is
     checked as kube-apiserver's flag type: a bad one is a FlagError with pflag's message. Bool flags take
-    `--flag`, `--flag=true|false`; the others `--flag=v` or `--flag v`."""
+    `--flag`, `--flag=true|false`; the others `--flag=v` or `--flag v`. Names in `implemented` (flags the real
+    parser has) are left to it, so a flag implemented later is never swallowed by this table."""
     rest: list[str] = []
     accepted: list[Accepted] = []
     i = 0
@@ -117,7 +119,7 @@ def split_accepted(argv: list[str]) -> tuple[list[str], list[Accepted]]:
             rest.append(arg)
             continue
         name, eq, value = arg[2:].partition("=")
-        kind = NO_EFFECT.get(name)
+        kind = None if name in implemented else NO_EFFECT.get(name)
         if kind is None:
             rest.append(arg)
             continue

@@ -44,6 +44,7 @@ def test_parse_args_refuses_unknown_and_abbreviated_flags(capsys: pytest.Capture
     args = parse_args([*BASE, "--service-account-lookup", "--kubelet-timeout", "5s",
                        "--service-account-lookup=false"])
     assert args.no_effect == ["service-account-lookup", "kubelet-timeout"]
+    assert flags.split_accepted(["--profiling"], implemented={"profiling"}) == (["--profiling"], [])
     for argv, message in ((["--alow-privileged=true"], "Error: unknown flag: --alow-privileged"),
                           (["--secure-po", "1"], "Error: unknown flag: --secure-po"),
                           (["--insecure-port=0"], "Error: unknown flag: --insecure-port"),  # removed in 1.24
