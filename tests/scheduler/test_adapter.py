@@ -30,6 +30,7 @@ class ScriptedClient:
         self.bindings: list[tuple[str, str]] = []
         self.events: list[Obj] = []
         self.status_patches: list[tuple[str, Obj]] = []
+        self.deleted: list[str] = []
 
     async def create(self, resource: Any, ns: str | None, body: Obj, subresource: str | None = None,
                      name: str | None = None, **params: Any) -> Obj:
@@ -49,6 +50,7 @@ class ScriptedClient:
         return {}
 
     async def delete(self, resource: Any, ns: str | None, name: str, **kw: Any) -> Obj:
+        self.deleted.append(name)
         return {}
 
 
@@ -207,4 +209,39 @@ def test_no_nodes_is_unschedulable_until_a_node_arrives() -> None:
         assert cycle(sched)
         await settle(sched)
         assert client.bindings == [("early", "n1")]
+    asyncio.run(main())
+
+
+def test_preemption_nominates_at_once_and_the_freed_room_waits_for_the_preemptor() -> None:
+    async def main() -> None:
+        client, now = ScriptedClient(), [1000.0]
+        sched = make(client, now)
+        add(sched, "node", node("n1", cpu="1"))
+        victim = add(sched, "pod", pod("victim", cpu="800m", priority=0, node_name="n1"))
+        add(sched, "pod", pod("vip", cpu="800m", priority=1000))
+        assert cycle(sched)
+        await settle(sched)
+        assert client.deleted == ["victim"]
+        disruption = next(p for name, p in client.status_patches if name == "victim")
+        assert disruption["status"]["conditions"][0]["reason"] == "PreemptionByScheduler"
+        assert [e["message"] for e in client.events if e["reason"] == "Preempted"] == [
+            "Preempted by pod uid-default-vip on node n1"]
+        nominated = next(p for name, p in client.status_patches if name == "vip")
+        assert nominated["status"]["nominatedNodeName"] == "n1"
+        assert [e["message"] for e in client.events if e["reason"] == "FailedScheduling"] == [
+            "0/1 nodes are available: 1 Insufficient cpu."]
+        sched.pods.handle_event("DELETED", victim)  # the victim is gone; vip is still backing off
+        assert sched.queue.where("default/vip") == "backoff"
+        add(sched, "pod", pod("sneaky", cpu="800m", priority=0))
+        assert cycle(sched)  # sneaky goes first, but the room on n1 is held for the nominated vip
+        await settle(sched)
+        assert client.bindings == []
+        sneaky = [e["message"] for e in client.events
+                  if e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == "sneaky"]
+        assert sneaky == ["0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No "
+                          "preemption victims found for incoming pod.."]
+        now[0] += 2
+        assert cycle(sched)
+        await settle(sched)
+        assert client.bindings == [("vip", "n1")]
     asyncio.run(main())
