@@ -39,6 +39,11 @@ def _terminal(pod: Object) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+def _key(pod: Object) -> str:
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name', '')}"
+
+
 def _gated(pod: Object) -> bool:
     """SchedulingGates (PreEnqueue): a pod with gates is not queued until they are all removed."""
     return bool((pod.get("spec") or {}).get("schedulingGates"))
@@ -120,7 +125,7 @@ class Scheduler:
         uid = (new.get("metadata") or {}).get("uid") or ""
         if _assigned(new):
             if not _assigned(old):
-                self.queue.delete(pod_info(new).key)
+                self.queue.delete(_key(new))
                 self._set_nominated(None, uid)
             if _terminal(new):
                 self.cache.remove_pod(uid)
@@ -133,7 +138,7 @@ class Scheduler:
             return
         if (not self._responsible(new) or (new.get("metadata") or {}).get("deletionTimestamp") or _terminal(new)
                 or _gated(new)):
-            self.queue.delete(pod_info(new).key)
+            self.queue.delete(_key(new))
             self._set_nominated(None, uid)
             return
         info = pod_info(new)
@@ -153,7 +158,7 @@ class Scheduler:
             self.cache.remove_pod(uid)
             self.queue.move_all(q.ASSIGNED_POD_DELETE)
             self._kick()
-        self.queue.delete(pod_info(pod).key)
+        self.queue.delete(_key(pod))
 
     def _node_added(self, node: Object) -> None:
         self.cache.add_node(node)
