@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import sys
 from typing import Any
 
 from agents.cri.client import RuntimeClient
+from agents.kubelet import selfsigned
 from agents.kubelet.config import load
 from agents.kubelet.kubelet import Kubelet
+from agents.kubelet.server import AlwaysAllow, KubeletServer, WebhookAuthorizer, server_ssl_context
+from agents.kubelet.streamhost import KubeletStreamingHost
 from controllers.machinery.client import RESTClient
 from controllers.machinery.kubeconfig import KubeconfigError, load_kubeconfig
+from controllers.machinery.resources import Resource
 
 log = logging.getLogger("kubelet")
+SUBJECT_ACCESS_REVIEWS = Resource("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview",
+                                  namespaced=False)
 
 
 async def _serve(argv: list[str] | None) -> int:
@@ -36,36 +41,35 @@ async def _serve(argv: list[str] | None) -> int:
     streaming = None
     try:
         await kubelet.start()
-        streaming = await _start_streaming(kubelet)
+        streaming = await _start_streaming(kubelet, client)
         log.info("kubelet %s ready (runtime %s)", kubelet.name, cfg.container_runtime_endpoint)
         print(f"kubelet {kubelet.name} ready", flush=True)
         await stop.wait()
     finally:
         if streaming is not None:
             with contextlib.suppress(Exception):
-                await streaming.stop()
+                await streaming.cleanup()
         await kubelet.stop()
         await runtime.close()
         await client.close()
     return 0
 
 
-async def _start_streaming(kubelet: Kubelet) -> Any:
-    """The HTTPS server on --port (logs/exec/attach/portForward) lives in agents/kubelet/streaming.py, owned by
-    the streaming work; it is started when present: `await streaming.start(kubelet)` returning an object
-    with `async stop()`."""
-    try:
-        mod = importlib.import_module("agents.kubelet.streaming")
-    except ImportError:
-        return None
-    start = getattr(mod, "start", None)
-    if start is None:
-        return None
-    try:
-        return await start(kubelet)
-    except Exception as e:
-        log.warning("streaming server not started: %s", e)
-        return None
+async def _start_streaming(kubelet: Kubelet, client: RESTClient) -> Any:
+    """The HTTPS server on --port (/containerLogs, /exec, /attach, /portForward; agents/kubelet/server.py)
+    over this kubelet's pods: the API server's client certificate checked against --client-ca-file, requests
+    authorized by SubjectAccessReview (Webhook) or not at all (AlwaysAllow)."""
+    cfg = kubelet.cfg
+    cert, key = cfg.tls_cert_file, cfg.tls_private_key_file
+    if not (cert and key):
+        cert, key = selfsigned.ensure(cfg.root_dir, kubelet.name, cfg.node_ip)
+    authorizer: Any = AlwaysAllow()
+    if cfg.authorization_mode == "Webhook":
+        async def review(body: dict[str, Any]) -> dict[str, Any]:
+            return await client.create(SUBJECT_ACCESS_REVIEWS, None, body)  # type: ignore[no-any-return]
+        authorizer = WebhookAuthorizer(create=review)
+    server = KubeletServer(KubeletStreamingHost(kubelet), kubelet.name, authorizer, anonymous=cfg.anonymous_auth)
+    return await server.start(cfg.address, cfg.port, server_ssl_context(cert, key, cfg.client_ca_file))
 
 
 def main(argv: list[str] | None = None) -> None:

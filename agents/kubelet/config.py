@@ -35,6 +35,8 @@ class KubeletConfig:
     tls_cert_file: str = ""
     tls_private_key_file: str = ""
     client_ca_file: str = ""
+    authorization_mode: str = "Webhook"  # KubeletConfiguration's default (the bare flag's is AlwaysAllow)
+    anonymous_auth: bool = False
     cgroup_root: str = ""
     capacity_cpu: str = ""
     capacity_memory: str = ""
@@ -84,9 +86,13 @@ def apply_file(cfg: KubeletConfig, doc: dict[str, Any]) -> None:
         if key in doc:
             value = doc[key]
             setattr(cfg, attr, parse_duration(value) if attr in _DURATIONS else value)
-    auth = ((doc.get("authentication") or {}).get("x509") or {}).get("clientCAFile")
-    if auth:
-        cfg.client_ca_file = auth
+    authn = doc.get("authentication") or {}
+    if (authn.get("x509") or {}).get("clientCAFile"):
+        cfg.client_ca_file = authn["x509"]["clientCAFile"]
+    if "enabled" in (authn.get("anonymous") or {}):
+        cfg.anonymous_auth = bool(authn["anonymous"]["enabled"])
+    if (doc.get("authorization") or {}).get("mode"):
+        cfg.authorization_mode = doc["authorization"]["mode"]
     if doc.get("registerWithTaints"):
         cfg.register_with_taints = list(doc["registerWithTaints"])
 
@@ -130,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-ca-file", default=None)
     p.add_argument("--pod-logs-dir", default=None, help="(KubeletConfiguration podLogsDir)")
     p.add_argument("--cgroup-root", default=None)
+    p.add_argument("--authorization-mode", choices=("AlwaysAllow", "Webhook"), default=None)
+    p.add_argument("--anonymous-auth", default=None, help="true|false")
     p.add_argument("-v", "--v", type=int, default=0)
     return p
 
@@ -153,6 +161,10 @@ def load(argv: list[str] | None = None) -> tuple[KubeletConfig, argparse.Namespa
         value = getattr(ns, attr)
         if value is not None:
             setattr(cfg, attr, parse_duration(value))
+    if ns.authorization_mode is not None:
+        cfg.authorization_mode = ns.authorization_mode
+    if ns.anonymous_auth is not None:
+        cfg.anonymous_auth = ns.anonymous_auth.lower() in ("1", "true", "yes")
     if ns.node_labels is not None:
         cfg.node_labels = parse_labels(ns.node_labels)
     if ns.register_with_taints is not None:

@@ -216,6 +216,14 @@ class FakeRuntime:
         self.calls.append(("ExecSync", c.id))
         return api.ExecSyncResponse(stdout=out, exit_code=code)
 
+    async def Exec(self, req: api.ExecRequest) -> api.ExecResponse:
+        self._container(req.container_id)
+        return api.ExecResponse(url=f"http://127.0.0.1:0/exec/{req.container_id}")
+
+    async def Attach(self, req: api.AttachRequest) -> api.AttachResponse:
+        self._container(req.container_id)
+        return api.AttachResponse(url=f"http://127.0.0.1:0/attach/{req.container_id}")
+
     # ---- ImageService
     async def ImageStatus(self, req: api.ImageStatusRequest) -> api.ImageStatusResponse:
         image = self._norm(req.image.image)

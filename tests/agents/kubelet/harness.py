@@ -69,7 +69,8 @@ class KubeletProcess:
                "--hostname-override", self.node, "--node-ip", "127.0.0.1",
                "--container-runtime-endpoint", f"unix://{self.cri.socket}", "--root-dir", f"{self.tmp}/root",
                "--pod-manifest-path", self.manifests, "--config", self.config, "--port", str(self.port),
-               "--node-labels", "raftkv.io/test=kubelet", "--max-pods", "20"]
+               "--node-labels", "raftkv.io/test=kubelet", "--max-pods", "20",
+               "--client-ca-file", self.cp.server.ca]
         with open(self.log_path, "ab") as out:
             self.proc = register_process(subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
         self.starts += 1

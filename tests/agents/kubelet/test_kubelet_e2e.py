@@ -8,10 +8,13 @@ restart, and runs static pods with mirror pods.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
 import shutil
+import ssl
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from agents.cri import api
+from raftkv import pki
 from tests.agents.kubelet.harness import (
     KubeletProcess,
     Pods,
@@ -31,7 +36,7 @@ from tests.agents.kubelet.harness import (
 )
 from tests.conftest import wait_for
 from tests.controllers.cluster import ControlPlane, control_plane
-from tests.cri.conftest import missing_tools
+from tests.cri.conftest import CRI, missing_tools
 
 pytestmark = pytest.mark.e2e
 Obj = dict[str, Any]
@@ -39,8 +44,8 @@ HTTPD = ("httpd", "-f", "-p", "8080", "-h", "/www")
 
 
 class Env:
-    def __init__(self, cp: ControlPlane, kubelet: KubeletProcess, image: str, ns: str) -> None:
-        self.cp, self.kubelet, self.image, self.ns = cp, kubelet, image, ns
+    def __init__(self, cp: ControlPlane, kubelet: KubeletProcess, cri: CRI, ns: str) -> None:
+        self.cp, self.kubelet, self.cri, self.image, self.ns = cp, kubelet, cri, cri.image, ns
         self.node = kubelet.node
         self.pods = Pods(cp, ns)
 
@@ -66,7 +71,7 @@ def env() -> Iterator[Env]:
             cp.create_namespace(ns)
             cp.wait(lambda: cp.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 30, "the default SA")
             cp.wait(lambda: cp.get(f"/api/v1/namespaces/{ns}/configmaps/kube-root-ca.crt"), 30, "kube-root-ca.crt")
-            yield Env(cp, kubelet, cri.image, ns)
+            yield Env(cp, kubelet, cri, ns)
         finally:
             kubelet.stop()
             stop_cri(cri)
@@ -80,8 +85,9 @@ def ready(pod: Obj) -> bool:
 def test_the_node_registers_with_its_identity_and_renews_its_lease(env: Env) -> None:
     node = env.cp.api("GET", f"/api/v1/nodes/{env.node}")
     assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.32.0"
-    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("raftkv-cri://") or \
-        "://" in node["status"]["nodeInfo"]["containerRuntimeVersion"]
+    version = env.cri.runtime.Version(api.VersionRequest(), timeout=5)
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"] == \
+        f"{version.runtime_name}://{version.runtime_version}"
     assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == env.kubelet.port
     assert {"type": "InternalIP", "address": "127.0.0.1"} in node["status"]["addresses"]
     assert node["metadata"]["labels"]["raftkv.io/test"] == "kubelet"
@@ -92,9 +98,19 @@ def test_the_node_registers_with_its_identity_and_renews_its_lease(env: Env) -> 
     first = env.cp.api("GET", path)["spec"]["renewTime"]
     # nodeLeaseDurationSeconds 8 in the KubeletConfiguration: renewed every 2 s
     env.cp.wait(lambda: env.cp.api("GET", path)["spec"]["renewTime"] != first, 15, "the lease to be renewed")
-    # NodeRestriction: the node's identity may not touch another node
-    r = env.cp.request("GET", "/api/v1/nodes")
-    assert r.code == 200
+    # the Node authorizer and NodeRestriction apply to the kubelet's identity: another node is off limits
+    other = "other-" + secrets.token_hex(3)
+    env.cp.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": other}})
+    try:
+        env_ = dict(os.environ, HOME=env.kubelet.tmp)
+        p = subprocess.run(["kubectl", "--kubeconfig", env.kubelet.kubeconfig, "label", "node", other, "x=y"],
+                           capture_output=True, text=True, env=env_, timeout=60)
+        assert p.returncode != 0 and "forbidden" in p.stderr.lower(), p.stderr
+        p = subprocess.run(["kubectl", "--kubeconfig", env.kubelet.kubeconfig, "label", "node", env.node, "x=y"],
+                           capture_output=True, text=True, env=env_, timeout=60)
+        assert p.returncode == 0, p.stderr
+    finally:
+        env.cp.api("DELETE", f"/api/v1/nodes/{other}")
 
 
 def test_a_pod_runs_and_is_ready(env: Env) -> None:
@@ -117,6 +133,41 @@ def test_a_pod_runs_and_is_ready(env: Env) -> None:
     assert "1/1" in out and "Running" in out
 
 
+def _kubelet_get(env: Env, path: str, cert: str, key: str) -> tuple[int, str]:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the kubelet's self-signed serving certificate
+    ctx.load_cert_chain(cert, key)
+    conn = http.client.HTTPSConnection("127.0.0.1", env.kubelet.port, context=ctx, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def test_container_logs_from_the_kubelets_https_server_with_authorization(env: Env) -> None:
+    env.pod("talker", env.c("c", "sh", "-c", "echo hello-from-talker; echo oops >&2; exec sleep 3600"))
+    env.pods.wait("talker", lambda p: "running" in cstatus(p).get("state", {}), "running", 30)
+    admin = env.cp.server
+    path = f"/containerLogs/{env.ns}/talker/c"
+    seen: list[tuple[int, str]] = []
+
+    def both_lines() -> bool:
+        seen.append(_kubelet_get(env, path, admin.client_cert, admin.client_key))
+        return "oops" in seen[-1][1]
+    wait_for(both_lines, 20, "both lines in the log", interval=0.1)
+    code, body = seen[-1]
+    assert code == 200 and "hello-from-talker\n" in body and "oops\n" in body, (code, body)
+    # a verified certificate without RBAC rights on nodes/proxy is refused by the SubjectAccessReview
+    nobody = pki.issue(admin.pki_dir, "client", "nobody-" + secrets.token_hex(2), cn="nobody", orgs=[])
+    code, body = _kubelet_get(env, path, nobody.cert, nobody.key)
+    assert code == 403, (code, body)
+    code, body = _kubelet_get(env, f"/containerLogs/{env.ns}/no-such-pod/c", admin.client_cert, admin.client_key)
+    assert code == 404, (code, body)
+
+
 def test_liveness_failure_restarts_with_growing_back_off(env: Env) -> None:
     probe = {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 1, "periodSeconds": 1,
              "failureThreshold": 2}
@@ -132,8 +183,10 @@ def test_liveness_failure_restarts_with_growing_back_off(env: Env) -> None:
 
 def test_missing_image_is_err_image_pull_then_image_pull_back_off(env: Env) -> None:
     env.pod("noimg", container("c", "localhost/does-not-exist:1", "true"))
-    env.pods.wait("noimg", lambda p: waiting_reason(p) == "ErrImagePull", "ErrImagePull", timeout=30)
+    # ErrImagePull shows until the next sync (a second later) turns it into ImagePullBackOff: the events keep both
     pod = env.pods.wait("noimg", lambda p: waiting_reason(p) == "ImagePullBackOff", "ImagePullBackOff", timeout=30)
+    failed = [e["message"] for e in env.pods.events("noimg") if e["reason"] == "Failed"]
+    assert "Error: ErrImagePull" in failed and "Error: ImagePullBackOff" in failed, failed
     assert cstatus(pod)["state"]["waiting"]["message"] == 'Back-off pulling image "localhost/does-not-exist:1"'
     assert pod["status"]["phase"] == "Pending"
     assert any(e["reason"] == "Failed" and e["message"].startswith('Failed to pull image "localhost/does-not-exist:1"')
@@ -191,7 +244,7 @@ def test_delete_waits_for_the_grace_period_unless_sigterm_is_handled(env: Env) -
     took = {}
     for name in ("stubborn", "polite"):
         start = env.pods.delete(name)
-        wait_for(lambda n=name: env.pods.get(n) is None, 40, f"{name} to be gone", interval=0.1)
+        wait_for(lambda: env.pods.get(name) is None, 40, f"{name} to be gone", interval=0.1)  # noqa: B023
         took[name] = time.monotonic() - start
     assert 3 <= took["stubborn"] < 12, took
     assert took["polite"] < 3, took
@@ -204,11 +257,14 @@ def test_a_restarted_kubelet_adopts_running_containers(env: Env) -> None:
     before = env.pods.wait("adopt", lambda p: "running" in cstatus(p).get("state", {}), "running", 30)
     env.kubelet.stop()
     env.kubelet.start()
-    time.sleep(0)  # the kubelet is ready once it synced every pod; check the pod a few relists later
-    wait_for(lambda: "adopt" in json.dumps(env.cp.api("GET", f"/api/v1/namespaces/{env.ns}/pods/adopt")), 10, "pod")
+    # the restarted kubelet writes the pod's status afresh (a new Ready heartbeat is not needed: the
+    # container keeps its id, start time and zero restarts, and no second container is created)
     after = env.pods.wait("adopt", lambda p: ready(p), "still ready", 30)
     assert cstatus(after)["containerID"] == cstatus(before)["containerID"]
     assert cstatus(after)["restartCount"] == 0
+    assert cstatus(after)["state"]["running"]["startedAt"] == cstatus(before)["state"]["running"]["startedAt"]
+    created = [e for e in env.pods.events("adopt") if e["reason"] == "Created"]
+    assert len(created) == 1 and created[0].get("count", 1) == 1, created
 
 
 def test_static_pods_run_with_a_mirror_pod(env: Env) -> None:
@@ -225,3 +281,58 @@ def test_static_pods_run_with_a_mirror_pod(env: Env) -> None:
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "Node"
     os.remove(path)
     wait_for(lambda: env.pods.get(name) is None, 30, "the mirror pod to go", interval=0.2)
+
+
+def _exec(env: Env, pod: Obj, *cmd: str) -> str:
+    cid = cstatus(pod)["containerID"].split("://", 1)[1]
+    resp = env.cri.runtime.ExecSync(api.ExecSyncRequest(container_id=cid, cmd=list(cmd), timeout=10), timeout=30)
+    assert resp.exit_code == 0, (cmd, resp.stderr)
+    return resp.stdout.decode()
+
+
+def test_env_and_volumes_reach_the_container(env: Env) -> None:
+    for kind, body in (("configmaps", {"data": {"greeting": "hi there", "color": "blue"}}),
+                       ("secrets", {"stringData": {"password": "hunter2"}})):
+        env.cp.api("POST", f"/api/v1/namespaces/{env.ns}/{kind}",
+                   {"apiVersion": "v1", "kind": "ConfigMap" if kind == "configmaps" else "Secret",
+                    "metadata": {"name": "app"}, **body})
+    c = env.c("c", "sleep", "3600", env=[
+        {"name": "MY_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "color"}}},
+        {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "app", "key": "password"}}},
+        {"name": "BOTH", "value": "$(COLOR)-$(MY_POD)"}],
+        volumeMounts=[{"name": "cfg", "mountPath": "/etc/cfg"}, {"name": "sec", "mountPath": "/etc/sec"},
+                      {"name": "info", "mountPath": "/etc/info"}, {"name": "scratch", "mountPath": "/scratch"}])
+    env.pod("vols", c, volumes=[
+        {"name": "cfg", "configMap": {"name": "app"}}, {"name": "sec", "secret": {"secretName": "app"}},
+        {"name": "info", "downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+        {"name": "scratch", "emptyDir": {}}])
+    pod = env.pods.wait("vols", lambda p: "running" in cstatus(p).get("state", {}), "running", 30)
+    assert _exec(env, pod, "cat", "/etc/cfg/greeting") == "hi there"
+    assert _exec(env, pod, "cat", "/etc/sec/password") == "hunter2"
+    assert _exec(env, pod, "cat", "/etc/info/name") == "vols"
+    sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert _exec(env, pod, "cat", f"{sa}/namespace") == env.ns
+    assert _exec(env, pod, "cat", f"{sa}/ca.crt").startswith("-----BEGIN CERTIFICATE-----")
+    token = _exec(env, pod, "cat", f"{sa}/token")
+    review = env.cp.api("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}})
+    assert review["status"]["authenticated"], review["status"]
+    assert review["status"]["user"]["username"] == f"system:serviceaccount:{env.ns}:default"
+    environ = dict(line.split("=", 1) for line in _exec(env, pod, "env").splitlines() if "=" in line)
+    assert environ["MY_POD"] == "vols" and environ["COLOR"] == "blue" and environ["PW"] == "hunter2"
+    assert environ["BOTH"] == "blue-vols" and environ["MY_IP"] == pod["status"]["podIP"]
+    assert environ["KUBERNETES_SERVICE_HOST"] and environ["KUBERNETES_SERVICE_PORT"] == "443"
+    _exec(env, pod, "sh", "-c", "echo x > /scratch/f")
+
+
+def test_a_startup_probe_holds_liveness_off(env: Env) -> None:
+    startup = {"exec": {"command": ["test", "-f", "/tmp/started"]}, "periodSeconds": 1, "failureThreshold": 30}
+    liveness = {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 1}
+    env.pod("slow", env.c("c", "sh", "-c", "sleep 3; touch /tmp/started; mkdir -p /www; exec " + " ".join(HTTPD),
+                          startupProbe=startup, livenessProbe=liveness))
+    pod = env.pods.wait("slow", lambda p: cstatus(p).get("started") is True, "the startup probe to pass", 30)
+    assert cstatus(pod)["restartCount"] == 0 and cstatus(pod)["ready"]
+    messages = [e["message"] for e in env.pods.events("slow") if e["reason"] == "Unhealthy"]
+    assert messages and all(m.startswith("Startup probe failed") for m in messages), messages
