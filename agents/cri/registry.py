@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,7 +46,9 @@ class _Session:
     def __init__(self, ref: Reference, creds: Credentials, insecure: set[str]) -> None:
         self.ref = ref
         self.creds = creds
-        self.base = f"{_scheme(ref.domain, insecure)}://{ref.domain}/v2/{ref.path}"
+        host = "registry-1.docker.io" if ref.domain == "docker.io" else ref.domain  # docker.io's API host
+        self.host = host
+        self.base = f"{_scheme(ref.domain, insecure)}://{host}/v2/{ref.path}"
         self.auth: str | None = f"Bearer {creds.registry_token}" if creds.registry_token else None
 
     def get(self, url: str, accept: str = "") -> tuple[bytes, dict[str, str]]:
@@ -135,8 +138,14 @@ def pull(ref: Reference, creds: Credentials, insecure: set[str] | None = None) -
         layers = [s.blob(layer["digest"]) for layer in manifest.get("layers", [])]
         media = [layer.get("mediaType", oci.MEDIA_LAYER_GZIP) for layer in manifest.get("layers", [])]
     except urllib.error.URLError as e:
-        raise PullError(f"failed to resolve reference \"{name}\": failed to do request: Get "
-                        f"\"{s.base}/manifests/{target}\": {e.reason}") from None
+        if isinstance(e.reason, socket.gaierror):
+            detail = f"dial tcp: lookup {s.host.rsplit(':', 1)[0]}: no such host"
+        elif isinstance(e.reason, ConnectionRefusedError):
+            detail = f"dial tcp {s.host}: connect: connection refused"
+        else:
+            detail = str(e.reason)
+        raise PullError(f"failed to resolve reference \"{name}\": failed to do request: Head "
+                        f"\"{s.base}/manifests/{target}\": {detail}") from None
     except (ValueError, KeyError) as e:
         raise PullError(f"failed to resolve reference \"{name}\": invalid manifest: {e}") from None
     return oci.ArchiveImage([ref.tagged()] if ref.tag else [], body, config, layers, media)

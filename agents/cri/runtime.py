@@ -373,7 +373,7 @@ class ProcessRuntime:
                     for m in config.mounts],
             resources={"cpu_period": res.cpu_period, "cpu_quota": res.cpu_quota, "cpu_shares": res.cpu_shares,
                        "memory_limit_in_bytes": res.memory_limit_in_bytes, "oom_score_adj": res.oom_score_adj},
-            tty=config.tty, stdin=config.stdin,
+            tty=config.tty, stdin=config.stdin, stdin_once=config.stdin_once,
             host_pid=sb.host_pid or sec.namespace_options.pid == api.NODE)
         try:
             ids = state.lookup_user(self.images.rootfs(img.id), user)
@@ -475,6 +475,7 @@ class ProcessRuntime:
             spec = {"argv": c.argv, "env": c.env, "log_path": c.log_path, "namespaces": namespaces,
                     "rootfs": os.path.join(self._cdir(c.id), "rootfs"), "working_dir": c.working_dir,
                     "uid": c.uid, "gid": c.gid, "new_pid_namespace": not c.host_pid,
+                    "stdin": c.stdin, "stdin_once": c.stdin_once,
                     "cgroup_procs": [os.path.join(linux.cgroup_path(ctl, c.cgroup), "cgroup.procs")
                                      for ctl in linux.CONTROLLERS],
                     "oom_score_adj": c.resources.get("oom_score_adj") or None}

@@ -60,7 +60,7 @@ def _check(rc: int, what: str) -> None:
         raise OSError(e, f"{what}: {os.strerror(e)}")
 
 
-def _child(spec: dict, libc, w_out: int, w_err: int) -> None:  # type: ignore[no-untyped-def, type-arg]
+def _child(spec: dict, libc, w_out: int, w_err: int, r_in: int | None) -> None:  # type: ignore[no-untyped-def, type-arg]
     """In the new PID namespace (we are its PID 1): cgroups, the pod's namespaces, a mount namespace with /proc,
     the rootfs as root, the user, then exec."""
     try:
@@ -90,8 +90,7 @@ def _child(spec: dict, libc, w_out: int, w_err: int) -> None:  # type: ignore[no
                           None), "mount proc")
         os.chroot(rootfs)
         os.chdir(spec["working_dir"] or "/")
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
+        os.dup2(r_in if r_in is not None else os.open("/dev/null", os.O_RDONLY), 0)
         os.dup2(w_out, 1)
         os.dup2(w_err, 2)
         if spec["gid"] or spec["uid"]:
@@ -123,13 +122,27 @@ def main() -> None:
     if spec.get("new_pid_namespace", True):
         # our next child is PID 1 of a new namespace, and our own child: its wait status is the container's
         _check(libc.unshare(CLONE_NEWPID), "unshare pid")
+    # stdin: true — the container reads a pipe that attach clients write into through attach.sock
+    r_in, w_in = os.pipe() if spec.get("stdin") else (None, None)
     pid = os.fork()
     if pid == 0:
         os.close(r_out)
         os.close(r_err)
-        _child(spec, libc, w_out, w_err)
+        if w_in is not None:
+            os.close(w_in)
+        _child(spec, libc, w_out, w_err, r_in)
     os.close(w_out)
     os.close(w_err)
+    listener = None
+    if r_in is not None:
+        import socket
+
+        os.close(r_in)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        os.chdir(cdir)  # bound by a relative name: the full path can exceed a unix socket's 108 bytes
+        listener.bind("attach.sock")
+        listener.listen(4)
+    clients: dict = {}  # type: ignore[type-arg]
     _write_json(os.path.join(cdir, "shim.json"), {"shim_pid": os.getpid(), "pid": pid,
                                                   "started_at": time.time_ns()})
     streams = {r_out: ("stdout", logformat.LineSplitter()), r_err: ("stderr", logformat.LineSplitter())}
@@ -143,8 +156,30 @@ def main() -> None:
             if status is None:
                 status = os.waitpid(pid, 0)[1]
             continue
-        ready, _, _ = select.select(list(streams), [], [], 0.5)
+        extra = ([listener.fileno()] if listener is not None else []) + list(clients)
+        ready, _, _ = select.select(list(streams) + extra, [], [], 0.5)
         for fd in ready:
+            if listener is not None and fd == listener.fileno():
+                conn, _ = listener.accept()
+                clients[conn.fileno()] = conn
+                continue
+            if fd in clients:
+                data = clients[fd].recv(65536)
+                if data and w_in is not None:
+                    try:
+                        os.write(w_in, data)
+                    except OSError:  # the container closed its stdin
+                        pass
+                if not data:
+                    clients.pop(fd).close()
+                    if spec.get("stdin_once") and w_in is not None:
+                        # stdinOnce: the first attach session's end is the container's EOF on stdin
+                        os.close(w_in)
+                        w_in = None
+                        if listener is not None:
+                            listener.close()
+                            listener = None
+                continue
             name, splitter = streams[fd]
             data = os.read(fd, 65536)
             now = time.time_ns()

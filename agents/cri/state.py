@@ -74,6 +74,7 @@ class ContainerRecord:
     resources: dict[str, int] = field(default_factory=dict)
     tty: bool = False
     stdin: bool = False
+    stdin_once: bool = False
     host_pid: bool = False
     uid: int = 0
     gid: int = 0

@@ -5,7 +5,7 @@ The protocols are the kubelet's (channel.k8s.io v1–v5 for exec/attach; v4 chan
 tunnel for port-forward), served by the same code in agents/streaming. Exec runs `nsenter` into the container
 (joined to its cgroup); port-forward connects from a thread that entered the pod's network namespace, so ports
 bound to the pod's localhost work; attach streams what the container writes from now on (from its log: the shim
-owns its stdio) — stdin of attach is not supported.
+owns its stdio) and, for a container created with stdin, writes into its stdin through the shim's attach.sock.
 """
 
 from __future__ import annotations
@@ -95,8 +95,12 @@ class StreamingServer:
             c = await asyncio.to_thread(self.rt._container, req.container_id)
         except CRIFailure as e:
             return await remotecommand.send_error(request, protocol, e.message)
-        follower = LogFollower(self.rt, c.id, c.log_path, req.stdout, req.stderr and not req.tty)
-        return await remotecommand.serve(request, follower, protocol, [], kill_on_close=False)
+        sock = os.path.join(self.rt._cdir(c.id), "attach.sock") if req.stdin and c.stdin else ""
+        follower = LogFollower(self.rt, c.id, c.log_path, req.stdout, req.stderr and not req.tty, sock)
+        try:
+            return await remotecommand.serve(request, follower, protocol, [], kill_on_close=False)
+        finally:
+            follower.kill()  # the session's end: stop following, and end our stdin connection (stdinOnce)
 
     async def _portforward(self, request: web.Request) -> web.StreamResponse:
         req: api.PortForwardRequest = self._take(request, "portforward")
@@ -145,11 +149,26 @@ async def connect_in_netns(netns: str, port: int, timeout: float = 5.0) -> socke
     return await done
 
 
+def _unix_connect(path: str) -> socket.socket:
+    """Connect through /proc/self/fd/<dir>: the socket's full path may be longer than sun_path's 108 bytes."""
+    dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(f"/proc/self/fd/{dfd}/{os.path.basename(path)}")
+    finally:
+        os.close(dfd)
+    sock.setblocking(False)
+    return sock
+
+
 class LogFollower:
     """An attached container as a streaming Process: its output from now on, read back from its CRI log."""
 
-    def __init__(self, rt: ProcessRuntime, cid: str, path: str, stdout: bool, stderr: bool) -> None:
+    def __init__(self, rt: ProcessRuntime, cid: str, path: str, stdout: bool, stderr: bool,
+                 stdin_socket: str = "") -> None:
         self.rt, self.cid, self.path = rt, cid, path
+        self._stdin_socket = stdin_socket
+        self._stdin: asyncio.StreamWriter | None = None
         self.stdout = asyncio.StreamReader() if stdout else None
         self.stderr = asyncio.StreamReader() if stderr else None
         self._task = asyncio.ensure_future(self._follow())
@@ -188,10 +207,23 @@ class LogFollower:
             return True
 
     async def write_stdin(self, data: bytes) -> None:
-        return None
+        """Into the container's stdin, through its shim's attach.sock (containers created with stdin: true)."""
+        if not self._stdin_socket:
+            return
+        if self._stdin is None:
+            try:
+                _, self._stdin = await asyncio.open_unix_connection(sock=_unix_connect(self._stdin_socket))
+            except OSError:
+                self._stdin_socket = ""
+                return
+        self._stdin.write(data)
+        await self._stdin.drain()
 
     async def close_stdin(self) -> None:
-        return None
+        if self._stdin is not None:
+            self._stdin.close()
+            self._stdin = None
+        self._stdin_socket = ""
 
     def resize(self, width: int, height: int) -> None:
         return None
@@ -205,3 +237,5 @@ class LogFollower:
 
     def kill(self) -> None:
         self._task.cancel()
+        if self._stdin is not None:
+            self._stdin.close()

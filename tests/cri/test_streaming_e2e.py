@@ -68,6 +68,29 @@ def test_exec_portforward_attach(cri: CRI) -> None:
                 assert msg.data[:1] == b"\x01" and b"tick" in msg.data
 
     asyncio.run(main())
+
+    # a container created with stdin (stdinOnce): attach writes into it; the session's end is its EOF
+    config = api.ContainerConfig(metadata=api.ContainerMetadata(name="reader"), image=api.ImageSpec(image=cri.image),
+                                 command=["sh", "-c", "while read line; do echo \"read $line\"; done; echo eof"],
+                                 log_path="reader/0.log", stdin=True, stdin_once=True)
+    reader = cri.runtime.CreateContainer(api.CreateContainerRequest(pod_sandbox_id=sid, config=config)).container_id
+    cri.runtime.StartContainer(api.StartContainerRequest(container_id=reader))
+    url = cri.runtime.Attach(api.AttachRequest(container_id=reader, stdin=True, stdout=True)).url
+
+    async def attach_stdin() -> dict[int, bytes]:
+        async with aiohttp.ClientSession() as s, s.ws_connect(url, protocols=["v5.channel.k8s.io"]) as ws:
+            await ws.send_bytes(b"\x00one\n")
+            got = b""
+            async with asyncio.timeout(10):
+                while b"read one" not in got:
+                    got += (await ws.receive()).data[1:]
+            await ws.send_bytes(b"\xff\x00")  # v5: close stdin
+            return await _collect(ws)
+
+    got = asyncio.run(attach_stdin())
+    assert b"eof" in got.get(1, b""), got
+    s = wait_for(lambda: (x := status(cri, reader)).state == api.CONTAINER_EXITED and x, 10, "EOF to end it")
+    assert s.exit_code == 0
     cri.runtime.StopContainer(api.StopContainerRequest(container_id=cid, timeout=0))
     assert status(cri, cid).state == api.CONTAINER_EXITED
     cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
