@@ -35,10 +35,12 @@ def forward_error(pod: str, uid: str, port: int, err: BaseException) -> str:
 # ---------------------------------------------------------------------- v4 channels (Python client)
 async def serve_channels(request: web.Request, protocol: str, ports: list[int], dial: Dial,
                          describe: Callable[[int, BaseException], str]) -> web.WebSocketResponse:
+    """One pod connection per requested port; the WebSocket ends when the client leaves or every pod
+    connection has ended (a refused port counts as ended: its error channel says why)."""
     ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=0)
     await ws.prepare(request)
     writers: dict[int, asyncio.StreamWriter] = {}
-    tasks: list[asyncio.Task[None]] = []
+    pumps: list[asyncio.Task[None]] = []
     for i, port in enumerate(ports):
         await ws.send_bytes(channels.frame(2 * i, channels.port_prefix(port)))
         await ws.send_bytes(channels.frame(2 * i + 1, channels.port_prefix(port)))
@@ -48,31 +50,41 @@ async def serve_channels(request: web.Request, protocol: str, ports: list[int], 
             await ws.send_bytes(channels.frame(2 * i + 1, describe(port, e).encode()))
             continue
         writers[2 * i] = writer
-        tasks.append(asyncio.ensure_future(_socket_to_channel(reader, ws, 2 * i)))
+        pumps.append(asyncio.ensure_future(_socket_to_channel(reader, ws, 2 * i)))
+    client = asyncio.ensure_future(_channels_to_sockets(ws, writers))
     try:
-        async for msg in ws:
-            if msg.type != WSMsgType.BINARY or not msg.data:
-                continue
-            w = writers.get(msg.data[0])
-            if w is not None and len(msg.data) > 1:
-                w.write(msg.data[1:])
-                with contextlib.suppress(ConnectionError):
-                    await w.drain()
+        if pumps:
+            await asyncio.wait([client, asyncio.ensure_future(asyncio.wait(pumps))],
+                               return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await client
     finally:
-        for t in tasks:
+        client.cancel()
+        for t in pumps:
             t.cancel()
         for w in writers.values():
             w.close()
+        if not ws.closed:
+            with contextlib.suppress(ConnectionError):
+                await ws.close()
     return ws
+
+
+async def _channels_to_sockets(ws: web.WebSocketResponse, writers: dict[int, asyncio.StreamWriter]) -> None:
+    async for msg in ws:
+        if msg.type != WSMsgType.BINARY or not msg.data:
+            continue
+        w = writers.get(msg.data[0])
+        if w is not None and len(msg.data) > 1:
+            w.write(msg.data[1:])
+            with contextlib.suppress(ConnectionError):
+                await w.drain()
 
 
 async def _socket_to_channel(reader: asyncio.StreamReader, ws: web.WebSocketResponse, channel: int) -> None:
     with contextlib.suppress(ConnectionError):
         while data := await reader.read(READ_CHUNK):
             await ws.send_bytes(channels.frame(channel, data))
-    # the pod closed the connection: one port per WebSocket here, so the WebSocket ends with it
-    with contextlib.suppress(ConnectionError):
-        await ws.close()
 
 
 # ---------------------------------------------------------------------- SPDY/3.1 tunnel (kubectl)

@@ -95,6 +95,10 @@ async def relay(request: web.Request, upstream: Upstream) -> web.WebSocketRespon
         upstream.writer.write(wsframe.encode(opcode, data, os.urandom(4)))
 
     async def client_to_upstream() -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await _client_to_upstream()
+
+    async def _client_to_upstream() -> None:
         async for msg in ws:
             if msg.type == WSMsgType.BINARY:
                 send_up(wsframe.BINARY, msg.data)
@@ -106,6 +110,10 @@ async def relay(request: web.Request, upstream: Upstream) -> web.WebSocketRespon
         await upstream.writer.drain()
 
     async def upstream_to_client() -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError, wsframe.FrameError):
+            await _upstream_to_client()
+
+    async def _upstream_to_client() -> None:
         decoder = wsframe.Decoder()
         while data := await upstream.reader.read(64 * 1024):
             for m in decoder.feed(data):

@@ -38,11 +38,12 @@ async def _pump(reader: asyncio.StreamReader, ws: web.WebSocketResponse, channel
             data = await reader.read(32 * 1024)
         except OSError:  # a pty reads EIO once the last writer is gone
             return
-        if not data:
+        if not data or ws.closed:
             return
-        if ws.closed:
+        try:
+            await ws.send_bytes(channels.frame(channel, data))
+        except (ConnectionError, RuntimeError):  # the client went while we wrote
             return
-        await ws.send_bytes(channels.frame(channel, data))
 
 
 async def _read_client(ws: web.WebSocketResponse, proc: Process, protocol: str) -> None:

@@ -176,3 +176,15 @@ async def http_server(body: bytes) -> tuple[asyncio.AbstractServer, int]:
         writer.close()
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]
+
+
+async def echo_server() -> tuple[asyncio.AbstractServer, int]:
+    """A pod port that sends back whatever it receives, until the client closes."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(4096):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]

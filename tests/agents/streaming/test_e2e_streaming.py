@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -25,7 +26,7 @@ from agents.streaming.process import HostProcess
 from controllers.machinery.client import RESTClient
 from controllers.machinery.kubeconfig import load_kubeconfig
 from raftkv import pki
-from tests.agents.streaming.fakehost import FakeHost, LoopThread, cri_line, http_server, kubelet
+from tests.agents.streaming.fakehost import FakeHost, LoopThread, cri_line, echo_server, http_server, kubelet
 from tests.conftest import free_port, register_process, stop_process, wait_for
 from tests.controllers.cluster import ControlPlane, control_plane
 
@@ -312,6 +313,50 @@ def test_python_client_exec_and_portforward(world: World) -> None:
         pf.close()
     finally:
         world.loop.run(_close(server))
+        api.api_client.close()
+
+
+def test_python_client_interactive_shell_and_several_ports(world: World) -> None:
+    from kubernetes import client, config
+    from kubernetes.stream import portforward, stream
+    from kubernetes.stream.ws_client import ERROR_CHANNEL
+
+    pod = world.pod("multi", ["c"])
+    servers = [world.loop.run(echo_server()) for _ in range(2)]
+    pod.containers["c"].ports.update({1234: servers[0][1], 1235: servers[1][1]})
+    api = client.CoreV1Api(config.new_client_from_config(world.cp.admin_kubeconfig))
+    try:
+        sh = stream(api.connect_post_namespaced_pod_exec, "multi", NS, command=["/bin/sh"], stderr=True, stdin=True,
+                    stdout=True, tty=False, _preload_content=False)
+        sh.write_stdin("echo to stdout\n")
+        assert sh.readline_stdout(timeout=20) == "to stdout"
+        sh.write_stdin("echo to stderr >&2\n")
+        assert sh.readline_stderr(timeout=20) == "to stderr"
+        sh.write_stdin("exit\n")
+        wait_for(lambda: sh.update(timeout=1) or not sh.is_open(), 20, "the shell's end")
+        assert json.loads(sh.peek_channel(ERROR_CHANNEL))["status"] == "Success"
+        assert sh.returncode == 0
+        pf = portforward(api.connect_get_namespaced_pod_portforward, "multi", NS, ports="1234,1235,1236")
+        socks = [pf.socket(p) for p in (1234, 1235)]
+        for i, sock in enumerate(socks):
+            sock.setblocking(True)
+            sock.sendall(b"ping %d" % i)
+        for i, sock in enumerate(socks):
+            got = b""
+            while len(got) < 6:
+                got += sock.recv(64)
+            assert got == b"ping %d" % i
+        refused = pf.socket(1236)
+        refused.setblocking(True)
+        assert refused.recv(64) == b""
+        assert "error forwarding port 1236 to pod multi" in (pf.error(1236) or "")
+        assert pf.error(1234) is None and pf.error(1235) is None
+        for sock in socks:
+            sock.close()
+        wait_for(lambda: not pf.connected, 20, "the port-forward to end once every local socket closed")
+    finally:
+        for server, _ in servers:
+            world.loop.run(_close(server))
         api.api_client.close()
 
 
