@@ -14,9 +14,10 @@ import pytest
 
 from tests.controllers.cluster import ControllerManager, ControlPlane
 from tests.controllers.fakenodes import FakeNodes
+from tests.controllers.kwait import kubectl_until
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 60.0
+DEADLINE_S = 120.0
 
 CRONJOB = """
 apiVersion: batch/v1
@@ -87,7 +88,7 @@ def test_cronjob_starts_a_job_tracks_it_and_records_its_success(control_plane: C
                                                        f"batch.kubernetes.io/job-name={name}")["items"]
                                if p["status"].get("phase") == "Running"], DEADLINE_S, "the Job's pod running")[0]
         nodes.complete(ns, pod["metadata"]["name"], "Succeeded")
-        cp.kubectl("-n", ns, "wait", "--for=condition=complete", f"job/{name}", f"--timeout={int(DEADLINE_S)}s")
+        kubectl_until(cp, "-n", ns, "wait", "--for=condition=complete", f"job/{name}", deadline=DEADLINE_S)
         cj = cp.wait(lambda: (lambda c: c if c["status"].get("lastSuccessfulTime") else None)(
             kubectl_json(cp, "-n", ns, "get", "cronjob", "hello")), DEADLINE_S, "lastSuccessfulTime")
     assert name not in [a["name"] for a in cj["status"].get("active") or []]

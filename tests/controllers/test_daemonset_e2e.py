@@ -11,9 +11,10 @@ import pytest
 
 from tests.controllers.cluster import ControllerManager, ControlPlane
 from tests.controllers.fakenodes import FakeNodes
+from tests.controllers.kwait import kubectl_until
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 60.0
+DEADLINE_S = 120.0
 NODES = ["ds-a", "ds-b", "ds-c"]
 
 DS = """
@@ -87,7 +88,7 @@ def test_one_pod_per_node_none_on_the_tainted_one_and_a_rolling_update(
         first_hash = pods[0]["metadata"]["labels"]["controller-revision-hash"]
 
         cp.kubectl("-n", ns, "set", "image", "ds/agent", "c=agent:2")
-        cp.kubectl("-n", ns, "rollout", "status", "ds/agent", f"--timeout={int(DEADLINE_S)}s")
+        kubectl_until(cp, "-n", ns, "rollout", "status", "ds/agent", deadline=DEADLINE_S)
         wait_ds(cp, ns, settled(2), "the update rolled out")
         pods = live_pods(cp, ns)
         assert {p["spec"]["containers"][0]["image"] for p in pods} == {"agent:2"}
@@ -98,7 +99,7 @@ def test_one_pod_per_node_none_on_the_tainted_one_and_a_rolling_update(
         assert sorted(r["revision"] for r in revisions) == [1, 2]
 
         cp.kubectl("-n", ns, "rollout", "undo", "ds/agent")
-        cp.kubectl("-n", ns, "rollout", "status", "ds/agent", f"--timeout={int(DEADLINE_S)}s")
+        kubectl_until(cp, "-n", ns, "rollout", "status", "ds/agent", deadline=DEADLINE_S)
         wait_ds(cp, ns, settled(2), "the undo rolled out")
         assert {p["spec"]["containers"][0]["image"] for p in live_pods(cp, ns)} == {"agent:1"}
         assert {p["metadata"]["labels"]["controller-revision-hash"] for p in live_pods(cp, ns)} == {first_hash}

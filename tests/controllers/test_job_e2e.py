@@ -11,9 +11,10 @@ import pytest
 
 from tests.controllers.cluster import ControllerManager, ControlPlane
 from tests.controllers.fakenodes import FakeNodes
+from tests.controllers.kwait import kubectl_until
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 60.0
+DEADLINE_S = 120.0
 FINALIZER = "batch.kubernetes.io/job-tracking"
 
 JOB = """
@@ -101,7 +102,7 @@ def test_job_completes_and_pods_lose_the_tracking_finalizer(control_plane: Contr
                              if p["metadata"]["name"] not in {q["metadata"]["name"] for q in first}],
                     DEADLINE_S, "the third pod")
     nodes.complete(ns, third[0]["metadata"]["name"], "Succeeded")
-    cp.kubectl("-n", ns, "wait", "--for=condition=complete", "job/pi", f"--timeout={int(DEADLINE_S)}s")
+    kubectl_until(cp, "-n", ns, "wait", "--for=condition=complete", "job/pi", deadline=DEADLINE_S)
     job = kubectl_json(cp, "-n", ns, "get", "job", "pi")
     st = job["status"]
     assert st["succeeded"] == 3 and st.get("active") is None and st["uncountedTerminatedPods"] == {}
@@ -123,7 +124,7 @@ def test_backoff_limit_exceeded_fails_the_job(control_plane: ControlPlane, manag
     cp.kubectl("-n", ns, "create", "-f", "-", stdin=job_yaml("flaky", completions=4, parallelism=2, backoff=1))
     for p in wait_running(cp, ns, "flaky", 2):
         nodes.complete(ns, p["metadata"]["name"], "Failed", exit_code=3)
-    cp.kubectl("-n", ns, "wait", "--for=condition=failed", "job/flaky", f"--timeout={int(DEADLINE_S)}s")
+    kubectl_until(cp, "-n", ns, "wait", "--for=condition=failed", "job/flaky", deadline=DEADLINE_S)
     st = kubectl_json(cp, "-n", ns, "get", "job", "flaky")["status"]
     message = "Job has reached the specified backoff limit"
     assert [(c["type"], c["reason"], c["message"]) for c in st["conditions"]] == [
@@ -155,7 +156,7 @@ def test_indexed_job_and_ttl_after_finished(control_plane: ControlPlane, manager
     assert uid
     # ttl-after-finished deletes it (Foreground: the garbage collector removes the pods first) a second after it
     # completed
-    cp.kubectl("-n", ns, "wait", "--for=delete", "job/idx", f"--timeout={int(DEADLINE_S)}s")
+    kubectl_until(cp, "-n", ns, "wait", "--for=delete", "job/idx", deadline=DEADLINE_S)
     cp.wait(lambda: not job_pods(cp, ns, "idx"), DEADLINE_S, "the Job's pods to be deleted with it")
 
 
@@ -164,7 +165,7 @@ def test_active_deadline_and_pod_failure_policy(control_plane: ControlPlane, man
     cp = control_plane
     cp.kubectl("-n", ns, "create", "-f", "-", stdin=job_yaml("slow", extra="activeDeadlineSeconds: 2"))
     wait_running(cp, ns, "slow", 1)
-    cp.kubectl("-n", ns, "wait", "--for=condition=failed", "job/slow", f"--timeout={int(DEADLINE_S)}s")
+    kubectl_until(cp, "-n", ns, "wait", "--for=condition=failed", "job/slow", deadline=DEADLINE_S)
     st = kubectl_json(cp, "-n", ns, "get", "job", "slow")["status"]
     message = "Job was active longer than specified deadline"
     assert [(c["type"], c["reason"], c["message"]) for c in st["conditions"]] == [
@@ -178,7 +179,7 @@ def test_active_deadline_and_pod_failure_policy(control_plane: ControlPlane, man
     (pod,) = wait_running(cp, ns, "strict", 1)
     name = pod["metadata"]["name"]
     nodes.complete(ns, name, "Failed", exit_code=42)
-    cp.kubectl("-n", ns, "wait", "--for=condition=failed", "job/strict", f"--timeout={int(DEADLINE_S)}s")
+    kubectl_until(cp, "-n", ns, "wait", "--for=condition=failed", "job/strict", deadline=DEADLINE_S)
     conds = kubectl_json(cp, "-n", ns, "get", "job", "strict")["status"]["conditions"]
     message = f"Container c for pod {ns}/{name} failed with exit code 42 matching FailJob rule at index 0"
     assert [(c["type"], c["reason"], c["message"]) for c in conds] == [
@@ -194,7 +195,7 @@ def test_deleting_a_running_job_releases_its_pods_finalizers(control_plane: Cont
     wait_running(cp, ns, "gone", 2)
     cp.kubectl("-n", ns, "delete", "job", "gone", f"--cascade={cascade}", "--wait=false")
     cp.wait(lambda: not job_pods(cp, ns, "gone"), DEADLINE_S, "the pods to be deleted (tracking finalizer removed)")
-    cp.kubectl("-n", ns, "wait", "--for=delete", "job/gone", f"--timeout={int(DEADLINE_S)}s")
+    kubectl_until(cp, "-n", ns, "wait", "--for=delete", "job/gone", deadline=DEADLINE_S)
 
 
 ORPHAN_POD = """
@@ -236,6 +237,6 @@ def test_a_manual_selector_job_adopts_a_matching_orphan_pod(control_plane: Contr
         ("Job", uid, True)]
     assert FINALIZER in pod["metadata"]["finalizers"]
     nodes.complete(ns, "stray", "Succeeded")
-    cp.kubectl("-n", ns, "wait", "--for=condition=complete", "job/manual", f"--timeout={int(DEADLINE_S)}s")
+    kubectl_until(cp, "-n", ns, "wait", "--for=condition=complete", "job/manual", deadline=DEADLINE_S)
     pods = kubectl_json(cp, "-n", ns, "get", "pods", "-l", "app=adopt-me")["items"]
     assert [p["metadata"]["name"] for p in pods] == ["stray"]  # adopted, never replaced

@@ -11,9 +11,10 @@ import pytest
 
 from tests.controllers.cluster import ControllerManager, ControlPlane
 from tests.controllers.fakenodes import FakeNodes
+from tests.controllers.kwait import kubectl_until
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 60.0
+DEADLINE_S = 120.0
 
 STS = """
 apiVersion: apps/v1
@@ -145,7 +146,7 @@ def test_rolling_update_replaces_pods_highest_ordinal_first_down_to_the_partitio
 
         cp.kubectl("-n", ns, "patch", "sts", "web", "-p",
                    '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}')
-        cp.kubectl("-n", ns, "rollout", "status", "sts/web", f"--timeout={int(DEADLINE_S)}s")
+        kubectl_until(cp, "-n", ns, "rollout", "status", "sts/web", deadline=DEADLINE_S)
         cp.wait(lambda: sts_status(cp, ns).get("currentRevision") == sts_status(cp, ns).get("updateRevision"),
                 DEADLINE_S, "the update revision current")
         assert set(images().values()) == {"nginx:2"}
