@@ -1,0 +1,149 @@
+"""The whole chain on real processes, as root: kubectl and the Python client -> API server -> raftkv-kubelet's
+HTTPS server (the API server's --kubelet-client-certificate checked, authorized by SubjectAccessReview) ->
+raftkv-cri's streaming URL -> a busybox container in its own namespaces."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from raftkv import pki
+from tests.agents.kubelet.harness import KubeletProcess, Pods, container, pod_manifest, start_cri, stop_cri
+from tests.conftest import free_port, register_process, stop_process, wait_for
+from tests.controllers.cluster import ControlPlane, control_plane
+from tests.cri.conftest import missing_tools
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+Obj = dict[str, Any]
+TICKER = "echo started; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
+
+
+class Env:
+    def __init__(self, cp: ControlPlane, kubelet: KubeletProcess, image: str, ns: str, tmp: str) -> None:
+        self.cp, self.kubelet, self.image, self.ns, self.tmp = cp, kubelet, image, ns, tmp
+        self.pods = Pods(cp, ns)
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cp.kubectl("-n", self.ns, *args, stdin=stdin, check=check)
+
+    def popen(self, *args: str, out: str) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, HOME=self.cp.tmp)
+        with open(out, "wb") as f:
+            return register_process(subprocess.Popen(
+                ["kubectl", "--kubeconfig", self.cp.admin_kubeconfig, "-n", self.ns, *args], stdout=f,
+                stderr=subprocess.STDOUT, env=env))
+
+
+def running(pod: Obj) -> bool:
+    return any("running" in (c.get("state") or {}) for c in (pod.get("status") or {}).get("containerStatuses") or [])
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    reason = missing_tools()
+    if reason:
+        pytest.skip(reason)
+    tmp = tempfile.mkdtemp(prefix="streaming-kubelet-")
+    with control_plane("etcd", background=("serviceaccount", "root-ca-cert-publisher")) as cp:
+        # the API server's kubelet client identity, signed by the CA the kubelet trusts (--client-ca-file)
+        client = pki.issue(cp.server.pki_dir, "client", "apiserver-kubelet-client",
+                           cn="kube-apiserver-kubelet-client", orgs=["system:masters"])
+        assert cp.apiserver_process is not None
+        cp.apiserver_process.cmd += ["--kubelet-client-certificate", client.cert, "--kubelet-client-key", client.key]
+        cp.restart_apiserver()
+        cri = start_cri(os.path.join(tmp, "cri"))
+        kubelet = KubeletProcess(cp, cri, tmp, "sk-" + secrets.token_hex(3))
+        try:
+            kubelet.start()
+            ns = "st-" + secrets.token_hex(3)
+            cp.create_namespace(ns)
+            cp.wait(lambda: cp.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 30, "the default SA")
+            cp.wait(lambda: cp.get(f"/api/v1/namespaces/{ns}/configmaps/kube-root-ca.crt"), 30, "kube-root-ca.crt")
+            e = Env(cp, kubelet, cri.image, ns, tmp)
+            e.pods.create(pod_manifest("box", kubelet.node, container("box", cri.image, "sh", "-c", TICKER)))
+            e.pods.create(pod_manifest("web", kubelet.node, container(
+                "web", cri.image, "sh", "-c", "mkdir -p /www && echo hello-web > /www/index.html && "
+                "exec httpd -f -p 8080 -h /www", ports=[{"containerPort": 8080}])))
+            for name in ("box", "web"):
+                e.pods.wait(name, running, f"{name} to run")
+            yield e
+        finally:
+            kubelet.stop()
+            stop_cri(cri)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_logs_tail_and_follow(env: Env) -> None:
+    wait_for(lambda: "tick 3\n" in env.kubectl("logs", "box").stdout, 30, "ticks in the log")
+    assert env.kubectl("logs", "box").stdout.startswith("started\ntick 0\n")
+    assert env.kubectl("logs", "box", "--tail=1").stdout.count("\n") == 1
+    out = os.path.join(env.tmp, "follow.out")
+    proc = env.popen("logs", "-f", "--tail=1", "box", out=out)
+    try:
+        def ticks() -> int:
+            with open(out, "rb") as f:
+                return f.read().count(b"tick")
+        wait_for(lambda: ticks() >= 3, 30, "followed lines to keep coming")
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
+
+
+def test_exec_exit_codes_and_stdin(env: Env) -> None:
+    assert env.kubectl("exec", "box", "--", "echo", "hi").stdout == "hi\n"
+    assert env.kubectl("exec", "box", "--", "hostname").stdout.strip() == "box"
+    three = env.kubectl("exec", "box", "--", "sh", "-c", "exit 3", check=False)
+    assert three.returncode == 3, three.stderr
+    assert env.kubectl("exec", "-i", "box", "--", "cat", stdin="through stdin\n").stdout == "through stdin\n"
+
+
+def test_cp_both_ways(env: Env) -> None:
+    src = os.path.join(env.tmp, "up.txt")
+    with open(src, "w") as f:
+        f.write("into the container\n" * 500)
+    env.kubectl("cp", src, "box:/tmp/up.txt")
+    assert env.kubectl("exec", "box", "--", "wc", "-l", "/tmp/up.txt").stdout.split()[0] == "500"
+    back = os.path.join(env.tmp, "down.txt")
+    env.kubectl("cp", "box:/tmp/up.txt", back)
+    with open(back) as f:
+        assert f.read() == "into the container\n" * 500
+
+
+def test_port_forward_to_the_pods_http_server(env: Env) -> None:
+    local = free_port()
+    out = os.path.join(env.tmp, "pf.out")
+    proc = env.popen("port-forward", "pod/web", f"{local}:8080", out=out)
+    try:
+        wait_for(lambda: b"Forwarding from" in open(out, "rb").read(), 30, "port-forward to listen")
+        for _ in range(2):
+            conn = http.client.HTTPConnection("127.0.0.1", local, timeout=20)
+            conn.request("GET", "/index.html")
+            resp = conn.getresponse()
+            assert (resp.status, resp.read()) == (200, b"hello-web\n")
+            conn.close()
+    finally:
+        stop_process(proc)
+
+
+def test_python_client_exec_exit_code(env: Env) -> None:
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    api = client.CoreV1Api(config.new_client_from_config(env.cp.admin_kubeconfig))
+    try:
+        resp = stream(api.connect_get_namespaced_pod_exec, "box", env.ns, command=["sh", "-c", "read x; echo $x; exit 5"],
+                      stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
+        resp.write_stdin("py\n")
+        resp.run_forever(timeout=30)
+        assert resp.read_stdout() == "py\n" and resp.returncode == 5
+        resp.close()
+    finally:
+        api.api_client.close()
