@@ -506,6 +506,15 @@ class ProcessRuntime:
             c.state = state.RUNNING
             self._save_container(c)
 
+    def reopen_log(self, cid: str) -> None:
+        """Have the shim write to a fresh file at the log path (after the kubelet rotated the old one away)."""
+        with self._lock:
+            c = self._container(cid)
+            if c.state != state.RUNNING:
+                raise CRIFailure(grpc.StatusCode.UNKNOWN, f"container {c.id} is not running")
+            if linux.proc_start_time(c.shim_pid) == c.shim_start:
+                os.kill(c.shim_pid, signal.SIGUSR1)
+
     @staticmethod
     def init_pid(c: ContainerRecord) -> int:
         """The container's PID 1, as the host sees it (the shim's child)."""

@@ -113,9 +113,7 @@ class RuntimeService(_Base, api_grpc.RuntimeServiceServicer):
         return api.UpdateContainerResourcesResponse()
 
     async def ReopenContainerLog(self, request: Any, context: Any) -> api.ReopenContainerLogResponse:
-        # the shim appends to the path (O_APPEND) and reopens nothing; a rotated file keeps being written, as
-        # with a runtime that does not support reopening
-        await self.run(context, self.rt.container_status, request.container_id, False)
+        await self.run(context, self.rt.reopen_log, request.container_id)
         return api.ReopenContainerLogResponse()
 
     async def ExecSync(self, request: Any, context: Any) -> api.ExecSyncResponse:

@@ -116,6 +116,10 @@ def main() -> None:
     log_path = spec.get("log_path") or os.devnull
     os.makedirs(os.path.dirname(log_path) or "/", exist_ok=True)
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    reopen = []
+
+    # ReopenContainerLog: the kubelet renamed the file to rotate it; the server asks with SIGUSR1
+    signal.signal(signal.SIGUSR1, lambda *_: reopen.append(1))
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
     libc = _libc()
@@ -184,6 +188,10 @@ def main() -> None:
             data = os.read(fd, 65536)
             now = time.time_ns()
             records = splitter.feed(data) if data else splitter.close()
+            if reopen:
+                reopen.clear()
+                os.close(log)
+                log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
             if records:
                 os.write(log, b"".join(logformat.record(now, name, tag, c) for tag, c in records))
             if not data:

@@ -236,8 +236,28 @@ def test_stats_of_a_running_container(cri: CRI) -> None:
     assert stats.memory.available_bytes.value < 64 << 20
     assert [s.attributes.id for s in cri.runtime.ListContainerStats(api.ListContainerStatsRequest(
         filter=api.ContainerStatsFilter(pod_sandbox_id=sid))).stats] == [cid]
+    cri.runtime.UpdateContainerResources(api.UpdateContainerResourcesRequest(
+        container_id=cid, linux=api.LinuxContainerResources(memory_limit_in_bytes=48 << 20)))
+    with open(f"/sys/fs/cgroup/memory{cfg.linux.cgroup_parent}/{cid}/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 48 << 20
     cri.runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=sid))
     assert status(cri, cid).exit_code == 137
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert leftovers(cri, sid) == []
+
+
+def test_reopen_container_log_after_rotation(cri: CRI) -> None:
+    sid, cfg = run_pod(cri, "rotate")
+    cid = start(cri, sid, cfg, "ticker", ["sh", "-c", "i=0; while true; do i=$((i+1)); echo line$i; sleep 0.05; done"])
+    path = status(cri, cid).log_path
+    wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0, 10, "the first lines")
+    os.rename(path, path + ".1")  # what the kubelet's log manager does before asking to reopen
+    cri.runtime.ReopenContainerLog(api.ReopenContainerLogRequest(container_id=cid))
+    wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0, 10, "lines in the new file")
+    with open(path + ".1", "rb") as old, open(path, "rb") as new:
+        last_old = int(logformat.parse(old.read().splitlines()[-1]).content[4:])
+        first_new = int(logformat.parse(new.readline()).content[4:])
+    assert first_new == last_old + 1  # no line lost or doubled across the rotation
     cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
     assert leftovers(cri, sid) == []
 
