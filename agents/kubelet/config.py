@@ -32,6 +32,7 @@ class KubeletConfig:
     file_check_frequency: float = 20.0
     housekeeping_interval: float = 2.0
     pleg_relist_period: float = 1.0
+    runtime_status_period: float = 2.0  # the kubelet checks every 5 s; sooner here so a crash shows fast
     tls_cert_file: str = ""
     tls_private_key_file: str = ""
     client_ca_file: str = ""

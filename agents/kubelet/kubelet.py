@@ -32,6 +32,23 @@ Obj = dict[str, Any]
 TERMINAL = ("Succeeded", "Failed")
 
 
+async def runtime_error(runtime: Runtime) -> str:
+    """"" when the runtime answers Status with RuntimeReady and NetworkReady, else the kubelet's words."""
+    try:
+        resp = await asyncio.wait_for(runtime.Status(api.StatusRequest()), 5)
+    except Exception:
+        return "container runtime is down"
+    errors = []
+    conds = {c.type: c for c in resp.status.conditions}
+    for ctype, what in (("RuntimeReady", "container runtime not ready"),
+                        ("NetworkReady", "container runtime network not ready")):
+        c = conds.get(ctype)
+        if c is None or not c.status:
+            reason, message = (c.reason, c.message) if c is not None else ("", "")
+            errors.append(f"{what}: {ctype}=false reason:{reason} message:{message}")
+    return ", ".join(errors)
+
+
 class Kubelet:
     def __init__(self, cfg: KubeletConfig, client: RESTClient, runtime: Runtime,
                  clock: Callable[[], float] = time.time) -> None:
@@ -56,6 +73,7 @@ class Kubelet:
         self.node_ctx: NodeContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
+        self.runtime_error = ""  # why the runtime is not usable ("" when it is): the node's Ready condition
 
     # ---------------------------------------------------------------- start
     async def start(self) -> None:
@@ -67,7 +85,8 @@ class Kubelet:
                                   self.cfg.capacity_memory)
         self.node_agent = NodeAgent(self.client, self.name, node_ip, profile, self.cfg.port,
                                     self.cfg.node_lease_duration_seconds, self.cfg.node_status_update_frequency,
-                                    self.cfg.node_status_report_frequency)
+                                    self.cfg.node_status_report_frequency,
+                                    ready_error=lambda: self.runtime_error)
         await self.node_agent.register()
         _, alloc = capacity(profile)
         self.host = APIHost(self.client, self.recorder, self.services, self.cfg.root_dir, node_ip, alloc)
@@ -83,6 +102,7 @@ class Kubelet:
         self._tasks.append(asyncio.create_task(self.node_agent.run(), name="node"))
         self._tasks.append(asyncio.create_task(self._static_loop(), name="static-pods"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(asyncio.create_task(self._runtime_status(), name="runtime-status"))
         self.ready.set()
 
     async def stop(self) -> None:
@@ -287,6 +307,23 @@ class Kubelet:
                 for uid in found:
                     self._ensure_loop(uid)
             await asyncio.sleep(self.cfg.file_check_frequency)
+
+    # ---------------------------------------------------------------- runtime health
+    async def _runtime_status(self) -> None:
+        """The kubelet's updateRuntimeUp: the runtime's Status, turned into the node's Ready message; a change
+        is posted at once, not at the next status period."""
+        while True:
+            error = await runtime_error(self.runtime)
+            if error != self.runtime_error:
+                if error:
+                    log.warning("runtime status: %s", error)
+                else:
+                    log.info("runtime is up again")
+                self.runtime_error = error
+                assert self.node_agent is not None
+                with contextlib.suppress(Exception):
+                    await self.node_agent.post_status(force=True)
+            await asyncio.sleep(self.cfg.runtime_status_period)
 
     # ---------------------------------------------------------------- housekeeping
     async def _housekeeping(self) -> None:

@@ -24,7 +24,7 @@ def _without_heartbeats(status: Obj) -> Obj:
 class NodeAgent:
     def __init__(self, client: RESTClient, name: str, node_ip: str, profile: nodes.NodeProfile, port: int,
                  lease_duration: int = 40, status_update_s: float = 10.0, status_report_s: float = 300.0,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, ready_error: Any = lambda: "") -> None:
         self.client = client
         self.name = name
         self.node_ip = node_ip
@@ -34,13 +34,23 @@ class NodeAgent:
         self.status_update_s = status_update_s
         self.status_report_s = status_report_s
         self.clock = clock
+        self.ready_error = ready_error  # () -> "" or why the node is not ready (the runtime's state)
         self.node: Obj = {}
         self._last_status: Obj = {}
         self._last_post = 0.0
 
     def _desired_status(self, old_conditions: list[Obj] | None) -> Obj:
-        st = nodes.node_status(self.name, self.node_ip, self.profile, self.clock(), old_conditions)
+        now = self.clock()
+        st = nodes.node_status(self.name, self.node_ip, self.profile, now, old_conditions)
         st["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.port}}
+        error = self.ready_error()
+        if error:
+            before = {c.get("type"): c for c in old_conditions or []}.get("Ready") or {}
+            since = before.get("lastTransitionTime") if before.get("status") == "False" else None
+            for c in st["conditions"]:
+                if c["type"] == "Ready":
+                    c.update(status="False", reason="KubeletNotReady", message=error,
+                             lastTransitionTime=since or nodes.rfc3339(now))
         return st
 
     async def register(self) -> Obj:

@@ -336,3 +336,22 @@ def test_a_startup_probe_holds_liveness_off(env: Env) -> None:
     assert cstatus(pod)["restartCount"] == 0 and cstatus(pod)["ready"]
     messages = [e["message"] for e in env.pods.events("slow") if e["reason"] == "Unhealthy"]
     assert messages and all(m.startswith("Startup probe failed") for m in messages), messages
+
+
+def test_a_runtime_crash_makes_the_node_not_ready_and_running_pods_survive_it(env: Env) -> None:
+    env.pod("survivor", env.c("c", "sleep", "3600"))
+    before = env.pods.wait("survivor", ready, "ready", 30)
+
+    def node_ready() -> dict[str, Any]:
+        node = env.cp.api("GET", f"/api/v1/nodes/{env.node}")
+        return next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    env.cri.kill()
+    try:
+        cond = env.cp.wait(lambda: node_ready() if node_ready()["status"] == "False" else None, 20,
+                           "the node to be NotReady")
+        assert cond["reason"] == "KubeletNotReady" and cond["message"] == "container runtime is down"
+    finally:
+        env.cri.start()
+    env.cp.wait(lambda: node_ready()["status"] == "True", 20, "the node to be Ready again")
+    after = env.pods.wait("survivor", ready, "still ready", 30)
+    assert cstatus(after)["containerID"] == cstatus(before)["containerID"] and cstatus(after)["restartCount"] == 0

@@ -344,3 +344,26 @@ def test_a_sandbox_that_cannot_be_made_is_an_event_and_the_pod_waits(world: Worl
     assert s["phase"] == "Pending" and state(s) == {"waiting": {"reason": "ContainerCreating"}}
     ev = [e for e in world.host.events if e[2] == "FailedCreatePodSandBox"]
     assert ev and ev[0][3].startswith("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to")
+
+
+def test_runtime_health_in_the_kubelets_words(world: World) -> None:
+    from agents.kubelet.kubelet import runtime_error
+    from raftkv._pb.runtime.v1 import api_pb2 as api
+
+    assert asyncio.run(runtime_error(world.cri)) == ""
+
+    class NoNetwork(FakeRuntime):
+        async def Status(self, req: api.StatusRequest) -> api.StatusResponse:
+            conds = [api.RuntimeCondition(type="RuntimeReady", status=True),
+                     api.RuntimeCondition(type="NetworkReady", status=False, reason="NetworkPluginNotReady",
+                                          message="cni plugin not initialized")]
+            return api.StatusResponse(status=api.RuntimeStatus(conditions=conds))
+
+    class Down(FakeRuntime):
+        async def Status(self, req: api.StatusRequest) -> api.StatusResponse:
+            raise OSError("connection refused")
+
+    assert asyncio.run(runtime_error(NoNetwork(clock=world.clock))) == (
+        "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+        "message:cni plugin not initialized")
+    assert asyncio.run(runtime_error(Down(clock=world.clock))) == "container runtime is down"
