@@ -17,13 +17,14 @@ just got for the same stream, else 400 "Upgrade request required".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -75,6 +76,20 @@ def refusal(status: int, body: bytes, resource: str, name: str) -> errors.APIErr
     if status == 401:
         return errors.APIError(text, "Unauthorized", 401)
     return errors.APIError(text, "InternalError", status or 500, name=name, kind=resource)
+
+
+def dial_error(url: str, err: BaseException) -> str:
+    """A failed connection as Go's net package words it (`dial tcp 10.0.0.5:10250: connect: connection
+    refused`), which is what users see from kube-apiserver."""
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port}"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        err = err.os_error
+    if isinstance(err, ConnectionRefusedError):
+        return f"dial tcp {where}: connect: connection refused"
+    if isinstance(err, TimeoutError | asyncio.TimeoutError):
+        return f"dial tcp {where}: i/o timeout"
+    return f"dial tcp {where}: {err}"
 
 
 def validate_log_options(query: Any, name: str) -> None:
@@ -181,7 +196,7 @@ class KubeletProxy:
         try:
             upstream = await self.session().get(url, params=query, timeout=timeout)
         except (aiohttp.ClientError, OSError) as e:
-            raise errors.internal(f'Get "{url}": {e}') from e
+            raise errors.internal(f'Get "{url}?{urlencode(query)}": {dial_error(url, e)}') from e
         async with upstream:
             if not 200 <= upstream.status <= 206:
                 raise refusal(upstream.status, await upstream.content.read(64 * 1024), "pods/log", pod)
@@ -197,6 +212,13 @@ class KubeletProxy:
             return response
 
     # ------------------------------------------------------------------ exec / attach / portforward
+    def remember(self, key: tuple[str, ...], err: errors.APIError) -> errors.APIError:
+        """Keep a refusal for kubectl's SPDY retry of the same stream (see the module docstring)."""
+        now = self.clock()
+        self.refusals = {k: v for k, v in self.refusals.items() if v[0] > now}
+        self.refusals[key] = (now + REFUSAL_MEMORY_S, err)
+        return err
+
     async def stream(self, request: web.Request, subresource: str, namespace: str, pod: str, container: str,
                      node: str) -> web.StreamResponse:
         q = request.query
@@ -218,7 +240,7 @@ class KubeletProxy:
                         raise errors.bad_request(f"invalid port {part!r}: port must be in the range 1 to 65535")
                     params.append(("port", part.strip()))
             path = f"/portForward/{quote(namespace)}/{quote(pod)}"
-        key = (subresource, namespace, pod, container)
+        key = (str(getattr(request.get("user"), "name", "")), subresource, namespace, pod, container)
         if not is_websocket(request):
             remembered = self.refusals.get(key)
             if remembered and remembered[0] > self.clock():
@@ -229,10 +251,7 @@ class KubeletProxy:
         try:
             upstream = await relay.dial(url, offered, self.ssl, timeout=self.opts.timeout_s)
         except relay.UpstreamRefused as e:
-            err = refusal(e.status, e.body, f"pods/{subresource}", pod)
-            self.refusals = {k: v for k, v in self.refusals.items() if v[0] > self.clock()}
-            self.refusals[key] = (self.clock() + REFUSAL_MEMORY_S, err)
-            raise err from e
+            raise self.remember(key, refusal(e.status, e.body, f"pods/{subresource}", pod)) from e
         except (OSError, TimeoutError) as e:
-            raise errors.internal(f"error dialing backend: {e}") from e
+            raise self.remember(key, errors.internal(f"error dialing backend: {dial_error(url, e)}")) from e
         return await relay.relay(request, upstream)

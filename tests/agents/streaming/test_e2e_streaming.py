@@ -207,6 +207,30 @@ def test_exec_into_a_container_that_does_not_run(world: World) -> None:
     assert "unable to forward port because pod is not running. Current status=Pending" in out.stderr
 
 
+def test_a_node_whose_kubelet_is_down_and_a_pod_without_node(world: World) -> None:
+    node, port = f"gone-{uuid.uuid4().hex[:6]}", free_port()
+    world.cp.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+    world.cp.api("PATCH", f"/api/v1/nodes/{node}/status", {"status": {
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}, "application/merge-patch+json")
+    spec = {"containers": [{"name": "c", "image": "busybox"}]}
+    world.cp.api("POST", f"/api/v1/namespaces/{NS}/pods", {"apiVersion": "v1", "kind": "Pod",
+                                                           "metadata": {"name": "stranded"},
+                                                           "spec": {"nodeName": node, **spec}})
+    world.cp.api("PATCH", f"/api/v1/namespaces/{NS}/pods/stranded/status", {"status": {"phase": "Running"}},
+                 "application/merge-patch+json")
+    out = world.kubectl("exec", "stranded", "--", "true", check=False)
+    assert f"error dialing backend: dial tcp 127.0.0.1:{port}: connect: connection refused" in out.stderr, out.stderr
+    out = world.kubectl("logs", "stranded", check=False)
+    assert f'Get "https://127.0.0.1:{port}/containerLogs/{NS}/stranded/c?' in out.stderr, out.stderr
+    assert f"dial tcp 127.0.0.1:{port}: connect: connection refused" in out.stderr, out.stderr
+    world.cp.api("POST", f"/api/v1/namespaces/{NS}/pods", {"apiVersion": "v1", "kind": "Pod",
+                                                           "metadata": {"name": "unbound"}, "spec": spec})
+    r = world.cp.request("GET", f"/api/v1/namespaces/{NS}/pods/unbound/exec?command=true&stdout=true")
+    assert (r.code, r.body["message"]) == (400, "pod unbound does not have a host assigned")
+    assert world.cp.request("GET", f"/api/v1/namespaces/{NS}/pods/unbound/log").code == 200  # empty, no node yet
+
+
 def test_cp_both_ways(world: World) -> None:
     pod = world.pod("files", ["c"])
     src = os.path.join(world.tmp, "upload.txt")
