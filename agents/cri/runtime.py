@@ -93,14 +93,29 @@ class ProcessRuntime:
     # ---- persistence and adoption
     def _load(self) -> None:
         """Adopt what a previous server left: records on disk; running containers stay running under their shims."""
-        for ident in os.listdir(self.sb_dir):
-            path = os.path.join(self.sb_dir, ident, "sandbox.json")
-            if os.path.exists(path):
-                self.sandboxes[ident] = state.load_sandbox(path)
         for ident in os.listdir(self.ct_dir):
             path = os.path.join(self.ct_dir, ident, "container.json")
             if os.path.exists(path):
-                self.containers[ident] = state.load_container(path)
+                c = state.load_container(path)
+                if c.complete:
+                    self.containers[ident] = c
+                    continue
+                self._release_container_files(c)  # CreateContainer died half way
+            else:
+                for point in linux.mounts_under(os.path.join(self.ct_dir, ident)):
+                    linux.umount(point)
+                shutil.rmtree(os.path.join(self.ct_dir, ident), ignore_errors=True)
+        for ident in os.listdir(self.sb_dir):
+            path = os.path.join(self.sb_dir, ident, "sandbox.json")
+            if os.path.exists(path):
+                sb = state.load_sandbox(path)
+                if sb.complete:
+                    self.sandboxes[ident] = sb
+                    continue
+                self._teardown_sandbox(sb)  # RunPodSandbox died half way
+                if sb.cgroup_parent_made:
+                    linux.cgroup_remove(sb.cgroup_parent, sb.cgroup_parent_made)
+            shutil.rmtree(os.path.join(self.sb_dir, ident), ignore_errors=True)
         pod_cidr = os.path.join(self.opts.root, "pod-cidr")
         if os.path.exists(pod_cidr):
             with open(pod_cidr) as f:
@@ -213,20 +228,25 @@ class ProcessRuntime:
         try:
             with self._lock:
                 self.sandboxes[sid] = sb
+            # the intent first: a server killed half way finds the netns name and sweeps it at its next start
+            sb.complete = False
+            sb.netns = "" if host_net else self.opts.netns_prefix + sid[:16]
+            self._save_sandbox(sb)
             self._write_etc(d, sb, config.dns_config)
             for ns in ("uts", "ipc"):
                 open(os.path.join(d, ns), "w").close()
             linux.run(["unshare", f"--uts={d}/uts", f"--ipc={d}/ipc", "hostname", sb.hostname if not host_net
                        else os.uname().nodename])
             sb.cgroup_parent_made = linux.cgroup_create(sb.cgroup_parent)
+            self._save_sandbox(sb)
             if not host_net:
-                sb.netns = self.opts.netns_prefix + sid[:16]
                 path = linux.netns_add(sb.netns)
                 linux.cni("ADD", self.opts.cni_bin_dir, {"cniVersion": "1.0.0", "name": "lo", "type": "loopback"},
                           sid, path, "lo")
                 result = linux.cni("ADD", self.opts.cni_bin_dir, self._cni_conf(), sid, path)
                 ips = [i["address"].split("/")[0] for i in result.get("ips", [])]
                 sb.ip = ips[0] if ips else ""
+            sb.complete = True
             self._save_sandbox(sb)
         except Exception as e:
             self._teardown_sandbox(sb)
@@ -376,6 +396,8 @@ class ProcessRuntime:
             tty=config.tty, stdin=config.stdin, stdin_once=config.stdin_once,
             host_pid=sb.host_pid or sec.namespace_options.pid == api.NODE)
         try:
+            c.complete = False
+            self._save_container(c)  # the intent: a server killed half way sweeps these mounts and cgroups
             ids = state.lookup_user(self.images.rootfs(img.id), user)
             if ids is None:
                 raise CRIFailure(grpc.StatusCode.UNKNOWN, f"failed to generate spec: no users found for \"{user}\"")
@@ -386,6 +408,7 @@ class ProcessRuntime:
             linux.cgroup_create(c.cgroup)
             self._apply_resources(c)
             with self._lock:
+                c.complete = True
                 self.containers[cid] = c
                 self._save_container(c)
         except Exception as e:

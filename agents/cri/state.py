@@ -42,6 +42,7 @@ class SandboxRecord:
     host_pid: bool = False
     host_ipc: bool = False
     config: str = ""  # the RunPodSandbox request's PodSandboxConfig, serialized (base64 protobuf)
+    complete: bool = True  # False while RunPodSandbox is at work: a server that died then sweeps it at start
 
 
 @dataclass
@@ -75,6 +76,7 @@ class ContainerRecord:
     tty: bool = False
     stdin: bool = False
     stdin_once: bool = False
+    complete: bool = True  # False while CreateContainer is at work (see SandboxRecord.complete)
     host_pid: bool = False
     uid: int = 0
     gid: int = 0

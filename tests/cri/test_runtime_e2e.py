@@ -277,3 +277,32 @@ def test_host_network_and_host_pid(cri: CRI) -> None:
     assert out[0] != b"1" and out[1:] == [b"1", b"1"], out  # a host pid; the host's interfaces incl. our bridge
     cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
     assert leftovers(cri, sid) == []
+
+
+def test_a_server_killed_mid_sandbox_leaves_nothing_after_restart(cri: CRI, tmp_path_factory: pytest.TempPathFactory,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.cri import linux
+    from agents.cri.runtime import Options, ProcessRuntime, cleanup_root
+
+    root = tmp_path_factory.mktemp("crash")
+    opts = Options(root=str(root), bridge=f"{cri.prefix}x", netns_prefix=f"{cri.prefix}x-",
+                   cgroup_parent=f"{cri.prefix}x", network_name=f"{cri.prefix}x", pod_cidr=cri.subnet)
+    try:
+        rt = ProcessRuntime(opts)
+
+        def die(*args: object, **kw: object) -> None:
+            raise KeyboardInterrupt  # not an Exception: nothing in run_sandbox cleans up, as with a SIGKILL
+
+        monkeypatch.setattr(linux, "cni", die)
+        cfg = cri.sandbox_config("crash")
+        with pytest.raises(KeyboardInterrupt):
+            rt.run_sandbox(cfg, "")
+        (sid,) = os.listdir(root / "sandboxes")
+        assert os.path.exists(f"/run/netns/{cri.prefix}x-{sid[:16]}")
+        monkeypatch.undo()
+        rt = ProcessRuntime(opts)  # the restarted server
+        assert rt.sandboxes == {} and os.listdir(root / "sandboxes") == []
+        assert not os.path.exists(f"/run/netns/{cri.prefix}x-{sid[:16]}")
+        assert not os.path.exists(f"/sys/fs/cgroup/memory{cfg.linux.cgroup_parent}")
+    finally:
+        cleanup_root(opts)
