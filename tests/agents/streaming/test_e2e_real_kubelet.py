@@ -72,6 +72,10 @@ def env() -> Iterator[Env]:
             e.pods.create(pod_manifest("web", kubelet.node, container(
                 "web", cri.image, "sh", "-c", "mkdir -p /www && echo hello-web > /www/index.html && "
                 "exec httpd -f -p 8080 -h /www", ports=[{"containerPort": 8080}])))
+            # restarts while the other tests run: its previous instance's log is read at the end
+            e.pods.create(pod_manifest("crasher", kubelet.node, container(
+                "crasher", cri.image, "sh", "-c", "echo crashing; exit 1")))
+            e.pods.create(pod_manifest("noimage", kubelet.node, container("c", "localhost/does-not-exist:1")))
             for name in ("box", "web"):
                 e.pods.wait(name, running, f"{name} to run")
             yield e
@@ -147,3 +151,24 @@ def test_python_client_exec_exit_code(env: Env) -> None:
         resp.close()
     finally:
         api.api_client.close()
+
+
+def test_logs_of_a_container_that_cannot_start(env: Env) -> None:
+    def waiting(pod: Obj) -> str:
+        cs = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+        return str(((cs.get("state") or {}).get("waiting") or {}).get("reason", ""))
+    env.pods.wait("noimage", lambda p: waiting(p) in ("ErrImagePull", "ImagePullBackOff"), "the pull to fail")
+    out = env.kubectl("logs", "noimage", check=False)
+    assert out.returncode == 1
+    assert out.stderr in (
+        'Error from server (BadRequest): container "c" in pod "noimage" is waiting to start: image can\'t be pulled\n',
+        'Error from server (BadRequest): container "c" in pod "noimage" is waiting to start: trying and failing to '
+        'pull image\n'), out.stderr
+
+
+def test_logs_previous_of_a_restarted_container(env: Env) -> None:
+    def restarted(pod: Obj) -> bool:
+        cs = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+        return int(cs.get("restartCount", 0)) >= 1
+    env.pods.wait("crasher", restarted, "a restart", timeout=60)
+    assert env.kubectl("logs", "crasher", "--previous").stdout == "crashing\n"
