@@ -101,19 +101,30 @@ class Renderer:
         return self.remaining is not None and self.remaining <= 0
 
     def render(self, lines: Iterable[bytes]) -> Iterator[bytes]:
+        timed = self.opts.since_time is not None
         for line in lines:
             if self.exhausted:
                 return
-            rec = parse_line(line)
-            if rec is None:
+            out = self._render_line(line, timed)
+            if out is None:
                 continue
-            if self.opts.since_time is not None and rec.time < self.opts.since_time:
-                continue
-            out = format_record(rec, self.opts.timestamps)
             if self.remaining is not None:
                 out = out[:self.remaining]
                 self.remaining -= len(out)
             yield out
+
+    def _render_line(self, line: bytes, timed: bool) -> bytes | None:
+        if timed:
+            rec = parse_line(line)
+            if rec is None or rec.time < (self.opts.since_time or 0.0):
+                return None
+            return format_record(rec, self.opts.timestamps)
+        # no time filter: the timestamp need not be parsed, only the record's shape checked
+        parts = line.rstrip(b"\n").split(b" ", 3)
+        if len(parts) < 3 or parts[1] not in (b"stdout", b"stderr") or parts[2] not in (b"F", b"P"):
+            return None
+        prefix = parts[0] + b" " if self.opts.timestamps else b""
+        return prefix + (parts[3] if len(parts) > 3 else b"") + (b"" if parts[2] == b"P" else b"\n")
 
 
 def split_complete(buffer: bytes) -> tuple[list[bytes], bytes]:
