@@ -37,6 +37,8 @@ class Cache:
         self._snapshot: Snapshot | None = None
         self._pvcs: Mapping[str, Object] = {}
         self._namespaces: Mapping[str, Mapping[str, str]] = {}
+        # controller uid -> node name -> its live pods there (system default spreading counts only these nodes)
+        self.owner_nodes: dict[str, dict[str, int]] = {}
 
     # ------------------------------------------------------------- nodes
     def add_node(self, node: Object) -> None:
@@ -66,11 +68,23 @@ class Cache:
         n = self.nodes.get(node)
         if n is not None:
             n.add_pod(info)
+        if info.spread_owner and not info.terminating:
+            where = self.owner_nodes.setdefault(info.spread_owner, {})
+            where[node] = where.get(node, 0) + 1
 
-    def _unplace(self, uid: str, node: str) -> None:
+    def _unplace(self, info: PodInfo, node: str) -> None:
         n = self.nodes.get(node)
         if n is not None:
-            n.remove_pod(uid)
+            n.remove_pod(info.uid)
+        if info.spread_owner and not info.terminating:
+            where = self.owner_nodes.get(info.spread_owner, {})
+            left = where.get(node, 0) - 1
+            if left > 0:
+                where[node] = left
+            else:
+                where.pop(node, None)
+                if not where:
+                    self.owner_nodes.pop(info.spread_owner, None)
 
     def assume(self, info: PodInfo, node: str) -> None:
         if info.uid in self.pods:
@@ -86,7 +100,7 @@ class Cache:
     def forget(self, uid: str) -> None:
         st = self.pods.get(uid)
         if st is not None and st.assumed:
-            self._unplace(uid, st.node)
+            self._unplace(st.info, st.node)
             del self.pods[uid]
 
     def is_assumed(self, uid: str) -> bool:
@@ -97,7 +111,7 @@ class Cache:
         """A bound pod from the informer: confirms an assumption (on the node the API server says), or is new."""
         st = self.pods.get(info.uid)
         if st is not None:
-            self._unplace(info.uid, st.node)
+            self._unplace(st.info, st.node)
         self.pods[info.uid] = _PodState(info, info.node_name)
         self._place(info, info.node_name)
 
@@ -106,7 +120,7 @@ class Cache:
     def remove_pod(self, uid: str) -> None:
         st = self.pods.pop(uid, None)
         if st is not None:
-            self._unplace(uid, st.node)
+            self._unplace(st.info, st.node)
 
     def cleanup_expired(self, now: float) -> list[str]:
         expired = [uid for uid, st in self.pods.items()
@@ -134,4 +148,5 @@ class Cache:
             self._snapshot = Snapshot.of([self.nodes[n] for n in sorted(self.nodes)], self._pvcs)
         self._snapshot.pvcs = self._pvcs
         self._snapshot.namespace_labels = self._namespaces
+        self._snapshot.owner_nodes = self.owner_nodes
         return self._snapshot

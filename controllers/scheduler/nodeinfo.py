@@ -40,6 +40,7 @@ class NodeInfo:
     used_ports: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # (protocol, port) -> host IPs
     affinity_pods: dict[str, PodInfo] = field(default_factory=dict)
     anti_affinity_pods: dict[str, PodInfo] = field(default_factory=dict)  # with required anti-affinity
+    owner_counts: dict[str, int] = field(default_factory=dict)  # spread_owner -> live pods (default spreading)
     generation: int = 0
 
     @classmethod
@@ -74,6 +75,8 @@ class NodeInfo:
             self.affinity_pods[p.uid] = p
         if p.required_anti_affinity:
             self.anti_affinity_pods[p.uid] = p
+        if p.spread_owner and not p.terminating:
+            self.owner_counts[p.spread_owner] = self.owner_counts.get(p.spread_owner, 0) + 1
         self.generation += 1
 
     def remove_pod(self, uid: str) -> PodInfo | None:
@@ -97,6 +100,12 @@ class NodeInfo:
                     del self.used_ports[(proto, port)]
         self.affinity_pods.pop(uid, None)
         self.anti_affinity_pods.pop(uid, None)
+        if p.spread_owner and not p.terminating:
+            left = self.owner_counts.get(p.spread_owner, 0) - 1
+            if left > 0:
+                self.owner_counts[p.spread_owner] = left
+            else:
+                self.owner_counts.pop(p.spread_owner, None)
         self.generation += 1
         return p
 
@@ -118,6 +127,7 @@ class Snapshot:
     image_nodes: dict[str, int]  # image name -> how many nodes have it
     pvcs: Mapping[str, Object] = field(default_factory=dict)  # "ns/name" -> PVC
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # for namespaceSelectors
+    owner_nodes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # controller -> node -> pods
 
     @classmethod
     def of(cls, nodes: list[NodeInfo], pvcs: Mapping[str, Object] | None = None) -> Snapshot:

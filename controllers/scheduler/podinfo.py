@@ -73,6 +73,8 @@ class PodInfo:
     nominated_node: str = ""
     start_time: str = ""
     terminating: bool = False
+    # uid of the controlling ReplicaSet/ReplicationController/StatefulSet: the system default spreading's selector
+    spread_owner: str = ""
     error: str = ""  # set when the pod's spec could not be interpreted (the scheduling cycle reports it)
     # (resource, amount, "Insufficient <resource>") for every non-zero request, in kube's reporting order
     fit_order: list[tuple[str, int, str]] = field(default_factory=list)
@@ -139,6 +141,7 @@ def nonzero_requests(spec: Object) -> tuple[int, int]:
 
 
 FIRST_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+SPREAD_OWNER_KINDS = ("ReplicaSet", "ReplicationController", "StatefulSet")
 
 
 def fit_order(reqs: Mapping[str, int]) -> list[tuple[str, int, str]]:
@@ -189,6 +192,9 @@ def pod_info(pod: Object) -> PodInfo:
         preemption_policy=spec.get("preemptionPolicy") or "PreemptLowerPriority",
         nominated_node=status.get("nominatedNodeName") or "", start_time=status.get("startTime") or "",
         terminating=bool(meta.get("deletionTimestamp")))
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") in SPREAD_OWNER_KINDS:
+            info.spread_owner = ref.get("uid") or ""
     for c in spec.get("containers") or []:
         if c.get("image"):
             info.images.append(c["image"])

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from controllers.scheduler.cache import Cache
 from controllers.scheduler.framework import Code, Plugin, Status
 from controllers.scheduler.nodeinfo import NodeInfo, Snapshot
 from controllers.scheduler.plugins.imagelocality import ImageLocality
@@ -44,6 +45,7 @@ def reasons(st: Status | None) -> tuple[Code, tuple[str, ...]] | None:
 
 
 U, R = Code.UNSCHEDULABLE, Code.UNRESOLVABLE
+ZONE_KEY = "topology.kubernetes.io/zone"
 TAINT = {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
 
 
@@ -278,8 +280,9 @@ def test_pod_topology_spread_schedule_anyway_scores_emptier_domains_higher() -> 
     assert plugin.pre_filter(p, snap, state) is not None  # no hard constraint: filter skipped
     assert plugin.pre_score(p, nodes, snap, state) is None
     scores = [plugin.score(p, n, state) for n in nodes]
+    assert scores == [3, 0, 2]  # round(count × log(3 domains + 2)) + maxSkew - 1
     plugin.normalize(scores, state)
-    assert scores == [0, 100, 50]
+    assert scores == [0, 100, 33]  # 100 × (max + min - score) / max
 
 
 def _affinity(kind: str, selector: Object, key: str = "zone", required: bool = True, weight: int = 10) -> Object:
@@ -407,3 +410,30 @@ def test_inter_pod_affinity_namespace_selector_matches_by_namespace_labels() -> 
     assert reasons(verdict(InterPodAffinity(), p, nodes[0], snap)) == (U, ("node(s) didn't match pod anti-affinity "
                                                                           "rules",))
     assert verdict(InterPodAffinity(), p, nodes[1], snap) is None
+
+
+def test_pod_topology_spread_system_defaults_spread_a_controllers_pods() -> None:
+    """No constraints, a ReplicaSet owner: hostname (maxSkew 3) and zone (maxSkew 5) ScheduleAnyway defaults."""
+    owner = {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "rs-1",
+                                  "controller": True}]}
+
+    def owned(name: str, **kw: Any) -> Object:
+        p = pod(name, **kw)
+        p["metadata"].update(owner)
+        return p
+    cache = Cache()
+    for n in (node("a1", labels={ZONE_KEY: "a"}), node("a2", labels={ZONE_KEY: "a"}),
+              node("b1", labels={ZONE_KEY: "b"})):
+        cache.add_node(n)
+    for p in (owned("w1", node_name="a1"), owned("w2", node_name="a1"), pod("stranger", node_name="b1")):
+        cache.add_pod(info(p))
+    snap, plugin = cache.snapshot(), PodTopologySpread()
+    nodes = snap.nodes
+    state: dict[str, Any] = {}
+    assert plugin.pre_score(info(owned("w3")), nodes, snap, state) is None
+    scores = [plugin.score(info(owned("w3")), n, state) for n in nodes]
+    # hostname: count × log(3 nodes + 2) + 2; zone: count × log(2 zones + 2) + 4
+    assert scores == [12, 9, 6]
+    plugin.normalize(scores, state)
+    assert scores == [50, 75, 100]
+    assert plugin.pre_score(info(pod("loose")), nodes, snap, {}) is not None  # no owner, no constraints: skip
