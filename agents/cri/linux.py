@@ -79,13 +79,16 @@ def cgroup_path(controller: str, rel: str) -> str:
 
 
 def cgroup_create(rel: str) -> list[str]:
-    """Make `rel` in every hierarchy we use; returns the ones it did not exist in before (ours to remove)."""
+    """Make `rel` in every hierarchy we use; returns the cgroups (rel paths, `rel` and any ancestors) that did
+    not exist before in any of them — ours to remove when empty."""
+    parts = [p for p in rel.strip("/").split("/") if p]
     made = []
+    for i in range(1, len(parts) + 1):
+        sub = "/" + "/".join(parts[:i])
+        if not all(os.path.isdir(cgroup_path(c, sub)) for c in CONTROLLERS):
+            made.append(sub)
     for c in CONTROLLERS:
-        path = cgroup_path(c, rel)
-        if not os.path.isdir(path):
-            os.makedirs(path, exist_ok=True)
-            made.append(c)
+        os.makedirs(cgroup_path(c, rel), exist_ok=True)
     return made
 
 
@@ -129,10 +132,11 @@ def cgroup_kill(rel: str, sig: int = signal.SIGKILL) -> None:
 
 
 def cgroup_remove(rel: str, controllers: Iterable[str] = CONTROLLERS) -> None:
+    """rmdir in each hierarchy; one that is gone, or still has processes or children (EBUSY), is left be."""
     for c in controllers:
         try:
             os.rmdir(cgroup_path(c, rel))
-        except FileNotFoundError:
+        except OSError:
             pass
 
 

@@ -113,8 +113,7 @@ class ProcessRuntime:
                     self.sandboxes[ident] = sb
                     continue
                 self._teardown_sandbox(sb)  # RunPodSandbox died half way
-                if sb.cgroup_parent_made:
-                    linux.cgroup_remove(sb.cgroup_parent, sb.cgroup_parent_made)
+                self._remove_made_cgroups(sb.cgroup_parent)
             shutil.rmtree(os.path.join(self.sb_dir, ident), ignore_errors=True)
         pod_cidr = os.path.join(self.opts.root, "pod-cidr")
         if os.path.exists(pod_cidr):
@@ -238,6 +237,7 @@ class ProcessRuntime:
             linux.run(["unshare", f"--uts={d}/uts", f"--ipc={d}/ipc", "hostname", sb.hostname if not host_net
                        else os.uname().nodename])
             sb.cgroup_parent_made = linux.cgroup_create(sb.cgroup_parent)
+            self._note_made_cgroups(sb.cgroup_parent_made)
             self._save_sandbox(sb)
             if not host_net:
                 path = linux.netns_add(sb.netns)
@@ -287,6 +287,36 @@ class ProcessRuntime:
         for ns in ("uts", "ipc"):
             linux.umount(os.path.join(d, ns))
 
+    # Pod cgroup parents may be shared (the kubelet's --cgroup-root for every pod) and their ancestors made by
+    # whichever pod came first: every cgroup this root ever made is listed in <root>/cgroups-made, and each is
+    # removed once empty, by whichever pod leaves last (or by cleanup_root).
+    def _made_path(self) -> str:
+        return os.path.join(self.opts.root, "cgroups-made")
+
+    def _made_cgroups(self) -> list[str]:
+        try:
+            with open(self._made_path()) as f:
+                return [line.strip() for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def _note_made_cgroups(self, made: list[str]) -> None:
+        if made:
+            with self._lock, open(self._made_path(), "a") as f:
+                f.write("".join(m + "\n" for m in made))
+
+    def _remove_made_cgroups(self, rel: str) -> None:
+        """The pod's cgroup and its ancestors that this root made, deepest first, each if now empty."""
+        rel = "/" + rel.strip("/")
+        with self._lock:
+            made = self._made_cgroups()
+            for path in sorted((m for m in set(made) if rel == m or rel.startswith(m + "/")),
+                               key=lambda m: -m.count("/")):
+                linux.cgroup_remove(path)
+            left = [m for m in made if os.path.isdir(linux.cgroup_path("memory", m))]
+            with open(self._made_path(), "w") as f:
+                f.write("".join(m + "\n" for m in dict.fromkeys(left)))
+
     def stop_sandbox(self, sid: str) -> None:
         with self._lock:
             sb = self.sandboxes.get(sid)
@@ -308,8 +338,7 @@ class ProcessRuntime:
             self.remove_container(c.id)
         with self._lock:
             self._teardown_sandbox(sb)
-            if sb.cgroup_parent_made:
-                linux.cgroup_remove(sb.cgroup_parent, sb.cgroup_parent_made)
+            self._remove_made_cgroups(sb.cgroup_parent)
             shutil.rmtree(os.path.join(self.sb_dir, sid), ignore_errors=True)
             self.sandboxes.pop(sid, None)
 
@@ -859,5 +888,6 @@ def cleanup_root(opts: Options) -> None:
         linux.umount(point)
     if os.path.exists(f"/sys/class/net/{opts.bridge}"):
         subprocess.run(["ip", "link", "delete", opts.bridge], capture_output=True, check=False)
-    parent = opts.cgroup_parent
-    linux.cgroup_remove(parent)
+    for path in sorted(set(rt._made_cgroups()), key=lambda m: -m.count("/")):
+        linux.cgroup_remove(path)
+    linux.cgroup_remove(opts.cgroup_parent)

@@ -306,3 +306,20 @@ def test_a_server_killed_mid_sandbox_leaves_nothing_after_restart(cri: CRI, tmp_
         assert not os.path.exists(f"/sys/fs/cgroup/memory{cfg.linux.cgroup_parent}")
     finally:
         cleanup_root(opts)
+
+
+def test_shared_cgroup_parent_is_removed_by_the_last_pod(cri: CRI) -> None:
+    parent = f"/{cri.prefix}/kubepods/besteffort"  # the kubelet's --cgroup-root, the same for every pod
+    ids = []
+    for name in ("first", "second"):
+        cfg = cri.sandbox_config(name)
+        cfg.linux.cgroup_parent = parent
+        sid = cri.runtime.RunPodSandbox(api.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+        CONFIGS[sid] = cfg
+        start(cri, sid, cfg, "c", ["sleep", "1000"])
+        ids.append(sid)
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=ids[0]))
+    assert os.path.isdir(f"/sys/fs/cgroup/memory{parent}")  # the second pod still lives in it
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=ids[1]))
+    for ctl in ("memory", "cpu", "pids", "freezer"):
+        assert not os.path.exists(f"/sys/fs/cgroup/{ctl}/{cri.prefix}/kubepods"), ctl
