@@ -75,8 +75,11 @@ def env() -> Iterator[Env]:
             # restarts while the other tests run: its previous instance's log is read at the end
             e.pods.create(pod_manifest("crasher", kubelet.node, container(
                 "crasher", cri.image, "sh", "-c", "echo crashing; exit 1")))
+            echo = "while true; do nc -l -p {0} -e cat; done"
+            e.pods.create(pod_manifest("echo", kubelet.node, container(
+                "echo", cri.image, "sh", "-c", f"{echo.format(1234)} & {echo.format(1235)}")))
             e.pods.create(pod_manifest("noimage", kubelet.node, container("c", "localhost/does-not-exist:1")))
-            for name in ("box", "web"):
+            for name in ("box", "web", "echo"):
                 e.pods.wait(name, running, f"{name} to run")
             yield e
         finally:
@@ -172,3 +175,58 @@ def test_logs_previous_of_a_restarted_container(env: Env) -> None:
         return int(cs.get("restartCount", 0)) >= 1
     env.pods.wait("crasher", restarted, "a restart", timeout=60)
     assert env.kubectl("logs", "crasher", "--previous").stdout == "crashing\n"
+
+
+def test_python_client_shell_exit_codes_and_raw_port_forward(env: Env) -> None:
+    """What the kubernetes client's own e2e tests do with containers (test_pod_apis, test_exit_code,
+    test_portforward_raw), on busybox."""
+    import json
+    import select
+
+    from kubernetes import client, config
+    from kubernetes.stream import portforward, stream
+    from kubernetes.stream.ws_client import ERROR_CHANNEL
+
+    api = client.CoreV1Api(config.new_client_from_config(env.cp.admin_kubeconfig))
+    try:
+        out = stream(api.connect_get_namespaced_pod_exec, "box", env.ns, command=["/bin/sh", "-c", "for i in 1 2 3; "
+                     "do date; done"], stderr=False, stdin=False, stdout=True, tty=False)
+        assert len(out.splitlines()) == 3
+        sh = stream(api.connect_post_namespaced_pod_exec, "box", env.ns, command=["/bin/sh"], stderr=True,
+                    stdin=True, stdout=True, tty=False, _preload_content=False)
+        sh.write_stdin("echo test string 1\n")
+        assert sh.readline_stdout(timeout=10) == "test string 1" and not sh.peek_stderr()
+        sh.write_stdin("echo test string 2 >&2\n")
+        assert sh.readline_stderr(timeout=10) == "test string 2" and not sh.peek_stdout()
+        sh.write_stdin("exit\n")
+        wait_for(lambda: sh.update(timeout=1) or not sh.is_open(), 20, "the shell to end")
+        assert json.loads(sh.peek_channel(ERROR_CHANNEL))["status"] == "Success"
+        for command, code in ((["false"], 1), (["/bin/sh", "-c", "sleep 1; exit 3"], 3), (["true"], 0),
+                              (["/bin/sh", "-c", "ls /"], 0)):
+            c = stream(api.connect_get_namespaced_pod_exec, "box", env.ns, command=command, stderr=True,
+                       stdin=False, stdout=True, tty=False, _preload_content=False)
+            assert c.returncode is None
+            c.run_forever(timeout=20)
+            assert c.returncode == code, command
+        pf = portforward(api.connect_get_namespaced_pod_portforward, "echo", env.ns, ports="1234,1235,1236")
+        socks = {port: pf.socket(port) for port in (1234, 1235)}
+        for port, sock in socks.items():
+            sock.setblocking(True)
+            sock.sendall(b"Test port %d forwarding" % port)
+        for port, sock in socks.items():
+            want, got = b"Test port %d forwarding" % port, b""
+            while got != want:
+                r, _, _ = select.select([sock], [], [], 20)
+                assert r, f"no echo on {port}"
+                data = sock.recv(1024)
+                assert data, "unexpected close"
+                got += data
+        refused = pf.socket(1236)
+        refused.setblocking(True)
+        assert refused.recv(1024) == b"" and pf.error(1236)
+        for sock in socks.values():
+            sock.close()
+        wait_for(lambda: not pf.connected, 20, "the forward to end")
+        assert pf.error(1234) is None and pf.error(1235) is None
+    finally:
+        api.api_client.close()
