@@ -18,6 +18,7 @@ from agents.kubelet.apihost import APIHost
 from agents.kubelet.config import KubeletConfig
 from agents.kubelet.crimap import Runtime, list_pod_uids
 from agents.kubelet.node import NodeAgent
+from agents.kubelet.runtimeview import POD_UID
 from agents.kubelet.worker import NodeContext, PodWorker, Shared
 from agents.simnode.clockfmt import rfc3339
 from agents.simnode.nodes import capacity
@@ -103,6 +104,7 @@ class Kubelet:
         self._tasks.append(asyncio.create_task(self._static_loop(), name="static-pods"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._tasks.append(asyncio.create_task(self._runtime_status(), name="runtime-status"))
+        self._tasks.append(asyncio.create_task(self._pleg(), name="pleg"))
         self.ready.set()
 
     async def stop(self) -> None:
@@ -223,7 +225,7 @@ class Kubelet:
                     log.warning("sync pod %s/%s: %s", pod["metadata"].get("namespace"), pod["metadata"]["name"], e)
                     await self._wait(kick, 1.0)
                     continue
-                await self._wait(kick, worker.next_probe_time())
+                await self._wait(kick, worker.next_probe_time(), worker.pending())
         finally:
             self.workers.pop(uid, None)
             self.loops.pop(uid, None)
@@ -232,8 +234,9 @@ class Kubelet:
             self.rejected.discard(uid)
             self.uid_keys.pop(uid, None)
 
-    async def _wait(self, kick: asyncio.Event, next_probe: float | None) -> None:
-        timeout = self.cfg.pleg_relist_period
+    async def _wait(self, kick: asyncio.Event, next_probe: float | None, pending: bool = True) -> None:
+        """Until kicked (API change, PLEG event), the next probe, a back-off retry or the periodic resync."""
+        timeout = self.cfg.pleg_relist_period if pending else self.cfg.sync_frequency
         if next_probe is not None:
             timeout = max(0.0, min(timeout, next_probe - self.clock()))
         with contextlib.suppress(TimeoutError):
@@ -307,6 +310,28 @@ class Kubelet:
                 for uid in found:
                     self._ensure_loop(uid)
             await asyncio.sleep(self.cfg.file_check_frequency)
+
+    # ---------------------------------------------------------------- PLEG
+    async def _pleg(self) -> None:
+        """The generic PLEG: one listing of every sandbox and container per relist period; a pod whose
+        containers or sandboxes changed state is woken, so an idle node costs two CRI calls a second."""
+        seen: dict[str, frozenset[tuple[str, int]]] = {}
+        while True:
+            await asyncio.sleep(self.cfg.pleg_relist_period)
+            try:
+                now: dict[str, set[tuple[str, int]]] = {}
+                for sb in (await self.runtime.ListPodSandbox(api.ListPodSandboxRequest())).items:
+                    now.setdefault(sb.labels.get(POD_UID, ""), set()).add((sb.id, int(sb.state)))
+                for c in (await self.runtime.ListContainers(api.ListContainersRequest())).containers:
+                    now.setdefault(c.labels.get(POD_UID, ""), set()).add((c.id, int(c.state) + 10))
+            except Exception as e:
+                log.warning("PLEG relist: %s", e)
+                continue
+            current = {uid: frozenset(v) for uid, v in now.items() if uid}
+            for uid in set(current) | set(seen):
+                if current.get(uid) != seen.get(uid):
+                    self._kick(uid)
+            seen = current
 
     # ---------------------------------------------------------------- runtime health
     async def _runtime_status(self) -> None:

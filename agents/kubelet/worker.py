@@ -92,6 +92,7 @@ class PodWorker:
         self.rt = PodRuntime()
         self.terminated = False  # containers and sandbox stopped after deletion (or the pod finished)
         self.volumes: list[VolumePlan] = []
+        self.retry = False  # the last pass stopped short (sandbox or volume trouble): try again soon
 
     # ---------------------------------------------------------------- one pass
     async def sync(self, pod: Obj) -> Obj:
@@ -102,6 +103,7 @@ class PodWorker:
             return self.status(pod)
         if self.terminated:
             return self.status(pod)
+        self.retry = False
         acts = compute_actions(pod, self.rt, self._failed(LIVENESS), self._failed(STARTUP))
         if acts.kill_pod:
             await self._kill_pod(pod, grace_period(pod), "")
@@ -109,9 +111,11 @@ class PodWorker:
         if acts.create_sandbox:
             sandbox_id = await self._run_sandbox(pod, acts.sandbox_attempt)
             if not sandbox_id:
+                self.retry = True
                 return self.status(pod)
         if acts.start_init or acts.start:
             if not await self._set_up_volumes(pod):
+                self.retry = True
                 return self.status(pod)
         for k in acts.kill:
             self.host.event(pod, field_path(pod, k.name), "Normal", "Killing", k.message)
@@ -307,6 +311,11 @@ class PodWorker:
             return await run_probe(probe, self.runtime, container, cid, ip)
         except Exception as e:  # a probe that cannot even run is a failed probe, with the reason shown
             return False, str(e)
+
+    def pending(self) -> bool:
+        """Something waits on time alone (a back-off, a missing object, a failed sandbox or mount): the
+        worker must look again soon even if nothing changes in the runtime or the API."""
+        return self.retry or bool(self.waiting)
 
     def next_probe_time(self) -> float | None:
         times = [w.next_time() for w in self.probes.values() if not (w.on_hold or w.done)]

@@ -49,8 +49,8 @@ def stop_cri(c: CRI) -> None:
 
 
 class KubeletProcess:
-    def __init__(self, cp: ControlPlane, cri: CRI, tmp: str, node: str) -> None:
-        self.cp, self.cri, self.tmp, self.node = cp, cri, tmp, node
+    def __init__(self, cp: ControlPlane, cri: CRI, tmp: str, node: str, max_pods: int = 20) -> None:
+        self.cp, self.cri, self.tmp, self.node, self.max_pods = cp, cri, tmp, node, max_pods
         self.kubeconfig = cp.kubeconfig_for(f"node-{node}", f"system:node:{node}", ["system:nodes"])
         self.manifests = os.path.join(tmp, "manifests")
         os.makedirs(self.manifests, exist_ok=True)
@@ -69,7 +69,7 @@ class KubeletProcess:
                "--hostname-override", self.node, "--node-ip", "127.0.0.1",
                "--container-runtime-endpoint", f"unix://{self.cri.socket}", "--root-dir", f"{self.tmp}/root",
                "--pod-manifest-path", self.manifests, "--config", self.config, "--port", str(self.port),
-               "--node-labels", "raftkv.io/test=kubelet", "--max-pods", "20",
+               "--node-labels", "raftkv.io/test=kubelet", "--max-pods", str(self.max_pods),
                "--client-ca-file", self.cp.server.ca]
         with open(self.log_path, "ab") as out:
             self.proc = register_process(subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
