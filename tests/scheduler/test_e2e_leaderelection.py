@@ -60,3 +60,20 @@ def test_kill_9_of_the_leader_hands_over_without_double_binding(control_plane: C
     finally:
         cp.stop_managers()
         delete_nodes(cp, ["le-1", "le-2"])
+
+
+def test_a_leader_that_cannot_renew_exits_1(control_plane: ControlPlane) -> None:
+    """As kube-scheduler: the API server gone past the renew deadline, the leader stops leading and exits 1."""
+    cp = control_plane
+    leader = start_scheduler(cp, *FAST_LEASE, index=4)
+    try:
+        cp.wait_for_log(leader, "successfully acquired lease kube-system/kube-scheduler", DEADLINE_S)
+        assert cp.apiserver_process is not None
+        cp.apiserver_process.stop()
+        try:
+            assert leader.wait_exit(DEADLINE_S) == 1
+            assert "leaderelection lost" in leader.log()
+        finally:
+            cp.apiserver_process.start()
+    finally:
+        cp.stop_managers()
