@@ -198,6 +198,36 @@ def test_exec_output_exit_codes_and_stdin(world: World) -> None:
     assert "container other is not valid for pod shell" in missing.stderr
 
 
+def test_exec_is_authorized_as_kube_apiserver_1_32_does(world: World) -> None:
+    """A WebSocket exec is a GET: `get pods/exec` allows it in 1.32 (the `create` check came in 1.35); without
+    any pods/exec right kubectl ends on its SPDY retry, a POST, refused for `create`."""
+    world.pod("guarded", ["c"])
+    rules = {"viewer": [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]}],
+             "getter": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+                        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}]}
+    for user, role_rules in rules.items():
+        world.cp.api("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": user},
+            "rules": role_rules})
+        world.cp.api("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": user},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    env = dict(os.environ, HOME=world.cp.tmp)
+
+    def kubectl_as(user: str, *args: str) -> subprocess.CompletedProcess[str]:
+        kc = world.cp.kubeconfig_for(user, user)
+        return subprocess.run(["kubectl", "--kubeconfig", kc, "-n", NS, *args], capture_output=True, text=True,
+                              env=env, timeout=60)
+    out = kubectl_as("viewer", "exec", "guarded", "--", "echo", "hi")
+    assert out.returncode == 1
+    assert 'Error from server (Forbidden): pods "guarded" is forbidden: User "viewer" cannot create resource ' \
+           '"pods/exec" in API group "" in the namespace "streaming"' in out.stderr, out.stderr
+    assert kubectl_as("viewer", "logs", "guarded").returncode == 0
+    out = kubectl_as("getter", "exec", "guarded", "--", "echo", "hi")
+    assert (out.returncode, out.stdout) == (0, "hi\n"), out.stderr
+
+
 def test_exec_into_a_container_that_does_not_run(world: World) -> None:
     world.pod("idle", ["c"], waiting="ContainerCreating")
     out = world.kubectl("exec", "idle", "--", "true", check=False)
