@@ -198,6 +198,18 @@ def test_exec_output_exit_codes_and_stdin(world: World) -> None:
     assert "container other is not valid for pod shell" in missing.stderr
 
 
+@pytest.mark.skipif(shutil.which("script") is None, reason="util-linux script(1) gives kubectl a terminal")
+def test_exec_with_a_terminal(world: World) -> None:
+    world.pod("terminal", ["c"])
+    cmd = (f"kubectl --kubeconfig {world.cp.admin_kubeconfig} -n {NS} exec -it terminal -- "
+           "sh -c 'tty; exit 4'")
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, HOME=world.cp.tmp), stdin=subprocess.DEVNULL)
+    assert p.returncode == 4, (p.stdout, p.stderr)
+    assert p.stdout.startswith("/dev/pts/"), p.stdout
+    assert "command terminated with exit code 4" in p.stdout
+
+
 def test_exec_is_authorized_as_kube_apiserver_1_32_does(world: World) -> None:
     """A WebSocket exec is a GET: `get pods/exec` allows it in 1.32 (the `create` check came in 1.35); without
     any pods/exec right kubectl ends on its SPDY retry, a POST, refused for `create`."""
