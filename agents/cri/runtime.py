@@ -207,6 +207,16 @@ class ProcessRuntime:
                 "ipam": {"type": "host-local", "ranges": [[{"subnet": self.opts.pod_cidr}]],
                          "routes": [{"dst": "0.0.0.0/0"}], "dataDir": os.path.join(self.opts.root, "cni")}}
 
+    def _portmap_conf(self, sb: SandboxRecord, prev: dict[str, Any] | None = None) -> dict[str, Any]:
+        """hostPort mappings by the CNI portmap plugin (iptables DNAT), chained after the bridge as containerd
+        does; `prev` is the bridge's result (needed by ADD only)."""
+        conf: dict[str, Any] = {"cniVersion": "1.0.0", "name": self.opts.network_name, "type": "portmap",
+                                "capabilities": {"portMappings": True}, "snat": True,
+                                "runtimeConfig": {"portMappings": sb.port_mappings}}
+        if prev is not None:
+            conf["prevResult"] = prev
+        return conf
+
     def run_sandbox(self, config: api.PodSandboxConfig, handler: str) -> str:
         if handler:
             raise CRIFailure(grpc.StatusCode.UNKNOWN, f"no runtime for \"{handler}\" is configured")
@@ -246,6 +256,12 @@ class ProcessRuntime:
                 result = linux.cni("ADD", self.opts.cni_bin_dir, self._cni_conf(), sid, path)
                 ips = [i["address"].split("/")[0] for i in result.get("ips", [])]
                 sb.ip = ips[0] if ips else ""
+                sb.port_mappings = [{"hostPort": m.host_port, "containerPort": m.container_port,
+                                     "protocol": api.Protocol.Name(m.protocol).lower(), "hostIP": m.host_ip}
+                                    for m in config.port_mappings if m.host_port]
+                if sb.port_mappings:
+                    self._save_sandbox(sb)  # before the iptables rules exist, so a sweep deletes them
+                    linux.cni("ADD", self.opts.cni_bin_dir, self._portmap_conf(sb, result), sid, path)
             sb.complete = True
             self._save_sandbox(sb)
         except Exception as e:
@@ -279,6 +295,12 @@ class ProcessRuntime:
         """Network down and namespaces released; idempotent (StopPodSandbox may come many times)."""
         d = os.path.join(self.sb_dir, sb.id)
         if sb.netns and os.path.exists(linux.netns_path(sb.netns)):
+            if sb.port_mappings:
+                try:
+                    linux.cni("DEL", self.opts.cni_bin_dir, self._portmap_conf(sb), sb.id,
+                              linux.netns_path(sb.netns))
+                except OSError:
+                    pass
             try:
                 linux.cni("DEL", self.opts.cni_bin_dir, self._cni_conf(), sb.id, linux.netns_path(sb.netns))
             except OSError:

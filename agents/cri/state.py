@@ -39,6 +39,7 @@ class SandboxRecord:
     annotations: dict[str, str] = field(default_factory=dict)
     runtime_handler: str = ""
     host_network: bool = False
+    port_mappings: list[dict[str, Any]] = field(default_factory=list)  # hostPorts, in the portmap plugin's form
     host_pid: bool = False
     host_ipc: bool = False
     config: str = ""  # the RunPodSandbox request's PodSandboxConfig, serialized (base64 protobuf)

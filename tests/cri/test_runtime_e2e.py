@@ -323,3 +323,39 @@ def test_shared_cgroup_parent_is_removed_by_the_last_pod(cri: CRI) -> None:
     cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=ids[1]))
     for ctl in ("memory", "cpu", "pids", "freezer"):
         assert not os.path.exists(f"/sys/fs/cgroup/{ctl}/{cri.prefix}/kubepods"), ctl
+
+
+def test_host_port_reaches_the_pod(cri: CRI) -> None:
+    from tests.conftest import free_port
+
+    def nat_rules() -> str:
+        return subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+
+    had_scaffold = "-N CNI-HOSTPORT-DNAT" in nat_rules()
+    node_ip = subprocess.run(["ip", "-4", "-o", "route", "get", "192.0.2.250"], capture_output=True,
+                             text=True).stdout.split(" src ")[1].split()[0]
+    host_port = free_port()
+    cfg = cri.sandbox_config("hostport")
+    cfg.port_mappings.append(api.PortMapping(protocol=api.TCP, container_port=8080, host_port=host_port))
+    sid = cri.runtime.RunPodSandbox(api.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+    CONFIGS[sid] = cfg
+    try:
+        start(cri, sid, cfg, "web", ["httpd", "-f", "-p", "8080", "-h", "/var/www"])
+        body = wait_for(lambda: http_get(node_ip, host_port, "/index.html"), 20, f"httpd at {node_ip}:{host_port}")
+        assert b"hello from busybox" in body
+        cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+        assert f"--dport {host_port}" not in nat_rules()  # the DNAT went with the pod
+        assert leftovers(cri, sid) == []
+    finally:
+        cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+        # the plugin's shared chains stay after DEL (as under containerd); ours to remove only if we made them
+        # and no other pod's mapping is in them now
+        rules = nat_rules()
+        if not had_scaffold and "-A CNI-HOSTPORT-DNAT" not in rules and "-A CNI-DN-" not in rules:
+            for args in (["-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"],
+                         ["-D", "OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"],
+                         ["-D", "POSTROUTING", "-m", "comment", "--comment", "CNI portfwd requiring masquerade",
+                          "-j", "CNI-HOSTPORT-MASQ"],
+                         ["-F", "CNI-HOSTPORT-MASQ"], ["-F", "CNI-HOSTPORT-SETMARK"],
+                         ["-X", "CNI-HOSTPORT-DNAT"], ["-X", "CNI-HOSTPORT-MASQ"], ["-X", "CNI-HOSTPORT-SETMARK"]):
+                subprocess.run(["iptables", "-t", "nat", *args], capture_output=True, check=False)
