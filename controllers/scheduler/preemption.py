@@ -39,6 +39,7 @@ class Candidate:
 class PreemptionResult:
     candidate: Candidate | None
     message: str  # "preemption: ..." when no candidate (the FailedScheduling tail), "" on success
+    clear_nomination: bool = False  # no candidate anywhere: a nominated node the pod had is given up (kube)
 
 
 def _importance(p: PodInfo) -> tuple[int, str]:
@@ -116,5 +117,5 @@ def preempt(profile: Profile, pod: PodInfo, snap: Snapshot, diag: Diagnosis) -> 
             statuses[node.name] = Status(Code.ERROR, (f'expected at least one victim pod on node "{node.name}"',))
     if not candidates:
         err = FitError(pod, len(snap.nodes), Diagnosis(node_status=statuses))
-        return PreemptionResult(None, f"preemption: {err.message()}")
+        return PreemptionResult(None, f"preemption: {err.message()}", clear_nomination=True)
     return PreemptionResult(pick_one(candidates), "")

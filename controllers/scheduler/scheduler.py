@@ -257,27 +257,32 @@ class Scheduler:
         try:
             result = schedule_pod(profile, info, snap, self.rng, self.next_start, nominated)
         except FitError as fe:
-            nominate = ""
+            nominate: str | None = None  # None: keep any nomination; "": clear it; else: nominate that node
             if self.preemption.get(profile.scheduler_name, True):
                 pr = preempt(profile, info, snap, fe.diagnosis)
                 if pr.candidate is not None:
                     nominate = pr.candidate.node
-                    # nominated at once (kube's nominator), so the room being freed is not taken by lower pods
-                    qp.info = dataclasses.replace(info, nominated_node=nominate)
-                    self._set_nominated(qp.info, info.uid)
                     self._spawn(self._preempt(info, pr.candidate, profile.scheduler_name))
                 else:
                     fe.diagnosis.post_filter_msg = pr.message
+                    if pr.clear_nomination:
+                        nominate = ""
+            if nominate is not None:
+                # nominated (or not) at once (kube's nominator), so room being freed is not taken by lower pods
+                qp.info = dataclasses.replace(info, nominated_node=nominate)
+                self._set_nominated(qp.info, info.uid)
             self.attempts["unschedulable"] += 1
             plugins = set(fe.diagnosis.unschedulable_plugins) | {"DefaultPreemption"}
             self._failed(qp, cycle, UNSCHEDULABLE, fe.message(), plugins, nominate)
             return
         except NoNodesError as e:
             self.attempts["unschedulable"] += 1
-            self._failed(qp, cycle, UNSCHEDULABLE, str(e), set(), "")  # any cluster event retries it
+            self._failed(qp, cycle, UNSCHEDULABLE, str(e), set(), None)  # any cluster event retries it
             return
         except SchedulingError as e:
             self.attempts["error"] += 1
+            qp.info = dataclasses.replace(info, nominated_node="")
+            self._set_nominated(None, info.uid)
             self._failed(qp, cycle, SCHEDULER_ERROR, str(e), None, "")
             return
         if snap.nodes:
@@ -286,7 +291,7 @@ class Scheduler:
         try:
             self.cache.assume(assumed, result.node)
         except CacheError as e:
-            self._failed(qp, cycle, SCHEDULER_ERROR, str(e), None, "")
+            self._failed(qp, cycle, SCHEDULER_ERROR, str(e), None, None)
             return
         self.queue.done(info.key)
         self._set_nominated(None, info.uid)
@@ -294,7 +299,7 @@ class Scheduler:
         self._spawn(self._bind(qp, assumed, result.node, profile.scheduler_name))
 
     def _failed(self, qp: q.QueuedPod, cycle: int, reason: str, message: str, plugins: set[str] | None,
-                nominate: str) -> None:
+                nominate: str | None) -> None:
         info = qp.info
         pod = self._current(info)
         if pod is None:
@@ -305,21 +310,23 @@ class Scheduler:
         self.recorders[info.scheduler_name].event(pod, "Warning", "FailedScheduling", message)
         self._spawn(self._write_condition(pod, reason, message, nominate))
 
-    async def _write_condition(self, pod: Object, reason: str, message: str, nominate: str) -> None:
-        """PodScheduled=False with the reason and message (and nominatedNodeName after a preemption), written only
-        when it changes, as kube's updatePod."""
+    async def _write_condition(self, pod: Object, reason: str, message: str, nominate: str | None) -> None:
+        """PodScheduled=False with the reason and message, and nominatedNodeName set (a preemption) or cleared
+        ("": no candidate, or an error), written only when something changes, as kube's updatePod."""
         status = pod.get("status") or {}
         cur: Object = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {})
         same = (cur.get("status") == "False" and cur.get("reason") == reason and cur.get("message") == message)
-        if same and (not nominate or status.get("nominatedNodeName") == nominate):
+        have = status.get("nominatedNodeName") or ""
+        nominate_changes = nominate is not None and have != nominate
+        if same and not nominate_changes:
             return
         cond = {"type": "PodScheduled", "status": "False", "reason": reason, "message": message,
                 "lastProbeTime": None,
                 "lastTransitionTime": cur.get("lastTransitionTime") if cur.get("status") == "False"
                 else rfc3339(self.clock())}
         patch: Object = {"status": {"conditions": [cond]}}
-        if nominate:
-            patch["status"]["nominatedNodeName"] = nominate
+        if nominate_changes:
+            patch["status"]["nominatedNodeName"] = nominate or None
         meta = pod["metadata"]
         try:
             await self.client.patch(PODS, meta["namespace"], meta["name"], patch, "strategic", "status")
@@ -342,7 +349,7 @@ class Scheduler:
                 log.info("binding %s to %s failed: %s", info.key, node, detail)
                 self.queue.add_backoff(qp)
                 self.recorders[scheduler].event(pod, "Warning", "FailedScheduling", message)
-                await self._write_condition(pod, SCHEDULER_ERROR, message, "")
+                await self._write_condition(pod, SCHEDULER_ERROR, message, "")  # kube clears the nomination
             self._kick()
             return
         self.cache.finish_binding(info.uid, self.clock())

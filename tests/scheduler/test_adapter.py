@@ -245,3 +245,21 @@ def test_preemption_nominates_at_once_and_the_freed_room_waits_for_the_preemptor
         await settle(sched)
         assert client.bindings == [("vip", "n1")]
     asyncio.run(main())
+
+
+def test_a_nomination_with_no_candidate_left_is_cleared() -> None:
+    async def main() -> None:
+        client, now = ScriptedClient(), [1000.0]
+        sched = make(client, now)
+        add(sched, "node", node("n1", cpu="1"))
+        add(sched, "pod", pod("boss", cpu="1", priority=100, node_name="n1"))
+        hopeful = pod("hopeful", cpu="1", priority=10)
+        hopeful["status"]["nominatedNodeName"] = "n1"
+        add(sched, "pod", hopeful)
+        assert "uid-default-hopeful" in sched.nominated.get("n1", {})
+        assert cycle(sched)
+        await settle(sched)
+        patch = client.status_patches[-1][1]["status"]
+        assert patch["nominatedNodeName"] is None and patch["conditions"][0]["reason"] == "Unschedulable"
+        assert sched.nominated == {}
+    asyncio.run(main())
