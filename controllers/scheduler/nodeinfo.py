@@ -13,6 +13,13 @@ from controllers.scheduler.quantity import QuantityError, amount
 Object = dict[str, Any]
 
 
+def normalized_image_name(name: str) -> str:
+    """Images without a tag or digest mean :latest (kube's normalizedImageName, applied on both sides)."""
+    if "@" in name or name.rfind(":") > name.rfind("/"):
+        return name
+    return name + ":latest"
+
+
 def _resources(raw: Mapping[str, Any] | None) -> dict[str, int]:
     out: dict[str, int] = {}
     for k, v in (raw or {}).items():
@@ -49,7 +56,7 @@ class NodeInfo:
         images: dict[str, int] = {}
         for img in status.get("images") or []:
             for name in img.get("names") or []:
-                images[name] = int(img.get("sizeBytes") or 0)
+                images[normalized_image_name(name)] = int(img.get("sizeBytes") or 0)
         return cls(node=node, name=meta.get("name") or "", labels=meta.get("labels") or {},
                    allocatable=_resources(status.get("allocatable") or status.get("capacity")),
                    taints=spec.get("taints") or [], unschedulable=bool(spec.get("unschedulable")), images=images)

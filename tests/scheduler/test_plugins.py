@@ -437,3 +437,13 @@ def test_pod_topology_spread_system_defaults_spread_a_controllers_pods() -> None
     plugin.normalize(scores, state)
     assert scores == [50, 75, 100]
     assert plugin.pre_score(info(pod("loose")), nodes, snap, {}) is not None  # no owner, no constraints: skip
+
+
+def test_image_locality_normalizes_untagged_names_on_both_sides() -> None:
+    nodes = [node_info(node("has", images=[{"names": ["busybox"], "sizeBytes": 500 * 1024 * 1024}])),
+             node_info(node("lacks"))]
+    snap, plugin = snapshot(*nodes), ImageLocality()
+    p = info(pod("p", image="busybox:latest"))
+    state: dict[str, Any] = {}
+    assert plugin.pre_score(p, nodes, snap, state) is None
+    assert plugin.score(p, nodes[0], state) > 0 and plugin.score(p, nodes[1], state) == 0

@@ -4,19 +4,12 @@ have (kube's spread factor), between 23 MB and 1000 MB per container."""
 from __future__ import annotations
 
 from controllers.scheduler.framework import MAX_NODE_SCORE, SKIP, CycleState, Plugin, Status
-from controllers.scheduler.nodeinfo import NodeInfo, Snapshot
+from controllers.scheduler.nodeinfo import NodeInfo, Snapshot, normalized_image_name
 from controllers.scheduler.podinfo import PodInfo
 
 MB = 1024 * 1024
 MIN_THRESHOLD = 23 * MB
 MAX_CONTAINER_THRESHOLD = 1000 * MB
-
-
-def normalized_image_name(name: str) -> str:
-    """Images without a tag mean :latest (kube's normalizedImageName)."""
-    if name.rfind(":") <= name.rfind("/"):
-        return name + ":latest"
-    return name
 
 
 class ImageLocality(Plugin):
