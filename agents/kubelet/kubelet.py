@@ -130,7 +130,9 @@ class Kubelet:
 
     def _on_pod_deleted(self, pod: Obj) -> None:
         if staticpods.is_mirror(pod):
-            self._kick(pod["metadata"]["annotations"][staticpods.CONFIG_MIRROR])  # re-create the mirror
+            uid = pod["metadata"]["annotations"][staticpods.CONFIG_MIRROR]
+            self.written.pop(uid, None)  # the next status write re-creates the mirror
+            self._kick(uid)
             return
         self._kick(pod["metadata"]["uid"])
 

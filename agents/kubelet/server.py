@@ -185,7 +185,9 @@ class KubeletServer:
         if opts.follow:
             response.enable_chunked_encoding()
         await response.prepare(request)
-        await logstream.write_log(response, source.path, opts, source.running)
+        def gone() -> bool:
+            return request.transport is None or request.transport.is_closing()
+        await logstream.write_log(response, source.path, opts, source.running, gone)
         await response.write_eof()
         return response
 

@@ -113,8 +113,12 @@ class PodWorker:
             if not sandbox_id:
                 self.retry = True
                 return self.status(pod)
-        if acts.start_init or acts.start:
-            if not await self._set_up_volumes(pod):
+        starting = bool(acts.start_init or acts.start)
+        has_volumes = bool((pod.get("spec") or {}).get("volumes"))
+        if starting or (has_volumes and any(s.ready for s in self.rt.sandboxes)):
+            # before starting containers, and on every later pass: ConfigMap/Secret contents and projected
+            # tokens are kept current in running pods, as the kubelet's volume manager does
+            if not await self._set_up_volumes(pod) and starting:
                 self.retry = True
                 return self.status(pod)
         for k in acts.kill:

@@ -367,3 +367,16 @@ def test_runtime_health_in_the_kubelets_words(world: World) -> None:
         "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
         "message:cni plugin not initialized")
     assert asyncio.run(runtime_error(Down(clock=world.clock))) == "container runtime is down"
+
+
+def test_config_map_volume_changes_reach_a_running_pod(world: World) -> None:
+    world.host.config_maps["cm"] = {"metadata": {"name": "cm"}, "data": {"f": "one"}}
+    w = world.worker()
+    pod = mkpod({**C, "volumeMounts": [{"name": "v", "mountPath": "/v"}]},
+                volumes=[{"name": "v", "configMap": {"name": "cm"}}])
+    world.sync(w, pod)
+    path = world.cri.by_name("c")[-1].config.mounts[0].host_path + "/f"
+    assert open(path).read() == "one"
+    world.host.config_maps["cm"] = {"metadata": {"name": "cm"}, "data": {"f": "two"}}
+    world.sync(w, pod)
+    assert open(path).read() == "two" and len(world.cri.by_name("c")) == 1
