@@ -19,7 +19,8 @@ READ_CHUNK = 256 * 1024
 
 
 async def write_log(response: web.StreamResponse, path: str, opts: crilog.LogOptions,
-                    running: Callable[[], Awaitable[bool]]) -> None:
+                    running: Callable[[], Awaitable[bool]], gone: Callable[[], bool] = lambda: False) -> None:
+    """`gone` tells that the client left: a silent container would otherwise be followed until it writes."""
     renderer = crilog.Renderer(opts)
     try:
         f = open(path, "rb")  # noqa: SIM115 - held across awaits while following
@@ -39,6 +40,8 @@ async def write_log(response: web.StreamResponse, path: str, opts: crilog.LogOpt
                 lines, rest = crilog.split_complete(rest + chunk)
                 await _send(response, renderer.render(lines))
                 continue
+            if gone():
+                return
             if not await running():
                 lines, rest = crilog.split_complete(rest + f.read())
                 await _send(response, renderer.render(lines))

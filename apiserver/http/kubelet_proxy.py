@@ -38,6 +38,7 @@ DEFAULT_KUBELET_PORT = 10250
 DEFAULT_ADDRESS_TYPES = ("InternalIP", "Hostname", "InternalDNS", "ExternalDNS", "ExternalIP")
 LOG_PARAMS = ("follow", "previous", "timestamps", "tailLines", "limitBytes", "sinceSeconds", "sinceTime")
 REFUSAL_MEMORY_S = 10.0
+CLIENT_CHECK_S = 1.0  # how often a quiet followed log checks that its client is still there
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,15 @@ class KubeletProxy:
                 response.enable_chunked_encoding()
             await response.prepare(request)
             with contextlib.suppress(ConnectionResetError, aiohttp.ClientPayloadError):
-                async for chunk in upstream.content.iter_any():
+                while True:
+                    try:
+                        chunk = await asyncio.wait_for(upstream.content.readany(), CLIENT_CHECK_S)
+                    except TimeoutError:
+                        if request.transport is None or request.transport.is_closing():
+                            break  # the client left a quiet follow: let the kubelet go too
+                        continue
+                    if not chunk:
+                        break
                     await response.write(chunk)
             with contextlib.suppress(ConnectionResetError):
                 await response.write_eof()

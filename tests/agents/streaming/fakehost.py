@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ class FakeContainer:
     running: bool = True
     ports: dict[int, int] = field(default_factory=dict)  # pod port -> 127.0.0.1 port
     main: HostProcess | None = None  # what attach connects to
+    polled: float = 0.0  # when a followed log last asked whether this container runs (time.monotonic)
 
 
 @dataclass
@@ -100,6 +102,7 @@ class FakeHost:
             raise StreamingError(400, problem)
 
         async def running() -> bool:
+            c.polled = time.monotonic()
             return c.running and not previous
         return LogSource(c.previous_log_path if previous else c.log_path, running)
 

@@ -182,6 +182,25 @@ def test_logs_follow_streams_until_the_container_stops(world: World) -> None:
         stop_process(proc)
 
 
+def test_an_abandoned_follow_of_a_quiet_container_ends_at_both_servers(world: World) -> None:
+    pod = world.pod("quiet", ["c"])
+    c = pod.containers["c"]
+    with open(c.log_path, "w") as f:
+        f.write(cri_line("only line"))
+    out_path = os.path.join(world.tmp, "quiet.out")
+    with open(out_path, "wb") as out:
+        proc = register_process(subprocess.Popen(
+            ["kubectl", "--kubeconfig", world.cp.admin_kubeconfig, "-n", NS, "logs", "-f", "quiet"],
+            stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, HOME=world.cp.tmp)))
+    try:
+        wait_for(lambda: b"only line" in open(out_path, "rb").read(), 30, "the log line")
+        wait_for(lambda: time.monotonic() - c.polled < 0.5, 30, "the kubelet to follow")
+    finally:
+        stop_process(proc)
+    # the API server notices its client left within a second, closes the kubelet stream, the kubelet stops
+    wait_for(lambda: time.monotonic() - c.polled > 1.5, 30, "the kubelet to stop following")
+
+
 def test_exec_output_exit_codes_and_stdin(world: World) -> None:
     world.pod("shell", ["c"])
     assert world.kubectl("exec", "shell", "--", "echo", "hi").stdout == "hi\n"
