@@ -549,7 +549,7 @@ class ProcessRuntime:
             spec = {"argv": c.argv, "env": c.env, "log_path": c.log_path, "namespaces": namespaces,
                     "rootfs": os.path.join(self._cdir(c.id), "rootfs"), "working_dir": c.working_dir,
                     "uid": c.uid, "gid": c.gid, "new_pid_namespace": not c.host_pid,
-                    "stdin": c.stdin, "stdin_once": c.stdin_once,
+                    "stdin": c.stdin, "stdin_once": c.stdin_once, "tty": c.tty,
                     "cgroup_procs": [os.path.join(linux.cgroup_path(ctl, c.cgroup), "cgroup.procs")
                                      for ctl in linux.CONTROLLERS],
                     "oom_score_adj": c.resources.get("oom_score_adj") or None}

@@ -120,20 +120,35 @@ def main() -> None:
 
     # ReopenContainerLog: the kubelet renamed the file to rotate it; the server asks with SIGUSR1
     signal.signal(signal.SIGUSR1, lambda *_: reopen.append(1))
-    r_out, w_out = os.pipe()
-    r_err, w_err = os.pipe()
+    tty = bool(spec.get("tty"))
+    if tty:
+        # tty: true — one pseudo-terminal is the container's stdin, stdout and stderr (logged as stdout)
+        r_out, w_out = os.openpty()
+        r_err, w_err = os.dup(r_out), os.dup(w_out)
+    else:
+        r_out, w_out = os.pipe()
+        r_err, w_err = os.pipe()
     libc = _libc()
     if spec.get("new_pid_namespace", True):
         # our next child is PID 1 of a new namespace, and our own child: its wait status is the container's
         _check(libc.unshare(CLONE_NEWPID), "unshare pid")
     # stdin: true — the container reads a pipe that attach clients write into through attach.sock
-    r_in, w_in = os.pipe() if spec.get("stdin") else (None, None)
+    if tty:
+        r_in, w_in = (os.dup(w_out), os.dup(r_out)) if spec.get("stdin") else (None, None)
+    else:
+        r_in, w_in = os.pipe() if spec.get("stdin") else (None, None)
     pid = os.fork()
     if pid == 0:
         os.close(r_out)
         os.close(r_err)
         if w_in is not None:
             os.close(w_in)
+        if tty:
+            import fcntl
+            import termios
+
+            os.setsid()
+            fcntl.ioctl(w_out, termios.TIOCSCTTY, 0)
         _child(spec, libc, w_out, w_err, r_in)
     os.close(w_out)
     os.close(w_err)
@@ -149,7 +164,11 @@ def main() -> None:
     clients: dict = {}  # type: ignore[type-arg]
     _write_json(os.path.join(cdir, "shim.json"), {"shim_pid": os.getpid(), "pid": pid,
                                                   "started_at": time.time_ns()})
-    streams = {r_out: ("stdout", logformat.LineSplitter()), r_err: ("stderr", logformat.LineSplitter())}
+    streams = {r_out: ("stdout", logformat.LineSplitter())}
+    if tty:
+        os.close(r_err)
+    else:
+        streams[r_err] = ("stderr", logformat.LineSplitter())
     status = None
     while streams or status is None:
         if status is None:
@@ -185,7 +204,10 @@ def main() -> None:
                             listener = None
                 continue
             name, splitter = streams[fd]
-            data = os.read(fd, 65536)
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: a pty whose other side every process has closed
+                data = b""
             now = time.time_ns()
             records = splitter.feed(data) if data else splitter.close()
             if reopen:

@@ -10,11 +10,11 @@ import json
 import aiohttp
 import pytest
 
-from agents.cri import api
+from agents.cri import api, logformat
 from tests.conftest import wait_for
 
 from .conftest import CRI
-from .test_runtime_e2e import run_pod, start, status
+from .test_runtime_e2e import exited, run_pod, start, status
 
 pytestmark = pytest.mark.e2e
 
@@ -91,6 +91,26 @@ def test_exec_portforward_attach(cri: CRI) -> None:
     assert b"eof" in got.get(1, b""), got
     s = wait_for(lambda: (x := status(cri, reader)).state == api.CONTAINER_EXITED and x, 10, "EOF to end it")
     assert s.exit_code == 0
+
+    # tty: true — the container's stdio is a terminal; attach types into it and reads its echo
+    config = api.ContainerConfig(metadata=api.ContainerMetadata(name="term"), image=api.ImageSpec(image=cri.image),
+                                 command=["sh", "-c", "[ -t 0 ] && echo is-a-tty; read x; echo \"got $x\""],
+                                 log_path="term/0.log", stdin=True, tty=True)
+    term = cri.runtime.CreateContainer(api.CreateContainerRequest(pod_sandbox_id=sid, config=config)).container_id
+    cri.runtime.StartContainer(api.StartContainerRequest(container_id=term))
+    url = cri.runtime.Attach(api.AttachRequest(container_id=term, stdin=True, stdout=True, tty=True)).url
+
+    async def attach_tty() -> bytes:
+        async with aiohttp.ClientSession() as s, s.ws_connect(url, protocols=["v4.channel.k8s.io"]) as ws:
+            await ws.send_bytes(b"\x00typed\r")
+            return (await _collect(ws)).get(1, b"")
+
+    out = asyncio.run(attach_tty())
+    assert b"got typed" in out, out
+    s = exited(cri, term)
+    with open(s.log_path, "rb") as f:
+        logged = b"".join(r.content for r in map(logformat.parse, f))
+    assert b"is-a-tty" in logged and s.exit_code == 0
     cri.runtime.StopContainer(api.StopContainerRequest(container_id=cid, timeout=0))
     assert status(cri, cid).state == api.CONTAINER_EXITED
     cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
