@@ -42,19 +42,25 @@ def test_kill_9_of_the_leader_hands_over_without_double_binding(control_plane: C
             cp.wait(functools.partial(node_of, cp, ns, name), DEADLINE_S, f"{name} bound")
         assert "successfully acquired lease" not in second.log()
 
+        # kill -9 in the middle of a burst: some bindings done, some assumed only, some not yet decided
+        apply(cp, ns, *(pod_manifest(f"burst-{i}") for i in range(30)))
+        cp.wait(lambda: any(node_of(cp, ns, f"burst-{i}") for i in range(30)), DEADLINE_S, "a burst pod bound")
         first.kill()
         apply(cp, ns, *(pod_manifest(f"after-{i}") for i in range(5)))
         cp.wait_for_log(second, "successfully acquired lease kube-system/kube-scheduler", DEADLINE_S)
-        for name in [f"after-{i}" for i in range(5)]:
+        names = [f"before-{i}" for i in range(5)] + [f"burst-{i}" for i in range(30)] + [f"after-{i}" for i in range(5)]
+        for name in names:
             cp.wait(functools.partial(node_of, cp, ns, name), DEADLINE_S, f"{name} bound")
         taken = cp.api("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler")
         assert taken["spec"]["holderIdentity"] != lease["spec"]["holderIdentity"]
         assert taken["spec"]["leaseTransitions"] >= 1
 
-        for name in [f"before-{i}" for i in range(5)] + [f"after-{i}" for i in range(5)]:
+        for name in names:
             evs = list(events(cp, ns, name))
             scheduled = [e for e in evs if e["reason"] == "Scheduled"]
-            assert len(scheduled) == 1 and scheduled[0].get("count", 1) == 1, (name, evs)
+            # one binding each; a burst pod's Scheduled event may die with the killed leader, none is doubled
+            want = (0, 1) if name.startswith("burst-") else (1,)
+            assert len(scheduled) in want and all(e.get("count", 1) == 1 for e in scheduled), (name, evs)
             assert not [e for e in evs if e["reason"] == "FailedScheduling"], (name, evs)
         assert second.alive()
     finally:
