@@ -227,6 +227,15 @@ class PodWorker:
             return
         self.waiting.pop(name, None)
         self.host.event(pod, fp, "Normal", "Started", f"Started container {name}")
+        post_start = (container.get("lifecycle") or {}).get("postStart")
+        if post_start:
+            err = await self._run_hook(pod, name, cid, post_start, grace_period(pod) or MIN_GRACE_S)
+            if err:
+                self.host.event(pod, fp, "Warning", "FailedPostStartHook", err)
+                self.host.event(pod, fp, "Normal", "Killing", "FailedPostStartHook")
+                await self._stop(pod, cid, name, grace_period(pod))
+                self.waiting[name] = ("PostStartHookError", err)
+                return
         self._add_probes(container, cid, self.clock())
 
     async def _ensure_image(self, pod: Obj, container: Obj, fp: str) -> str | None:
@@ -369,21 +378,39 @@ class PodWorker:
             return False
 
     async def _run_pre_stop(self, pod: Obj, name: str, cid: str, hook: Obj, grace: int) -> None:
-        container = self._spec(pod, name)
-        probe = {**hook, "timeoutSeconds": grace}
+        err = await self._run_hook(pod, name, cid, hook, grace)
+        if err:
+            self.host.event(pod, field_path(pod, name), "Warning", "FailedPreStopHook", err)
+
+    async def _run_hook(self, pod: Obj, name: str, cid: str, hook: Obj, timeout: float) -> str | None:
+        """A lifecycle handler (exec, httpGet, sleep); None when it succeeded, else the kubelet's message."""
+        who = f'for Container "{name}" in Pod "{pod_full_name(pod)}"'
         if "sleep" in hook:
-            await asyncio.sleep(min(grace, int(hook["sleep"].get("seconds") or 0)))
-            return
+            await asyncio.sleep(min(timeout, int(hook["sleep"].get("seconds") or 0)))
+            return None
+        if "exec" in hook:
+            cmd = list(hook["exec"].get("command") or [])
+            try:
+                resp = await self.runtime.ExecSync(api.ExecSyncRequest(container_id=cid, cmd=cmd,
+                                                                       timeout=int(max(1, timeout))))
+            except CRIError as e:
+                return f"Exec lifecycle hook ({_go_list(cmd)}) {who} failed - error: {e}, message: \"\""
+            if resp.exit_code == 0:
+                return None
+            output = (resp.stdout + resp.stderr).decode(errors="replace")
+            err = f"command '{' '.join(cmd)}' exited with {resp.exit_code}: {resp.stderr.decode(errors='replace')}"
+            return f"Exec lifecycle hook ({_go_list(cmd)}) {who} failed - error: {err}, message: {_go_quote(output)}"
+        container = self._spec(pod, name)
         ip = self.rt.sandbox.ip if self.rt.sandbox else ""
         try:
-            ok, out = await asyncio.wait_for(run_probe(probe, self.runtime, container, cid, ip), grace)
+            ok, out = await asyncio.wait_for(run_probe({**hook, "timeoutSeconds": timeout}, self.runtime,
+                                                       container, cid, ip), timeout)
         except TimeoutError:
-            ok, out = False, "timeout"
-        if not ok:
-            kind = "Exec" if "exec" in hook else "HTTP"
-            self.host.event(pod, field_path(pod, name), "Warning", "FailedPreStopHook",
-                            f"PreStopHook failed: {kind} lifecycle hook ({_hook_text(hook)}) for Container "
-                            f'"{name}" in Pod "{pod_full_name(pod)}" failed - error: {out}')
+            ok, out = False, "context deadline exceeded"
+        if ok:
+            return None
+        path = (hook.get("httpGet") or {}).get("path", "")
+        return f"HTTP lifecycle hook ({path}) {who} failed - error: {out}"
 
     def gone(self) -> bool:
         """Nothing of the pod runs any more (its object may now be deleted)."""
@@ -414,9 +441,12 @@ def _latest(image: str) -> bool:
     return ":" not in last or last.endswith(":latest")
 
 
-def _hook_text(hook: Obj) -> str:
-    if "exec" in hook:
-        return str(hook["exec"].get("command"))
-    return str(hook.get("httpGet", {}).get("path", ""))
+def _go_list(items: list[str]) -> str:
+    return "[" + " ".join(items) + "]"
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q of a string (the common escapes)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 

@@ -380,3 +380,28 @@ def test_config_map_volume_changes_reach_a_running_pod(world: World) -> None:
     world.host.config_maps["cm"] = {"metadata": {"name": "cm"}, "data": {"f": "two"}}
     world.sync(w, pod)
     assert open(path).read() == "two" and len(world.cri.by_name("c")) == 1
+
+
+def test_a_failing_post_start_hook_kills_the_container_with_the_kubelets_texts(world: World) -> None:
+    hook = {"exec": {"command": ["sh", "-c", "exit 3"]}}
+    w, pod = world.worker(), mkpod({**C, "lifecycle": {"postStart": hook}})
+    world.cri.exec_handler = lambda name, cmd: (3, b"nope\n")
+    s = world.sync(w, pod)
+    msg = ('Exec lifecycle hook ([sh -c exit 3]) for Container "c" in Pod "p_ns(u1)" failed - error: '
+           "command 'sh -c exit 3' exited with 3: , message: \"nope\\n\"")
+    assert ("spec.containers{c}", "Warning", "FailedPostStartHook", msg) in world.host.events
+    assert ("spec.containers{c}", "Normal", "Killing", "FailedPostStartHook") in world.host.events
+    assert state(s) == {"waiting": {"reason": "PostStartHookError", "message": msg}}
+    assert s["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 143
+
+
+def test_a_failing_pre_stop_hook_is_an_event_and_the_stop_goes_on(world: World) -> None:
+    w, pod = world.worker(), mkpod({**C, "lifecycle": {"preStop": {"exec": {"command": ["drain"]}}}})
+    world.sync(w, pod)
+    world.cri.exec_handler = lambda name, cmd: (1, b"")
+    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:30Z"
+    world.sync(w, pod)
+    failed = [e[3] for e in world.host.events if e[2] == "FailedPreStopHook"]
+    assert failed == ['Exec lifecycle hook ([drain]) for Container "c" in Pod "p_ns(u1)" failed - error: '
+                      "command 'drain' exited with 1: , message: \"\""]
+    assert w.gone()
