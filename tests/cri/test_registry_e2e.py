@@ -7,9 +7,13 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import pathlib
+import secrets
 import shutil
 import subprocess
 import threading
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -32,39 +36,56 @@ def _image() -> tuple[bytes, bytes, list[bytes]]:
     return img.manifest, img.config, img.layers
 
 
-def push(base: str, name: str, tag: str) -> str:
+def push(base: str, name: str, tag: str, token: str = "") -> str:
     """Push the busybox image with the distribution API's monolithic uploads; returns the manifest digest."""
     manifest, config, layers = _image()
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
     for blob in (config, *layers):
-        req = urllib.request.Request(f"{base}/v2/{name}/blobs/uploads/", method="POST", data=b"")
+        req = urllib.request.Request(f"{base}/v2/{name}/blobs/uploads/", method="POST", data=b"", headers=auth)
         with urllib.request.urlopen(req) as resp:
             location = resp.headers["Location"]
         if location.startswith("/"):
             location = base + location
         sep = "&" if "?" in location else "?"
         req = urllib.request.Request(f"{location}{sep}digest={oci.sha256(blob)}", method="PUT", data=blob,
-                                     headers={"Content-Type": "application/octet-stream"})
+                                     headers={"Content-Type": "application/octet-stream", **auth})
         urllib.request.urlopen(req).close()
     req = urllib.request.Request(f"{base}/v2/{name}/manifests/{tag}", method="PUT", data=manifest,
-                                 headers={"Content-Type": oci.MEDIA_MANIFEST})
+                                 headers={"Content-Type": oci.MEDIA_MANIFEST, **auth})
     urllib.request.urlopen(req).close()
     return oci.sha256(manifest)
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _serve_registry(root: pathlib.Path, extra: str = "") -> tuple[subprocess.Popen[bytes], str]:
     if not shutil.which("docker-registry"):
         pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
-    root = tmp_path_factory.mktemp("registry")
     port = free_port()
     (root / "config.yml").write_text(
         f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n")
+        f"http:\n  addr: 127.0.0.1:{port}\n{extra}")
     proc = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")],
                             stdout=open(root / "log", "ab"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            urllib.request.urlopen(f"{base}/v2/")
+        except urllib.error.HTTPError as e:
+            return e.code == 401  # a registry with auth answers, refusing
+        return True
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: urllib.request.urlopen(f"{base}/v2/").status == 200, 30, "docker-registry")
+        wait_for(up, 30, "docker-registry")
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+    return proc, base
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, base = _serve_registry(tmp_path_factory.mktemp("registry"))
+    try:
         yield base
     finally:
         proc.kill()
@@ -156,3 +177,96 @@ def test_bearer_token_flow(cri: CRI) -> None:
         server.shutdown()
         server.server_close()
         cri.images.RemoveImage(api.RemoveImageRequest(image=api.ImageSpec(image=ref)))
+
+
+class _TokenServer(http.server.BaseHTTPRequestHandler):
+    """A registry token service (docker's token auth): Basic user:secret buys a JWT for the asked scope, signed
+    with a key whose certificate the registry trusts (rootcertbundle)."""
+    key: object = None
+    cert_der = b""
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        from urllib.parse import parse_qs, urlsplit
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"user:secret").decode():
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        q = parse_qs(urlsplit(self.path).query)
+        access = []
+        for scope in q.get("scope", []):
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.cert_der).decode()]}
+        claims = {"iss": "raftkv-test", "sub": "user", "aud": q.get("service", [""])[0], "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8), "access": access}
+        signing = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+        sig = self.key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[attr-defined]
+        body = json.dumps({"token": f"{signing}.{b64(sig)}"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _signing_cert(path: pathlib.Path) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "raftkv-test token signer")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1)).sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _TokenServer.key = key
+    _TokenServer.cert_der = cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_pull_with_token_auth_from_the_real_registry(cri: CRI, tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("token-registry")
+    _signing_cert(root / "signer.pem")
+    tokens = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenServer)
+    threading.Thread(target=tokens.serve_forever, daemon=True).start()
+    realm = f"http://127.0.0.1:{tokens.server_address[1]}/token"
+    proc, base = _serve_registry(root, f"auth:\n  token:\n    realm: {realm}\n    service: test-registry\n"
+                                       f"    issuer: raftkv-test\n    rootcertbundle: {root}/signer.pem\n")
+    host = base.removeprefix("http://")
+    ref = f"{host}/private/bb:v1"
+    try:
+        req = urllib.request.Request(f"{realm}?service=test-registry&scope=repository:private/bb:pull,push",
+                                     headers={"Authorization": "Basic " + base64.b64encode(b"user:secret").decode()})
+        with urllib.request.urlopen(req) as resp:
+            push_token = json.loads(resp.read())["token"]
+        digest = push(base, "private/bb", "v1", push_token)
+        with pytest.raises(grpc.RpcError) as err:  # no credentials: the token service refuses
+            cri.images.PullImage(api.PullImageRequest(image=api.ImageSpec(image=ref)))
+        assert "failed to fetch anonymous token: unexpected status: 401 Unauthorized" in \
+            err.value.details()  # type: ignore[attr-defined]
+        auth = api.AuthConfig(auth=base64.b64encode(b"user:secret").decode())  # the kubelet's docker config form
+        image_id = cri.images.PullImage(api.PullImageRequest(image=api.ImageSpec(image=ref), auth=auth)).image_ref
+        img = cri.images.ImageStatus(api.ImageStatusRequest(image=api.ImageSpec(image=ref))).image
+        assert img.id == image_id and list(img.repo_digests) == [f"{host}/private/bb@{digest}"]
+    finally:
+        cri.images.RemoveImage(api.RemoveImageRequest(image=api.ImageSpec(image=ref)))
+        proc.kill()
+        proc.wait(10)
+        tokens.shutdown()
+        tokens.server_close()
