@@ -366,3 +366,39 @@ def test_started_as_the_documented_minimal_kube_apiserver_command(tmp_path):
         assert resp.status == 403 and 'User "system:anonymous" cannot list resource "pods"' in json.loads(
             resp.read())["message"]
         conn.close()
+
+
+def test_a_quota_is_enforced_from_its_status_only(admin):
+    """kube-apiserver charges creates against status.hard and status.used, which only kube-controller-manager's
+    resourcequota controller writes (none runs here): a quota without status limits nothing yet, one whose
+    status.used lacks a resource of status.hard refuses with "status unknown", and a create that fits is charged
+    in the quota's status."""
+    admin.ok("create", "namespace", "quota-status")
+    base = "/api/v1/namespaces/quota-status"
+    code, q = admin.request("POST", f"{base}/resourcequotas", {
+        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+        "spec": {"hard": {"configmaps": "1", "secrets": "1"}},
+        "status": {"hard": {"configmaps": "1"}, "used": {"configmaps": "0"}}})
+    assert code == 201 and "status" not in q, "a quota's status is dropped on create"
+    for name in ("free-1", "free-2"):
+        code, _ = admin.request("POST", f"{base}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                               "metadata": {"name": name}})
+        assert code == 201, "no status yet: the quota limits nothing"
+    q["status"] = {"hard": {"configmaps": "1", "secrets": "1"}, "used": {"configmaps": "2"}}
+    code, q = admin.request("PUT", f"{base}/resourcequotas/q/status", q)
+    assert code == 200, q
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    code, status = admin.request("POST", f"{base}/secrets", secret)
+    assert (code, status["message"]) == (403, 'secrets "s" is forbidden: status unknown for quota: q, resources: '
+                                               'secrets')
+    code, status = admin.request("POST", f"{base}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                                "metadata": {"name": "over"}})
+    assert (code, status["message"]) == (403, 'configmaps "over" is forbidden: exceeded quota: q, requested: '
+                                               'configmaps=1, used: configmaps=2, limited: configmaps=1')
+    q["status"]["used"]["secrets"] = "0"
+    code, q = admin.request("PUT", f"{base}/resourcequotas/q/status", q)
+    assert code == 200, q
+    code, _ = admin.request("POST", f"{base}/secrets", secret)
+    assert code == 201
+    code, q = admin.request("GET", f"{base}/resourcequotas/q")
+    assert q["status"]["used"] == {"configmaps": "2", "secrets": "1"}
