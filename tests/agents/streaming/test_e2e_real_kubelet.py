@@ -104,6 +104,21 @@ def test_logs_tail_and_follow(env: Env) -> None:
         stop_process(proc)
 
 
+def test_attach_streams_what_the_container_writes_from_now_on(env: Env) -> None:
+    out = os.path.join(env.tmp, "attach.out")
+    proc = env.popen("attach", "box", out=out)
+    try:
+        def ticks() -> list[int]:
+            with open(out, "rb") as f:
+                return [int(w) for w in f.read().split()[1::2] if w.isdigit()]
+        wait_for(lambda: len(ticks()) >= 3, 30, "attached output")
+        seen = ticks()
+        assert seen == list(range(seen[0], seen[0] + len(seen))), seen  # consecutive: nothing lost or repeated
+        assert seen[0] > 0 and proc.poll() is None  # from now on, not from the start
+    finally:
+        stop_process(proc)
+
+
 def test_exec_exit_codes_and_stdin(env: Env) -> None:
     assert env.kubectl("exec", "box", "--", "echo", "hi").stdout == "hi\n"
     assert env.kubectl("exec", "box", "--", "hostname").stdout.strip() == "box"
