@@ -84,7 +84,17 @@ async def inspect(runtime: Runtime, uid: str) -> rv.PodRuntime:
                          containers=tuple(containers))
 
 
-def sandbox_config(pod: Obj, attempt: int, log_root: str, cgroup_parent: str = "",
+def pod_cgroup(pod: Obj, cgroup_root: str) -> str:
+    """The pod's cgroup as the kubelet's cgroupfs driver names it: <root>/kubepods[/burstable|/besteffort]/pod<uid>
+    ("" without --cgroup-root: the runtime then picks one)."""
+    if not cgroup_root:
+        return ""
+    qos = pod_qos(pod)
+    tier = "" if qos == "Guaranteed" else f"/{qos.lower()}"
+    return f"/{cgroup_root.strip('/')}/kubepods{tier}/pod{pod['metadata']['uid']}"
+
+
+def sandbox_config(pod: Obj, attempt: int, log_root: str, cgroup_root: str = "",
                    dns: api.DNSConfig | None = None) -> api.PodSandboxConfig:
     meta = pod["metadata"]
     spec = pod.get("spec") or {}
@@ -104,7 +114,7 @@ def sandbox_config(pod: Obj, attempt: int, log_root: str, cgroup_parent: str = "
         log_directory=f"{log_root}/{meta.get('namespace')}_{meta['name']}_{meta['uid']}",
         dns_config=dns, port_mappings=ports,
         labels={**(meta.get("labels") or {}), **pod_labels(pod)}, annotations=annotations,
-        linux=api.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, security_context=security))
+        linux=api.LinuxPodSandboxConfig(cgroup_parent=pod_cgroup(pod, cgroup_root), security_context=security))
 
 
 def oom_score_adj(pod: Obj, container: Obj, memory_capacity: int) -> int:

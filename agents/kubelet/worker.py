@@ -48,7 +48,7 @@ class NodeContext:
     log_root: str
     memory_capacity: int
     runtime_prefix: str = "containerd://"
-    cgroup_parent: str = ""
+    cgroup_root: str = ""  # --cgroup-root: pods go under <root>/kubepods
 
 
 def pod_full_name(pod: Obj) -> str:
@@ -146,7 +146,7 @@ class PodWorker:
 
     # ---------------------------------------------------------------- sandbox and volumes
     async def _run_sandbox(self, pod: Obj, attempt: int) -> str:
-        cfg = sandbox_config(pod, attempt, self.node.log_root, self.node.cgroup_parent)
+        cfg = sandbox_config(pod, attempt, self.node.log_root, self.node.cgroup_root)
         try:
             os.makedirs(cfg.log_directory, exist_ok=True)
             resp = await self.runtime.RunPodSandbox(api.RunPodSandboxRequest(config=cfg))
@@ -210,7 +210,7 @@ class PodWorker:
                                mounts=container_mounts(container, self.volumes), image=image_ref,
                                memory_capacity=self.node.memory_capacity)
         sb_cfg = sandbox_config(pod, self.rt.sandbox.attempt if self.rt.sandbox else 0, self.node.log_root,
-                                self.node.cgroup_parent)
+                                self.node.cgroup_root)
         try:
             cid = (await self.runtime.CreateContainer(api.CreateContainerRequest(
                 pod_sandbox_id=sandbox_id, config=cfg, sandbox_config=sb_cfg))).container_id

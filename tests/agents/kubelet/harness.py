@@ -70,7 +70,7 @@ class KubeletProcess:
                "--container-runtime-endpoint", f"unix://{self.cri.socket}", "--root-dir", f"{self.tmp}/root",
                "--pod-manifest-path", self.manifests, "--config", self.config, "--port", str(self.port),
                "--node-labels", "raftkv.io/test=kubelet", "--max-pods", str(self.max_pods),
-               "--client-ca-file", self.cp.server.ca]
+               "--client-ca-file", self.cp.server.ca, "--cgroup-root", self.cri.prefix]
         with open(self.log_path, "ab") as out:
             self.proc = register_process(subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
         self.starts += 1

@@ -405,3 +405,14 @@ def test_a_failing_pre_stop_hook_is_an_event_and_the_stop_goes_on(world: World) 
     assert failed == ['Exec lifecycle hook ([drain]) for Container "c" in Pod "p_ns(u1)" failed - error: '
                       "command 'drain' exited with 1: , message: \"\""]
     assert w.gone()
+
+
+def test_pod_cgroups_follow_the_kubelets_cgroupfs_layout() -> None:
+    from agents.kubelet.crimap import pod_cgroup
+    best = mkpod(C)
+    guaranteed = mkpod({**C, "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}})
+    burstable = mkpod({**C, "resources": {"requests": {"cpu": "100m"}}})
+    assert pod_cgroup(best, "") == ""
+    assert pod_cgroup(best, "rk1") == "/rk1/kubepods/besteffort/podu1"
+    assert pod_cgroup(guaranteed, "/rk1/") == "/rk1/kubepods/podu1"
+    assert pod_cgroup(burstable, "rk1") == "/rk1/kubepods/burstable/podu1"
