@@ -347,6 +347,7 @@ class ProcessRuntime:
         for c in [c for c in self.containers.values() if c.sandbox_id == sid]:
             self.kill_container(c.id)
         with self._lock:
+            self._stop_pause(sb)
             self._teardown_sandbox(sb)
             sb.state = state.SANDBOX_NOTREADY
             self._save_sandbox(sb)
@@ -359,6 +360,7 @@ class ProcessRuntime:
         for c in [c for c in self.containers.values() if c.sandbox_id == sid]:
             self.remove_container(c.id)
         with self._lock:
+            self._stop_pause(sb)
             self._teardown_sandbox(sb)
             self._remove_made_cgroups(sb.cgroup_parent)
             shutil.rmtree(os.path.join(self.sb_dir, sid), ignore_errors=True)
@@ -445,7 +447,9 @@ class ProcessRuntime:
             resources={"cpu_period": res.cpu_period, "cpu_quota": res.cpu_quota, "cpu_shares": res.cpu_shares,
                        "memory_limit_in_bytes": res.memory_limit_in_bytes, "oom_score_adj": res.oom_score_adj},
             tty=config.tty, stdin=config.stdin, stdin_once=config.stdin_once,
-            host_pid=sb.host_pid or sec.namespace_options.pid == api.NODE)
+            host_pid=sb.host_pid or sec.namespace_options.pid == api.NODE,
+            # the CRI default (POD) is what containerd gives too; the kubelet asks CONTAINER for ordinary pods
+            pod_pid=not sb.host_pid and sec.namespace_options.pid == api.POD)
         try:
             c.complete = False
             self._save_container(c)  # the intent: a server killed half way sweeps these mounts and cgroups
@@ -549,6 +553,7 @@ class ProcessRuntime:
             spec = {"argv": c.argv, "env": c.env, "log_path": c.log_path, "namespaces": namespaces,
                     "rootfs": os.path.join(self._cdir(c.id), "rootfs"), "working_dir": c.working_dir,
                     "uid": c.uid, "gid": c.gid, "new_pid_namespace": not c.host_pid,
+                    "pid_namespace": f"/proc/{self._pod_pid_namespace(sb)}/ns/pid" if c.pod_pid else "",
                     "stdin": c.stdin, "stdin_once": c.stdin_once, "tty": c.tty,
                     "cgroup_procs": [os.path.join(linux.cgroup_path(ctl, c.cgroup), "cgroup.procs")
                                      for ctl in linux.CONTROLLERS],
@@ -579,6 +584,48 @@ class ProcessRuntime:
             c.shim_start = linux.proc_start_time(popen.pid) or 0
             c.state = state.RUNNING
             self._save_container(c)
+
+    def _pod_pid_namespace(self, sb: SandboxRecord) -> int:
+        """The pid of the pod's shared PID namespace holder, started on first use (called under the lock)."""
+        if sb.pause_pid and linux.proc_start_time(sb.pause_pid) == sb.pause_start:
+            return sb.pause_pid
+        d = os.path.join(self.sb_dir, sb.id)
+        namespaces = [f"{d}/uts"] + ([] if sb.host_ipc else [f"{d}/ipc"]) + \
+            ([linux.netns_path(sb.netns)] if sb.netns else [])
+        done = os.path.join(d, "pause.json")
+        if os.path.exists(done):
+            os.unlink(done)
+        popen = subprocess.Popen([self.opts.python, "-I", "-S", SHIM, "--pause", d, *namespaces],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=open(os.path.join(d, "pause.log"), "ab"), start_new_session=True)
+        self._shims[f"pause-{sb.id}"] = popen
+        deadline = time.monotonic() + 10
+        while not os.path.exists(done):
+            if popen.poll() is not None or time.monotonic() > deadline:
+                raise CRIFailure(grpc.StatusCode.UNKNOWN, "failed to start the pod's PID namespace holder")
+            time.sleep(0.002)
+        with open(done) as f:
+            sb.pause_pid = int(json.load(f)["pid"])
+        # wait until it is PID 1 of the new namespace (forked, so /proc/<pid>/ns/pid is the pod's)
+        sb.pause_start = linux.proc_start_time(sb.pause_pid) or 0
+        join_cgroup(popen.pid, sb.cgroup_parent)
+        join_cgroup(sb.pause_pid, sb.cgroup_parent)
+        self._save_sandbox(sb)
+        return sb.pause_pid
+
+    def _stop_pause(self, sb: SandboxRecord) -> None:
+        if sb.pause_pid and linux.proc_start_time(sb.pause_pid) == sb.pause_start:
+            try:
+                os.kill(sb.pause_pid, signal.SIGKILL)  # and with it every process left in the namespace
+            except ProcessLookupError:
+                pass
+        p = self._shims.pop(f"pause-{sb.id}", None)
+        if p is not None:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sb.pause_pid = sb.pause_start = 0
 
     def reopen_log(self, cid: str) -> None:
         """Have the shim write to a fresh file at the log path (after the kubelet rotated the old one away)."""

@@ -106,7 +106,36 @@ def _child(spec: dict, libc, w_out: int, w_err: int, r_in: int | None) -> None: 
     os._exit(127)
 
 
+def pause(sdir: str, namespaces: list[str]) -> None:
+    """The holder of a pod's shared PID namespace (what the pause container is under containerd): PID 1 of it,
+    reaping the orphans of every container, until SIGTERM or SIGKILL (which ends the whole namespace)."""
+    libc = _libc()
+    _check(libc.unshare(CLONE_NEWPID), "unshare pid")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+            for path in namespaces:
+                fd = os.open(path, os.O_RDONLY)
+                _check(libc.setns(fd, 0), f"setns {path}")
+                os.close(fd)
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            signal.signal(signal.SIGCHLD, lambda *_: None)
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    signal.pause()
+        finally:
+            os._exit(0)
+    _write_json(os.path.join(sdir, "pause.json"), {"shim_pid": os.getpid(), "pid": pid})
+    os.waitpid(pid, 0)
+
+
 def main() -> None:
+    if sys.argv[1] == "--pause":
+        pause(sys.argv[2], sys.argv[3:])
+        return
     cdir = sys.argv[1]
     with open(os.path.join(cdir, "spec.json")) as f:
         spec = json.load(f)
@@ -129,7 +158,12 @@ def main() -> None:
         r_out, w_out = os.pipe()
         r_err, w_err = os.pipe()
     libc = _libc()
-    if spec.get("new_pid_namespace", True):
+    if spec.get("pid_namespace"):
+        # shareProcessNamespace: our next child joins the pod's PID namespace (its PID 1 is the pod's pause)
+        fd = os.open(spec["pid_namespace"], os.O_RDONLY)
+        _check(libc.setns(fd, CLONE_NEWPID), "setns pid")
+        os.close(fd)
+    elif spec.get("new_pid_namespace", True):
         # our next child is PID 1 of a new namespace, and our own child: its wait status is the container's
         _check(libc.unshare(CLONE_NEWPID), "unshare pid")
     # stdin: true — the container reads a pipe that attach clients write into through attach.sock

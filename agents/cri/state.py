@@ -44,6 +44,8 @@ class SandboxRecord:
     host_ipc: bool = False
     config: str = ""  # the RunPodSandbox request's PodSandboxConfig, serialized (base64 protobuf)
     complete: bool = True  # False while RunPodSandbox is at work: a server that died then sweeps it at start
+    pause_pid: int = 0  # PID 1 of the pod's shared PID namespace, made for the first container asking for it
+    pause_start: int = 0
 
 
 @dataclass
@@ -79,6 +81,7 @@ class ContainerRecord:
     stdin_once: bool = False
     complete: bool = True  # False while CreateContainer is at work (see SandboxRecord.complete)
     host_pid: bool = False
+    pod_pid: bool = False  # shares the pod's PID namespace (shareProcessNamespace)
     uid: int = 0
     gid: int = 0
 

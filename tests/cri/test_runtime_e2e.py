@@ -44,11 +44,14 @@ def run_pod(cri: CRI, name: str) -> tuple[str, api.PodSandboxConfig]:
 
 
 def start(cri: CRI, sid: str, cfg: api.PodSandboxConfig, name: str, command: list[str],
-          memory: int = 0, mounts: list[api.Mount] | None = None) -> str:
+          memory: int = 0, mounts: list[api.Mount] | None = None, pid: int = api.CONTAINER) -> str:
+    """pid CONTAINER by default, as the kubelet asks for a pod without shareProcessNamespace."""
+    sec = api.LinuxContainerSecurityContext(namespace_options=api.NamespaceOption(pid=pid))  # type: ignore[arg-type]
     config = api.ContainerConfig(
         metadata=api.ContainerMetadata(name=name), image=api.ImageSpec(image=cri.image), command=command,
         log_path=f"{name}/0.log", envs=[api.KeyValue(key="GREETING", value="hi")], mounts=mounts or [],
-        linux=api.LinuxContainerConfig(resources=api.LinuxContainerResources(memory_limit_in_bytes=memory)))
+        linux=api.LinuxContainerConfig(resources=api.LinuxContainerResources(memory_limit_in_bytes=memory),
+                                       security_context=sec))
     cid = cri.runtime.CreateContainer(api.CreateContainerRequest(pod_sandbox_id=sid, config=config,
                                                                  sandbox_config=cfg)).container_id
     cri.runtime.StartContainer(api.StartContainerRequest(container_id=cid))
@@ -359,3 +362,23 @@ def test_host_port_reaches_the_pod(cri: CRI) -> None:
                          ["-F", "CNI-HOSTPORT-MASQ"], ["-F", "CNI-HOSTPORT-SETMARK"],
                          ["-X", "CNI-HOSTPORT-DNAT"], ["-X", "CNI-HOSTPORT-MASQ"], ["-X", "CNI-HOSTPORT-SETMARK"]):
                 subprocess.run(["iptables", "-t", "nat", *args], capture_output=True, check=False)
+
+
+def test_share_process_namespace(cri: CRI) -> None:
+    """pid POD (shareProcessNamespace, and the CRI default): the pod's containers see each other's processes and
+    none is PID 1 — a holder is, as pause is under containerd — so SIGTERM without a handler ends httpd at once."""
+    sid, cfg = run_pod(cri, "shared")
+    web = start(cri, sid, cfg, "httpd", ["httpd", "-f", "-p", "8080"], pid=api.POD)
+    side = start(cri, sid, cfg, "side", ["sleep", "1000"], pid=api.POD)
+    r = cri.runtime.ExecSync(api.ExecSyncRequest(container_id=side, cmd=["ps", "-o", "pid,comm"], timeout=10))
+    procs = {line.split()[1]: line.split()[0] for line in r.stdout.decode().splitlines()[1:]}
+    assert "httpd" in procs and "sleep" in procs and procs["httpd"] != "1" and procs["sleep"] != "1", procs
+    t0 = time.monotonic()
+    cri.runtime.StopContainer(api.StopContainerRequest(container_id=web, timeout=10))
+    assert time.monotonic() - t0 < 5 and status(cri, web).exit_code == 143
+    cri.runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=sid))
+    assert status(cri, side).exit_code == 137
+    cri.runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert leftovers(cri, sid) == []
+    assert subprocess.run(["pgrep", "-f", f"shim.py --pause {cri.root}/sandboxes/{sid}"],
+                          capture_output=True).returncode == 1
