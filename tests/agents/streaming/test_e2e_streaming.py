@@ -292,6 +292,38 @@ def test_a_node_whose_kubelet_is_down_and_a_pod_without_node(world: World) -> No
     assert world.cp.request("GET", f"/api/v1/namespaces/{NS}/pods/unbound/log").code == 200  # empty, no node yet
 
 
+@pytest.mark.parametrize("protocol", ["v4.channel.k8s.io", "channel.k8s.io"])
+def test_exec_over_older_channel_protocols(world: World, protocol: str) -> None:
+    import websocket
+
+    name = "old-" + protocol.split(".")[0]
+    world.pod(name, ["c"])
+    ctx = world.cp.server
+    url = (world.cp.url.replace("https://", "wss://") + f"/api/v1/namespaces/{NS}/pods/{name}/exec?"
+           "command=sh&command=-c&command=echo+out%3B+echo+err+%3E%262%3B+exit+2&stdout=true&stderr=true")
+    ws = websocket.create_connection(url, subprotocols=[protocol], timeout=20, sslopt={
+        "ca_certs": ctx.ca, "certfile": ctx.client_cert, "keyfile": ctx.client_key})
+    frames: dict[int, bytes] = {}
+    try:
+        assert ws.subprotocol == protocol
+        while True:
+            opcode, data = ws.recv_data(control_frame=False)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                break
+            if data:
+                frames[data[0]] = frames.get(data[0], b"") + data[1:]
+    except websocket.WebSocketConnectionClosedException:
+        pass
+    finally:
+        ws.close()
+    assert frames[1] == b"out\n" and frames[2] == b"err\n"
+    if protocol.startswith("v4"):
+        status = json.loads(frames[3])
+        assert status["reason"] == "NonZeroExitCode" and status["details"]["causes"][0]["message"] == "2"
+    else:  # before v4 the error channel carried only the message
+        assert frames[3].decode().endswith("exit code 2")
+
+
 def test_cp_both_ways(world: World) -> None:
     pod = world.pod("files", ["c"])
     src = os.path.join(world.tmp, "upload.txt")
