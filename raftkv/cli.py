@@ -1,4 +1,4 @@
-"""The `raftkv` command: `serve` a member, start a local `cluster`, manage `pki`."""
+"""The `raftkv` command: `serve` a member, bring `up` a whole cluster, start a local `cluster`, manage `pki`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ USAGE = """usage: raftkv <command> [flags]
 
 commands:
   serve     run one member (etcd-compatible flags; `raftkv serve --help`)
+  up        a whole HA cluster on this machine: members, API servers, controllers, nodes (`raftkv up --help`)
+  down      stop what `raftkv up` started (`--dir D`)
+  status    each component of a `raftkv up` cluster: PID, health, leader, RSS, CPU
   cluster   start a local 3- or 5-member cluster with mutual TLS on loopback
   pki       create a CA and issue certificates (`raftkv pki --help`)
   snapshot  `snapshot status FILE`, `snapshot restore FILE --data-dir D ...` (etcdctl's, on etcd's format)
@@ -27,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from raftkv.server.main import main as serve_main
 
         return serve_main(rest)
+    if cmd in ("up", "down", "status"):
+        from raftkv.up import cli as up_cli
+
+        return {"up": up_cli.up_main, "down": up_cli.down_main, "status": up_cli.status_main}[cmd](rest)
     if cmd == "cluster":
         from raftkv.server.launcher import main as cluster_main
 
