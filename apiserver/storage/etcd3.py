@@ -103,12 +103,18 @@ class Etcd3Store:
     @classmethod
     def connect(cls, endpoints: Sequence[str], *, ca: bytes | None = None, cert: bytes | None = None,
                 key: bytes | None = None, prefix: str = DEFAULT_PREFIX) -> Etcd3Store:
-        """Connect to the first endpoint (URL scheme decides TLS); failover across endpoints is not done yet."""
+        """Connect to the endpoints (URL scheme decides TLS). Several IP endpoints share one channel whose
+        pick_first policy moves to the next when the connected one fails, as clientv3 does across members;
+        host names are not balanced (the first is used)."""
         url = endpoints[0]
         secure = url.startswith("https://")
         target = url.split("://", 1)[-1]
-        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        options: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        hosts = [e.split("://", 1)[-1] for e in endpoints]
+        if len(hosts) > 1 and all(_is_ipv4_hostport(h) for h in hosts):
+            options.append(("grpc.ssl_target_name_override", target.rsplit(":", 1)[0]))
+            target = "ipv4:" + ",".join(hosts)
         if secure:
             creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
             channel = grpc.aio.secure_channel(target, creds, options=options)
@@ -256,3 +262,9 @@ class Etcd3Store:
             raise _translate(e) from e
         finally:
             call.cancel()
+
+
+def _is_ipv4_hostport(hostport: str) -> bool:
+    host, _, port = hostport.rpartition(":")
+    parts = host.split(".")
+    return port.isdigit() and len(parts) == 4 and all(p.isdigit() for p in parts)
