@@ -230,7 +230,7 @@ class ProcessRuntime:
                            cgroup_parent=config.linux.cgroup_parent or f"{self.opts.cgroup_parent}/{sid}",
                            labels=dict(config.labels), annotations=dict(config.annotations),
                            runtime_handler=handler, host_network=host_net, host_pid=ns_opts.pid == api.NODE,
-                           host_ipc=ns_opts.ipc == api.NODE,
+                           host_ipc=ns_opts.ipc == api.NODE, pid_mode=ns_opts.pid,
                            config=base64.b64encode(config.SerializeToString()).decode())
         d = os.path.join(self.sb_dir, sid)
         os.makedirs(d)
@@ -436,6 +436,9 @@ class ProcessRuntime:
         if sec.HasField("run_as_group"):
             user = f"{user.partition(':')[0] or '0'}:{sec.run_as_group.value}"
         res = config.linux.resources
+        # the kubelet names the container's PID namespace (CONTAINER unless shareProcessNamespace); POD is the CRI
+        # default, as in containerd. A config with no security context at all takes the sandbox's mode instead.
+        pid_mode = sec.namespace_options.pid if config.linux.HasField("security_context") else sb.pid_mode
         c = ContainerRecord(
             id=cid, sandbox_id=sid, name=name, attempt=config.metadata.attempt, created_at=now_ns(),
             image=config.image.image, image_ref=(img.pulled_digests or [img.id])[0], image_id=img.id, argv=argv,
@@ -447,9 +450,8 @@ class ProcessRuntime:
             resources={"cpu_period": res.cpu_period, "cpu_quota": res.cpu_quota, "cpu_shares": res.cpu_shares,
                        "memory_limit_in_bytes": res.memory_limit_in_bytes, "oom_score_adj": res.oom_score_adj},
             tty=config.tty, stdin=config.stdin, stdin_once=config.stdin_once,
-            host_pid=sb.host_pid or sec.namespace_options.pid == api.NODE,
-            # the CRI default (POD) is what containerd gives too; the kubelet asks CONTAINER for ordinary pods
-            pod_pid=not sb.host_pid and sec.namespace_options.pid == api.POD)
+            host_pid=sb.host_pid or pid_mode == api.NODE,
+            pod_pid=not sb.host_pid and pid_mode == api.POD)
         try:
             c.complete = False
             self._save_container(c)  # the intent: a server killed half way sweeps these mounts and cgroups

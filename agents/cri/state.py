@@ -44,6 +44,7 @@ class SandboxRecord:
     host_ipc: bool = False
     config: str = ""  # the RunPodSandbox request's PodSandboxConfig, serialized (base64 protobuf)
     complete: bool = True  # False while RunPodSandbox is at work: a server that died then sweeps it at start
+    pid_mode: int = 0  # the sandbox's NamespaceOption.pid (POD, CONTAINER or NODE)
     pause_pid: int = 0  # PID 1 of the pod's shared PID namespace, made for the first container asking for it
     pause_start: int = 0
 
