@@ -66,10 +66,20 @@ def parse_line(line: bytes) -> Record | None:
     return Record(ts, when, parts[1].decode(), parts[2] == b"P", parts[3] if len(parts) > 3 else b"")
 
 
+def rfc3339nano(stamp: bytes) -> bytes:
+    """A UTC timestamp as Go's RFC3339Nano prints it (the kubelet re-renders the runtime's): trailing zeros of
+    the fraction dropped, and the dot with them when nothing is left."""
+    if not stamp.endswith(b"Z") or b"." not in stamp:
+        return stamp
+    whole, _, frac = stamp[:-1].partition(b".")
+    frac = frac.rstrip(b"0")
+    return whole + (b"." + frac if frac else b"") + b"Z"
+
+
 def format_record(rec: Record, timestamps: bool) -> bytes:
     """A record as the kubelet writes it to the client: the content, a newline unless partial, and the
-    runtime's timestamp in front when asked (the kubelet re-renders it as RFC3339Nano; we keep the text)."""
-    prefix = (rec.timestamp.encode() + b" ") if timestamps else b""
+    runtime's timestamp in front when asked."""
+    prefix = (rfc3339nano(rec.timestamp.encode()) + b" ") if timestamps else b""
     return prefix + rec.content + (b"" if rec.partial else b"\n")
 
 
@@ -95,6 +105,7 @@ class Renderer:
     def __init__(self, opts: LogOptions) -> None:
         self.opts = opts
         self.remaining = opts.limit_bytes
+        self.line_start = True  # a partial record's continuation gets no timestamp of its own, as the kubelet
 
     @property
     def exhausted(self) -> bool:
@@ -118,12 +129,15 @@ class Renderer:
             rec = parse_line(line)
             if rec is None or rec.time < (self.opts.since_time or 0.0):
                 return None
-            return format_record(rec, self.opts.timestamps)
+            out = format_record(rec, self.opts.timestamps and self.line_start)
+            self.line_start = not rec.partial
+            return out
         # no time filter: the timestamp need not be parsed, only the record's shape checked
         parts = line.rstrip(b"\n").split(b" ", 3)
         if len(parts) < 3 or parts[1] not in (b"stdout", b"stderr") or parts[2] not in (b"F", b"P"):
             return None
-        prefix = parts[0] + b" " if self.opts.timestamps else b""
+        prefix = rfc3339nano(parts[0]) + b" " if self.opts.timestamps and self.line_start else b""
+        self.line_start = parts[2] == b"F"
         return prefix + (parts[3] if len(parts) > 3 else b"") + (b"" if parts[2] == b"P" else b"\n")
 
 

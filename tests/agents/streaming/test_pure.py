@@ -67,6 +67,14 @@ def test_tail_counts_whole_lines_and_since_limit_timestamps_apply() -> None:
     assert render(crilog.LogOptions(limit_bytes=6)) == b"one\ntw"
     assert render(crilog.LogOptions(timestamps=True, tail_lines=1)) == b"2026-12-08T00:00:04+00:00 four\n"
     assert crilog.split_complete(b"a\nb\nc") == ([b"a\n", b"b\n"], b"c")
+    assert render(crilog.LogOptions(timestamps=True, tail_lines=3)) == (
+        b"2026-12-08T00:00:02.5Z two\n2026-12-08T00:00:03Z three\n2026-12-08T00:00:04+00:00 four\n")
+    assert render(crilog.LogOptions(timestamps=True, since_time=0.0, tail_lines=2)) == (
+        b"2026-12-08T00:00:03Z three\n2026-12-08T00:00:04+00:00 four\n")
+    assert render(crilog.LogOptions(timestamps=True, since_time=0.0)).startswith(
+        b"2026-12-08T00:00:01.000000001Z one\n2026-12-08T00:00:02.5Z two\n")
+    assert crilog.rfc3339nano(b"2026-12-08T00:00:00.500000000Z") == b"2026-12-08T00:00:00.5Z"
+    assert crilog.rfc3339nano(b"2026-12-08T00:00:00.000000000Z") == b"2026-12-08T00:00:00Z"
 
 
 def test_spdy_dictionary_is_the_drafts() -> None:
