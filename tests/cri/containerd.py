@@ -94,8 +94,19 @@ state = "{self.root}/state"
             subprocess.run(["ctr", "-a", self.socket, "-n", "k8s.io", "images", "import", str(self.root / name)],
                            check=True, capture_output=True)
 
+    def _pod_pids(self) -> list[int]:
+        """Every process in a cgroup under our prefix: the pause and container processes this containerd ran."""
+        pids: set[int] = set()
+        for ctl in ("memory", "pids"):
+            for dirpath, _, files in os.walk(f"/sys/fs/cgroup/{ctl}/{self.prefix}"):
+                if "cgroup.procs" in files:
+                    with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                        pids.update(int(p) for p in f.read().split())
+        return sorted(pids)
+
     def stop(self) -> None:
-        """Kill containerd and every shim it started (by their PIDs, found by our socket path), then the rest."""
+        """Kill containerd and every shim it started (by their PIDs, found by our socket path), then what runc
+        left running under our cgroups (a killed shim orphans its containers), their netns, and the rest."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
@@ -105,6 +116,23 @@ state = "{self.root}/state"
             try:
                 os.kill(int(pid), 9)
             except ProcessLookupError:
+                pass
+        netns_inodes = set()
+        for pid in self._pod_pids():
+            try:
+                netns_inodes.add(os.stat(f"/proc/{pid}/ns/net").st_ino)
+                os.kill(pid, 9)
+            except (ProcessLookupError, FileNotFoundError):
+                pass
+        deadline = time.monotonic() + 10
+        while self._pod_pids() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        netns_inodes.discard(os.stat("/proc/self/ns/net").st_ino)
+        for name in os.listdir("/run/netns") if os.path.isdir("/run/netns") else []:
+            try:
+                if name.startswith("cni-") and os.stat(f"/run/netns/{name}").st_ino in netns_inodes:
+                    subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+            except OSError:
                 pass
         for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
             point = line.split()[4]
