@@ -151,3 +151,64 @@ def test_job_status_transitions_as_1_32() -> None:
         'status.completionTime: Invalid value: "2026-01-01T00:00:00Z": completionTime cannot be mutated']
     assert messages(job({"startTime": T0, "active": -1}), job({"startTime": T0})) == [
         "status.active: Invalid value: -1: must be greater than or equal to 0"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    import shutil
+    import tempfile
+
+    from tests.apiserver.fixtures import apiserver, etcd
+    if not shutil.which("etcd"):
+        pytest.skip("needs etcd")
+    tmp = tempfile.mkdtemp(prefix="status-strategies-")
+    try:
+        with etcd(tmp) as url, apiserver(tmp, url) as srv:
+            yield srv
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def call(srv: Any, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    import http.client
+    import json
+    host, port = srv.url.split("//", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPSConnection(host, int(port), context=srv.ssl_context(), timeout=30)
+    try:
+        conn.request(method, path, body=None if body is None else json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.e2e
+def test_deployment_status_write_keeps_annotations_and_jobs_status_checks_transitions(server: Any) -> None:
+    base = "/apis/apps/v1/namespaces/default/deployments"
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "a"}},
+              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "a"}}, "template": {
+                  "metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    code, created = call(server, "POST", base, deploy)
+    assert code == 201
+    body = copy.deepcopy(created)
+    body["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
+    body["metadata"]["labels"] = {"app": "changed"}
+    body["spec"]["replicas"] = 5
+    body["status"] = {"observedGeneration": 1, "replicas": 1}
+    code, got = call(server, "PUT", f"{base}/web/status", body)
+    assert code == 200, got
+    assert got["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "1"}
+    assert got["metadata"]["labels"] == {"app": "a"} and got["spec"]["replicas"] == 1
+    assert got["status"]["replicas"] == 1 and got["metadata"]["generation"] == 1
+
+    jobs = "/apis/batch/v1/namespaces/default/jobs"
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {"spec": {
+        "restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}
+    code, created = call(server, "POST", jobs, job)
+    assert code == 201, created
+    created["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    code, refused = call(server, "PUT", f"{jobs}/j/status", created)
+    assert code == 422 and refused["message"] == (
+        'Job.batch "j" is invalid: [status.completionTime: Required value: completionTime is required for '
+        "Complete jobs, status.startTime: Required value: startTime is required for finished job]"), refused
