@@ -94,6 +94,15 @@ def pod_cgroup(pod: Obj, cgroup_root: str) -> str:
     return f"/{cgroup_root.strip('/')}/kubepods{tier}/pod{pod['metadata']['uid']}"
 
 
+def namespace_options(pod: Obj) -> api.NamespaceOption:
+    """The kubelet's namespacesForPod: each container is PID 1 of its own PID namespace unless the pod shares
+    one (shareProcessNamespace) or uses the node's; network and IPC are the pod's or the node's."""
+    spec = pod.get("spec") or {}
+    pid = api.NODE if spec.get("hostPID") else (api.POD if spec.get("shareProcessNamespace") else api.CONTAINER)
+    return api.NamespaceOption(network=api.NODE if spec.get("hostNetwork") else api.POD, pid=pid,
+                               ipc=api.NODE if spec.get("hostIPC") else api.POD)
+
+
 def sandbox_config(pod: Obj, attempt: int, log_root: str, cgroup_root: str = "",
                    dns: api.DNSConfig | None = None) -> api.PodSandboxConfig:
     meta = pod["metadata"]
@@ -102,10 +111,7 @@ def sandbox_config(pod: Obj, attempt: int, log_root: str, cgroup_root: str = "",
                              container_port=int(p["containerPort"]), host_port=int(p.get("hostPort") or 0),
                              host_ip=p.get("hostIP", ""))
              for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort")]
-    ns_mode = api.NODE if spec.get("hostNetwork") else api.POD
-    security = api.LinuxSandboxSecurityContext(namespace_options=api.NamespaceOption(
-        network=ns_mode, pid=api.NODE if spec.get("hostPID") else api.CONTAINER,
-        ipc=api.NODE if spec.get("hostIPC") else api.POD))
+    security = api.LinuxSandboxSecurityContext(namespace_options=namespace_options(pod))
     annotations = dict(meta.get("annotations") or {})
     return api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name=meta["name"], uid=meta["uid"], namespace=meta.get("namespace", ""),
@@ -170,4 +176,6 @@ def container_config(pod: Obj, container: Obj, *, attempt: int, env: list[tuple[
         labels={**pod_labels(pod), rv.CONTAINER_NAME: name}, annotations=annotations,
         log_path=f"{name}/{attempt}.log", stdin=bool(container.get("stdin")),
         stdin_once=bool(container.get("stdinOnce")), tty=bool(container.get("tty")),
-        linux=api.LinuxContainerConfig(resources=linux_resources(pod, container, memory_capacity)))
+        linux=api.LinuxContainerConfig(
+            resources=linux_resources(pod, container, memory_capacity),
+            security_context=api.LinuxContainerSecurityContext(namespace_options=namespace_options(pod))))

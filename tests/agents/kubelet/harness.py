@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -48,8 +48,15 @@ def stop_cri(c: CRI) -> None:
                          cgroup_parent=c.prefix, network_name=c.prefix, pod_cidr=c.subnet))
 
 
+class Endpoint(Protocol):
+    """A CRI endpoint the kubelet is pointed at (raftkv-cri's CRI or a containerd): its socket and the name
+    prefix its cgroups live under."""
+    socket: str
+    prefix: str
+
+
 class KubeletProcess:
-    def __init__(self, cp: ControlPlane, cri: CRI, tmp: str, node: str, max_pods: int = 20) -> None:
+    def __init__(self, cp: ControlPlane, cri: Endpoint, tmp: str, node: str, max_pods: int = 20) -> None:
         self.cp, self.cri, self.tmp, self.node, self.max_pods = cp, cri, tmp, node, max_pods
         self.kubeconfig = cp.kubeconfig_for(f"node-{node}", f"system:node:{node}", ["system:nodes"])
         self.manifests = os.path.join(tmp, "manifests")
@@ -152,3 +159,47 @@ def waiting_reason(pod: Obj) -> str:
     return str(cstatus(pod).get("state", {}).get("waiting", {}).get("reason", ""))
 
 
+
+
+def drain(cp: ControlPlane, ns: str, socket: str, timeout: float = 60) -> None:
+    """Delete every pod of `ns` at once and wait until the kubelet removed all their sandboxes from the
+    runtime (netns, CNI addresses and cgroups go with them), so nothing outlives the test."""
+    from agents.cri import api
+    from raftkv._pb.runtime.v1 import api_pb2_grpc
+
+    for pod in (cp.get(f"/api/v1/namespaces/{ns}/pods") or {}).get("items") or []:
+        cp.request("DELETE", f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}",
+                   {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0})
+    channel = grpc.insecure_channel(f"unix:{socket}")
+    try:
+        rt = api_pb2_grpc.RuntimeServiceStub(channel)
+        wait_for(lambda: not rt.ListPodSandbox(api.ListPodSandboxRequest(), timeout=5).items, timeout,
+                 "the kubelet to remove every sandbox")
+    finally:
+        channel.close()
+
+
+def kill_cgroup_tree(prefix: str) -> None:
+    """Last resort after the runtime stopped: SIGKILL (by PID) whatever still runs in our cgroups, remove them."""
+    base = f"/sys/fs/cgroup/pids/{prefix}"
+    if os.path.isdir(base):
+        for dirpath, _, files in os.walk(base):
+            if "cgroup.procs" in files:
+                for pid in open(os.path.join(dirpath, "cgroup.procs")).read().split():
+                    try:
+                        os.kill(int(pid), 9)
+                    except ProcessLookupError:
+                        pass
+    for ctl in os.listdir("/sys/fs/cgroup"):
+        root = f"/sys/fs/cgroup/{ctl}/{prefix}"
+        if not os.path.isdir(root) or os.path.islink(f"/sys/fs/cgroup/{ctl}"):
+            continue
+
+        def removed(root: str = root) -> bool:
+            for dirpath, _, _ in sorted(os.walk(root), key=lambda w: -w[0].count("/")):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
+            return not os.path.exists(root)
+        wait_for(removed, 10, f"{root} to be removable")

@@ -29,6 +29,7 @@ from tests.agents.kubelet.harness import (
     Pods,
     container,
     cstatus,
+    drain,
     pod_manifest,
     start_cri,
     stop_cri,
@@ -72,6 +73,7 @@ def env() -> Iterator[Env]:
             cp.wait(lambda: cp.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 30, "the default SA")
             cp.wait(lambda: cp.get(f"/api/v1/namespaces/{ns}/configmaps/kube-root-ca.crt"), 30, "kube-root-ca.crt")
             yield Env(cp, kubelet, cri, ns)
+            drain(cp, ns, cri.socket)
         finally:
             kubelet.stop()
             stop_cri(cri)

@@ -13,6 +13,7 @@ from agents.kubelet.envvars import EnvSources
 from agents.kubelet.fakecri import FakeRuntime
 from agents.kubelet.volumes import VolumeInputs
 from agents.kubelet.worker import NodeContext, PodWorker, Shared
+from raftkv._pb.runtime.v1 import api_pb2 as api
 
 pytestmark = pytest.mark.unit
 Obj = dict[str, Any]
@@ -99,6 +100,7 @@ def test_a_pod_runs_and_is_ready_with_the_kubelets_events(world: World) -> None:
     cfg = next(iter(world.cri.containers.values())).config
     assert cfg.labels["io.kubernetes.pod.uid"] == "u1" and cfg.labels["io.kubernetes.container.name"] == "c"
     assert list(cfg.command) == ["sleep", "3600"]
+    assert cfg.linux.security_context.namespace_options.pid == api.CONTAINER  # PID 1 of its own namespace
     world.sync(w, pod)
     assert [m for m, _ in world.cri.calls].count("CreateContainer") == 1  # nothing more to do
 
@@ -348,7 +350,6 @@ def test_a_sandbox_that_cannot_be_made_is_an_event_and_the_pod_waits(world: Worl
 
 def test_runtime_health_in_the_kubelets_words(world: World) -> None:
     from agents.kubelet.kubelet import runtime_error
-    from raftkv._pb.runtime.v1 import api_pb2 as api
 
     assert asyncio.run(runtime_error(world.cri)) == ""
 
