@@ -190,12 +190,16 @@ def test_stopped_etcd_members_data_dir_is_taken_over_by_raftkv(tmp_path: pathlib
     try:
         compact_at = populate(etcd)
         seen = view(etcd, compact_at)
+        ctl_ok(etcd, "user", "add", "root", "--new-user-password=rootpw")  # etcd's bcrypt hash, in its data dir
+        ctl_ok(etcd, "auth", "enable")
     finally:
         etcd.stop()
     raftkv = ProcessCluster("raftkv", etcd.base, etcd.pki, etcd.members, etcd.token)  # same flags, same dir
     try:
         raftkv.start()
         assert view(raftkv, compact_at) == seen
+        assert ctl_ok(raftkv, "--user", "root:rootpw", "get", "bk/a", "--print-value-only") == "4\n"
+        assert "authentication failed" in raftkv.etcdctl("--user", "root:wrong", "get", "bk/a").stderr
     finally:
         raftkv.stop()
 
