@@ -1,0 +1,1 @@
+"""raftkv-proxy: kube-proxy for raftkv nodes (see agents/proxy/README.md)."""
