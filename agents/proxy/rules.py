@@ -278,11 +278,11 @@ def _service(sp: ServicePort, cfg: Config, f: _Buf, n: _Buf, active: set[str], l
         chain = sep_chain(sp, ep)
         n.chain(chain)
         active.add(chain)
-        head = ["-A", chain] + ([] if large else ["-m", "comment", "--comment", name])
-        n.rule(*head, "-s", ep.ip, "-j", "KUBE-MARK-MASQ")
+        sep_head: list[str] = ["-A", chain] + ([] if large else ["-m", "comment", "--comment", name])
+        n.rule(*sep_head, "-s", ep.ip, "-j", "KUBE-MARK-MASQ")
         if sp.affinity_seconds:
-            head += ["-m", "recent", "--name", chain, "--set"]
-        n.rule(*head, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", str(ep))
+            sep_head += ["-m", "recent", "--name", chain, "--set"]
+        n.rule(*sep_head, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", str(ep))
 
 
 def _to_endpoints(n: _Buf, sp: ServicePort, chain: str, eps: list[Endpoint], large: bool) -> None:
