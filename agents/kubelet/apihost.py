@@ -121,5 +121,10 @@ class APIHost:
                 tokens[(aud, exp)] = tok
         return VolumeInputs(root_dir=self.root_dir, sources=await self.env_sources(pod), tokens=tokens)
 
+    async def pull_secrets(self, pod: Obj) -> list[Obj]:
+        """The pod's imagePullSecrets that exist (a missing one is skipped, as the kubelet does)."""
+        names = {r.get("name", "") for r in (pod.get("spec") or {}).get("imagePullSecrets") or [] if r.get("name")}
+        return list((await self._get_all(SECRETS, pod["metadata"].get("namespace", "default"), names)).values())
+
     def forget(self, uid: str) -> None:
         self._tokens = {k: v for k, v in self._tokens.items() if k[0] != uid}

@@ -223,12 +223,17 @@ class KubeletServer:
 
     async def _relay(self, request: web.Request, url: str) -> web.StreamResponse:
         offered = channels.offered_protocols(request.headers.get("Sec-WebSocket-Protocol", ""))
+        # a runtime whose streaming server predates v5 (containerd 1.6 speaks v1-v4) is offered v4 as well;
+        # the client keeps v5, whose framing is v4's plus close signals, which such a runtime cannot take
+        fallback = [channels.V4] if channels.V5 in offered and channels.V4 not in offered else []
         try:
-            upstream = await relay.dial(url, offered, self.relay_ssl)
+            upstream = await relay.dial(url, offered + fallback, self.relay_ssl)
         except relay.UpstreamRefused as e:
             return web.Response(status=e.status, body=e.body, content_type=e.content_type.split(";")[0])
         except OSError as e:
             raise StreamingError(500, f"error dialing the runtime's streaming server: {e}") from e
+        if fallback and upstream.protocol == channels.V4:
+            return await relay.relay(request, upstream, client_protocol=channels.V5, drop_close_signals=True)
         return await relay.relay(request, upstream)
 
     # ------------------------------------------------------------------ port-forward

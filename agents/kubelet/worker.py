@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agents.cri.client import CRIError
-from agents.kubelet import volume_io
+from agents.kubelet import pullsecrets, volume_io
 from agents.kubelet.backoff import Backoff, check_restart, container_key
 from agents.kubelet.crimap import Runtime, container_config, inspect, sandbox_config
 from agents.kubelet.durations import go_ms
@@ -39,6 +39,7 @@ class Host(Protocol):
     def event(self, pod: Obj, field_path: str, type_: str, reason: str, message: str) -> None: ...
     async def env_sources(self, pod: Obj) -> EnvSources: ...
     async def volume_inputs(self, pod: Obj) -> VolumeInputs: ...
+    async def pull_secrets(self, pod: Obj) -> list[Obj]: ...
 
 
 @dataclass
@@ -269,7 +270,7 @@ class PodWorker:
         self.host.event(pod, fp, "Normal", "Pulling", f'Pulling image "{image}"')
         start = self.clock()
         try:
-            ref = (await self.runtime.PullImage(api.PullImageRequest(image=spec))).image_ref
+            ref = await self._pull(pod, spec)
         except CRIError as e:
             backoff.next(key, now, now)
             self.waiting[name] = ("ErrImagePull", str(e))
@@ -285,6 +286,21 @@ class PodWorker:
         self.host.event(pod, fp, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took} ({took} '
                         f"including waiting). Image size: {size} bytes.")
         return ref
+
+    async def _pull(self, pod: Obj, spec: api.ImageSpec) -> str:
+        """PullImage with each matching imagePullSecret credential in turn (anonymous when none match)."""
+        creds = pullsecrets.credentials(spec.image, await self.host.pull_secrets(pod))
+        if not creds:
+            return (await self.runtime.PullImage(api.PullImageRequest(image=spec))).image_ref
+        last: CRIError | None = None
+        for c in creds:
+            auth = api.AuthConfig(username=c.username, password=c.password, server_address=c.server)
+            try:
+                return (await self.runtime.PullImage(api.PullImageRequest(image=spec, auth=auth))).image_ref
+            except CRIError as e:
+                last = e
+        assert last is not None
+        raise last
 
     def _add_probes(self, container: Obj, cid: str, started_at: float) -> None:
         for kind, probe in container_probes(container).items():

@@ -31,6 +31,7 @@ class FakeHost:
     def __init__(self, root: str) -> None:
         self.events: list[tuple[str, str, str, str]] = []
         self.config_maps: dict[str, Obj] = {}
+        self.secrets: list[Obj] = []
         self.root = root
 
     def event(self, pod: Obj, field_path: str, type_: str, reason: str, message: str) -> None:
@@ -41,6 +42,9 @@ class FakeHost:
 
     async def volume_inputs(self, pod: Obj) -> VolumeInputs:
         return VolumeInputs(root_dir=self.root, sources=await self.env_sources(pod))
+
+    async def pull_secrets(self, pod: Obj) -> list[Obj]:
+        return list(self.secrets)
 
     def reasons(self) -> list[str]:
         return [e[2] for e in self.events]
@@ -417,3 +421,37 @@ def test_pod_cgroups_follow_the_kubelets_cgroupfs_layout() -> None:
     assert pod_cgroup(best, "rk1") == "/rk1/kubepods/besteffort/podu1"
     assert pod_cgroup(guaranteed, "/rk1/") == "/rk1/kubepods/podu1"
     assert pod_cgroup(burstable, "rk1") == "/rk1/kubepods/burstable/podu1"
+
+
+def test_image_pull_secrets_are_tried_in_turn(world: World) -> None:
+    import base64
+    import json
+
+    def dockerconfig(server: str, user: str, pw: str) -> Obj:
+        doc = {"auths": {server: {"auth": base64.b64encode(f"{user}:{pw}".encode()).decode()}}}
+        return {"type": "kubernetes.io/dockerconfigjson",
+                "data": {".dockerconfigjson": base64.b64encode(json.dumps(doc).encode()).decode()}}
+    world.host.secrets = [dockerconfig("other.example:5000", "x", "y"), dockerconfig("reg.local:5000", "bad", "no"),
+                          dockerconfig("https://reg.local:5000/v2/", "alice", "s3cret")]
+    seen: list[tuple[str, str]] = []
+    original = world.cri.PullImage
+
+    async def pull(req: Any) -> Any:
+        seen.append((req.auth.username, req.auth.password))
+        if req.auth.username != "alice":
+            from agents.cri.client import CRIError
+            raise CRIError(__import__("grpc").StatusCode.UNKNOWN, "failed to authorize: 401 Unauthorized")
+        world.cri.images["reg.local:5000/app:1"] = "sha256:" + "a" * 64
+        return await original(req)
+    world.cri.PullImage = pull  # type: ignore[method-assign]
+    w, pod = world.worker(), mkpod({**C, "image": "reg.local:5000/app:1"})
+    s = world.sync(w, pod)
+    assert seen == [("bad", "no"), ("alice", "s3cret")]
+    assert "running" in state(s)
+
+
+def test_registry_hosts_and_credentials_match_as_dockers() -> None:
+    from agents.kubelet.pullsecrets import registry_host
+    assert registry_host("busybox") == "docker.io" and registry_host("library/busybox:1") == "docker.io"
+    assert registry_host("localhost/busybox:1.35.0") == "localhost"
+    assert registry_host("reg.local:5000/a/b:1") == "reg.local:5000"
