@@ -1,0 +1,1 @@
+"""raftkv-dns: cluster DNS as CoreDNS's kubernetes plugin answers it (see agents/dns/README.md)."""
