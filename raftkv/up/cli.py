@@ -94,20 +94,38 @@ def real_nodes_reason() -> str:
     return ""
 
 
+def _runnable(package: str) -> bool:
+    """A component is there once its package can run (`python -m` finds its __main__)."""
+    try:
+        return find_spec(f"{package}.__main__") is not None
+    except ImportError:
+        return False
+
+
 def available() -> Available:
-    return Available(scheduler=find_spec("controllers.scheduler") is not None,
-                     kubelet=find_spec("agents.kubelet") is not None and find_spec("agents.cri") is not None,
-                     proxy=find_spec("agents.proxy") is not None, dns=find_spec("agents.dns") is not None,
-                     real_nodes=real_nodes_reason())
+    return Available(scheduler=_runnable("controllers.scheduler"),
+                     kubelet=_runnable("agents.kubelet") and _runnable("agents.cri"),
+                     proxy=_runnable("agents.proxy"), dns=_runnable("agents.dns"), real_nodes=real_nodes_reason())
 
 
 # ---------------------------------------------------------------------------------------------------- up
+def default_nodes(nodes: int | None, simulated: int | None, real_reason: str) -> tuple[int, int]:
+    """(real, simulated) nodes: what was asked, else two real nodes where they can run, else three hollow
+    ones (`up_main` says why when real nodes were asked for and cannot run)."""
+    if nodes is None and simulated is None:
+        return (0, 3) if real_reason else (2, 0)
+    return nodes or 0, simulated or 0
+
+
 def _up_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="raftkv up", description="Start (or bring back) a whole HA cluster on this machine.")
     p.add_argument("--dir", default=DEFAULT_DIR, help="the cluster's directory (default %(default)s)")
     p.add_argument("--members", type=int, default=3, choices=(1, 3, 5), help="raftkv members (default 3)")
-    p.add_argument("--nodes", type=int, default=0, help="real nodes: a kubelet and raftkv-cri each (root)")
-    p.add_argument("--simulated-nodes", type=int, default=None, help="hollow nodes (default 3 without --nodes)")
+    p.add_argument("--nodes", type=int, default=None,
+                   help="real nodes: a kubelet and raftkv-cri each, needs root (default 2 when neither this nor "
+                        "--simulated-nodes is given and this machine can run them)")
+    p.add_argument("--simulated-nodes", type=int, default=None,
+                   help="hollow nodes (default 0; 3 when real nodes cannot run and no count is given)")
     p.add_argument("--apiserver-port", type=int, default=0, help="the API servers' port (default: a free one)")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the nodes to be Ready")
     return p
@@ -130,8 +148,8 @@ def up_main(argv: list[str]) -> int:
     flags = {a.split("=", 1)[0] for a in argv}
     given = {n for n, f in (("members", "--members"), ("nodes", "--nodes"), ("simulated_nodes", "--simulated-nodes"))
              if f in flags}
-    sim = args.simulated_nodes if args.simulated_nodes is not None else (0 if args.nodes else 3)
-    opts = Options(members=args.members, nodes=args.nodes, simulated_nodes=sim, apiserver_port=args.apiserver_port)
+    nodes, sim = default_nodes(args.nodes, args.simulated_nodes, real_nodes_reason())
+    opts = Options(members=args.members, nodes=nodes, simulated_nodes=sim, apiserver_port=args.apiserver_port)
     lock = _lock(d)
     if lock is None:
         st = procs.State(os.path.join(d, "run", "state.json")).load()
@@ -162,6 +180,8 @@ def up_main(argv: list[str]) -> int:
         return _fail("up", str(exc), 2)
     try:
         return _run(d, args, layout, avail, fresh)
+    except LayoutError as exc:
+        return _fail("up", str(exc), 2)
     finally:
         lock.close()
 
