@@ -83,9 +83,11 @@ def _sandbox_changed(pod: Obj, rt: PodRuntime) -> tuple[bool, int, str]:
 
 
 def compute_actions(pod: Obj, rt: PodRuntime, liveness_failed: frozenset[str] = frozenset(),
-                    startup_failed: frozenset[str] = frozenset()) -> PodActions:
+                    startup_failed: frozenset[str] = frozenset(),
+                    startup_pending: frozenset[str] = frozenset()) -> PodActions:
     """What to do to bring `rt` to `pod`'s spec. `liveness_failed` / `startup_failed` hold container ids whose
-    probe reached its failure threshold."""
+    probe reached its failure threshold; `startup_pending` those whose startup probe has not passed yet (a
+    sidecar counts as started only after it)."""
     spec = pod.get("spec") or {}
     policy = spec.get("restartPolicy") or "Always"
     inits = [c for c in spec.get("initContainers") or []]
@@ -109,11 +111,20 @@ def compute_actions(pod: Obj, rt: PodRuntime, liveness_failed: frozenset[str] = 
             return PodActions(kill_pod=bool(rt.running()), sandbox_id=sandbox_id)
         return acts
 
-    # init containers, one at a time, in order
+    # init containers, one at a time, in order; a sidecar (restartPolicy Always) only has to be started
     for c in inits:
         st = rt.latest(c["name"])
         if st is None:
             acts.start_init = c["name"]
+            return acts
+        if is_sidecar(c):
+            if st.state == RUNNING:
+                if st.id in startup_pending:
+                    return acts
+                continue
+            if (pod.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            acts.start_init = c["name"]  # a sidecar that stopped is restarted whatever the pod's policy
             return acts
         if st.state == RUNNING:
             return acts
@@ -145,7 +156,19 @@ def compute_actions(pod: Obj, rt: PodRuntime, liveness_failed: frozenset[str] = 
             continue
         if should_restart(pod, st):
             acts.start.append(name)
+    if policy != "Always" and not acts.start and not acts.kill and all(
+            (st := rt.latest(c["name"])) is not None and st.state == EXITED for c in containers):
+        # every main container is done for good: the sidecars are stopped, last first
+        for c in reversed([c for c in inits if is_sidecar(c)]):
+            st = rt.latest(c["name"])
+            if st is not None and st.state == RUNNING:
+                acts.kill.append(Kill(st.id, c["name"], f"Stopping container {c['name']}"))
     return acts
+
+
+def is_sidecar(container: Obj) -> bool:
+    """A restartable init container (SidecarContainers, on by default in 1.32)."""
+    return container.get("restartPolicy") == "Always"
 
 
 def restart_count(rt: PodRuntime, name: str) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.kubelet.podsync import should_restart
+from agents.kubelet.podsync import is_sidecar, should_restart
 from agents.kubelet.qos import pod_qos
 from agents.kubelet.runtimeview import EXITED, RUNNING, Container, PodRuntime
 from agents.simnode.clockfmt import rfc3339
@@ -99,12 +99,22 @@ def container_status(pod: Obj, spec: Obj, rt: PodRuntime, inp: StatusInputs, def
     return cs
 
 
+def _sidecar_up(s: Obj) -> bool:
+    """A sidecar counts as initialized once started (it may be restarting later on)."""
+    return bool(s.get("started")) or "terminated" in s["state"] or bool(s["lastState"].get("terminated"))
+
+
 def pod_phase(pod: Obj, inits: list[Obj], statuses: list[Obj], terminal: bool) -> str:
     """kubelet getPhase."""
     policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+    sidecars = _sidecar_names(pod)
     pending_init = failed_init = 0
     for s in inits:
         state = s["state"]
+        if s["name"] in sidecars:
+            if not _sidecar_up(s):
+                pending_init += 1
+            continue
         if "terminated" in state:
             if state["terminated"]["exitCode"] != 0:
                 failed_init += 1
@@ -165,11 +175,19 @@ def _not_ready(statuses: list[Obj]) -> list[str]:
     return [s["name"] for s in statuses if not s["ready"]]
 
 
-def pod_conditions(rt: PodRuntime, init_statuses: list[Obj], statuses: list[Obj], phase: str) -> list[Obj]:
+def _sidecar_names(pod: Obj) -> set[str]:
+    return {c["name"] for c in (pod.get("spec") or {}).get("initContainers") or [] if is_sidecar(c)}
+
+
+def pod_conditions(pod: Obj, rt: PodRuntime, init_statuses: list[Obj], statuses: list[Obj],
+                   phase: str) -> list[Obj]:
     sb = rt.sandbox
     sandbox_ok = sb is not None and sb.ready
+    sidecars = _sidecar_names(pod)
     incomplete = [s["name"] for s in init_statuses
-                  if not ("terminated" in s["state"] and s["state"]["terminated"]["exitCode"] == 0)]
+                  if not (_sidecar_up(s) if s["name"] in sidecars else
+                          ("terminated" in s["state"] and s["state"]["terminated"]["exitCode"] == 0))]
+    statuses = [s for s in init_statuses if s["name"] in sidecars] + statuses
     if phase == "Succeeded":
         initialized = _condition("Initialized", True, "PodCompleted")
         ready = _condition("Ready", False, "PodCompleted")
@@ -215,7 +233,10 @@ def pod_status(pod: Obj, rt: PodRuntime, inp: StatusInputs) -> Obj:
     has_inits = bool(spec.get("initContainers"))
     default = "PodInitializing" if has_inits else "ContainerCreating"
     inits = [container_status(pod, c, rt, inp, default) for c in spec.get("initContainers") or []]
-    for s in inits:  # an init container that finished is not ready but done; running ones are not ready
+    sidecars = _sidecar_names(pod)
+    for s in inits:  # a finished init container is ready; a running one is not (sidecars: as containers are)
+        if s["name"] in sidecars:
+            continue
         s["ready"] = "terminated" in s["state"] and s["state"]["terminated"]["exitCode"] == 0
         s["started"] = "running" in s["state"]
     statuses = [container_status(pod, c, rt, inp, default) for c in spec.get("containers") or []]
@@ -223,7 +244,7 @@ def pod_status(pod: Obj, rt: PodRuntime, inp: StatusInputs) -> Obj:
     if old.get("phase") in ("Succeeded", "Failed"):
         phase = old["phase"]  # terminal phases never go back
     status: Obj = {"conditions": _merge_conditions(list(old.get("conditions") or []),
-                                                   pod_conditions(rt, inits, statuses, phase), inp.now),
+                                                   pod_conditions(pod, rt, inits, statuses, phase), inp.now),
                    "containerStatuses": statuses,
                    "hostIP": inp.node_ip, "hostIPs": [{"ip": inp.node_ip}], "phase": phase,
                    "qosClass": pod_qos(pod), "startTime": old.get("startTime") or rfc3339(inp.now)}

@@ -105,7 +105,8 @@ class PodWorker:
         if self.terminated:
             return self.status(pod)
         self.retry = False
-        acts = compute_actions(pod, self.rt, self._failed(LIVENESS), self._failed(STARTUP))
+        pending = frozenset(cid for (cid, k), w in self.probes.items() if k == STARTUP and w.result is not True)
+        acts = compute_actions(pod, self.rt, self._failed(LIVENESS), self._failed(STARTUP), pending)
         if acts.kill_pod:
             await self._kill_pod(pod, grace_period(pod), "")
         sandbox_id = acts.sandbox_id

@@ -100,3 +100,25 @@ def test_a_deleted_pod_starts_nothing() -> None:
 def test_restart_count_is_one_more_than_the_latest_container() -> None:
     assert restart_count(PodRuntime(), "c") == 0
     assert restart_count(runtime(exited(C, 1, restarts=0), exited(C, 1, restarts=1, started=200)), "c") == 2
+
+
+SIDE = {"name": "side", "image": "busybox", "restartPolicy": "Always"}
+
+
+def test_a_sidecar_starts_first_and_the_next_init_waits_only_for_it_to_start() -> None:
+    p = pod(C, inits=(SIDE, I1))
+    assert compute_actions(p, PodRuntime()).start_init == "side"
+    side = running(SIDE, cid="s1")
+    assert compute_actions(p, runtime(side), startup_pending=frozenset({"s1"})).empty
+    assert compute_actions(p, runtime(side)).start_init == "i1"
+    a = compute_actions(p, runtime(side, exited(I1, 0)))
+    assert a.start == ["c"] and a.start_init is None
+
+
+def test_a_sidecar_is_restarted_even_under_never_and_stopped_when_the_main_containers_are_done() -> None:
+    p = pod(C, inits=(SIDE,), policy="Never")
+    a = compute_actions(p, runtime(exited(SIDE, 1, cid="s0"), running(C)))
+    assert a.start_init == "side"
+    a = compute_actions(p, runtime(running(SIDE, cid="s1"), exited(C, 0)))
+    assert [(k.container_id, k.message) for k in a.kill] == [("s1", "Stopping container side")]
+    assert compute_actions(pod(C, inits=(SIDE,)), runtime(running(SIDE), exited(C, 0))).start == ["c"]

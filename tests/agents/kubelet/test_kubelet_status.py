@@ -135,3 +135,21 @@ def test_qos_classes() -> None:
     assert q({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}}) == "Burstable"
     assert q({"requests": {"memory": "10Mi"}}) == "Burstable"
     assert q({"limits": {"cpu": "1", "memory": "1Gi"}}, {}) == "Burstable"
+
+
+SIDE = {"name": "side", "image": "busybox", "restartPolicy": "Always"}
+
+
+def test_a_running_sidecar_counts_as_initialized_and_in_readiness() -> None:
+    s = pod_status(pod(C, inits=(SIDE,)), runtime(running(SIDE), running(C)), inputs())
+    assert s["phase"] == "Running" and conds(s)["Initialized"][0] == "True" and conds(s)["Ready"][0] == "True"
+    side = s["initContainerStatuses"][0]
+    assert side["started"] is True and side["ready"] is True and "running" in side["state"]
+    probe_side = {**SIDE, "readinessProbe": {"exec": {"command": ["true"]}}}
+    s = pod_status(pod(C, inits=(probe_side,)), runtime(running(probe_side, cid="s1"), running(C)), inputs())
+    assert conds(s)["Ready"] == ("False", "ContainersNotReady", "containers with unready status: [side]")
+
+
+def test_a_pod_whose_main_container_finished_succeeds_with_its_sidecar_stopped() -> None:
+    s = pod_status(pod(C, inits=(SIDE,), policy="Never"), runtime(exited(SIDE, 137), exited(C, 0)), inputs())
+    assert s["phase"] == "Succeeded"

@@ -455,3 +455,18 @@ def test_registry_hosts_and_credentials_match_as_dockers() -> None:
     assert registry_host("busybox") == "docker.io" and registry_host("library/busybox:1") == "docker.io"
     assert registry_host("localhost/busybox:1.35.0") == "localhost"
     assert registry_host("reg.local:5000/a/b:1") == "reg.local:5000"
+
+
+def test_a_sidecar_runs_beside_the_main_container_and_stops_after_it(world: World) -> None:
+    side = {**C, "name": "side", "restartPolicy": "Always"}
+    w, pod = world.worker(), mkpod(C, inits=(side,), policy="Never")
+    world.sync(w, pod)
+    s = world.sync(w, pod)
+    assert [c.config.metadata.name for c in world.cri.containers.values()] == ["side", "c"]
+    assert s["phase"] == "Running" and s["initContainerStatuses"][0]["started"]
+    world.cri.exit(world.cri.by_name("c")[-1].id, 0)
+    s = world.sync(w, pod)
+    assert world.cri.by_name("side")[-1].state == 2  # CONTAINER_EXITED: stopped by the kubelet
+    assert ("spec.initContainers{side}", "Normal", "Killing", "Stopping container side") in world.host.events
+    s = world.sync(w, pod)
+    assert s["phase"] == "Succeeded"
