@@ -158,3 +158,18 @@ def test_log_status_messages_are_the_kubelets() -> None:
                             False) is None
     assert log_status_error(pod({"terminated": {}}), "c", False) == 'container "c" in pod "p" is terminated'
     assert log_status_error(pod({}), "c", False) == 'container "c" in pod "p" is waiting to start - no logs yet'
+
+
+def test_the_protocol_cores_do_no_io() -> None:
+    """channels, spdy, wsframe and crilog are sans-IO: no sockets, clocks, threads, processes or randomness."""
+    import ast
+    import pathlib
+
+    forbidden = {"asyncio", "socket", "time", "random", "os", "threading", "subprocess", "ssl", "aiohttp",
+                 "select", "signal"}
+    base = pathlib.Path(__file__).resolve().parents[3] / "agents" / "streaming"
+    for name in ("channels.py", "spdy.py", "wsframe.py", "crilog.py"):
+        tree = ast.parse((base / name).read_text())
+        roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not roots & forbidden, (name, roots & forbidden)
