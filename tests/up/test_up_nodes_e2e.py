@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -39,13 +40,13 @@ spec:
 """
 
 
-def pods(u: Up) -> list[dict[str, object]]:
-    items: list[dict[str, object]] = u.kubectl_json("get", "pods", "-l", "app=hello")["items"]
-    return [p for p in items if not p["metadata"].get("deletionTimestamp")]  # type: ignore[attr-defined]
+def pods(u: Up) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = u.kubectl_json("get", "pods", "-l", "app=hello")["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
 def running(u: Up) -> list[str]:
-    return sorted(p["metadata"]["name"] for p in pods(u) if p["status"].get("phase") == "Running")  # type: ignore[index]
+    return sorted(p["metadata"]["name"] for p in pods(u) if p["status"].get("phase") == "Running")
 
 
 def leftovers(prefix: str, d: str) -> list[str]:
