@@ -71,6 +71,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "LimitRange", "limitranges", True, ("limits",)),
     Resource("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), subresources=("status",)),
     Resource("coordination.k8s.io", "v1", "Lease", "leases", True),
+    Resource("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), subresources=("status",)),
+    Resource("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
     Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),

@@ -159,6 +159,13 @@ def _node_selector(o: Obj, now: float) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"
 
 
+def _int_or_na(key: str) -> Callable[[Obj, float], str]:
+    def cell(o: Obj, now: float) -> str:
+        v = _get(o, "spec", key)
+        return "N/A" if v is None else str(v)
+    return cell
+
+
 def _created_at(o: Obj, now: float) -> str:
     return str(_get(o, "metadata", "creationTimestamp", default=""))
 
@@ -356,6 +363,14 @@ COLUMNS: dict[str, list[Column]] = {
                             ("Groups", "string", 1, "", _subjects("Group")),
                             ("ServiceAccounts", "string", 1, "", _subjects("ServiceAccount"))],
     "limitranges": [NAME, ("Created At", "date", 0, "", _created_at)],
+    "priorityclasses": [NAME, ("Value", "integer", 0, "", _field("value", default=0)),
+                        ("Global-Default", "boolean", 0, "", _field("globalDefault", default=False)), AGE,
+                        ("PreemptionPolicy", "string", 0, "", _field("preemptionPolicy",
+                                                                     default="PreemptLowerPriority"))],
+    "poddisruptionbudgets": [NAME, ("Min Available", "string", 0, "", _int_or_na("minAvailable")),
+                             ("Max Unavailable", "string", 0, "", _int_or_na("maxUnavailable")),
+                             ("Allowed Disruptions", "integer", 0, "",
+                              _field("status", "disruptionsAllowed", default=0)), AGE],
     "resourcequotas": [NAME, AGE, ("Request", "string", 0, "", _quota("request")),
                        ("Limit", "string", 0, "", _quota("limit"))],
 }

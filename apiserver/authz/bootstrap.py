@@ -163,6 +163,15 @@ CONTROLLER_RULES: dict[str, list[Obj]] = {
         rule(["get", "list"], [""], ["nodes"]),
         rule(["patch"], [""], ["pods/status"])],
     "generic-garbage-collector": [rule(["get", "list", "watch", "patch", "update", "delete"], ["*"], ["*"])],
+    "disruption-controller": [
+        rule(READ, ["extensions", "apps"], ["deployments"]),
+        rule(READ, ["apps", "extensions"], ["replicasets"]),
+        rule(READ, [""], ["replicationcontrollers"]),
+        rule(READ, ["policy"], ["poddisruptionbudgets"]),
+        rule(READ, ["apps"], ["statefulsets"]),
+        rule(["update"], ["policy"], ["poddisruptionbudgets/status"]),
+        rule(["patch", "update"], [""], ["pods/status"]),
+        rule(["get"], ["*"], ["*/scale"])],
     "node-controller": [
         rule(["get", "list", "update", "delete", "patch"], [""], ["nodes"]),
         rule(["patch", "update"], [""], ["nodes/status", "pods/status"]),

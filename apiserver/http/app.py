@@ -31,6 +31,7 @@ from apiserver.registry.store import Registry
 from apiserver.storage.etcd3 import Etcd3Store
 from apiserver.storage.informer import Informer
 from apiserver.storage.lister import Lister
+from apiserver.validation.scheduling import system_priority_class_objects
 
 DEFINITIONS_FILE = pathlib.Path(__file__).parent.parent / "api" / "data" / "definitions-v1.32.json"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -90,6 +91,18 @@ async def bootstrap_policy(registry: Registry) -> None:
                 raise
 
 
+async def bootstrap_priority_classes(registry: Registry) -> None:
+    """kube-apiserver's scheduling/bootstrap-system-priority-classes: the two system classes, kept as found."""
+    store = registry.store("scheduling.k8s.io", "priorityclasses")
+    assert store is not None
+    for obj in system_priority_class_objects():
+        try:
+            await store.create("", obj)
+        except errors.APIError as e:
+            if e.code != 409:
+                raise
+
+
 def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], float] = time.time,
               rng: random.Random | None = None) -> web.Application:
     rng = rng or random.SystemRandom()
@@ -118,6 +131,7 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
         await bootstrap_namespaces(registry)
         await reconciler.start()  # the kubernetes Service and this server in its endpoints, kept every 10 s
         await bootstrap_policy(registry)  # as kube-apiserver does whenever the RBAC API is served
+        await bootstrap_priority_classes(registry)
         await informer.start()
 
     async def on_shutdown(app: web.Application) -> None:

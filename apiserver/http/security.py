@@ -49,7 +49,8 @@ MAX_WEBHOOK_RESPONSE_BYTES = 3 * 1024 * 1024
 SA_LOOKUP_ATTEMPTS = 10  # kube-apiserver's for the `default` service account
 # What the auth state cache holds: RBAC, the Node authorizer's pod graph, service account token checks, and the
 # objects admission plugins read.
-CACHED_RESOURCES = ("namespaces", "pods", "serviceaccounts", "secrets", "limitranges", "resourcequotas", "roles",
+CACHED_RESOURCES = ("namespaces", "pods", "serviceaccounts", "secrets", "limitranges", "resourcequotas",
+                    "priorityclasses", "roles",
                     "rolebindings",
                     "clusterroles", "clusterrolebindings", "mutatingwebhookconfigurations",
                     "validatingwebhookconfigurations")

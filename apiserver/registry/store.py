@@ -526,7 +526,8 @@ class GenericStore:
             md = obj["metadata"]
             refusal = self.strategy.check_delete(obj)
             if refusal:
-                raise errors.forbidden(f'{self.resource.plural} "{name}" is forbidden: {refusal}')
+                qualified = self.resource.plural + (f".{self.resource.group}" if self.resource.group else "")
+                raise errors.forbidden(f'{qualified} "{name}" is forbidden: {refusal}')
             if opts.precondition_uid and opts.precondition_uid != md.get("uid"):
                 raise errors.conflict(self.resource.plural, self.resource.group, name,
                                       f"Precondition failed: UID in precondition: {opts.precondition_uid}, "

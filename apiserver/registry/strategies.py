@@ -16,7 +16,7 @@ from apiserver.errors import APIError, Cause
 from apiserver.registry import defaults
 from apiserver.selectors import selector_from_spec
 from apiserver.validation import core as core_rules
-from apiserver.validation import other, workloads
+from apiserver.validation import other, scheduling, workloads
 from apiserver.validation.core import QuantityDecodeError
 
 
@@ -686,6 +686,42 @@ class RBACStrategy(Strategy):
         return other.binding_update(new, old) if str(new.get("kind", "")).endswith("Binding") else []
 
 
+class PriorityClassStrategy(Strategy):
+    """scheduling.k8s.io/v1 PriorityClass: value, globalDefault and the `system-` names as 1.32 validates them;
+    the two system classes may not be deleted (kube's priorityclass REST Delete)."""
+
+    def default(self, obj: dict[str, Any]) -> None:
+        if obj.get("preemptionPolicy") is None:
+            obj["preemptionPolicy"] = "PreemptLowerPriority"
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return scheduling.priority_class(obj)
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return scheduling.priority_class_update(new, old)
+
+    def check_delete(self, obj: dict[str, Any]) -> str:
+        name = (obj.get("metadata") or {}).get("name", "")
+        return "this is a system priority class and cannot be deleted" \
+            if name in scheduling.SYSTEM_PRIORITY_CLASSES else ""
+
+
+class PodDisruptionBudgetStrategy(Strategy):
+    """policy/v1 PodDisruptionBudget: generation tracked, status only through /status, which starts empty."""
+
+    tracks_generation = True
+    has_status = True
+
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        return scheduling.pod_disruption_budget(obj)
+
+    def validate_status_update(self, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+        return scheduling.pod_disruption_budget_status(new)
+
+
 STRATEGIES: dict[str, Strategy] = {
     "pods": PodStrategy(), "deployments": WorkloadStrategy("Deployment"),
     "replicasets": WorkloadStrategy("ReplicaSet"), "statefulsets": WorkloadStrategy("StatefulSet"),
@@ -699,6 +735,7 @@ STRATEGIES: dict[str, Strategy] = {
     "clusterrolebindings": RBACStrategy(), "endpoints": EndpointsStrategy(),
     "mutatingwebhookconfigurations": WebhookConfigurationStrategy(mutating=True),
     "validatingwebhookconfigurations": WebhookConfigurationStrategy(mutating=False),
+    "priorityclasses": PriorityClassStrategy(), "poddisruptionbudgets": PodDisruptionBudgetStrategy(),
 }
 
 

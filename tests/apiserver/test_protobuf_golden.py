@@ -670,6 +670,29 @@ def lease(name: str = "node-1", ns: str = "kube-node-lease", rv: str = "", holde
                  "strategy": "OldestEmulationVersion", "preferredHolder": ""}}
 
 
+def priority_class(name: str = "gold", ns: str = "", rv: str = "") -> Golden:
+    # PriorityClass: metadata 1, value 2, globalDefault 3, description 4, preemptionPolicy 5*
+    return ln(1, meta(name, ns, rv=rv)) + vi(2, 1000) + vi(3, False) + ln(4, "") + ln(5, "Never"), {
+        "metadata": _meta_json(name, ns, rv), "value": 1000, "preemptionPolicy": "Never"}
+
+
+def pod_disruption_budget(name: str = "web", ns: str = "prod", rv: str = "") -> Golden:
+    # PodDisruptionBudget: metadata 1, spec 2 {minAvailable 1, selector 2, maxUnavailable 3,
+    # unhealthyPodEvictionPolicy 4*}, status 3 {observedGeneration 1, disruptedPods 2 (map of Time),
+    # disruptionsAllowed 3, currentHealthy 4, desiredHealthy 5, expectedPods 6, conditions 7}
+    spec = ln(1, int_or_str("50%")) + ln(2, selector({"app": "web"})) + ln(4, "AlwaysAllow")
+    cond = ln(1, "DisruptionAllowed") + ln(2, "True") + vi(3, 2) + ln(4, time_(T0)) + ln(5, "SufficientPods") + ln(6, "")
+    status = (vi(1, 2) + entry(2, "web-0", time_(T0)) + vi(3, 1) + vi(4, 3) + vi(5, 2) + vi(6, 3) + ln(7, cond))
+    return ln(1, meta(name, ns, rv=rv)) + ln(2, spec) + ln(3, status), {
+        "metadata": _meta_json(name, ns, rv),
+        "spec": {"minAvailable": "50%", "selector": {"matchLabels": {"app": "web"}},
+                 "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+        "status": {"observedGeneration": 2, "disruptedPods": {"web-0": T0S}, "disruptionsAllowed": 1,
+                   "currentHealthy": 3, "desiredHealthy": 2, "expectedPods": 3,
+                   "conditions": [{"type": "DisruptionAllowed", "status": "True", "observedGeneration": 2,
+                                   "lastTransitionTime": T0S, "reason": "SufficientPods", "message": ""}]}}
+
+
 def endpoint_slice(name: str = "web-abc", ns: str = "prod", rv: str = "", ready: bool = True) -> Golden:
     # EndpointSlice: metadata 1, endpoints 2 [{addresses 1, conditions 2 {ready 1*, serving 2*, terminating 3*},
     # hostname 3*, targetRef 4, deprecatedTopology 5, nodeName 6*, zone 7*, hints 8 {forZones 1 [{name 1}]}}],
@@ -896,6 +919,7 @@ GOLDEN: dict[tuple[str, str], Builder] = {
     ("apps/v1", "StatefulSet"): stateful_set, ("apps/v1", "DaemonSet"): daemon_set,
     ("apps/v1", "ControllerRevision"): controller_revision,
     ("batch/v1", "Job"): job, ("batch/v1", "CronJob"): cron_job,
+    ("scheduling.k8s.io/v1", "PriorityClass"): priority_class, ("policy/v1", "PodDisruptionBudget"): pod_disruption_budget,
     ("coordination.k8s.io/v1", "Lease"): lease, ("discovery.k8s.io/v1", "EndpointSlice"): endpoint_slice,
     ("events.k8s.io/v1", "Event"): events_event,
     ("rbac.authorization.k8s.io/v1", "Role"): role, ("rbac.authorization.k8s.io/v1", "ClusterRole"): cluster_role,

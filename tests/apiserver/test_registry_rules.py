@@ -134,7 +134,7 @@ def test_discovery_and_openapi_agree_with_the_resource_table():
     assert set(docs) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
                          "apis/admissionregistration.k8s.io/v1", "apis/authentication.k8s.io/v1",
                          "apis/authorization.k8s.io/v1", "apis/batch/v1", "apis/discovery.k8s.io/v1",
-                         "apis/events.k8s.io/v1"}
+                         "apis/events.k8s.io/v1", "apis/policy/v1", "apis/scheduling.k8s.io/v1"}
     evict = docs["api/v1"]["paths"]["/api/v1/namespaces/{namespace}/pods/{name}/eviction"]["post"]
     assert evict["x-kubernetes-group-version-kind"] == {"group": "policy", "version": "v1", "kind": "Eviction"}
     # Virtual resources (access reviews) are create-only and have no item paths.

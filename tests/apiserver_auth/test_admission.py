@@ -389,8 +389,16 @@ def test_validating_webhook_denial_and_failure_policy() -> None:
 
 # --- Priority ------------------------------------------------------------------------------------------------------
 
+def priority_class(name: str, value: int, global_default: bool = False, policy: str = "PreemptLowerPriority") -> Obj:
+    return {"metadata": meta(name, ""), "value": value, "globalDefault": global_default, "preemptionPolicy": policy}
+
+
+SYSTEM_CLASSES = [priority_class("system-node-critical", 2000001000),
+                  priority_class("system-cluster-critical", 2000000000)]
+
+
 def test_priority_fills_priority_and_preemption_policy_from_the_class() -> None:
-    plugin = Priority(DictState({}))
+    plugin = Priority(DictState({"priorityclasses": list(SYSTEM_CLASSES)}))
     p = pod("p", "apps")
     plugin.admit(pod_attrs(p))
     assert (p["spec"]["priority"], p["spec"]["preemptionPolicy"]) == (0, "PreemptLowerPriority")
@@ -411,6 +419,43 @@ def test_priority_fills_priority_and_preemption_policy_from_the_class() -> None:
     assert refusal(plugin.admit, pod_attrs(given)).message == (
         'pods "g" is forbidden: the integer value of priority (5) must not be provided in pod spec; priority '
         'admission controller computed 0 from the given PriorityClass name')
+
+
+def test_priority_resolves_served_classes_and_the_global_default() -> None:
+    classes = [*SYSTEM_CLASSES, priority_class("gold", 1000, policy="Never"), priority_class("low", 10, True)]
+    plugin = Priority(DictState({"priorityclasses": classes}))
+    gold = pod("g", "apps")
+    gold["spec"]["priorityClassName"] = "gold"
+    plugin.admit(pod_attrs(gold))
+    assert (gold["spec"]["priority"], gold["spec"]["preemptionPolicy"]) == (1000, "Never")
+    plain = pod("p", "apps")
+    plugin.admit(pod_attrs(plain))
+    assert (plain["spec"]["priorityClassName"], plain["spec"]["priority"]) == ("low", 10)
+    wrong_policy = pod("w", "apps")
+    wrong_policy["spec"].update(priorityClassName="gold", preemptionPolicy="PreemptLowerPriority")
+    assert refusal(plugin.admit, pod_attrs(wrong_policy)).message == (
+        'pods "w" is forbidden: the string value of PreemptionPolicy (PreemptLowerPriority) must not be provided in '
+        'pod spec; priority admission controller computed Never from the given PriorityClass name')
+    # updates keep what creation computed when the body drops it
+    update = pod("g", "apps")
+    plugin.admit(pod_attrs(update, Operation.UPDATE, old=gold))
+    assert (update["spec"]["priority"], update["spec"]["preemptionPolicy"]) == (1000, "Never")
+
+
+def test_priority_allows_one_global_default_class() -> None:
+    plugin = Priority(DictState({"priorityclasses": [priority_class("low", 10, True)]}))
+
+    def attrs(obj: Obj, op: Operation = Operation.CREATE) -> Attributes:
+        return Attributes(op, "priorityclasses", obj["metadata"]["name"], "", api_group="scheduling.k8s.io",
+                          kind="PriorityClass", object=obj)
+
+    assert refusal(plugin.validate, attrs(priority_class("high", 100, True))).message == (
+        'priorityclasses.scheduling.k8s.io "high" is forbidden: PriorityClass low is already marked as default. '
+        'Only one default can exist')
+    assert refusal(plugin.validate, attrs(priority_class("high", 100, True), Operation.UPDATE)).message.endswith(
+        "Only one default can exist")
+    plugin.validate(attrs(priority_class("low", 10, True), Operation.UPDATE))
+    plugin.validate(attrs(priority_class("high", 100)))
 
 
 # --- the chain ---------------------------------------------------------------------------------------------------
