@@ -98,6 +98,7 @@ class Agent:
         self.runs: dict[str, lifecycle.PodRun] = {}  # by pod uid
         self.written: dict[str, tuple[tuple[Any, ...], int]] = {}  # uid -> (signature, resourceVersion) we wrote
         self.busy: set[str] = set()  # pod keys with a write queued or in flight
+        self.deleted: set[str] = set()  # uids whose final delete was accepted (the cache may still show them)
         self.dirty: set[str] = set()
         self._dirty_event = asyncio.Event()
         self._timers: list[tuple[float, int, str]] = []
@@ -330,6 +331,7 @@ class Agent:
         uid = (pod.get("metadata") or {}).get("uid", "")
         run = self.runs.pop(uid, None)
         self.written.pop(uid, None)
+        self.deleted.discard(uid)
         if run is not None and run.node in self.nodes:
             self.nodes[run.node].ips.release(uid)
 
@@ -376,6 +378,8 @@ class Agent:
             return
         meta = pod.get("metadata") or {}
         uid = meta.get("uid", "")
+        if uid in self.deleted:
+            return  # gone on the server; its DELETED event is on the way
         phase = (pod.get("status") or {}).get("phase")
         run = self.runs.get(uid)
         if run is None:
@@ -431,9 +435,12 @@ class Agent:
                         self.counters["pod_status"] += 1
                     if delete:
                         await self.client.delete(PODS, ns, name, uid=uid, grace_period_seconds=0)
+                        self.deleted.add(uid)
                         self.counters["pod_delete"] += 1
             except APIError as e:
-                if not (e.not_found or e.conflict):
+                if e.not_found or (delete and e.conflict):
+                    self.deleted.add(uid)  # already gone, or the name now belongs to another pod
+                elif not e.conflict:
                     self.counters["errors"] += 1
                     log.warning("simnode: pod %s/%s: %s", ns, name, e)
                     self._after(self.clock() + POD_RETRY_S, key)

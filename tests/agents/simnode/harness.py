@@ -1,11 +1,11 @@
-"""Test helpers: a `python -m agents.simnode` process and a trivial binder standing in for the scheduler.
-
-The binder binds every unscheduled pod of one namespace round robin to the given nodes (pods/binding, as the
-scheduler does) so these tests do not depend on `controllers.scheduler`.
+"""Test helpers: a `python -m agents.simnode` process, the scheduler process, and a trivial binder standing in
+for the scheduler where `controllers.scheduler` is not there: it binds every unscheduled pod of one namespace
+round robin to the given nodes (pods/binding, as the scheduler does).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -46,6 +46,25 @@ class SimNodeProcess:
 
     def wait_registered(self, timeout: float = 60) -> None:
         wait_for(lambda: self.control("GET", "/healthz") == "ok", timeout, "the simnodes to register")
+
+    def stop(self) -> int | None:
+        return stop_process(self.proc)
+
+
+def scheduler_available() -> bool:
+    return importlib.util.find_spec("controllers.scheduler.__main__") is not None
+
+
+class SchedulerProcess:
+    """`python -m controllers.scheduler` as system:kube-scheduler (no leader election, no serving port)."""
+
+    def __init__(self, cp: ControlPlane) -> None:
+        kc = cp.kubeconfig_for("kube-scheduler", "system:kube-scheduler")
+        self.log_path = os.path.join(cp.tmp, "scheduler.log")
+        with open(self.log_path, "wb") as out:
+            self.proc = register_process(subprocess.Popen(
+                [sys.executable, "-m", "controllers.scheduler", "--kubeconfig", kc, "--leader-elect=false",
+                 "--secure-port=0"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
 
     def stop(self) -> int | None:
         return stop_process(self.proc)

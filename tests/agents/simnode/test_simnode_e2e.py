@@ -1,7 +1,8 @@
 """`python -m agents.simnode` against the real API server (etcd store, Node,RBAC): 20 hollow nodes register and
-are Ready for kubectl, a Deployment's pods (controller manager running, a test binder as scheduler) become
-Running/Ready with addresses from their node, a graceful delete finishes, Job-like and crash-looping pods show
-the kubelet's states, and a stopped node goes NotReady (Unknown) through the node lifecycle controller."""
+are Ready for kubectl, a Deployment's pods (controller manager running; bound by the scheduler, or by a test
+binder where there is none) become Running/Ready with addresses from their node, a graceful delete finishes,
+Job-like and crash-looping pods show the kubelet's states, and a stopped node goes NotReady (Unknown) through
+the node lifecycle controller."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.agents.simnode.harness import Binder, SimNodeProcess
+from tests.agents.simnode.harness import Binder, SchedulerProcess, SimNodeProcess, scheduler_available
 from tests.controllers.cluster import ControllerManager, ControlPlane, control_plane
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +59,15 @@ def manager(cp: ControlPlane, sim: SimNodeProcess) -> Iterator[ControllerManager
 
 
 @pytest.fixture(scope="module")
-def binder(cp: ControlPlane, sim: SimNodeProcess) -> Iterator[Binder]:
+def binder(cp: ControlPlane, sim: SimNodeProcess) -> Iterator[object]:
+    """The real scheduler when it is there (`controllers.scheduler`), else the test binder."""
+    if scheduler_available():
+        s = SchedulerProcess(cp)
+        try:
+            yield s
+        finally:
+            s.stop()
+        return
     with Binder(cp, NS, NODES) as b:
         yield b
 
@@ -103,7 +112,7 @@ def test_nodes_register_ready_with_kubelet_fields_and_leases(cp: ControlPlane, s
 
 
 def test_deployment_pods_run_and_a_graceful_delete_finishes(cp: ControlPlane, sim: SimNodeProcess,
-                                                           manager: ControllerManager, binder: Binder) -> None:
+                                                           manager: ControllerManager, binder: object) -> None:
     cp.api("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"replicas": 6, "selector": {"matchLabels": {"app": "web"}},
@@ -144,7 +153,7 @@ def test_deployment_pods_run_and_a_graceful_delete_finishes(cp: ControlPlane, si
 
 
 def test_job_pods_complete_and_fail_with_their_exit_code(cp: ControlPlane, sim: SimNodeProcess,
-                                                        binder: Binder) -> None:
+                                                        binder: object) -> None:
     def pod(name: str, annotations: dict[str, str]) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "annotations": annotations},
                 "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}
@@ -167,7 +176,7 @@ def test_job_pods_complete_and_fail_with_their_exit_code(cp: ControlPlane, sim: 
 
 
 def test_a_crash_looping_container_restarts_with_back_off(cp: ControlPlane, sim: SimNodeProcess,
-                                                          binder: Binder) -> None:
+                                                          binder: object) -> None:
     cp.api("POST", f"/api/v1/namespaces/{NS}/pods", {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "crashy", "annotations": {"simnode.raftkv.io/crash-loop": "true"}},
