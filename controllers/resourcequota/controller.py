@@ -1,5 +1,5 @@
 """The ResourceQuota controller's thin adapter (kube's resource_quota_controller.go): quotas are synced when added or
-changed, when an object they count is deleted or a pod they count ends (replenishment, so quota of deleted objects is
+their spec.hard changes, when an object they count is deleted or a pod they count ends (replenishment, so quota of deleted objects is
 released), and all of them every `--resource-quota-sync-period` (5 m). The core computes; this reads the caches
 (pods, services, config maps, secrets, PVCs, replication controllers, quotas) and, for other `count/<resource>.<group>`
 names, lists the API (resources found through discovery), then writes `status` through the executor. The usage of a
@@ -41,7 +41,8 @@ class ResourceQuotaController(Controller):
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        self.quotas = self.watch(R.RESOURCEQUOTAS)
+        self.quotas = ctx.informer(R.RESOURCEQUOTAS)
+        self.quotas.add_handlers(on_add=self.enqueue, on_update=self._quota_updated, on_delete=self.enqueue)
         self.period = float(getattr(ctx.options, "resource_quota_sync_period", 300.0))
         self.discovery: dict[tuple[str, str], Resource] = {}
         self.monitors: dict[tuple[str, str], Informer] = {}
@@ -53,6 +54,13 @@ class ResourceQuotaController(Controller):
             inf.add_handlers(on_delete=self._replenisher(r))
         self.cached[("", "pods")].add_handlers(on_update=self._pod_updated)
         self.cached[("", "resourcequotas")] = self.quotas  # a quota on the number of quotas counts from the cache too
+
+    def _quota_updated(self, old: Object, new: Object) -> None:
+        """As kube's: only a change of spec.hard drives a recalculation. Status changes are this controller's own
+        writes or the API server charging a create; recomputing on those from caches that may not show that create
+        yet would give back usage that is taken, and let the next creates exceed the quota."""
+        if (old.get("spec") or {}).get("hard") != (new.get("spec") or {}).get("hard"):
+            self.enqueue(new)
 
     def _replenisher(self, resource: Resource) -> Callable[[Object], None]:
         return lambda obj: self._replenish(resource, obj)
