@@ -26,6 +26,7 @@ class SimNodeProcess:
     def __init__(self, kubeconfig: str, log_path: str, *flags: str) -> None:
         self.control_port = free_port()
         self.log_path = log_path
+        self.flags = list(flags)
         cmd = [sys.executable, "-m", "agents.simnode", "--kubeconfig", kubeconfig,
                "--control-port", str(self.control_port), *flags]
         with open(log_path, "wb") as out:

@@ -213,3 +213,33 @@ def test_a_stopped_node_goes_unknown_and_comes_back(cp: ControlPlane, sim: SimNo
                                                      "Ready")["status"] == "True"
     sim.control("POST", f"/nodes/{name}/start")
     cp.wait(lambda: ready_status() == "True", DEADLINE_S, "the node to be Ready again")
+
+
+def test_a_restarted_simnode_adopts_its_nodes_and_running_pods(cp: ControlPlane, sim: SimNodeProcess,
+                                                                binder: object) -> None:
+    before = {p["metadata"]["name"]: p for p in pods(cp, "app%3Dweb") if p["status"].get("phase") == "Running"}
+    assert before
+    sim.stop()
+    again = SimNodeProcess(cp.admin_kubeconfig, os.path.join(cp.tmp, "simnode-2.log"), *sim.flags)
+    try:
+        again.wait_registered(DEADLINE_S)
+        assert "Unable" not in again.log() and "Traceback" not in again.log()
+        out = cp.kubectl("get", "nodes", "--no-headers").stdout.splitlines()
+        assert sum(1 for line in out if line.startswith(PREFIX) and line.split()[1] == "Ready") == 20, out
+        after = {p["metadata"]["name"]: p for p in pods(cp, "app%3Dweb")}
+        for name, old in before.items():
+            st = after[name]["status"]
+            assert st["phase"] == "Running" and st["podIP"] == old["status"]["podIP"]
+            assert st["containerStatuses"][0]["state"] == old["status"]["containerStatuses"][0]["state"]
+        # a new pod on a node that already runs one gets an address no running pod there holds
+        node = next(iter(before.values()))["spec"]["nodeName"]
+        cp.api("POST", f"/api/v1/namespaces/{NS}/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "late"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]}})
+        late = cp.wait(lambda: (lambda p: p if p["status"].get("podIP") else None)(
+            cp.api("GET", f"/api/v1/namespaces/{NS}/pods/late")), DEADLINE_S, "the late pod's IP")
+        taken = {p["status"].get("podIP") for p in pods(cp) if p["spec"].get("nodeName") == node
+                 and p["metadata"]["name"] != "late" and p["status"].get("phase") == "Running"}
+        assert late["status"]["podIP"] not in taken
+    finally:
+        again.stop()
