@@ -149,8 +149,14 @@ class _Buf:
         self.rules.append(" ".join(args))
 
 
-def compute(ports: Sequence[ServicePort], cfg: Config, stale: Iterable[str] = ()) -> RuleSet:
-    """The full filter+nat restore input for these service ports; `stale` service chains are flushed and deleted."""
+def compute(ports: Sequence[ServicePort], cfg: Config, stale: Iterable[str] = (),
+            unchanged: frozenset[ServicePort] = frozenset()) -> RuleSet:
+    """The filter+nat restore input for these service ports; `stale` service chains are flushed and deleted.
+
+    The per-service chains (SVC/SVL/EXT/SEP) of `unchanged` ports (the same port with the same endpoints as in the
+    last applied set) are left out: `--noflush` keeps chains the input does not name, so a sync rewrites only the
+    services that changed (kube-proxy's partial sync). KUBE-SERVICES, KUBE-NODEPORTS and the filter table are
+    always written whole."""
     f, n = _Buf(), _Buf()
     for c in FILTER_CHAINS:
         f.chain(c)
@@ -169,7 +175,7 @@ def compute(ports: Sequence[ServicePort], cfg: Config, stale: Iterable[str] = ()
     large = sum(len(sp.endpoints) for sp in ports) > LARGE_CLUSTER_ENDPOINTS
     active: set[str] = set()
     for sp in ports:
-        _service(sp, cfg, f, n, active, large)
+        _service(sp, cfg, f, n, n if sp not in unchanged else _Buf(), active, large)
     for chain in sorted(set(stale) - active):
         if chain.startswith(SERVICE_CHAIN_PREFIXES):
             n.chain(chain)
@@ -193,7 +199,8 @@ def compute(ports: Sequence[ServicePort], cfg: Config, stale: Iterable[str] = ()
     return RuleSet(text, frozenset(active), len(f.rules), len(n.rules))
 
 
-def _service(sp: ServicePort, cfg: Config, f: _Buf, n: _Buf, active: set[str], large: bool) -> None:
+def _service(sp: ServicePort, cfg: Config, f: _Buf, n: _Buf, own: _Buf, active: set[str], large: bool) -> None:
+    """One service port's rules: entry rules into f/n, its own chains into `own` (a throwaway when unchanged)."""
     proto = sp.protocol.lower()
     name = sp.name_string
     cluster, local, reachable, has_any = categorize(sp, cfg.node_name)
@@ -245,44 +252,44 @@ def _service(sp: ServicePort, cfg: Config, f: _Buf, n: _Buf, active: set[str], l
     if has_internal:
         head = ("-A", internal_chain, "-m", "comment", "--comment", _q(f"{name} cluster IP"), *cip)
         if cfg.masquerade_all:
-            n.rule(*head, "-j", "KUBE-MARK-MASQ")
+            own.rule(*head, "-j", "KUBE-MARK-MASQ")
         elif cfg.cluster_cidr:
-            n.rule(*head, "!", "-s", cfg.cluster_cidr, "-j", "KUBE-MARK-MASQ")
+            own.rule(*head, "!", "-s", cfg.cluster_cidr, "-j", "KUBE-MARK-MASQ")
     if uses_ext_chain:
-        n.chain(external_chain)
+        own.chain(external_chain)
         active.add(external_chain)
         if not sp.external_policy_local:
-            n.rule("-A", external_chain, "-m", "comment", "--comment",
+            own.rule("-A", external_chain, "-m", "comment", "--comment",
                    _q(f"masquerade traffic for {name} external destinations"), "-j", "KUBE-MARK-MASQ")
         else:
             if cfg.cluster_cidr:
-                n.rule("-A", external_chain, "-m", "comment", "--comment",
+                own.rule("-A", external_chain, "-m", "comment", "--comment",
                        _q(f"pod traffic for {name} external destinations"), "-s", cfg.cluster_cidr, "-j", cluster_chain)
-            n.rule("-A", external_chain, "-m", "comment", "--comment",
+            own.rule("-A", external_chain, "-m", "comment", "--comment",
                    _q(f"masquerade LOCAL traffic for {name} external destinations"),
                    "-m", "addrtype", "--src-type", "LOCAL", "-j", "KUBE-MARK-MASQ")
-            n.rule("-A", external_chain, "-m", "comment", "--comment",
+            own.rule("-A", external_chain, "-m", "comment", "--comment",
                    _q(f"route LOCAL traffic for {name} external destinations"),
                    "-m", "addrtype", "--src-type", "LOCAL", "-j", cluster_chain)
         if has_external:
-            n.rule("-A", external_chain, "-j", external_policy_chain)
+            own.rule("-A", external_chain, "-j", external_policy_chain)
     if uses_cluster_chain:
-        n.chain(cluster_chain)
+        own.chain(cluster_chain)
         active.add(cluster_chain)
-        _to_endpoints(n, sp, cluster_chain, cluster, large)
+        _to_endpoints(own, sp, cluster_chain, cluster, large)
     if uses_local_chain:
-        n.chain(local_chain)
+        own.chain(local_chain)
         active.add(local_chain)
-        _to_endpoints(n, sp, local_chain, local, large)
+        _to_endpoints(own, sp, local_chain, local, large)
     for ep in reachable:
         chain = sep_chain(sp, ep)
-        n.chain(chain)
+        own.chain(chain)
         active.add(chain)
         sep_head: list[str] = ["-A", chain] + ([] if large else ["-m", "comment", "--comment", name])
-        n.rule(*sep_head, "-s", ep.ip, "-j", "KUBE-MARK-MASQ")
+        own.rule(*sep_head, "-s", ep.ip, "-j", "KUBE-MARK-MASQ")
         if sp.affinity_seconds:
             sep_head += ["-m", "recent", "--name", chain, "--set"]
-        n.rule(*sep_head, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", str(ep))
+        own.rule(*sep_head, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", str(ep))
 
 
 def _to_endpoints(n: _Buf, sp: ServicePort, chain: str, eps: list[Endpoint], large: bool) -> None:

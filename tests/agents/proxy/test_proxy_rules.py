@@ -230,3 +230,19 @@ def test_nodeport_addresses_and_large_cluster_mode() -> None:
     many = [ep(f"10.1.{i // 250}.{i % 250 + 1}") for i in range(1001)]
     big = text([svc("svc1", "172.30.0.41", P80)], [eps("svc1", P80, *many)])
     assert not [r for r in nat(big) if r.startswith("-A KUBE-SEP-") and "comment" in r]
+
+
+def test_partial_sync_rewrites_only_changed_services() -> None:
+    services = [svc("svc1", "172.30.0.41", P80), svc("svc2", "172.30.0.42", P80)]
+    before = model.build(services, [eps("svc1", P80, ep("10.180.0.1")), eps("svc2", P80, ep("10.180.0.2"))])
+    after = model.build(services, [eps("svc1", P80, ep("10.180.0.1")), eps("svc2", P80, ep("10.180.0.3"))])
+    full_before = rules.compute(before, CFG)
+    partial = rules.compute(after, CFG, stale=full_before.nat_chains, unchanged=frozenset(before) & frozenset(after))
+    lines = nat(partial.text)
+    svc1 = [sp for sp in after if sp.name == "svc1"][0]
+    assert f":{rules.svc_chain(svc1)} - [0:0]" not in lines          # untouched: kept by --noflush
+    assert any(r.startswith("-A KUBE-SERVICES") and "ns1/svc1:p80 cluster IP" in r for r in lines)
+    assert "--to-destination 10.180.0.3:80" in partial.text
+    old_sep = rules.sep_chain(before[1], before[1].endpoints[0])
+    assert f"-X {old_sep}" in lines                                 # the gone endpoint's chain is deleted
+    assert rules.svc_chain(svc1) in partial.nat_chains and f"-X {rules.svc_chain(svc1)}" not in lines
