@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from agents.kubelet.streaming import StreamingError, StreamingHost, StreamURL
-from agents.streaming import channels, crilog, logstream, portforward, relay, remotecommand
+from agents.streaming import channels, crilog, logstream, portforward, relay, remotecommand, spdyexec
 
 log = logging.getLogger("agents.kubelet.server")
 DEFAULT_PORT = 10250
@@ -213,28 +213,44 @@ class KubeletServer:
         if not (stdin or stdout or stderr):
             raise StreamingError(400, "you must specify at least 1 of stdin, stdout, stderr")
         kw = {"stdin": stdin, "stdout": stdout, "stderr": stderr and not tty, "tty": tty}
-        if command is None:
-            target = await self.host.attach(m["ns"], m["pod"], m.get("uid", ""), m["container"], **kw)
-        else:
-            target = await self.host.exec(m["ns"], m["pod"], m.get("uid", ""), m["container"], command, **kw)
+
+        async def start() -> Any:
+            if command is None:
+                return await self.host.attach(m["ns"], m["pod"], m.get("uid", ""), m["container"], **kw)
+            return await self.host.exec(m["ns"], m["pod"], m.get("uid", ""), m["container"], command, **kw)
+        target = await start()
         if isinstance(target, StreamURL):
-            return await self._relay(request, target.url)
+            return await self._relay(request, target.url, start, kw)
         return await remotecommand.serve(request, target, protocol, command or [], kill_on_close=command is not None)
 
-    async def _relay(self, request: web.Request, url: str) -> web.StreamResponse:
+    async def _relay(self, request: web.Request, url: str, again: Callable[[], Awaitable[Any]],
+                     flags: dict[str, bool]) -> web.StreamResponse:
+        """Relay to a runtime's streaming URL. A runtime whose streaming server predates v5 (containerd 1.6
+        speaks v1-v4 over WebSocket) refuses the v5 handshake before running anything; it is asked for a new
+        URL and spoken to in SPDY, as kube's kubelet does, so that the end of stdin still reaches it."""
         offered = channels.offered_protocols(request.headers.get("Sec-WebSocket-Protocol", ""))
-        # a runtime whose streaming server predates v5 (containerd 1.6 speaks v1-v4) is offered v4 as well;
-        # the client keeps v5, whose framing is v4's plus close signals, which such a runtime cannot take
-        fallback = [channels.V4] if channels.V5 in offered and channels.V4 not in offered else []
         try:
-            upstream = await relay.dial(url, offered + fallback, self.relay_ssl)
+            upstream = await relay.dial(url, offered, self.relay_ssl)
+        except relay.UpstreamRefused as e:
+            if e.status not in (400, 403) or channels.V5 not in offered:
+                return web.Response(status=e.status, body=e.body, content_type=e.content_type.split(";")[0])
+            return await self._spdy(request, again, flags)
+        except OSError as e:
+            raise StreamingError(500, f"error dialing the runtime's streaming server: {e}") from e
+        return await relay.relay(request, upstream)
+
+    async def _spdy(self, request: web.Request, again: Callable[[], Awaitable[Any]],
+                    flags: dict[str, bool]) -> web.StreamResponse:
+        target = await again()
+        if not isinstance(target, StreamURL):
+            raise StreamingError(500, "the runtime answered the second request differently")
+        try:
+            session = await spdyexec.dial(target.url, self.relay_ssl)
         except relay.UpstreamRefused as e:
             return web.Response(status=e.status, body=e.body, content_type=e.content_type.split(";")[0])
         except OSError as e:
             raise StreamingError(500, f"error dialing the runtime's streaming server: {e}") from e
-        if fallback and upstream.protocol == channels.V4:
-            return await relay.relay(request, upstream, client_protocol=channels.V5, drop_close_signals=True)
-        return await relay.relay(request, upstream)
+        return await spdyexec.bridge(request, session, channels.V5, **flags)
 
     # ------------------------------------------------------------------ port-forward
     async def port_forward(self, request: web.Request) -> web.StreamResponse:

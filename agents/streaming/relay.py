@@ -85,11 +85,9 @@ async def dial(url: str, protocols: list[str], ssl_context: ssl.SSLContext | Non
         raise
 
 
-async def relay(request: web.Request, upstream: Upstream, *, client_protocol: str = "",
-                drop_close_signals: bool = False) -> web.WebSocketResponse:
-    """Upgrade the client to the upstream's protocol (or `client_protocol`) and pass messages both ways until
-    one side closes. `drop_close_signals` keeps v5's close messages (channel 255) from a v4 upstream."""
-    protocol = client_protocol or upstream.protocol
+async def relay(request: web.Request, upstream: Upstream) -> web.WebSocketResponse:
+    """Upgrade the client to the upstream's protocol and pass messages both ways until one side closes."""
+    protocol = upstream.protocol
     ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=0, autoping=True)
     await ws.prepare(request)
 
@@ -103,8 +101,6 @@ async def relay(request: web.Request, upstream: Upstream, *, client_protocol: st
     async def _client_to_upstream() -> None:
         async for msg in ws:
             if msg.type == WSMsgType.BINARY:
-                if drop_close_signals and msg.data[:1] == b"\xff":
-                    continue
                 send_up(wsframe.BINARY, msg.data)
             elif msg.type == WSMsgType.TEXT:
                 send_up(wsframe.TEXT, msg.data.encode())

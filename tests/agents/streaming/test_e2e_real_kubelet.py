@@ -163,19 +163,14 @@ def test_exec_exit_codes_and_stdin(env: Env) -> None:
     assert three.returncode == 3, three.stderr
     assert env.kubectl("exec", "-i", "box", "--", "head", "-n", "1", stdin="through stdin\nmore\n").stdout == \
         "through stdin\n"
-    if env.runtime != "containerd":  # containerd 1.6's streaming server speaks v4: the end of stdin cannot reach it
-        assert env.kubectl("exec", "-i", "box", "--", "cat", stdin="to the end\n").stdout == "to the end\n"
+    assert env.kubectl("exec", "-i", "box", "--", "cat", stdin="to the end\n").stdout == "to the end\n"
 
 
 def test_cp_both_ways(env: Env) -> None:
     src = os.path.join(env.tmp, "up.txt")
     with open(src, "w") as f:
         f.write("into the container\n" * 500)
-    if env.runtime == "containerd":
-        # into the container needs the end of stdin (tar reads to EOF), which containerd 1.6's v4 cannot carry
-        env.kubectl("exec", "box", "--", "sh", "-c", "yes 'into the container' | head -n 500 > /tmp/up.txt")
-    else:
-        env.kubectl("cp", src, "box:/tmp/up.txt")
+    env.kubectl("cp", src, "box:/tmp/up.txt")
     assert env.kubectl("exec", "box", "--", "wc", "-l", "/tmp/up.txt").stdout.split()[0] == "500"
     back = os.path.join(env.tmp, "down.txt")
     env.kubectl("cp", "box:/tmp/up.txt", back)
