@@ -104,6 +104,10 @@ def test_nodes_register_ready_with_kubelet_fields_and_leases(cp: ControlPlane, s
     lease = cp.api("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{PREFIX}3")
     assert lease["spec"]["holderIdentity"] == f"{PREFIX}3" and lease["spec"]["leaseDurationSeconds"] == 8
     assert lease["metadata"]["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
+    described = " ".join(cp.kubectl("describe", "node", f"{PREFIX}3").stdout.split())
+    for text in (f"HolderIdentity: {PREFIX}3", "KubeletReady kubelet is posting ready status",
+                 "PodCIDR: 10.244.3.0/24", "Kubelet Version: v1.32.0", "Starting kubelet."):
+        assert text in described, described
     starting = cp.api("GET", f"/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D{PREFIX}3")
     assert {"Starting", "NodeHasSufficientMemory", "NodeReady"} <= {e["reason"] for e in starting["items"]}
     first = lease["spec"]["renewTime"]
