@@ -39,6 +39,7 @@ class KubeletConfig:
     authorization_mode: str = "Webhook"  # KubeletConfiguration's default (the bare flag's is AlwaysAllow)
     anonymous_auth: bool = False
     cgroup_root: str = ""
+    pod_pids_limit: int = -1  # podPidsLimit / --pod-max-pids: pids.max of each pod's cgroup (-1: unlimited)
     capacity_cpu: str = ""
     capacity_memory: str = ""
 
@@ -55,6 +56,7 @@ _FILE_KEYS = {  # KubeletConfiguration field -> our attribute
     "fileCheckFrequency": "file_check_frequency", "podLogsDir": "pod_logs_dir",
     "tlsCertFile": "tls_cert_file", "tlsPrivateKeyFile": "tls_private_key_file",
     "containerRuntimeEndpoint": "container_runtime_endpoint", "cgroupRoot": "cgroup_root",
+    "podPidsLimit": "pod_pids_limit",
 }
 _DURATIONS = {"node_status_update_frequency", "node_status_report_frequency", "sync_frequency",
               "file_check_frequency"}
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-ca-file", default=None)
     p.add_argument("--pod-logs-dir", default=None, help="(KubeletConfiguration podLogsDir)")
     p.add_argument("--cgroup-root", default=None)
+    p.add_argument("--pod-max-pids", type=int, default=None)
     p.add_argument("--authorization-mode", choices=("AlwaysAllow", "Webhook"), default=None)
     p.add_argument("--anonymous-auth", default=None, help="true|false")
     p.add_argument("-v", "--v", type=int, default=0)
@@ -154,7 +157,7 @@ def load(argv: list[str] | None = None) -> tuple[KubeletConfig, argparse.Namespa
               "static_pod_path": ns.pod_manifest_path, "max_pods": ns.max_pods, "port": ns.port,
               "address": ns.address, "tls_cert_file": ns.tls_cert_file,
               "tls_private_key_file": ns.tls_private_key_file, "client_ca_file": ns.client_ca_file,
-              "pod_logs_dir": ns.pod_logs_dir, "cgroup_root": ns.cgroup_root}
+              "pod_logs_dir": ns.pod_logs_dir, "cgroup_root": ns.cgroup_root, "pod_pids_limit": ns.pod_max_pids}
     for attr, value in simple.items():
         if value is not None:
             setattr(cfg, attr, value)

@@ -93,7 +93,8 @@ class Kubelet:
         self.host = APIHost(self.client, self.recorder, self.services, self.cfg.root_dir, node_ip, alloc)
         self.node_ctx = NodeContext(node_ip=node_ip, root_dir=self.cfg.root_dir, log_root=self.cfg.pod_logs_dir,
                                     memory_capacity=machine.memory_bytes(),
-                                    runtime_prefix=f"{version.runtime_name}://", cgroup_root=self.cfg.cgroup_root)
+                                    runtime_prefix=f"{version.runtime_name}://", cgroup_root=self.cfg.cgroup_root,
+                                    pod_pids_limit=self.cfg.pod_pids_limit)
         self.pods_informer.add_handlers(on_add=self._on_pod, on_update=lambda old, new: self._on_pod(new),
                                         on_delete=self._on_pod_deleted)
         self.services.start()

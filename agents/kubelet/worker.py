@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agents.cri.client import CRIError
-from agents.kubelet import pullsecrets, volume_io
+from agents.kubelet import cgroups, pullsecrets, volume_io
 from agents.kubelet.backoff import Backoff, check_restart, container_key
 from agents.kubelet.crimap import Runtime, container_config, inspect, sandbox_config
 from agents.kubelet.durations import go_ms
@@ -50,6 +50,7 @@ class NodeContext:
     memory_capacity: int
     runtime_prefix: str = "containerd://"
     cgroup_root: str = ""  # --cgroup-root: pods go under <root>/kubepods
+    pod_pids_limit: int = -1
 
 
 def pod_full_name(pod: Obj) -> str:
@@ -158,6 +159,11 @@ class PodWorker:
         if attempt > 0:
             self.host.event(pod, "", "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and "
                             "re-created.")
+        if self.node.pod_pids_limit > 0 and cfg.linux.cgroup_parent:
+            try:
+                cgroups.set_pids_max(cfg.linux.cgroup_parent, self.node.pod_pids_limit)
+            except OSError as e:
+                log.warning("pids.max for %s: %s", cfg.linux.cgroup_parent, e)
         self.rt = await inspect(self.runtime, self.uid)
         return resp.pod_sandbox_id
 

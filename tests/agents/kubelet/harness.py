@@ -22,6 +22,7 @@ from tests.cri.conftest import CRI, free_subnet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 Obj = dict[str, Any]
+PIDS_LIMIT = 24  # podPidsLimit of the e2e kubelets: room for any test pod, too little for a fork loop
 
 
 def start_cri(root: str) -> CRI:
@@ -65,7 +66,7 @@ class KubeletProcess:
         with open(self.config, "w") as f:
             f.write("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
                     "nodeLeaseDurationSeconds: 8\nfileCheckFrequency: 1s\nnodeStatusUpdateFrequency: 2s\n"
-                    f"podLogsDir: {tmp}/pod-logs\n")
+                    f"podLogsDir: {tmp}/pod-logs\npodPidsLimit: {PIDS_LIMIT}\n")
         self.port = free_port()
         self.log_path = os.path.join(tmp, "kubelet.log")
         self.proc: subprocess.Popen[bytes] | None = None

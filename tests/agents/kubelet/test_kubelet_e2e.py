@@ -25,6 +25,7 @@ import pytest
 from agents.cri import api
 from raftkv import pki
 from tests.agents.kubelet.harness import (
+    PIDS_LIMIT,
     KubeletProcess,
     Pods,
     container,
@@ -357,3 +358,13 @@ def test_a_runtime_crash_makes_the_node_not_ready_and_running_pods_survive_it(en
     env.cp.wait(lambda: node_ready()["status"] == "True", 20, "the node to be Ready again")
     after = env.pods.wait("survivor", ready, "still ready", 30)
     assert cstatus(after)["containerID"] == cstatus(before)["containerID"] and cstatus(after)["restartCount"] == 0
+
+
+def test_pod_pids_limit_caps_forks(env: Env) -> None:
+    env.pod("forky", env.c("c", "sh", "-c", "for i in $(seq 60); do sleep 600 & done; echo done; exec sleep 3600"))
+    pod = env.pods.wait("forky", lambda p: cstatus(p).get("containerID"), "a container", 30)
+    cgroup = f"/sys/fs/cgroup/pids/{env.cri.prefix}/kubepods/besteffort/pod{pod['metadata']['uid']}"
+    assert open(f"{cgroup}/pids.max").read().strip() == str(PIDS_LIMIT)
+    cid = cstatus(pod)["containerID"].split("://", 1)[1]
+    log_path = env.cri.runtime.ContainerStatus(api.ContainerStatusRequest(container_id=cid), timeout=5).status.log_path
+    wait_for(lambda: "can't fork" in open(log_path).read(), 20, "the shell to be refused a fork")
