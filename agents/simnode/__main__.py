@@ -84,8 +84,12 @@ def parser() -> argparse.ArgumentParser:
     a("--node-name-prefix", default="simnode-", help="node i is named <prefix><i>")
     a("--node-index-offset", type=int, default=0,
       help="the first node's index (names, pod CIDRs, IPs): several processes share one cluster")
-    a("--node-identity", choices=("impersonate", "direct"), default="impersonate",
-      help="impersonate system:node:<name> per node (default), or write as the kubeconfig's user (shortcut)")
+    a("--node-identity", choices=("impersonate", "certs", "direct"), default="impersonate",
+      help="impersonate system:node:<name> per node (default); certs: a client certificate per node from "
+           "--node-certs-dir; direct: write as the kubeconfig's user (a scale-test shortcut)")
+    a("--node-certs-dir", default="",
+      help="with --node-identity certs: a raftkv pki directory holding the client CA (ca.crt, ca.key); node "
+           "certificates are issued into it (or reused)")
     a("--cpu", default="4")
     a("--memory", default="16Gi")
     a("--pods", type=int, default=110, help="capacity.pods (kubelet --max-pods)")
@@ -165,6 +169,11 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     client = NodeClient(cfg, qps=args.kube_api_qps, burst=args.kube_api_burst, user_agent=USER_AGENT)
     client.impersonate = args.node_identity == "impersonate"
+    if args.node_identity == "certs":
+        if not args.node_certs_dir:
+            print("raftkv-simnode: --node-identity certs needs --node-certs-dir", file=sys.stderr)
+            return 2
+        client.node_certs_dir = args.node_certs_dir
     agent = Agent(client, config_from(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -247,3 +247,24 @@ def test_a_restarted_simnode_adopts_its_nodes_and_running_pods(cp: ControlPlane,
         assert late["status"]["podIP"] not in taken
     finally:
         again.stop()
+
+
+def test_nodes_with_their_own_client_certificates(cp: ControlPlane) -> None:
+    """--node-identity certs: each node authenticates as system:node:<name> with its own certificate. The process
+    reads as e2e-cert-40 (which may neither impersonate nor modify another node), so e2e-cert-41's registration,
+    Lease and status can only have come through its own certificate."""
+    reader = cp.kubeconfig_for("cert-reader", "system:node:e2e-cert-40", ["system:nodes"])
+    p = SimNodeProcess(reader, os.path.join(cp.tmp, "simnode-certs.log"), "--nodes", "2", "--node-name-prefix",
+                       "e2e-cert-", "--node-index-offset", "40", "--node-identity", "certs", "--node-certs-dir",
+                       cp.server.pki_dir, "--node-lease-duration-seconds", "8")
+    try:
+        p.wait_registered(DEADLINE_S)
+        for name in ("e2e-cert-40", "e2e-cert-41"):
+            node = cp.api("GET", f"/api/v1/nodes/{name}")
+            assert condition(node, "Ready")["reason"] == "KubeletReady"
+            lease = cp.api("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}")
+            assert lease["spec"]["holderIdentity"] == name
+            assert os.path.exists(os.path.join(cp.server.pki_dir, f"kubelet-{name}.crt"))
+        assert "Traceback" not in p.log() and "WARNING" not in p.log(), p.log()
+    finally:
+        p.stop()
