@@ -51,6 +51,8 @@ class APIError(Exception):
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": self.message, "reason": self.reason, "code": self.code,
         }
+        if not self.reason:
+            del status["reason"]  # a bare Status a handler returns (metav1.Status with only a code and message)
         if details:
             status["details"] = details
         return status

@@ -50,6 +50,7 @@ SERVICE_ACCOUNTS: dict[str, str] = {
     "nodelifecycle": "node-controller",
     "resourcequota": "resourcequota-controller",
     "ttl-after-finished": "ttl-after-finished-controller",
+    "disruption": "disruption-controller",
 }
 
 

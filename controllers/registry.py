@@ -25,4 +25,5 @@ CONTROLLERS: dict[str, str] = {
     "nodelifecycle": "controllers.nodelifecycle.controller:new_controller",
     "resourcequota": "controllers.resourcequota.controller:new_controller",
     "ttl-after-finished": "controllers.job.ttl:new_controller",
+    "disruption": "controllers.disruption.controller:new_controller",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import re
 import time
@@ -25,7 +26,7 @@ from apiserver.http.kubelet_proxy import KubeletClientOptions, KubeletProxy
 from apiserver.http.negotiation import discovery_version, object_format
 from apiserver.http.openapi_v2 import OpenAPIV2
 from apiserver.http.security import RequestAdmission, Security
-from apiserver.registry import meta
+from apiserver.registry import eviction, meta
 from apiserver.registry.store import DeleteOptions, GenericStore, ListOptions, Registry, validate_list_options
 from apiserver.request_info import RequestInfo
 from apiserver.selectors import (
@@ -38,6 +39,7 @@ from apiserver.selectors import (
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
 MAX_WATCH_TIMEOUT_S = 3600
 LINE_CACHE_SIZE = 512
+EVICTION_RETRIES = 20  # EvictionsRetry's steps: a terminating or pending pod deleted guarded on what was read
 WATCH_WRITE_BYTES = 256 * 1024  # a batch of watch events larger than this goes out in several writes
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -301,8 +303,8 @@ class APIHandler:
 
     async def pod_subresource(self, request: web.Request, info: RequestInfo, store: GenericStore, ns: str,
                               dry_run: bool, admission: RequestAdmission) -> web.StreamResponse:
-        """pods/binding (the scheduler's write), pods/eviction (a delete; no PodDisruptionBudgets are served, so
-        nothing refuses it); pods/log, exec, attach and portforward are proxied to the pod's kubelet
+        """pods/binding (the scheduler's write), pods/eviction (a delete that honours PodDisruptionBudgets, see
+        `evict`); pods/log, exec, attach and portforward are proxied to the pod's kubelet
         (http/kubelet_proxy.py)."""
         sub = info.subresource
         if sub in ("log", "exec", "attach", "portforward"):
@@ -320,7 +322,10 @@ class APIHandler:
             opts = DeleteOptions(raw.get("propagationPolicy") or "", raw.get("gracePeriodSeconds"),
                                  (raw.get("preconditions") or {}).get("uid") or "",
                                  (raw.get("preconditions") or {}).get("resourceVersion") or "", dry_run)
-            await store.delete(ns, info.name, opts, admission=admission)
+            named = (body.get("metadata") or {}).get("name") if isinstance(body.get("metadata"), dict) else None
+            if named and named != info.name:
+                raise errors.bad_request("name in URL does not match name in Eviction object")
+            await self.evict(store, ns, info.name, opts, admission)
             return _json(success, 201)
         target = body.get("target") or {}
         node = target.get("name") if isinstance(target, dict) else None
@@ -345,6 +350,52 @@ class APIHandler:
         await store.guaranteed_update(ns, info.name, bind, dry_run=dry_run, admission=admission,
                                       subresource="binding")
         return _json(success, 201)
+
+    async def evict(self, store: GenericStore, ns: str, name: str, opts: DeleteOptions,
+                    admission: RequestAdmission) -> None:
+        """1.32's EvictionREST.Create: the decisions are registry/eviction.py's; here the reads, the budget's guarded
+        status write (re-checked on the latest budget when another eviction won the race) and the delete."""
+        user_rv = bool(opts.precondition_rv)
+        pod: dict[str, Any] = {}
+        for _ in range(EVICTION_RETRIES):
+            pod = await store.get(ns, name)
+            if not eviction.can_ignore_pdb(pod):
+                break
+            delete_opts = opts
+            if eviction.should_enforce_resource_version(pod) and not user_rv:
+                delete_opts = dataclasses.replace(opts, precondition_rv=pod["metadata"]["resourceVersion"])
+            try:
+                await store.delete(ns, name, delete_opts, admission=admission)
+                return
+            except errors.APIError as e:
+                if e.code != 409 or user_rv:
+                    raise
+        else:
+            raise errors.conflict("pods", "", name)
+        pdb_store = self.registry.store("policy", "poddisruptionbudgets")
+        assert pdb_store is not None
+        pdbs = eviction.matching_pdbs(pod, (await pdb_store.list(ns, ListOptions()))["items"])
+        if len(pdbs) > 1:
+            raise errors.APIError(eviction.MORE_THAN_ONE, "", 500)
+        skip_budget = bool(pdbs) and eviction.unready_pod_skips_budget(pod, pdbs[0])
+        if pdbs and not skip_budget:
+            pdb = pdbs[0]
+            if opts.dry_run:
+                eviction.check_and_decrement(pdb, name, self.clock(), True)
+            else:
+                await pdb_store.guaranteed_update(
+                    ns, pdb["metadata"]["name"], lambda live: eviction.check_and_decrement(live, name, self.clock(),
+                                                                                         False),
+                    subresource="status")
+        delete_opts = opts
+        if skip_budget:
+            delete_opts = dataclasses.replace(opts, precondition_rv=pod["metadata"]["resourceVersion"])
+        try:
+            await store.delete(ns, name, delete_opts, admission=admission)
+        except errors.APIError as e:
+            if e.code == 409 and skip_budget and not user_rv:
+                raise eviction.still_processing(pdbs[0]["metadata"]["name"]) from e
+            raise
 
     async def delete_options(self, request: web.Request) -> DeleteOptions:
         q = dict(request.query)

@@ -100,3 +100,78 @@ def test_pdb_status_starts_empty_and_is_checked():
     assert s.tracks_generation and s.has_status
     [cause] = s.validate_status_update({**obj, "status": {"disruptionsAllowed": -1}}, obj)
     assert cause.field == "status.disruptionsAllowed"
+
+
+# --- pods/eviction against budgets (registry/eviction.py) ---------------------------------------------------------
+
+def _pod(phase: str = "Running", ready: bool = True, labels: dict | None = None, deleting: bool = False) -> dict:
+    md: dict = {"name": "web-0", "namespace": "ns", "labels": labels if labels is not None else {"app": "web"}}
+    if deleting:
+        md["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": md, "status": {"phase": phase,
+                                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def _pdb(name: str = "web", selector: dict | None = None, **status: object) -> dict:
+    return {"metadata": {"name": name, "namespace": "ns", "generation": 1},
+            "spec": {"selector": {"matchLabels": {"app": "web"}} if selector is None else selector},
+            "status": {"observedGeneration": 1, **status}}
+
+
+def test_eviction_ignores_budgets_for_pending_terminal_and_terminating_pods():
+    from apiserver.registry import eviction
+    assert all(eviction.can_ignore_pdb(p) for p in (_pod("Pending"), _pod("Succeeded"), _pod("Failed"),
+                                                    _pod(deleting=True)))
+    assert not eviction.can_ignore_pdb(_pod())
+    assert eviction.should_enforce_resource_version(_pod("Pending"))
+    assert not eviction.should_enforce_resource_version(_pod("Failed"))
+
+
+def test_eviction_matches_budgets_by_non_empty_selector():
+    from apiserver.registry import eviction
+    budgets = [_pdb("a"), _pdb("empty", selector={}), _pdb("other", selector={"matchLabels": {"app": "x"}}),
+               {**_pdb("elsewhere"), "metadata": {"name": "elsewhere", "namespace": "other"}}]
+    assert [b["metadata"]["name"] for b in eviction.matching_pdbs(_pod(), budgets)] == ["a"]
+
+
+def test_eviction_spends_one_disruption_or_refuses_with_kubes_status():
+    from apiserver.registry import eviction
+    spent = eviction.check_and_decrement(_pdb(disruptionsAllowed=1, currentHealthy=3, desiredHealthy=2,
+                                              conditions=[{"type": "DisruptionAllowed", "status": "True",
+                                                           "reason": "SufficientPods", "message": "",
+                                                           "observedGeneration": 1,
+                                                           "lastTransitionTime": "2026-01-01T00:00:00Z"}]),
+                                         "web-0", 1767225600.0 + 60, False)
+    assert spent["status"]["disruptionsAllowed"] == 0
+    assert spent["status"]["disruptedPods"] == {"web-0": "2026-01-01T00:01:00Z"}
+    [cond] = spent["status"]["conditions"]
+    assert (cond["status"], cond["reason"], cond["lastTransitionTime"]) == ("False", "InsufficientPods",
+                                                                            "2026-01-01T00:01:00Z")
+    dry = eviction.check_and_decrement(_pdb(disruptionsAllowed=2), "web-0", 0.0, True)
+    assert "disruptedPods" not in dry["status"]
+    with pytest.raises(Exception) as exc:
+        eviction.check_and_decrement(_pdb(disruptionsAllowed=0, currentHealthy=2, desiredHealthy=2), "web-0", 0.0,
+                                     False)
+    assert exc.value.to_status() == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "Cannot evict pod as it would violate the pod's disruption budget.", "reason": "TooManyRequests",
+        "code": 429, "details": {"causes": [{"reason": "DisruptionBudget",
+                                             "message": "The disruption budget web needs 2 healthy pods and has 2 "
+                                                        "currently"}]}}
+    stale = _pdb(disruptionsAllowed=1)
+    stale["metadata"]["generation"] = 2
+    with pytest.raises(Exception) as exc:
+        eviction.check_and_decrement(stale, "web-0", 0.0, False)
+    assert exc.value.to_status()["details"] == {"causes": [{"reason": "DisruptionBudget", "message": "The disruption "
+                                                            "budget web is still being processed by the server."}],
+                                                "retryAfterSeconds": 10}
+
+
+def test_unready_pods_skip_a_healthy_budget_or_an_always_allow_one():
+    from apiserver.registry import eviction
+    assert eviction.unready_pod_skips_budget(_pod(ready=False), _pdb(currentHealthy=2, desiredHealthy=2))
+    assert not eviction.unready_pod_skips_budget(_pod(ready=False), _pdb(currentHealthy=1, desiredHealthy=2))
+    always = _pdb(currentHealthy=1, desiredHealthy=2)
+    always["spec"]["unhealthyPodEvictionPolicy"] = "AlwaysAllow"
+    assert eviction.unready_pod_skips_budget(_pod(ready=False), always)
+    assert not eviction.unready_pod_skips_budget(_pod(), always)
