@@ -33,11 +33,12 @@ class HostProcess:
     """stdout/stderr are StreamReaders (None when not asked for); with a tty, stderr is merged into stdout."""
 
     def __init__(self, proc: asyncio.subprocess.Process, stdout: asyncio.StreamReader | None,
-                 stderr: asyncio.StreamReader | None, master_fd: int | None) -> None:
+                 stderr: asyncio.StreamReader | None, master_fd: int | None, gate: int | None = None) -> None:
         self.proc = proc
         self.stdout = stdout
         self.stderr = stderr
         self._master = master_fd
+        self._gate = gate
 
     @classmethod
     async def start(cls, argv: list[str], *, stdin: bool, stdout: bool, stderr: bool, tty: bool,
@@ -54,22 +55,36 @@ class HostProcess:
 
     @classmethod
     async def _start_tty(cls, argv: list[str], *, cwd: str | None, env: Mapping[str, str] | None) -> HostProcess:
+        """With a terminal the command waits (in a host shell, before exec) until `release`: the client's first
+        resize comes just after the upgrade, and a program reading its size at once must not see 0x0."""
         master, slave = os.openpty()
+        gate_r, gate_w = os.pipe()
+        wrapped = ["/bin/sh", "-c", f'read -r _ < /proc/self/fd/{gate_r}; exec "$@"', "sh", *argv]
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                *wrapped, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, pass_fds=(gate_r,),
                 env=dict(env) if env is not None else None, start_new_session=True,
                 preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
         except BaseException:
             os.close(master)
+            os.close(gate_w)
             raise
         finally:
             os.close(slave)
+            os.close(gate_r)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         reader_fd = os.dup(master)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(reader_fd, "rb", 0))
-        return cls(proc, reader, None, master)
+        return cls(proc, reader, None, master, gate_w)
+
+    def release(self) -> None:
+        """Let a terminal session's command start (once its size is set); a no-op otherwise or again."""
+        if self._gate is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._gate, b"\n")
+            os.close(self._gate)
+            self._gate = None
 
     async def write_stdin(self, data: bytes) -> None:
         if self._master is not None:
@@ -104,6 +119,7 @@ class HostProcess:
         return 128 - code if code < 0 else code
 
     def kill(self) -> None:
+        self.release()
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)

@@ -19,6 +19,7 @@ from agents.streaming.channels import V4, V5
 from agents.streaming.process import Process
 
 log = logging.getLogger("agents.streaming")
+RELEASE_AFTER_S = 1.0  # a terminal session whose client sends nothing starts anyway after this
 
 
 def choose_protocol(request: web.Request, supported: tuple[str, ...]) -> str | None:
@@ -48,6 +49,7 @@ async def _pump(reader: asyncio.StreamReader, ws: web.WebSocketResponse, channel
 
 async def _read_client(ws: web.WebSocketResponse, proc: Process, protocol: str) -> None:
     """Client -> process until the client goes; returns when the WebSocket closed."""
+    release = getattr(proc, "release", None)
     async for msg in ws:
         if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
             continue
@@ -63,6 +65,8 @@ async def _read_client(ws: web.WebSocketResponse, proc: Process, protocol: str) 
                 proc.resize(*size)
         elif m.channel == channels.CLOSE and protocol == V5 and m.data[:1] == bytes([channels.STDIN]):
             await proc.close_stdin()
+        if release is not None:  # a terminal's command starts once the client's first message (its size) is in
+            release()
 
 
 async def serve(request: web.Request, proc: Process, protocol: str, command: list[str], *,
@@ -74,6 +78,8 @@ async def serve(request: web.Request, proc: Process, protocol: str, command: lis
     outputs = ((proc.stdout, channels.STDOUT), (proc.stderr, channels.STDERR))
     pumps = [asyncio.ensure_future(_pump(r, ws, ch)) for r, ch in outputs if r is not None]
     reader = asyncio.ensure_future(_read_client(ws, proc, protocol))
+    release = getattr(proc, "release", None)
+    timer = asyncio.get_running_loop().call_later(RELEASE_AFTER_S, release) if release is not None else None
     waiter = asyncio.ensure_future(proc.wait())
     try:
         done, _ = await asyncio.wait([reader, waiter], return_when=asyncio.FIRST_COMPLETED)
@@ -92,6 +98,8 @@ async def serve(request: web.Request, proc: Process, protocol: str, command: lis
     except ConnectionError as e:
         log.debug("exec stream ended: %s", e)
     finally:
+        if timer is not None:
+            timer.cancel()
         for t in (*pumps, reader, waiter):
             t.cancel()
         if kill_on_close:

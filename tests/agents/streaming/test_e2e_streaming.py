@@ -220,13 +220,32 @@ def test_exec_output_exit_codes_and_stdin(world: World) -> None:
 @pytest.mark.skipif(shutil.which("script") is None, reason="util-linux script(1) gives kubectl a terminal")
 def test_exec_with_a_terminal(world: World) -> None:
     world.pod("terminal", ["c"])
-    cmd = (f"kubectl --kubeconfig {world.cp.admin_kubeconfig} -n {NS} exec -it terminal -- "
-           "sh -c 'tty; exit 4'")
-    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, HOME=world.cp.tmp), stdin=subprocess.DEVNULL)
-    assert p.returncode == 4, (p.stdout, p.stderr)
-    assert p.stdout.startswith("/dev/pts/"), p.stdout
-    assert "command terminated with exit code 4" in p.stdout
+    out = exec_in_terminal(world.cp, NS, "terminal", "tty; stty size; exit 4")
+    assert out.returncode == 4, (out.stdout, out.stderr)
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("/dev/pts/"), out.stdout
+    assert lines[1] == "33 91", "the command starts once kubectl's terminal size is set"
+    assert "command terminated with exit code 4" in out.stdout
+
+
+def exec_in_terminal(cp: ControlPlane, ns: str, pod: str, script: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl exec -it` inside script(1), whose terminal is 91x33."""
+    cmd = (f"stty cols 91 rows 33; kubectl --kubeconfig {cp.admin_kubeconfig} -n {ns} exec -it {pod} -- "
+           f"sh -c '{script}'")
+    # script's own stdin stays open and silent: at its end script would type into kubectl's terminal
+    proc = subprocess.Popen(["script", "-qec", cmd, "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, HOME=cp.tmp))
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait(60)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_exec_is_authorized_as_kube_apiserver_1_32_does(world: World) -> None:
