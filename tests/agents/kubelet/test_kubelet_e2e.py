@@ -242,8 +242,11 @@ def test_delete_waits_for_the_grace_period_unless_sigterm_is_handled(env: Env) -
     env.pod("stubborn", env.c("c", "sleep", "3600"), terminationGracePeriodSeconds=3)
     env.pod("polite", env.c("c", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"),
             terminationGracePeriodSeconds=20)
+    uids = {}
     for name in ("stubborn", "polite"):
-        env.pods.wait(name, lambda p: "running" in cstatus(p).get("state", {}), "running", 30)
+        running_pod = env.pods.wait(name, lambda p: "running" in cstatus(p).get("state", {}), "running", 30)
+        uids[name] = running_pod["metadata"]["uid"]
+        assert os.path.isdir(f"/sys/fs/cgroup/memory/{env.cri.prefix}/kubepods/besteffort/pod{uids[name]}")
     took = {}
     for name in ("stubborn", "polite"):
         start = env.pods.delete(name)
@@ -253,6 +256,12 @@ def test_delete_waits_for_the_grace_period_unless_sigterm_is_handled(env: Env) -
     assert took["polite"] < 3, took
     kills = [e["message"] for e in env.pods.events("stubborn") if e["reason"] == "Killing"]
     assert kills == ["Stopping container c"]
+    # nothing of the pods is left on the node: no sandbox in the runtime, no pod cgroup
+    def left_on_node(uid: str) -> bool:
+        flt = api.PodSandboxFilter(label_selector={"io.kubernetes.pod.uid": uid})
+        return bool(env.cri.runtime.ListPodSandbox(api.ListPodSandboxRequest(filter=flt), timeout=5).items) or \
+            os.path.exists(f"/sys/fs/cgroup/memory/{env.cri.prefix}/kubepods/besteffort/pod{uid}")
+    wait_for(lambda: not any(left_on_node(u) for u in uids.values()), 20, "the sandboxes and pod cgroups to go")
 
 
 def test_a_restarted_kubelet_adopts_running_containers(env: Env) -> None:
