@@ -86,16 +86,18 @@ def env(request: pytest.FixtureRequest) -> Iterator[Env]:
     if reason:
         pytest.skip(reason)
     tmp = tempfile.mkdtemp(prefix="streaming-kubelet-")
-    with control_plane("etcd", background=("serviceaccount", "root-ca-cert-publisher")) as cp:
-        # the API server's kubelet client identity, signed by the CA the kubelet trusts (--client-ca-file)
-        client = pki.issue(cp.server.pki_dir, "client", "apiserver-kubelet-client",
-                           cn="kube-apiserver-kubelet-client", orgs=["system:masters"])
-        assert cp.apiserver_process is not None
-        cp.apiserver_process.cmd += ["--kubelet-client-certificate", client.cert, "--kubelet-client-key", client.key]
-        cp.restart_apiserver()
-        with runtime(request.param, tmp) as (endpoint, image):
-            yield from _env(cp, endpoint, image, tmp, request.param)
-    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with control_plane("etcd", background=("serviceaccount", "root-ca-cert-publisher")) as cp:
+            # the API server's kubelet client identity, signed by the CA the kubelet trusts (--client-ca-file)
+            client = pki.issue(cp.server.pki_dir, "client", "apiserver-kubelet-client",
+                               cn="kube-apiserver-kubelet-client", orgs=["system:masters"])
+            assert cp.apiserver_process is not None
+            cp.apiserver_process.cmd += ["--kubelet-client-certificate", client.cert, "--kubelet-client-key", client.key]
+            cp.restart_apiserver()
+            with runtime(request.param, tmp) as (endpoint, image):
+                yield from _env(cp, endpoint, image, tmp, request.param)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _env(cp: ControlPlane, endpoint: Any, image: str, tmp: str, kind: str) -> Iterator[Env]:

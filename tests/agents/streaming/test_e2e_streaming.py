@@ -72,27 +72,29 @@ def world() -> Iterator[World]:
     ca = os.path.join(certs, "ca.crt")
     port = free_port()
     node = f"n-{uuid.uuid4().hex[:6]}"
-    with control_plane("etcd", extra_apiserver_args=(
-            "--kubelet-client-certificate", client.cert, "--kubelet-client-key", client.key,
-            "--kubelet-certificate-authority", ca)) as cp:
-        cp.create_namespace(NS)
-        cp.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-        cp.api("PATCH", f"/api/v1/nodes/{node}/status", {"status": {
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}, "application/merge-patch+json")
-        host = FakeHost(os.path.join(tmp, "pods"))
-        rest = RESTClient(load_kubeconfig(cp.kubeconfig_for("kubelet", f"system:node:{node}", ["system:nodes"])))
+    try:
+        with control_plane("etcd", extra_apiserver_args=(
+                "--kubelet-client-certificate", client.cert, "--kubelet-client-key", client.key,
+                "--kubelet-certificate-authority", ca)) as cp:
+            cp.create_namespace(NS)
+            cp.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+            cp.api("PATCH", f"/api/v1/nodes/{node}/status", {"status": {
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}, "application/merge-patch+json")
+            host = FakeHost(os.path.join(tmp, "pods"))
+            rest = RESTClient(load_kubeconfig(cp.kubeconfig_for("kubelet", f"system:node:{node}", ["system:nodes"])))
 
-        async def review(body: dict[str, Any]) -> dict[str, Any]:
-            answer: dict[str, Any] = await rest.request(
-                "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=body)
-            return answer
-        with kubelet(host, node, port, serving.cert, serving.key, ca, WebhookAuthorizer(review)) as loop:
-            try:
-                yield World(cp, host, loop, node, tmp, port, certs)
-            finally:
-                loop.run(rest.close())
-    shutil.rmtree(tmp, ignore_errors=True)
+            async def review(body: dict[str, Any]) -> dict[str, Any]:
+                answer: dict[str, Any] = await rest.request(
+                    "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=body)
+                return answer
+            with kubelet(host, node, port, serving.cert, serving.key, ca, WebhookAuthorizer(review)) as loop:
+                try:
+                    yield World(cp, host, loop, node, tmp, port, certs)
+                finally:
+                    loop.run(rest.close())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_logs_whole_tail_timestamps_limit_and_since(world: World) -> None:
