@@ -20,10 +20,10 @@ from typing import Any
 
 from controllers.machinery.actions import Action, Event, Update
 from controllers.machinery.labels import SelectorError, from_label_selector
-from controllers.machinery.resources import Resource
+from controllers.machinery.resources import PODDISRUPTIONBUDGETS
 
 Object = dict[str, Any]
-PDBS = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
+PDBS = PODDISRUPTIONBUDGETS
 DELETION_TIMEOUT_S = 120.0  # DeletionTimeout: an evicted pod not deleted by then counts again
 # kind, namespace, name -> the object from the informer caches (or None)
 Lookup = Callable[[str, str, str], Object | None]

@@ -17,7 +17,13 @@ from typing import Any
 from controllers.machinery.client import APIError, RESTClient
 from controllers.machinery.events import EventRecorder, rfc3339
 from controllers.machinery.informer import SharedInformerFactory
-from controllers.machinery.resources import NAMESPACES, NODES, PERSISTENTVOLUMECLAIMS, PODS
+from controllers.machinery.resources import (
+    NAMESPACES,
+    NODES,
+    PERSISTENTVOLUMECLAIMS,
+    PODDISRUPTIONBUDGETS,
+    PODS,
+)
 from controllers.scheduler import queue as q
 from controllers.scheduler.cache import Cache, CacheError
 from controllers.scheduler.config import SchedulerConfig
@@ -87,6 +93,8 @@ class Scheduler:
         self.nodes.add_handlers(self._node_added, self._node_updated, self._node_deleted)
         self.pvc_informer.add_handlers(self._pvc_changed, lambda old, new: self._pvc_changed(new),
                                        self._pvc_deleted)
+        # PodDisruptionBudgets only inform preemption's choice of victims (read from the cache when preempting)
+        self.pdbs = informers.informer(PODDISRUPTIONBUDGETS)
         self.namespaces = informers.informer(NAMESPACES)
         self.namespaces.add_handlers(self._namespace_changed, lambda old, new: self._namespace_changed(new),
                                      self._namespace_deleted)
@@ -259,7 +267,7 @@ class Scheduler:
         except FitError as fe:
             nominate: str | None = None  # None: keep any nomination; "": clear it; else: nominate that node
             if self.preemption.get(profile.scheduler_name, True):
-                pr = preempt(profile, info, snap, fe.diagnosis)
+                pr = preempt(profile, info, snap, fe.diagnosis, self.pdbs.store.list())
                 if pr.candidate is not None:
                     nominate = pr.candidate.node
                     self._spawn(self._preempt(info, pr.candidate, profile.scheduler_name))

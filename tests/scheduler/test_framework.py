@@ -16,7 +16,7 @@ from controllers.scheduler.framework import (
     schedule_pod,
 )
 from controllers.scheduler.nodeinfo import NodeInfo
-from controllers.scheduler.preemption import pick_one, preempt
+from controllers.scheduler.preemption import filter_pods_with_pdb_violation, pick_one, preempt
 from tests.scheduler.builders import info, node, node_info, pod, snapshot
 
 pytestmark = pytest.mark.unit
@@ -124,6 +124,48 @@ def test_preemption_reprieves_victims_that_need_not_go() -> None:
                        pod("big", cpu="2", priority=2, node_name="a"))]
     result = _preempt(nodes, pod("p", cpu="2", priority=10))
     assert [v.name for v in result.candidate.victims] == ["big"]
+
+
+def _pdb(selector: dict[str, str], allowed: int, disrupted: tuple[str, ...] = (), ns: str = "default") -> dict:
+    return {"metadata": {"name": "b", "namespace": ns}, "spec": {"selector": {"matchLabels": selector}},
+            "status": {"disruptionsAllowed": allowed, "disruptedPods": {n: "2026-01-01T00:00:00Z" for n in disrupted}}}
+
+
+def test_pdb_violations_count_down_the_budget_and_skip_disrupted_pods() -> None:
+    pods = [info(pod(n, labels={"app": "web"})) for n in ("w1", "w2", "w3")] + [info(pod("other"))]
+    violating, fine = filter_pods_with_pdb_violation(pods, [_pdb({"app": "web"}, 1, ("w1",))])
+    assert ([p.name for p in violating], [p.name for p in fine]) == (["w3"], ["w1", "w2", "other"])
+    # an empty selector, another namespace: nothing is violated
+    violating, _ = filter_pods_with_pdb_violation(pods, [{"metadata": {"namespace": "default"}, "spec": {"selector": {}},
+                                                          "status": {"disruptionsAllowed": 0}},
+                                                         _pdb({"app": "web"}, 0, ns="elsewhere")])
+    assert violating == []
+
+
+def test_preemption_prefers_the_node_whose_victims_no_budget_protects() -> None:
+    nodes = [node_info(node("a", cpu="1"), pod("guarded", cpu="1", priority=1, node_name="a", labels={"app": "db"})),
+             node_info(node("b", cpu="1"), pod("free", cpu="1", priority=5, node_name="b"))]
+    p = pod("p", cpu="1", priority=10)
+    assert _preempt(nodes, p).candidate.node == "a"  # without budgets: the lowest-priority victim
+    err = fit_error(nodes, p)
+    result = preempt(profile(), info(p), snapshot(*nodes), err.diagnosis, [_pdb({"app": "db"}, 0)])
+    assert result.candidate.node == "b" and result.candidate.pdb_violations == 0
+    # when every node needs a violation, the violation is still taken (and counted)
+    only = [nodes[0]]
+    err = fit_error(only, p)
+    result = preempt(profile(), info(p), snapshot(*only), err.diagnosis, [_pdb({"app": "db"}, 0)])
+    assert result.candidate.node == "a" and result.candidate.pdb_violations == 1
+
+
+def test_preemption_reprieves_budget_protected_victims_first() -> None:
+    # room for the preemptor needs one of the two 1-cpu pods gone; the protected one is reprieved first
+    nodes = [node_info(node("a", cpu="2"), pod("guarded", cpu="1", priority=1, node_name="a", labels={"app": "db"}),
+                       pod("plain", cpu="1", priority=2, node_name="a"))]
+    p = pod("p", cpu="1", priority=10)
+    assert [v.name for v in _preempt(nodes, p).candidate.victims] == ["guarded"]
+    err = fit_error(nodes, p)
+    result = preempt(profile(), info(p), snapshot(*nodes), err.diagnosis, [_pdb({"app": "db"}, 0)])
+    assert [v.name for v in result.candidate.victims] == ["plain"] and result.candidate.pdb_violations == 0
 
 
 def test_preemption_messages() -> None:
