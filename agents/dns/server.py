@@ -46,36 +46,89 @@ class Stats:
     forwarded: int = 0
 
 
+CACHE_ENTRIES = 20000
+
+
+def _cache_key(wire: bytes, tcp: bool) -> tuple[bytes, int] | None:
+    """(key, end of the question name) for a plain one-question query, None for anything unusual.
+
+    The key is the header without the ID, the question name in lower case and the rest as sent (type, class, an OPT
+    record with its payload size), so one answer serves every client asking the same question the same way."""
+    if len(wire) < 17 or wire[4:6] != b"\x00\x01" or wire[6:10] != b"\x00\x00\x00\x00" or wire[2] & 0x80:
+        return None
+    i = 12
+    while True:
+        if i >= len(wire):
+            return None
+        n = wire[i]
+        if n == 0:
+            break
+        if n > 63:
+            return None  # compression or extended labels in a question: let the full parser judge it
+        i += n + 1
+    end = i + 1
+    return wire[2:12] + wire[12:end].lower() + wire[end:] + (b"T" if tcp else b"U"), end
+
+
 @dataclass
 class Handler:
-    """Turns one wire message into one wire answer (or None to stay silent)."""
+    """Turns one wire message into one wire answer (or None to stay silent).
+
+    Answers from the cluster index are kept per question until the index changes (a new Index object): the
+    resolver and dnspython's wire writer cost far more than a dictionary look-up, and the cached bytes only need
+    the query's ID and the question name's case put back."""
     index: Callable[[], Index]
     settings: resolver.Settings
     serial: Callable[[], int]
     upstreams: list[str]
     forward_timeout: float = 2.0
     stats: Stats = field(default_factory=Stats)
+    cache: bool = True
+    _cache: dict[bytes, bytes] = field(default_factory=dict)
+    _cached_index: object = None
 
     async def answer(self, wire: bytes, *, tcp: bool) -> bytes | None:
         self.stats.queries += 1
+        index = self.index()
+        if index is not self._cached_index:
+            self._cache.clear()
+            self._cached_index = index
+        ck = _cache_key(wire, tcp) if self.cache else None
+        if ck is not None:
+            hit = self._cache.get(ck[0])
+            if hit is not None:
+                return wire[:2] + hit[2:12] + wire[12:ck[1]] + hit[ck[1]:]
+        out, cacheable = await self._answer(wire, index, tcp)
+        if ck is not None and out is not None and cacheable:
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[ck[0]] = out
+        return out
+
+    async def _answer(self, wire: bytes, index: Index, tcp: bool) -> tuple[bytes | None, bool]:
+        """The answer and whether it came from the index alone (forwarded or failed answers are not kept)."""
+        cacheable = False
         try:
             query = dns.message.from_wire(wire)
         except Exception:  # noqa: BLE001 - garbage from the network: FORMERR, never a crash
             self.stats.formerr += 1
-            return _formerr(wire)
+            return _formerr(wire), False
         try:
-            result = resolver.resolve(self.index(), query, self.settings, self.serial())
+            result = resolver.resolve(index, query, self.settings, self.serial())
             response = result.response
             if result.forward:
                 response = await self._forward(query)
+            else:
+                cacheable = True
         except Exception:  # noqa: BLE001 - one bad question must not stop the server
             log.exception("query failed")
-            response = None
+            response, cacheable = None, False
         if response is None:
             self.stats.servfail += 1
             response = dns.message.make_response(query)
             response.set_rcode(dns.rcode.SERVFAIL)
-        return _to_wire(response, query, tcp)
+            cacheable = False
+        return _to_wire(response, query, tcp), cacheable
 
     async def _forward(self, query: dns.message.Message) -> dns.message.Message | None:
         self.stats.forwarded += 1
