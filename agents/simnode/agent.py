@@ -2,18 +2,20 @@
 
 - Registration: each Node is POSTed as its own identity (409: the existing one is adopted), then its Lease.
 - Leases: renewed every 0.25 × --node-lease-duration-seconds (the kubelet's 10 s of 40 s), node i at offset
-  i/N of the period, so renewals are a steady stream. A renewal is a PUT guarded by the last resourceVersion
+  i/N of the period, so renewals are a steady stream; a node whose last renewal is still queued (an API server
+  slower than the renewal rate) gets no second one, so the queue stays bounded by the node count. A renewal is a PUT guarded by the last resourceVersion
   (one request; a conflict re-reads, a 404 re-creates).
 - Node status: the conditions' heartbeat every --node-status-report-frequency (the kubelet's 5 min when Leases
   carry liveness), spread the same way, and at once when a stopped node comes back.
 - Pods: one informer on every bound pod (fieldSelector spec.nodeName!=), filtered to our nodes; every change or
   due timer re-evaluates the pod with the pure core (`lifecycle`) and queues a status write and/or the final
   delete when the API shows something else than the kubelet would report.
-- Writes go through one priority queue (leases first, then node status, then pods) served by a fixed pool of
-  workers (96: at ~0.3 s per write under load, 1,000 nodes' 100 renewals/s alone keep ~30 busy) behind the
-  client's token bucket (--kube-api-qps/--kube-api-burst), so a burst of pods never starves
-  the leases that keep nodes alive. A write the API server refuses is logged and retried by the next
-  evaluation (pods: after 1 s; leases: next period); other nodes and pods carry on.
+- Writes go through two queues, node writes (leases first, then status) and pod writes, each served by half of
+  a fixed pool of workers (96: at ~0.3 s per write under load, 1,000 nodes' 100 renewals/s keep ~30 busy)
+  behind the client's token bucket (--kube-api-qps/--kube-api-burst): a burst of pods never starves the leases
+  that keep nodes alive, and an API server slower than the renewals asked of it does not starve the pods. A
+  write the API server refuses is logged and retried by the next evaluation (pods: after 1 s; leases: next
+  period); other nodes and pods carry on.
 - Failure injection: `stop(name)` (control endpoint POST /nodes/<name>/stop, or SIGUSR1 for every node) makes a
   node's kubelet silent — no renewals, no status, its pods left as they are; `start(name)` (SIGUSR2) brings it
   back: Ready posted, Lease renewed, its pods re-evaluated.
@@ -78,6 +80,7 @@ class SimNode:
     registered: bool = False
     last_renew: float = 0.0
     recorder: EventRecorder | None = None
+    pending: set[int] = field(default_factory=set)  # the write priorities with a job of this node queued
 
 
 class Agent:
@@ -104,7 +107,11 @@ class Agent:
         self._timers: list[tuple[float, int, str]] = []
         self._timer_event = asyncio.Event()
         self._seq = itertools.count()
+        # node writes (leases first, then status) and pod writes have their own queues and halves of the workers:
+        # an API server slower than the renewals asked of it must not starve the pods, nor pods the leases
         self._queue: asyncio.PriorityQueue[tuple[int, int, Callable[[], Awaitable[None]]]] = asyncio.PriorityQueue()
+        self._pod_queue: asyncio.PriorityQueue[tuple[int, int, Callable[[], Awaitable[None]]]] = \
+            asyncio.PriorityQueue()
         self.counters: Counter[str] = Counter()
         self.renew_lateness: list[float] = []  # seconds each renewal left after it was due (last 10,000)
         self.latency: dict[str, list[float]] = {"lease": [], "pod_status": []}  # API call seconds (last 10,000)
@@ -113,8 +120,10 @@ class Agent:
 
     # ---------------------------------------------------------------- lifecycle of the process
     async def start(self) -> None:
-        for _ in range(self.config.workers):
-            self._tasks.append(asyncio.create_task(self._worker()))
+        node_workers = max(1, self.config.workers // 2) if self.config.workers else 0
+        for i in range(self.config.workers):
+            queue = self._queue if i < node_workers else self._pod_queue
+            self._tasks.append(asyncio.create_task(self._worker(queue)))
         await self._register_all()
         self.pods.add_handlers(on_add=self._on_pod, on_update=lambda old, new: self._on_pod(new),
                                on_delete=self._on_pod_deleted)
@@ -133,11 +142,12 @@ class Agent:
         await self.client.close()
 
     def _submit(self, prio: int, job: Callable[[], Awaitable[None]]) -> None:
-        self._queue.put_nowait((prio, next(self._seq), job))
+        queue = self._pod_queue if prio == PRIO_POD else self._queue
+        queue.put_nowait((prio, next(self._seq), job))
 
-    async def _worker(self) -> None:
+    async def _worker(self, queue: asyncio.PriorityQueue[tuple[int, int, Callable[[], Awaitable[None]]]]) -> None:
         while True:
-            _, _, job = await self._queue.get()
+            _, _, job = await queue.get()
             try:
                 await job()
             except asyncio.CancelledError:
@@ -273,8 +283,22 @@ class Agent:
                 delay = due - self.clock()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if node.alive and node.registered:
-                    self._submit(prio, make_job(node, due))
+                if not (node.alive and node.registered):
+                    continue
+                if prio in node.pending:  # the last one has not gone out yet: one in the queue is enough
+                    self.counters["coalesced"] += 1
+                    continue
+                node.pending.add(prio)
+                self._submit(prio, self._once(node, prio, make_job(node, due)))
+
+    @staticmethod
+    def _once(node: SimNode, prio: int, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                await job()
+            finally:
+                node.pending.discard(prio)
+        return run
 
     async def _renew_loop(self) -> None:
         await self._spread_loop(self.config.lease_duration_s * LEASE_RENEW_FRACTION, self._lease_job, PRIO_LEASE)
@@ -464,7 +488,7 @@ class Agent:
         return {"nodes": len(self.nodes), "alive": sum(n.alive for n in self.nodes.values()),
                 "registered": sum(n.registered for n in self.nodes.values()),
                 "pods": dict(phases), "counters": dict(self.counters),
-                "requests": dict(self.client.requests), "queue": self._queue.qsize(),
+                "requests": dict(self.client.requests), "queue": self._queue.qsize(), "pod_queue": self._pod_queue.qsize(),
                 "lease_renew_lateness_p99_s": late[int(0.99 * (len(late) - 1))] if late else 0.0,
                 "lease_renew_lateness_max_s": late[-1] if late else 0.0,
                 "write_latency_s": {k: _percentiles(v) for k, v in self.latency.items()}}
