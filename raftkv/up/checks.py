@@ -1,4 +1,7 @@
-"""Readiness and health probes for the plan's Checks, and the few API reads `raftkv up`/`status` make."""
+"""Readiness and health probes for the plan's Checks, and the few API reads `raftkv up`/`status` make.
+
+HTTP only: the supervisor lives as long as the cluster and is counted in its memory budget, so it does not load
+gRPC (only `raftkv status` asks the members for their leader, over gRPC, imported there)."""
 
 from __future__ import annotations
 
@@ -9,10 +12,6 @@ import socket
 import ssl
 from typing import Any
 
-import grpc
-
-from raftkv._pb.etcdserverpb import rpc_pb2 as pb
-from raftkv._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
 from raftkv.up.plan import Check
 
 
@@ -25,15 +24,9 @@ class Probe:
         self._ssl.check_hostname = False
         self._ssl.verify_mode = ssl.CERT_NONE  # the controller manager and scheduler serve self-signed
         self._ssl.load_cert_chain(f"{d}/pki/admin.crt", f"{d}/pki/admin.key")
-        e = f"{d}/pki/etcd"
-        with open(f"{e}/ca.crt", "rb") as ca, open(f"{e}/healthcheck-client.key", "rb") as k, \
-                open(f"{e}/healthcheck-client.crt", "rb") as c:
-            self._etcd = grpc.ssl_channel_credentials(ca.read(), k.read(), c.read())
 
     def check(self, c: Check, log_path: str = "", log_offset: int = 0) -> bool:
         try:
-            if c.kind == "etcd":
-                return self.member_status(c.target) is not None
             if c.kind in ("https", "http"):
                 return self.get(c.target)[0] == 200
             if c.kind == "unix":
@@ -45,13 +38,21 @@ class Probe:
                 with open(log_path, "rb") as f:
                     f.seek(log_offset)
                     return c.target.encode() in f.read()
-        except (OSError, grpc.RpcError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException):
             return False
         raise ValueError(f"unknown check {c.kind}")
 
     def member_status(self, endpoint: str) -> Any:
-        """Maintenance.Status of a member with a leader, else None."""
-        with grpc.secure_channel(endpoint, self._etcd) as ch:
+        """Maintenance.Status of a member with a leader, else None (raises grpc.RpcError when it is down)."""
+        import grpc
+
+        from raftkv._pb.etcdserverpb import rpc_pb2 as pb
+        from raftkv._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
+        e = f"{self.d}/pki/etcd"
+        with open(f"{e}/ca.crt", "rb") as ca, open(f"{e}/healthcheck-client.key", "rb") as k, \
+                open(f"{e}/healthcheck-client.crt", "rb") as c:
+            creds = grpc.ssl_channel_credentials(ca.read(), k.read(), c.read())
+        with grpc.secure_channel(endpoint, creds) as ch:
             st = pb_grpc.MaintenanceStub(ch).Status(pb.StatusRequest(), timeout=2)
         return st if st.leader else None
 

@@ -22,7 +22,6 @@ from typing import Any, NoReturn
 from raftkv.up import procs
 from raftkv.up.checks import Probe, free_port, ready_nodes
 from raftkv.up.layout import Layout, LayoutError, Options, check_same_shape, new_layout, parse_layout
-from raftkv.up.materialize import write_files, write_pki
 from raftkv.up.plan import (
     Available,
     Plan,
@@ -193,6 +192,7 @@ def _run(d: str, args: argparse.Namespace, layout: Layout, avail: Available, fre
     state.supervisor = procs.record_of(os.getpid())
     for n in p.notices:
         _say(n)
+    from raftkv.up.materialize import write_files, write_pki  # cryptography: loaded only by who writes files
     if fresh:
         write_pki(d, layout)
     else:
@@ -295,9 +295,12 @@ def _stop(d: str, sup: Supervisor, layout: Layout, p: Plan) -> None:
 
 
 def _cleanup_nodes(d: str, layout: Layout, p: Plan) -> None:
-    for i, node in enumerate(layout.nodes):
-        if any(x.name == f"cri-{node['name']}" for x in p.procs):
-            run_quiet(cri_cleanup_argv(d, PY, layout, i), f"{d}/logs/cri-{node['name']}.log")
+    """raftkv-cri --cleanup of every real node, in parallel: their pods, mounts, cgroups, netns and bridges."""
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [(cri_cleanup_argv(d, PY, layout, i), f"{d}/logs/cri-{node['name']}.log")
+            for i, node in enumerate(layout.nodes) if any(x.name == f"cri-{node['name']}" for x in p.procs)]
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        list(pool.map(lambda job: run_quiet(*job), jobs))
 
 
 def _report(d: str, layout: Layout, p: Plan, took: float) -> None:
@@ -368,6 +371,7 @@ def status_main(argv: list[str]) -> int:
     ap = _Parser(prog="raftkv status", description="Each component of a `raftkv up` cluster: PID, health, "
                                                    "leader, RSS and CPU.")
     ap.add_argument("--dir", default=DEFAULT_DIR)
+    ap.add_argument("--sample", type=float, default=1.0, help="seconds over which CPU is measured (default 1)")
     args = ap.parse_args(argv)
     d = os.path.abspath(args.dir)
     try:
@@ -378,5 +382,6 @@ def status_main(argv: list[str]) -> int:
         return _fail("status", f"no cluster in {d}", 1)
     from raftkv.up.status import render
     print(render(d, layout, plan(layout, d, PY, available()),
-                 procs.State(os.path.join(d, "run", "state.json")).load(), Probe(d)), flush=True)
+                 procs.State(os.path.join(d, "run", "state.json")).load(), Probe(d), max(0.1, args.sample)),
+          flush=True)
     return 0

@@ -17,7 +17,8 @@ ISSUER = "https://kubernetes.default.svc.cluster.local"
 @dataclass(frozen=True)
 class Check:
     """How the supervisor knows a process is ready (and `raftkv status` that it is healthy)."""
-    kind: str  # etcd (Maintenance.Status with a leader), https (GET 200), http (GET 200), log (text in its log)
+    kind: str  # https or http (GET answers 200: a member's /health only with a leader), unix (socket accepts),
+    # log (the text appears in its log after its start)
     target: str
 
 
@@ -84,7 +85,7 @@ def _member(d: str, py: str, layout: Layout, m: dict[str, object]) -> Proc:
             "--peer-cert-file", f"{e}/peer.crt", "--peer-key-file", f"{e}/peer.key")
     ports = tuple(("127.0.0.1", int(str(m[k]))) for k in ("client", "peer", "metrics"))
     return Proc(str(m["name"]), "member", argv, f"{d}/logs/{m['name']}.log",
-                Check("etcd", f"127.0.0.1:{m['client']}"), 0, ports)
+                Check("http", f"http://127.0.0.1:{m['metrics']}/health"), 0, ports)
 
 
 def _apiserver(d: str, py: str, layout: Layout, i: int) -> Proc:

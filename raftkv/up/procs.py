@@ -42,21 +42,26 @@ def alive(rec: Record) -> bool:
 
 def terminate(rec: Record, grace: float) -> None:
     """SIGTERM, then SIGKILL after `grace` seconds, to this exact process."""
-    if not alive(rec):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(rec.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while alive(rec) and time.monotonic() < deadline:
-        _reap(rec.pid)
-        time.sleep(0.05)
-    if alive(rec):
+    terminate_all([rec], grace)
+
+
+def terminate_all(recs: list[Record], grace: float) -> None:
+    """`terminate` for several processes at once: all get SIGTERM together, so they shut down in parallel."""
+    _signal_and_wait([r for r in recs if alive(r)], signal.SIGTERM, grace)
+    _signal_and_wait([r for r in recs if alive(r)], signal.SIGKILL, 5)
+
+
+def _signal_and_wait(recs: list[Record], sig: int, timeout: float) -> None:
+    for rec in recs:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(rec.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while alive(rec) and time.monotonic() < deadline:
+            os.kill(rec.pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for rec in recs:
             _reap(rec.pid)
-            time.sleep(0.05)
+        if not any(alive(r) for r in recs):
+            return
+        time.sleep(0.05)
 
 
 def _reap(pid: int) -> None:

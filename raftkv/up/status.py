@@ -1,5 +1,5 @@
-"""`raftkv status`: one line per component — PID, health (its readiness check now), leader, RSS and CPU (a 1 s
-sample and the total) — then the totals, the resource budget of issue #18."""
+"""`raftkv status`: one line per component — PID, health (its readiness check now), leader, RSS and CPU (% of
+one core over a sample, 1 s or --sample S, and the total) — then the totals, the resource budget of issue #18."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from raftkv.up.plan import Plan, apiserver_urls
 
 LEASES = {"controller-manager": "kube-controller-manager", "scheduler": "kube-scheduler"}
 SAMPLE_S = 1.0
+SUPERVISOR = "raftkv-up (supervisor)"
 
 
 def _current_run(log: str) -> str:
@@ -52,15 +53,17 @@ def leaders(layout: Layout, plan: Plan, state: procs.State, probe: Probe) -> dic
     return out
 
 
-def render(d: str, layout: Layout, plan: Plan, state: procs.State, probe: Probe) -> str:
+def render(d: str, layout: Layout, plan: Plan, state: procs.State, probe: Probe, sample: float = SAMPLE_S) -> str:
     recs = {p.name: state.procs.get(p.name) for p in plan.procs}
+    if state.supervisor is not None:
+        recs[SUPERVISOR] = state.supervisor
     live = {n: r for n, r in recs.items() if r is not None and procs.alive(r)}
     shims = [pid for pid in procs.cmdline_mentions(f"{d}/nodes/") if pid not in {r.pid for r in live.values()}]
     before = {n: procs.cpu_seconds(r.pid) for n, r in live.items()}
     shim_before = sum(procs.cpu_seconds(p) for p in shims)
-    time.sleep(SAMPLE_S)
-    cpu = {n: (procs.cpu_seconds(r.pid) - before[n]) / SAMPLE_S * 100 for n, r in live.items()}
-    shim_cpu = (sum(procs.cpu_seconds(p) for p in shims) - shim_before) / SAMPLE_S * 100
+    time.sleep(sample)
+    cpu = {n: (procs.cpu_seconds(r.pid) - before[n]) / sample * 100 for n, r in live.items()}
+    shim_cpu = (sum(procs.cpu_seconds(p) for p in shims) - shim_before) / sample * 100
     lead = leaders(layout, plan, state, probe)
     sup = state.supervisor
     lines = [f"cluster {d}: supervisor " + (f"`raftkv up` PID {sup.pid}" if sup and procs.alive(sup)
@@ -68,7 +71,16 @@ def render(d: str, layout: Layout, plan: Plan, state: procs.State, probe: Probe)
              f"{'COMPONENT':<26} {'PID':>7} {'HEALTH':<9} {'LEADER':<28} {'RSS':>8} {'CPU':>6} {'CPU TIME':>9}"]
     total_rss = 0
     total_cpu = 0.0
-    for p in plan.procs:
+    for p in [*plan.procs, None]:
+        if p is None:  # the supervisor: part of the budget, no check of its own
+            r = live.get(SUPERVISOR)
+            if r is not None:
+                rss = procs.rss_kib(r.pid)
+                total_rss += rss
+                total_cpu += cpu[SUPERVISOR]
+                lines.append(f"{SUPERVISOR:<26} {r.pid:>7} {'ok':<9} {'':<28} {rss / 1024:>6.0f}Mi "
+                             f"{cpu[SUPERVISOR]:>5.1f}% {procs.cpu_seconds(r.pid):>8.1f}s")
+            continue
         r = live.get(p.name)
         if r is None:
             lines.append(f"{p.name:<26} {'-':>7} {'down':<9}")

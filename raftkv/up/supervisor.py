@@ -151,28 +151,24 @@ class Supervisor:
     # ------------------------------------------------------------------ stop
     def stop_all(self) -> None:
         for stage in sorted({p.stage for p in self.plan.procs}, reverse=True):
-            for name, r in list(self.running.items()):
-                if r.spec.stage == stage:
-                    procs.terminate(r.rec, STOP_GRACE_S)
-                    if r.popen is not None:
-                        r.popen.poll()
-                    self.state.procs.pop(name, None)
+            batch = {name: r for name, r in self.running.items() if r.spec.stage == stage}
+            procs.terminate_all([r.rec for r in batch.values()], STOP_GRACE_S)
+            for name, r in batch.items():
+                if r.popen is not None:
+                    r.popen.poll()
+                self.state.procs.pop(name, None)
         self.running.clear()
         self.state.save()
 
 
 def stop_recorded(state: procs.State, order: list[str]) -> int:
-    """`raftkv down` without a supervisor: every recorded component still alive, in `order` (names)."""
-    n = 0
+    """`raftkv down` without a supervisor: every recorded component still alive, signalled together."""
     names = [x for x in order if x in state.procs] + [x for x in state.procs if x not in order]
-    for name in names:
-        rec = state.procs[name]
-        if procs.alive(rec):
-            procs.terminate(rec, STOP_GRACE_S)
-            n += 1
-        state.procs.pop(name)
+    live = [state.procs[n] for n in names if procs.alive(state.procs[n])]
+    procs.terminate_all(live, STOP_GRACE_S)
+    state.procs.clear()
     state.save()
-    return n
+    return len(live)
 
 
 def run_quiet(argv: tuple[str, ...] | list[str], log: str) -> int:

@@ -51,7 +51,7 @@ def test_members_form_one_cluster_over_mutual_tls_with_the_etcd_ca() -> None:
         assert "--client-cert-auth" in m.argv and "--peer-client-cert-auth" in m.argv
         assert argv_flag(m.argv, "--trusted-ca-file") == f"{D}/pki/etcd/ca.crt"
         assert argv_flag(m.argv, "--data-dir") == f"{D}/data/{m.name}"
-        assert m.check.kind == "etcd"
+        assert m.check.kind == "http" and m.check.target.endswith("/health")  # 503 without a leader
 
 
 def test_api_servers_use_every_member_the_kubernetes_ca_and_service_account_keys() -> None:
