@@ -71,6 +71,9 @@ def _pod_status(o: Obj, now: float) -> str:
     if _get(o, "metadata", "deletionTimestamp"):
         return "Terminating"
     reason = _get(o, "status", "reason")
+    if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated"
+           for c in _get(o, "status", "conditions", default=[]) or []):
+        reason = "SchedulingGated"
     if reason:
         return str(reason)
     for s in _get(o, "status", "containerStatuses", default=[]) or []:

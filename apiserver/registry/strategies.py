@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apiserver.errors import APIError, Cause
-from apiserver.registry import defaults
+from apiserver.registry import defaults, qos
 from apiserver.selectors import selector_from_spec
 from apiserver.validation import core as core_rules
 from apiserver.validation import other, scheduling, workloads
@@ -149,7 +149,12 @@ class PodStrategy(Strategy):
     status_keeps_metadata = ("ownerReferences",)
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
-        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        obj["status"] = {"phase": "Pending", "qosClass": qos.pod_qos(obj)}
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        if spec and spec.get("schedulingGates"):  # applySchedulingGatedCondition
+            obj["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "lastProbeTime": None,
+                                            "lastTransitionTime": None, "reason": "SchedulingGated",
+                                            "message": "Scheduling is blocked due to non-empty scheduling gates"}]
 
     def drop_disabled_status_fields(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         status, old_status = new.get("status"), old.get("status") or {}

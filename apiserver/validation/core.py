@@ -291,7 +291,7 @@ def pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
         if not isinstance(spec, dict):
             return spec
         spec = {k: v for k, v in spec.items() if k not in ("activeDeadlineSeconds", "tolerations",
-                                                            "terminationGracePeriodSeconds")}
+                                                            "terminationGracePeriodSeconds", "schedulingGates")}
         for key in ("containers", "initContainers"):
             if isinstance(spec.get(key), list):
                 spec[key] = [{k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
@@ -305,6 +305,12 @@ def pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     if any(t not in as_list(new_spec.get("tolerations")) for t in old_tol):
         causes.append(forbidden("spec.tolerations", "existing toleration can not be modified except its "
                                 "tolerationSeconds"))
+    old_gates = {g.get("name") for g in as_list(old_spec.get("schedulingGates")) if isinstance(g, dict)}
+    for i, gate in enumerate(as_list(new_spec.get("schedulingGates"))):  # validateOnlyDeletedSchedulingGates
+        name = gate.get("name") if isinstance(gate, dict) else None
+        if name not in old_gates:
+            causes.append(forbidden(f"spec.schedulingGates[{i}].name", "only deletion is allowed, but found new "
+                                    f"scheduling gate '{name}'"))
     old_ads, new_ads = old_spec.get("activeDeadlineSeconds"), new_spec.get("activeDeadlineSeconds")
     if old_ads is not None and (new_ads is None or (_is_int(new_ads) and new_ads > old_ads)):
         causes.append(invalid("spec.activeDeadlineSeconds", new_ads, "must be less than or equal to previous value"

@@ -91,3 +91,27 @@ def test_priority_classes(server: Server) -> None:
         "name foo was found")
     ok(server, "delete", "pod", "plain", "gold", "--grace-period=0", "--force")
     ok(server, "delete", "priorityclass", "low", "gold")
+
+
+def test_qos_class_and_scheduling_gates(server: Server) -> None:
+    full = {"cpu": "100m", "memory": "64Mi"}
+    guaranteed = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "qos-g"},
+                  "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "resources": {"limits": full}}],
+                           "schedulingGates": [{"name": "example.com/wait"}]}}
+    ok(server, "apply", "-f", "-", stdin=json.dumps(guaranteed))
+    status = json.loads(ok(server, "get", "pod", "qos-g", "-o", "json"))["status"]
+    assert status["qosClass"] == "Guaranteed"
+    assert [(c["type"], c["status"], c["reason"], c["message"]) for c in status["conditions"]] == [
+        ("PodScheduled", "False", "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates")]
+    assert "SchedulingGated" in ok(server, "get", "pod", "qos-g")
+    assert fails(server, "patch", "pod", "qos-g", "--type=json", "-p",
+                 '[{"op": "add", "path": "/spec/schedulingGates/-", "value": {"name": "more"}}]') == (
+        'The Pod "qos-g" is invalid: spec.schedulingGates[1].name: Forbidden: only deletion is allowed, but found new '
+        "scheduling gate 'more'")
+    ok(server, "patch", "pod", "qos-g", "--type=json", "-p", '[{"op": "remove", "path": "/spec/schedulingGates"}]')
+    burstable = {**guaranteed, "metadata": {"name": "qos-b"},
+                 "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                                          "resources": {"requests": {"cpu": "10m"}}}]}}
+    ok(server, "apply", "-f", "-", stdin=json.dumps(burstable))
+    assert json.loads(ok(server, "get", "pod", "qos-b", "-o", "json"))["status"]["qosClass"] == "Burstable"
+    ok(server, "delete", "pod", "qos-g", "qos-b", "--grace-period=0", "--force")
