@@ -171,17 +171,31 @@ def test_container_logs_from_the_kubelets_https_server_with_authorization(env: E
     assert code == 404, (code, body)
 
 
-def test_liveness_failure_restarts_with_growing_back_off(env: Env) -> None:
+def _liveness_pod(env: Env, name: str) -> None:
     probe = {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 1, "periodSeconds": 1,
              "failureThreshold": 2}
-    env.pod("live", env.c("live", "sh", "-c", "mkdir -p /www && exec " + " ".join(HTTPD), livenessProbe=probe))
-    pod = env.pods.wait("live", lambda p: cstatus(p).get("restartCount", 0) >= 2, "two restarts", timeout=60)
+    env.pod(name, env.c(name, "sh", "-c", "mkdir -p /www && exec " + " ".join(HTTPD), livenessProbe=probe),
+            terminationGracePeriodSeconds=1)
+
+
+def test_liveness_failure_restarts_into_crash_loop_back_off(env: Env) -> None:
+    _liveness_pod(env, "live")
+    pod = env.pods.wait("live", lambda p: waiting_reason(p) == "CrashLoopBackOff", "CrashLoopBackOff", timeout=60)
+    assert cstatus(pod)["restartCount"] >= 1
+    assert cstatus(pod)["state"]["waiting"]["message"].startswith("back-off 10s restarting failed container=live pod=live_")
+    assert cstatus(pod)["lastState"]["terminated"]["exitCode"] in (137, 143)
     reasons = [(e["reason"], e["message"]) for e in env.pods.events("live")]
     assert ("Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404") in reasons
     assert ("Killing", "Container live failed liveness probe, will be restarted") in reasons
-    assert cstatus(pod)["lastState"]["terminated"]["exitCode"] in (137, 143)
-    pod = env.pods.wait("live", lambda p: waiting_reason(p) == "CrashLoopBackOff", "CrashLoopBackOff", timeout=60)
-    assert "restarting failed container=live pod=live_" in cstatus(pod)["state"]["waiting"]["message"]
+
+
+@pytest.mark.slow
+def test_liveness_restarts_climb_with_growing_back_off(env: Env) -> None:
+    _liveness_pod(env, "live2")
+    pod = env.pods.wait("live2", lambda p: cstatus(p).get("restartCount", 0) >= 2 and
+                        "back-off 20s" in cstatus(p).get("state", {}).get("waiting", {}).get("message", ""),
+                        "the second back-off", timeout=90)
+    assert waiting_reason(pod) == "CrashLoopBackOff"
 
 
 def test_missing_image_is_err_image_pull_then_image_pull_back_off(env: Env) -> None:
