@@ -261,7 +261,3 @@ def pod_status(pod: Obj, rt: PodRuntime, inp: StatusInputs) -> Obj:
             status[k] = old[k]
     return status
 
-
-def status_differs(old: Obj, new: Obj) -> bool:
-    """Whether the status must be written (the status manager's isPodStatusByKubeletEqual)."""
-    return old != new
