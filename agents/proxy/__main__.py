@@ -114,7 +114,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"Using iptables Proxier on node {node}" + (f" in netns {args.netns}" if args.netns else ""),
               flush=True)
     syncer = Syncer(factory.informer(SERVICES), factory.informer(ENDPOINTSLICES),
-                    min_sync_s=args.iptables_min_sync_period, full_sync_s=args.iptables_sync_period, apply=apply)
+                    min_sync_s=args.iptables_min_sync_period, sync_period_s=args.iptables_sync_period, apply=apply)
     factory.start()
     await factory.wait_for_sync(60)
     task = asyncio.get_running_loop().create_task(syncer.run())

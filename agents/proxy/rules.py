@@ -149,14 +149,28 @@ class _Buf:
         self.rules.append(" ".join(args))
 
 
+@dataclass
+class _Block:
+    """One service port's lines: filter rules, entry rules in KUBE-SERVICES/KUBE-NODEPORTS, and its own chains."""
+    filter_rules: list[str]
+    entry_rules: list[str]
+    chains: list[str]
+    rules: list[str]
+    active: list[str]
+
+
+Memo = dict[tuple[ServicePort, bool, "Config"], _Block]
+
+
 def compute(ports: Sequence[ServicePort], cfg: Config, stale: Iterable[str] = (),
-            unchanged: frozenset[ServicePort] = frozenset()) -> RuleSet:
+            unchanged: frozenset[ServicePort] = frozenset(), memo: Memo | None = None) -> RuleSet:
     """The filter+nat restore input for these service ports; `stale` service chains are flushed and deleted.
 
     The per-service chains (SVC/SVL/EXT/SEP) of `unchanged` ports (the same port with the same endpoints as in the
     last applied set) are left out: `--noflush` keeps chains the input does not name, so a sync rewrites only the
     services that changed (kube-proxy's partial sync). KUBE-SERVICES, KUBE-NODEPORTS and the filter table are
-    always written whole."""
+    always written whole. `memo` (a dict the caller keeps between syncs) holds each port's lines, so a port
+    seen before costs a look-up; entries of ports no longer given are dropped from it."""
     f, n = _Buf(), _Buf()
     for c in FILTER_CHAINS:
         f.chain(c)
@@ -174,8 +188,25 @@ def compute(ports: Sequence[ServicePort], cfg: Config, stale: Iterable[str] = ()
                "RELATED,ESTABLISHED,DNAT", "-j", "DROP")
     large = sum(len(sp.endpoints) for sp in ports) > LARGE_CLUSTER_ENDPOINTS
     active: set[str] = set()
+    fresh: Memo = {}
     for sp in ports:
-        _service(sp, cfg, f, n, n if sp not in unchanged else _Buf(), active, large)
+        key = (sp, large, cfg)
+        block = memo.get(key) if memo is not None else None
+        if block is None:
+            fb, nb, own = _Buf(), _Buf(), _Buf()
+            acts: set[str] = set()
+            _service(sp, cfg, fb, nb, own, acts, large)
+            block = _Block(fb.rules, nb.rules, own.chains, own.rules, sorted(acts))
+        fresh[key] = block
+        f.rules.extend(block.filter_rules)
+        n.rules.extend(block.entry_rules)
+        if sp not in unchanged:
+            n.chains.extend(block.chains)
+            n.rules.extend(block.rules)
+        active.update(block.active)
+    if memo is not None:
+        memo.clear()
+        memo.update(fresh)
     for chain in sorted(set(stale) - active):
         if chain.startswith(SERVICE_CHAIN_PREFIXES):
             n.chain(chain)

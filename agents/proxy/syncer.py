@@ -1,8 +1,9 @@
 """The sync loop: informer events mark the state dirty; at most one sync per min sync period applies it.
 
 Batched as kube-proxy's BoundedFrequencyRunner: a burst of endpoint changes within --iptables-min-sync-period
-becomes one iptables-restore; --iptables-sync-period forces a full resync (all chains rewritten) that repairs rules
-someone else flushed. A failed restore is retried as a full sync at the next period.
+becomes one iptables-restore; --iptables-sync-period runs a sync even without changes; every hour (kube-proxy's
+FullSyncPeriod), and after a failed restore, the sync is full (every chain rewritten, which repairs rules someone
+else flushed) instead of partial.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ class SyncStats:
 
 
 class Syncer:
-    def __init__(self, services: Informer, slices: Informer, *, min_sync_s: float, full_sync_s: float,
-                 apply: Callable[[Sequence[ServicePort], bool], object]) -> None:
+    def __init__(self, services: Informer, slices: Informer, *, min_sync_s: float, sync_period_s: float,
+                 apply: Callable[[Sequence[ServicePort], bool], object], full_sync_s: float = 3600.0) -> None:
         self.services, self.slices = services, slices
-        self.min_sync_s, self.full_sync_s = min_sync_s, full_sync_s
+        self.min_sync_s, self.sync_period_s, self.full_sync_s = min_sync_s, sync_period_s, full_sync_s
         self.apply = apply
         self.dirty = asyncio.Event()
         self.stats = SyncStats()
@@ -43,11 +44,11 @@ class Syncer:
             inf.add_handlers(lambda o: self.dirty.set(), lambda o, n: self.dirty.set(), lambda o: self.dirty.set())
 
     async def run(self) -> None:
-        last_full = 0.0
+        last_full = -self.full_sync_s
         last = 0.0
         while True:
             try:
-                await asyncio.wait_for(self.dirty.wait(), max(0.0, self.full_sync_s - (time.monotonic() - last_full)))
+                await asyncio.wait_for(self.dirty.wait(), max(0.0, self.sync_period_s - (time.monotonic() - last)))
             except TimeoutError:
                 pass
             wait = self.min_sync_s - (time.monotonic() - last)
@@ -66,7 +67,7 @@ class Syncer:
                     last_full = last
             except (IPTablesError, OSError) as e:
                 self.stats.failures += 1
-                last_full = 0.0  # next time: everything again
+                last_full = -self.full_sync_s  # next time: everything again
                 log.error("sync failed: %s", e)
             self.stats.last_duration_s = time.monotonic() - last
             self.stats.durations.append(self.stats.last_duration_s)
@@ -82,6 +83,7 @@ class IPTablesApplier:
     chains: frozenset[str] = frozenset()
     base_done: bool = False
     last_text: str = ""
+    memo: rules.Memo = field(default_factory=dict)
 
     async def __call__(self, ports: Sequence[ServicePort], full: bool) -> None:
         if not self.base_done or full:
@@ -90,7 +92,7 @@ class IPTablesApplier:
             self.chains = self.chains | frozenset(existing)
             self.base_done = True
         unchanged = frozenset() if full else self.applied & frozenset(ports)
-        rs = rules.compute(ports, self.cfg, stale=self.chains, unchanged=unchanged)
+        rs = rules.compute(ports, self.cfg, stale=self.chains, unchanged=unchanged, memo=self.memo)
         if rs.text == self.last_text and not full:
             return
         await self.ipt.restore(rs.text)

@@ -246,3 +246,15 @@ def test_partial_sync_rewrites_only_changed_services() -> None:
     old_sep = rules.sep_chain(before[1], before[1].endpoints[0])
     assert f"-X {old_sep}" in lines                                 # the gone endpoint's chain is deleted
     assert rules.svc_chain(svc1) in partial.nat_chains and f"-X {rules.svc_chain(svc1)}" not in lines
+
+
+def test_memo_gives_the_same_text_and_forgets_gone_ports() -> None:
+    services = [svc("svc1", "172.30.0.41", P80), svc("svc2", "172.30.0.42", P80, sessionAffinity="ClientIP")]
+    slices = [eps("svc1", P80, ep("10.180.0.1")), eps("svc2", P80, ep("10.180.0.2"), ep("10.180.0.3"))]
+    ports = model.build(services, slices)
+    memo: rules.Memo = {}
+    assert rules.compute(ports, CFG, memo=memo).text == rules.compute(ports, CFG).text
+    assert rules.compute(ports, CFG, memo=memo).text == rules.compute(ports, CFG).text  # from the memo
+    assert len(memo) == 2
+    rules.compute(ports[:1], CFG, memo=memo)
+    assert len(memo) == 1
