@@ -223,15 +223,16 @@ class PodWorker:
             cid = (await self.runtime.CreateContainer(api.CreateContainerRequest(
                 pod_sandbox_id=sandbox_id, config=cfg, sandbox_config=sb_cfg))).container_id
         except CRIError as e:
+            # the kubelet shows the runtime's own message (the gRPC status's), not the whole rpc error
             self.waiting[name] = ("CreateContainerError", e.message)
-            self.host.event(pod, fp, "Warning", "Failed", f"Error: {e}")
+            self.host.event(pod, fp, "Warning", "Failed", f"Error: {e.message}")
             return
         self.host.event(pod, fp, "Normal", "Created", f"Created container: {name}")
         try:
             await self.runtime.StartContainer(api.StartContainerRequest(container_id=cid))
         except CRIError as e:
-            self.waiting[name] = ("RunContainerError", str(e))
-            self.host.event(pod, fp, "Warning", "Failed", f"Error: {e}")
+            self.waiting[name] = ("RunContainerError", e.message)
+            self.host.event(pod, fp, "Warning", "Failed", f"Error: {e.message}")
             return
         self.waiting.pop(name, None)
         self.host.event(pod, fp, "Normal", "Started", f"Started container {name}")
@@ -280,7 +281,7 @@ class PodWorker:
             ref = await self._pull(pod, spec)
         except CRIError as e:
             backoff.next(key, now, now)
-            self.waiting[name] = ("ErrImagePull", str(e))
+            self.waiting[name] = ("ErrImagePull", f'Failed to pull image "{image}": {e}')
             self.host.event(pod, fp, "Warning", "Failed", f'Failed to pull image "{image}": {e}')
             self.host.event(pod, fp, "Warning", "Failed", "Error: ErrImagePull")
             return None

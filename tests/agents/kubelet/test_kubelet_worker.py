@@ -202,7 +202,8 @@ def test_missing_image_is_err_image_pull_then_image_pull_back_off(world: World) 
     w, pod = world.worker(), mkpod({**C, "image": "localhost/nope:1"})
     s = world.sync(w, pod)
     assert state(s)["waiting"]["reason"] == "ErrImagePull"
-    assert 'failed to pull and unpack image "localhost/nope:1"' in state(s)["waiting"]["message"]
+    assert state(s)["waiting"]["message"].startswith(
+        'Failed to pull image "localhost/nope:1": rpc error: code = NotFound desc = failed to pull and unpack image')
     assert [e[2:] for e in world.host.take()][0] == ("Pulling", 'Pulling image "localhost/nope:1"')
     world.clock.t += 1
     s = world.sync(w, pod)
@@ -263,6 +264,7 @@ def test_a_command_that_does_not_exist_is_a_start_error(world: World) -> None:
     s = world.sync(w, pod)
     cs = s["containerStatuses"][0]
     assert state(s)["waiting"]["reason"] == "RunContainerError"
+    assert state(s)["waiting"]["message"].startswith("failed to create containerd task")  # the runtime's words
     assert cs["lastState"]["terminated"]["reason"] == "StartError"
     assert cs["lastState"]["terminated"]["exitCode"] == 128
     s = world.sync(w, pod)
