@@ -34,6 +34,9 @@ class Probe:
                     s.settimeout(1)
                     s.connect(c.target)
                 return True
+            if c.kind == "dns":
+                host, port, name = c.target.split(" ")
+                return dns_answers(host, int(port), name)
             if c.kind == "log":
                 with open(log_path, "rb") as f:
                     f.seek(log_offset)
@@ -118,3 +121,15 @@ def log_size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+def dns_answers(host: str, port: int, name: str) -> bool:
+    """One A query over UDP: True when the server answers NOERROR with at least one record. Built by hand, so
+    the long-lived supervisor loads no DNS library."""
+    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.strip(".").split(".")) + b"\0"
+    query = b"\x52\x4b\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + qname + b"\x00\x01\x00\x01"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(1)
+        s.sendto(query, (host, port))
+        reply = s.recv(4096)
+    return len(reply) >= 12 and reply[:2] == query[:2] and reply[3] & 0x0F == 0 and int.from_bytes(reply[6:8]) > 0

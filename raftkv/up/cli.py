@@ -174,6 +174,10 @@ def up_main(argv: list[str]) -> int:
             fresh = True
         else:
             fresh = False
+            if not layout.dns_port:  # written before DNS existed
+                layout.dns_port = free_port()
+                with open(_layout_path(d), "w") as f:
+                    f.write(layout.to_json())
     except LayoutError as exc:
         lock.close()
         return _fail("up", str(exc), 2)
@@ -323,6 +327,10 @@ def _report(d: str, layout: Layout, p: Plan, took: float) -> None:
 
 
 def _where(x: Any, layout: Layout) -> str:
+    if x.role == "dns":
+        return f"udp+tcp 127.0.0.1:{x.argv[x.argv.index('--port') + 1]} (kube-system/kube-dns, 10.0.0.10)"
+    if x.role == "proxy":
+        return f"userspace, NodePorts on {x.argv[x.argv.index('--nodeport-addresses') + 1]}"
     for a in ("--listen-client-urls", "--secure-port", "--control-port", "--listen"):
         if a in x.argv:
             v = x.argv[x.argv.index(a) + 1]

@@ -55,6 +55,7 @@ class Layout:
     simulated_nodes: int
     simnode_port: int
     nodes: list[dict[str, Any]] = field(default_factory=list)  # name, ip, port, pod_cidr, stream_port
+    dns_port: int = 0  # 0 in layouts written before DNS existed: the adapter picks one at the next start
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -75,7 +76,7 @@ def new_layout(opts: Options, prefix: str, token: str, free_port: Callable[[], i
               "pod_cidr": free_subnet(), "stream_port": free_port()} for i in range(opts.nodes)]
     return Layout(FORMAT, token, prefix, members, opts.apiserver_port or free_port(), opts.apiservers,
                   [free_port() for _ in range(opts.controller_managers)], [free_port() for _ in range(opts.schedulers)],
-                  opts.simulated_nodes, free_port(), nodes)
+                  opts.simulated_nodes, free_port(), nodes, free_port())
 
 
 def parse_layout(text: str, where: str) -> Layout:

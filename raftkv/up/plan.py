@@ -18,7 +18,7 @@ ISSUER = "https://kubernetes.default.svc.cluster.local"
 class Check:
     """How the supervisor knows a process is ready (and `raftkv status` that it is healthy)."""
     kind: str  # https or http (GET answers 200: a member's /health only with a leader), unix (socket accepts),
-    # log (the text appears in its log after its start)
+    # dns ("host port name": an A query answered), log (the text appears in its log after its start)
     target: str
 
 
@@ -160,10 +160,31 @@ def plan(layout: Layout, d: str, py: str, avail: Available) -> Plan:
                        "address (127.0.1.N:10250); their pods get network namespaces of their own")
         for i, node in enumerate(layout.nodes):
             procs += _node(d, py, layout, i, node, kcs, files)
-    notices.append("kube-proxy: not built yet, skipping (Service ClusterIPs are not forwarded)"
-                   if not avail.proxy else "kube-proxy: not integrated yet, skipping")
-    notices.append("DNS: not built yet, skipping" if not avail.dns else "DNS: not integrated yet, skipping")
+    real = [x for x in procs if x.role == "kubelet"]
+    if not avail.proxy:
+        notices.append("kube-proxy: not built yet, skipping (Service ClusterIPs are not forwarded)")
+    elif real:
+        notices.append("kube-proxy: userspace mode on each real node (NodePorts on the node's IP; ClusterIPs are "
+                       "not forwarded: the host's iptables are left alone)")
+        procs += [_proxy(d, py, layout, i, node) for i, node in enumerate(layout.nodes)]
+    if not avail.dns:
+        notices.append("DNS: not built yet, skipping")
+    elif layout.dns_port:
+        argv = (py, "-m", "agents.dns", "--kubeconfig", f"{d}/conf/admin.conf", "--bind-address", "127.0.0.1",
+                "--port", str(layout.dns_port), "--register-service=true", "--advertise-address", "127.0.0.1")
+        procs.append(Proc("dns", "dns", argv, f"{d}/logs/dns.log", Check("dns", f"127.0.0.1 {layout.dns_port} kubernetes.default.svc.cluster.local"), 2,
+                          (("127.0.0.1", layout.dns_port),)))
     return Plan(procs, kcs, notices, files)
+
+
+def _proxy(d: str, py: str, layout: Layout, i: int, node: dict[str, str]) -> Proc:
+    """kube-proxy of a real node, in userspace mode: kubelets share the host's network namespace here, whose
+    iptables are not ours to program."""
+    name = node["name"]
+    argv = (py, "-m", "agents.proxy", "--kubeconfig", f"{d}/conf/admin.conf", "--hostname-override", name,
+            "--proxy-mode", "userspace", "--nodeport-addresses", node["ip"])
+    return Proc(f"proxy-{name}", "proxy", argv, f"{d}/logs/proxy-{name}.log",
+                Check("log", f"Using userspace proxy on node {name}"), 3)
 
 
 def node_names(layout: Layout) -> list[str]:

@@ -39,8 +39,7 @@ def test_up_simulated_nodes_survives_kills_restarts_and_goes_down_cleanly() -> N
         u.wait_up()
         out = u.output()
         assert f"export KUBECONFIG={u.d}/kubeconfig" in out
-        assert "DNS: not built yet, skipping" in out or "DNS:" in out
-        for name in ("member-1", "apiserver-2", "controller-manager-2", "scheduler-1", "simnodes"):
+        for name in ("member-1", "apiserver-2", "controller-manager-2", "scheduler-1", "simnodes", "dns"):
             assert f"  {name} " in out
         assert ready_nodes(u) == {"simnode-0", "simnode-1", "simnode-2"}
 
@@ -55,7 +54,7 @@ def test_up_simulated_nodes_survives_kills_restarts_and_goes_down_cleanly() -> N
         assert st.returncode == 0, st.stderr
         lines = {ln.split()[0]: ln for ln in st.stdout.splitlines() if ln.strip()}
         for name in ("member-1", "member-2", "member-3", "apiserver-1", "apiserver-2", "controller-manager-1",
-                     "controller-manager-2", "scheduler-1", "scheduler-2", "simnodes"):
+                     "controller-manager-2", "scheduler-1", "scheduler-2", "simnodes", "dns"):
             assert " ok " in lines[name], st.stdout
             assert "Mi" in lines[name], st.stdout
         assert st.stdout.count("raft leader") == 1, st.stdout

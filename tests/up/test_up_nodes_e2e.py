@@ -1,5 +1,6 @@
 """`raftkv up --nodes 2` as root: real kubelets on raftkv-cri, and the README's tutorial journey with real kubectl
-(a ReplicationController from YAML, get -o wide, scale, a deleted pod replaced, logs, exec), kill -9 of a kubelet
+(a ReplicationController from YAML, get -o wide, scale, logs, exec, expose as NodePort and fetch it, DNS
+answering for the Service, a deleted pod replaced), kill -9 of a kubelet
 and of the leading controller manager, then `raftkv down` leaving no process, netns, mount or cgroup."""
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ import json
 import os
 import signal
 import subprocess
+import urllib.request
 from typing import Any
 
 import pytest
 
 from raftkv.up import procs
+from raftkv.up.checks import dns_answers
 from raftkv.up.cli import real_nodes_reason
 from tests.conftest import wait_for
 from tests.up.harness import Up, up_dir
@@ -36,7 +39,7 @@ spec:
       containers:
       - name: web
         image: busybox
-        command: ["sh", "-c", "echo hello from $(hostname); exec httpd -f -p 8080"]
+        command: ["sh", "-c", "echo hello from $(hostname) | tee /index.html; exec httpd -f -p 8080"]
 """
 
 
@@ -89,6 +92,22 @@ def test_up_real_nodes_tutorial_journey_and_clean_down() -> None:
         assert f"hello from {first}" in u.kubectl("logs", first).stdout
         ex = u.kubectl("exec", first, "--", "sh", "-c", "echo out-$(hostname); exit 3", check=False)
         assert ex.returncode == 3 and f"out-{first}" in ex.stdout
+
+        # expose as NodePort: each node's proxy serves it on the node's IP (and DNS knows the Service)
+        u.kubectl("expose", "rc", "hello", "--port=80", "--target-port=8080", "--type=NodePort")
+        svc = u.kubectl_json("get", "service", "hello")
+        node_port = svc["spec"]["ports"][0]["nodePort"]
+
+        def served() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.1.2:{node_port}/", timeout=5) as r:
+                    return r.read().decode().startswith("hello from hello-")
+            except OSError:
+                return False
+        wait_for(served, 60, "the NodePort to answer on node-2's IP")
+        dns_port = json.load(open(os.path.join(u.d, "cluster.json")))["dns_port"]
+        wait_for(lambda: dns_answers("127.0.0.1", dns_port, "hello.default.svc.cluster.local"), 30,
+                 "DNS to answer for the Service")
 
         u.kubectl("delete", "pod", first, "--wait=false")
         wait_for(lambda: len(running(u)) == 3 and first not in running(u), 90, "a replacement pod Running")

@@ -153,3 +153,18 @@ def test_bad_sizes_are_refused() -> None:
         layout(members=4)
     with pytest.raises(LayoutError, match="cannot be negative"):
         layout(nodes=-1)
+
+
+def test_dns_once_and_a_userspace_proxy_per_real_node_when_they_are_built() -> None:
+    lay = layout(nodes=2, simulated_nodes=1)
+    p = plan(lay, D, "py", Available(proxy=True, dns=True))
+    dns = p.by_name("dns")
+    assert dns.stage == 2 and argv_flag(dns.argv, "--port") == str(lay.dns_port)
+    assert "--register-service=true" in dns.argv
+    proxies = [x for x in p.procs if x.role == "proxy"]
+    assert [x.name for x in proxies] == ["proxy-node-1", "proxy-node-2"]
+    assert [argv_flag(x.argv, "--nodeport-addresses") for x in proxies] == ["127.0.1.1", "127.0.1.2"]
+    assert all(argv_flag(x.argv, "--proxy-mode") == "userspace" for x in proxies)
+    assert "the host's iptables are left alone" in "\n".join(p.notices)
+    old = Layout(**{**json.loads(lay.to_json()), "dns_port": 0})  # a layout from before DNS: no DNS planned
+    assert not [x for x in plan(old, D, "py", Available(dns=True)).procs if x.role == "dns"]
