@@ -82,6 +82,7 @@ class Handler:
     serial: Callable[[], int]
     upstreams: list[str]
     forward_timeout: float = 2.0
+    upstream_port: int = 53
     stats: Stats = field(default_factory=Stats)
     cache: bool = True
     _cache: dict[bytes, bytes] = field(default_factory=dict)
@@ -117,7 +118,7 @@ class Handler:
             result = resolver.resolve(index, query, self.settings, self.serial())
             response = result.response
             if result.forward:
-                response = await self._forward(query)
+                response = await self._forward(query, tcp)
             else:
                 cacheable = True
         except Exception:  # noqa: BLE001 - one bad question must not stop the server
@@ -130,12 +131,16 @@ class Handler:
             cacheable = False
         return _to_wire(response, query, tcp), cacheable
 
-    async def _forward(self, query: dns.message.Message) -> dns.message.Message | None:
+    async def _forward(self, query: dns.message.Message, tcp: bool) -> dns.message.Message | None:
+        """Ask each upstream in turn, over the transport the client used (a TCP client wants the whole answer)."""
         self.stats.forwarded += 1
         for upstream in self.upstreams:
             try:
+                if tcp:
+                    return await dns.asyncquery.tcp(query, upstream, timeout=self.forward_timeout,
+                                                    port=self.upstream_port)
                 return await dns.asyncquery.udp(query, upstream, timeout=self.forward_timeout,
-                                                ignore_unexpected=True)
+                                                port=self.upstream_port, ignore_unexpected=True)
             except (dns.exception.DNSException, OSError) as e:
                 log.info("forward to %s: %s", upstream, e)
         return None

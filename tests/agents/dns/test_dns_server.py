@@ -55,3 +55,23 @@ def test_too_large_for_udp_is_truncated() -> None:
     assert udp.flags & dns.flags.TC and not udp.answer
     tcp = dns.message.from_wire(asyncio.run(h.answer(q.to_wire(), tcp=True)) or b"")
     assert len(tcp.answer[0]) == 199
+
+
+def test_forwarding_to_a_real_upstream_over_udp_and_tcp() -> None:
+    """A second handler on loopback plays the upstream: names outside the zone go there and come back."""
+    async def main() -> None:
+        upstream_index = records.build([{"metadata": {"namespace": "x", "name": "y"},
+                                         "spec": {"clusterIP": "10.9.9.9", "ports": [{"port": 80}]}}], [])
+        up = server.Handler(lambda: upstream_index, resolver.Settings(zone="example.test."), lambda: 1, [])
+        listeners = await server.listen(up, "127.0.0.1", 0)
+        try:
+            h = server.Handler(lambda: idx("10.0.0.5"), resolver.Settings(), lambda: 1, ["127.0.0.1"],
+                               forward_timeout=2, upstream_port=listeners.port)
+            for over_tcp in (False, True):
+                q = dns.message.make_query("y.x.svc.example.test.", "A")
+                r = dns.message.from_wire(await h.answer(q.to_wire(), tcp=over_tcp) or b"")
+                assert r.answer[0].to_text() == "y.x.svc.example.test. 5 IN A 10.9.9.9"
+            assert not h._cache and h.stats.forwarded == 2  # forwarded answers are not kept
+        finally:
+            listeners.close()
+    asyncio.run(main())
