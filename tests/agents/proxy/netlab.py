@@ -80,12 +80,15 @@ class NetLab:
         sh("ip", "-n", n, "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", n, "addr", "add", "10.244.0.1/24", "dev", "br0")
         sh("ip", "-n", n, "link", "set", "br0", "up")
-        sh("ip", "netns", "exec", n, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+        # as a kubeadm node with the CNI bridge: forwarding, and bridged pod-to-pod replies seen by iptables
+        sh("ip", "netns", "exec", n, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
+           "net.bridge.bridge-nf-call-iptables=1")
         for i, ip in enumerate(self.pod_ips):
             p = self.pod(i)
             self._netns(p)
             sh("ip", "-n", n, "link", "add", f"veth{i}", "type", "veth", "peer", "name", "eth0", "netns", p)
             sh("ip", "-n", n, "link", "set", f"veth{i}", "master", "br0", "up")
+            sh("ip", "-n", n, "link", "set", f"veth{i}", "type", "bridge_slave", "hairpin", "on")  # CNI hairpinMode
             sh("ip", "-n", p, "addr", "add", f"{ip}/24", "dev", "eth0")
             sh("ip", "-n", p, "link", "set", "eth0", "up")
             sh("ip", "-n", p, "route", "add", "default", "via", "10.244.0.1")

@@ -85,7 +85,10 @@ def test_cluster_ip_spreads_follows_readiness_and_deletion(cp: ControlPlane, lab
     wait_for(lambda: set(lab.get(lab.node, url, 20)) == {"pod0", "pod1"}, DEADLINE_S, "both backends answer")
     spread = collections.Counter(lab.get(lab.node, url, 60))
     assert set(spread) == {"pod0", "pod1"} and min(spread.values()) >= 10, spread
-    # NodePort on the node's address, from outside the node
+    # from a pod: both backends, itself included (hairpin: masqueraded by its own SEP chain)
+    assert set(lab.get(lab.pod(1), url, 30)) == {"pod0", "pod1"}
+    # NodePort on the node's address, from a pod and from outside the node
+    assert set(lab.get(lab.pod(0), f"http://{lab.node_ip}:{node_port}/", 30)) == {"pod0", "pod1"}
     wait_for(lambda: set(lab.get(lab.outside, f"http://{lab.node_ip}:{node_port}/", 20)) == {"pod0", "pod1"},
              DEADLINE_S, "NodePort from outside")
     # a not-ready endpoint gets no traffic
