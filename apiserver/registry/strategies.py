@@ -39,9 +39,12 @@ class Strategy:
     name_is_path_segment = False
     extra_fields: frozenset[str] = frozenset()
 
+    # what kube's PrepareForCreate leaves in .status (its zeroed Go struct: the fields without omitempty)
+    created_status: dict[str, Any] = {}
+
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         if self.has_status:
-            obj.pop("status", None)
+            obj["status"] = copy.deepcopy(self.created_status)
 
     def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         """The main endpoint ignores .status when a status subresource exists (and vice versa)."""
@@ -246,6 +249,12 @@ def _short(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
+WORKLOAD_CREATED_STATUS: dict[str, dict[str, Any]] = {
+    "Deployment": {}, "ReplicaSet": {"replicas": 0}, "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                  "numberReady": 0}}
+
+
 class WorkloadStrategy(Strategy):
     """apps/v1 workloads (Deployment, ReplicaSet, StatefulSet, DaemonSet): generation tracking, a selector that
     matches the template and may not change after creation."""
@@ -256,6 +265,7 @@ class WorkloadStrategy(Strategy):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.created_status = WORKLOAD_CREATED_STATUS[kind]
         # deploymentStatusStrategy also resets labels; the ReplicaSet, StatefulSet and DaemonSet ones only the spec
         self.status_keeps_metadata = ("labels",) if kind == "Deployment" else ()
 
@@ -285,6 +295,7 @@ class ReplicationControllerStrategy(Strategy):
 
     tracks_generation = True
     has_status = True
+    created_status = {"replicas": 0}
     extra_fields = frozenset({"status.replicas"})
 
     def default(self, obj: dict[str, Any]) -> None:
@@ -592,6 +603,13 @@ class NodeStrategy(Strategy):
     has_status = True
     extra_fields = frozenset({"spec.unschedulable"})
 
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        """1.32's nodeStrategy: a Node keeps its whole status on create (kubelets register with it); only the
+        removed dynamic kubelet config (spec.configSource, status.config) is dropped."""
+        for part, f in (("spec", "configSource"), ("status", "config")):
+            if isinstance(obj.get(part), dict):
+                obj[part].pop(f, None)
+
     def default(self, obj: dict[str, Any]) -> None:
         defaults.node(obj)
 
@@ -633,7 +651,7 @@ class ConfigMapStrategy(Strategy):
 
 
 class ResourceQuotaStrategy(Strategy):
-    has_status = True  # kube's: status is dropped on create and kept on update; only the quota controller writes it
+    has_status = True  # kube's: status is emptied on create and kept on update; only the quota controller writes it
 
     def validate(self, obj: dict[str, Any]) -> list[Cause]:
         return decoded(obj, core_rules.resource_quota)

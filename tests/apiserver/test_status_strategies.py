@@ -98,6 +98,44 @@ def test_node_status_config_only_where_already_set() -> None:
     assert status_write("nodes", "", old, body)["status"]["config"] == {"active": {}}
 
 
+def created(plural: str, group: str, obj: dict[str, Any]) -> dict[str, Any]:
+    new = copy.deepcopy(obj)
+    strategy_for(plural, group).prepare_for_create(new)
+    return new
+
+
+def test_node_keeps_its_status_on_create_but_not_the_removed_kubelet_config() -> None:
+    status = {"capacity": {"cpu": "2"}, "addresses": [{"type": "InternalIP", "address": "10.0.0.5"}],
+              "conditions": [{"type": "Ready", "status": "True"}], "runtimeHandlers": [{"name": "runc"}]}
+    node = {"metadata": {"name": "n"}, "spec": {"podCIDR": "10.1.0.0/24", "configSource": {"configMap": {}}},
+            "status": {**status, "config": {"active": {}}}}
+    assert created("nodes", "", node) == {"metadata": {"name": "n"}, "spec": {"podCIDR": "10.1.0.0/24"},
+                                          "status": status}
+
+
+# kube-apiserver 1.32's PrepareForCreate empties status; the zeroed Go struct keeps the fields without omitempty
+CREATED_STATUS = [
+    ("deployments", "apps", {}),
+    ("replicasets", "apps", {"replicas": 0}),
+    ("statefulsets", "apps", {"replicas": 0, "availableReplicas": 0}),
+    ("daemonsets", "apps", {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                            "numberReady": 0}),
+    ("replicationcontrollers", "", {"replicas": 0}),
+    ("jobs", "batch", {}),
+    ("cronjobs", "batch", {}),
+    ("resourcequotas", "", {}),
+    ("services", "", {"loadBalancer": {}}),
+    ("namespaces", "", {"phase": "Active"}),
+    ("persistentvolumeclaims", "", {"phase": "Pending"}),
+]
+
+
+@pytest.mark.parametrize("plural,group,status", CREATED_STATUS, ids=[k[0] for k in CREATED_STATUS])
+def test_create_drops_the_requested_status(plural: str, group: str, status: dict[str, Any]) -> None:
+    obj = {"metadata": {"name": "x", "namespace": "ns"}, "spec": {}, "status": {"replicas": 3, "hard": {"pods": "1"}}}
+    assert created(plural, group, obj)["status"] == status
+
+
 def test_pvc_status_drops_volume_attributes_class_fields() -> None:
     old = {"metadata": dict(OLD_MD), "spec": {}, "status": {"phase": "Pending"}}
     body = {**copy.deepcopy(old), "status": {"phase": "Bound", "currentVolumeAttributesClassName": "g",
