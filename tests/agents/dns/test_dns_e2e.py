@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.resolver
 import pytest
 
 from tests.conftest import register_process, stop_process, wait_for
@@ -130,6 +132,16 @@ def test_names_resolve_from_the_api_server(cp: ControlPlane, dns_server: DNSProc
     assert nx.authority[0].to_text().split()[4:6] == ["ns.dns.cluster.local.", "hostmaster.cluster.local."]
     # a Service selecting nothing is a name with its ClusterIP (and no backends), as CoreDNS
     assert ask(dns_server, f"nothing.{NS}.svc.cluster.local.").rcode() == dns.rcode.NOERROR
+    # a pod's resolv.conf as the kubelet writes it: search <ns>.svc.cluster.local svc.cluster.local cluster.local,
+    # ndots:5 — short names resolve through the search path
+    res = dns.resolver.Resolver(configure=False)
+    res.nameservers, res.port, res.ndots = ["127.0.0.1"], dns_server.port, 5
+    res.search = [dns.name.from_text(f"{NS}.svc.cluster.local"), dns.name.from_text("svc.cluster.local"),
+                  dns.name.from_text("cluster.local")]
+    res.use_search_by_default = True
+    assert [a.to_text() for a in res.resolve("my-svc", "A")] == [cip]
+    assert [a.to_text() for a in res.resolve(f"my-svc.{NS}", "A")] == [cip]
+    assert [a.to_text() for a in res.resolve("kubernetes.default", "A")]
     # kube-dns registered at its fixed ClusterIP, with this server's address
     kd = cp.get("/api/v1/namespaces/kube-system/services/kube-dns")
     assert kd is not None and kd["spec"]["clusterIP"] == "10.0.0.10"
