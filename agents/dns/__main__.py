@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-from agents.dns import register, server
+from agents.dns import netns, register, server
 from agents.dns.records import Index, build
 from agents.dns.resolver import Settings
 from controllers.machinery.client import RESTClient
@@ -52,6 +52,8 @@ def parser() -> argparse.ArgumentParser:
                                              "or 127.0.0.1 when that is 0.0.0.0)")
     a("--resolv-conf", default="/etc/resolv.conf", help="upstream nameservers for names outside the zone")
     a("--forward-timeout", type=float, default=2.0)
+    a("--netns", default="", help="listen inside this named network namespace (a node that is a netns); the API "
+                                 "client and the forwarder stay in the process's own")
     a("-v", "--verbose", action="store_true")
     return p
 
@@ -100,7 +102,11 @@ async def run(args: argparse.Namespace) -> int:
     factory.start()
     if not await factory.wait_for_sync(60):
         log.warning("informers not synced after 60 s; serving what is cached")
-    listeners = await server.listen(handler, args.bind_address, args.port)
+    if args.netns:
+        udp_sock, tcp_sock = netns.bind_in_netns(args.netns, args.bind_address, args.port)
+        listeners = await server.listen_on(handler, udp_sock, tcp_sock)
+    else:
+        listeners = await server.listen(handler, args.bind_address, args.port)
     print(f"listening on {args.bind_address}:{listeners.port} (upstreams: {' '.join(upstreams) or 'none'})",
           flush=True)
     if args.register_service:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -216,6 +217,14 @@ class Listeners:
     def close(self) -> None:
         self.udp.close()
         self.tcp.close()
+
+
+async def listen_on(handler: Handler, udp_sock: socket.socket, tcp_sock: socket.socket) -> Listeners:
+    """Serve on sockets made elsewhere (inside another network namespace: agents/dns/netns.py)."""
+    loop = asyncio.get_running_loop()
+    udp, _ = await loop.create_datagram_endpoint(lambda: _UDP(handler), sock=udp_sock)
+    tcp = await asyncio.start_server(lambda r, w: _tcp_client(handler, r, w), sock=tcp_sock)
+    return Listeners(udp, tcp)
 
 
 async def listen(handler: Handler, host: str, port: int, attempts: int = 20) -> Listeners:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -71,6 +72,49 @@ def put_slice(cp: ControlPlane, body: dict[str, Any]) -> None:
     else:
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         cp.api("PUT", f"{path}/{body['metadata']['name']}", body)
+
+
+DIG = r"""
+import sys, dns.message, dns.query
+q = dns.message.make_query(sys.argv[1], sys.argv[2])
+r = (dns.query.tcp if sys.argv[3] == "tcp" else dns.query.udp)(q, "10.0.0.10", timeout=3)
+print(" ".join(sorted(rd.to_text() for rrset in r.answer for rd in rrset)) or dns.rcode.to_text(r.rcode()))
+"""
+
+
+def test_dns_from_a_pod_through_the_kube_dns_cluster_ip(cp: ControlPlane, lab: NetLab, proxy: subprocess.Popen[bytes],
+                                                        tmp_path: Any) -> None:
+    """raftkv-dns listens on the node's bridge address inside the node netns and registers kube-dns at 10.0.0.10;
+    a pod asks 10.0.0.10, which the proxy's rules carry to it."""
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\n")
+    log = tmp_path / "dns.log"
+    with open(log, "wb") as out:
+        dns_proc = register_process(subprocess.Popen(
+            [sys.executable, "-m", "agents.dns", "--kubeconfig", cp.admin_kubeconfig, "--netns", lab.node,
+             "--bind-address", "10.244.0.1", "--port", "53", "--advertise-address", "10.244.0.1",
+             "--resolv-conf", str(resolv), "--forward-timeout", "0.5"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=os.getcwd()))
+    try:
+        wait_for(lambda: "listening on 10.244.0.1:53" in log.read_text(), DEADLINE_S, "raftkv-dns in the node netns")
+        svc = cp.api("POST", f"/api/v1/namespaces/{NS}/services", {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "named"},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": lab.port}]}})
+
+        def dig(name: str, rtype: str = "A", transport: str = "udp") -> str:
+            out = subprocess.run(["ip", "netns", "exec", lab.pod(0), sys.executable, "-c", DIG, name, rtype, transport],
+                                 capture_output=True, text=True, timeout=20)
+            return out.stdout.strip() or out.stderr.strip()[-300:]
+        name = f"named.{NS}.svc.cluster.local."
+        wait_for(lambda: dig(name) == svc["spec"]["clusterIP"], DEADLINE_S, "A record from a pod via 10.0.0.10")
+        assert dig(name, transport="tcp") == svc["spec"]["clusterIP"]
+        assert dig(f"nope.{NS}.svc.cluster.local.") == "NXDOMAIN"
+        if shutil.which("busybox"):
+            out = subprocess.run(["ip", "netns", "exec", lab.pod(0), "busybox", "nslookup", name, "10.0.0.10"],
+                                 capture_output=True, text=True, timeout=20).stdout
+            assert svc["spec"]["clusterIP"] in out, out
+    finally:
+        stop_process(dns_proc)
 
 
 def test_cluster_ip_spreads_follows_readiness_and_deletion(cp: ControlPlane, lab: NetLab,
