@@ -57,8 +57,8 @@ class Syncer:
             self.dirty.clear()
             full = time.monotonic() - last_full >= self.full_sync_s
             last = time.monotonic()
-            ports = build(self.services.store.list(), self.slices.store.list())
             try:
+                ports = build(self.services.store.list(), self.slices.store.list())
                 result = self.apply(ports, full)
                 if asyncio.iscoroutine(result):
                     await result
@@ -69,6 +69,10 @@ class Syncer:
                 self.stats.failures += 1
                 last_full = -self.full_sync_s  # next time: everything again
                 log.error("sync failed: %s", e)
+            except Exception:  # noqa: BLE001 - a bug on odd input must not end the sync loop
+                self.stats.failures += 1
+                last_full = -self.full_sync_s
+                log.exception("sync failed")
             self.stats.last_duration_s = time.monotonic() - last
             self.stats.durations.append(self.stats.last_duration_s)
             del self.stats.durations[:-1000]
