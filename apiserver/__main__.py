@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from apiserver.http.app import ServingOptions, build_app, server_ssl_context
 from apiserver.http.kubelet_proxy import DEFAULT_ADDRESS_TYPES, KubeletClientOptions
 from apiserver.http.security import AuthOptions, parse_list
 from apiserver.registry import allocation
+from apiserver.storage import compaction
 from apiserver.storage.etcd3 import Etcd3Store
 from raftkv import eventloop
 
@@ -28,6 +30,15 @@ def _bool(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
+def _duration(flag: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            return compaction.parse_duration(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f'invalid argument "{text}" for "--{flag}" flag: {e}') from e
+    return parse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +92,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="CA that kubelets' serving certificates must chain to (unverified when empty)")
     p.add_argument("--kubelet-preferred-address-types", default=",".join(DEFAULT_ADDRESS_TYPES),
                    help="node address types to reach kubelets at, in order")
+    p.add_argument("--etcd-compaction-interval", type=_duration("etcd-compaction-interval"), default=300.0,
+                   help="how often the store's history is compacted (Go duration, default 5m0s; 0 disables)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
     implemented = {opt[2:] for action in p._actions for opt in action.option_strings if opt.startswith("--")}
     try:  # a flag implemented above is never taken for a no-effect one
@@ -141,7 +154,8 @@ async def serve(args: argparse.Namespace) -> None:
                           args.service_node_port_range, args.advertise_address,
                           KubeletClientOptions(args.kubelet_client_certificate, args.kubelet_client_key,
                                                args.kubelet_certificate_authority,
-                                               parse_list([args.kubelet_preferred_address_types])))
+                                               parse_list([args.kubelet_preferred_address_types])),
+                          args.etcd_compaction_interval)
     runner = web.AppRunner(build_app(storage, opts), shutdown_timeout=SHUTDOWN_GRACE_S,
                            access_log=logging.getLogger("apiserver.access") if args.v >= 2 else None)
     await runner.setup()

@@ -51,7 +51,7 @@ NO_EFFECT: dict[str, str] = {
     "event-ttl": DURATION, "delete-collection-workers": INT, "enable-garbage-collector": BOOL,
     "enable-priority-and-fairness": BOOL, "storage-backend": STRING, "storage-media-type": STRING,
     "watch-cache": BOOL, "watch-cache-sizes": STRINGS, "default-watch-cache-size": INT,
-    "etcd-compaction-interval": DURATION, "etcd-count-metric-poll-period": DURATION,
+    "etcd-count-metric-poll-period": DURATION,
     "etcd-db-metric-poll-interval": DURATION, "etcd-healthcheck-timeout": DURATION,
     "etcd-readycheck-timeout": DURATION, "etcd-servers-overrides": STRINGS,
     "encryption-provider-config": STRING, "encryption-provider-config-automatic-reload": BOOL,

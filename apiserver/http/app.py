@@ -28,6 +28,8 @@ from apiserver.registry import allocation
 from apiserver.registry.kubernetes_reconciler import KubernetesServiceReconciler
 from apiserver.registry.service_alloc import ServiceAllocator
 from apiserver.registry.store import Registry
+from apiserver.storage import compaction
+from apiserver.storage.compactor import Compactor
 from apiserver.storage.etcd3 import Etcd3Store
 from apiserver.storage.informer import Informer
 from apiserver.storage.lister import Lister
@@ -52,6 +54,7 @@ class ServingOptions:
     service_node_port_range: str = allocation.DEFAULT_NODE_PORT_RANGE
     advertise_address: str = ""  # "" = the bind address (127.0.0.1 when that is unspecified)
     kubelet: KubeletClientOptions = KubeletClientOptions()  # how logs/exec/port-forward reach kubelets
+    etcd_compaction_interval: float = compaction.DEFAULT_INTERVAL_S  # seconds; 0 = no compaction
 
 
 def server_ssl_context(opts: ServingOptions) -> ssl.SSLContext:
@@ -124,6 +127,7 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
     handler.kubelets = KubeletProxy(registry, opts.kubelet)
     chain = build_handler_chain(handler, security=security, limiter=InflightLimiter(
         opts.max_requests_inflight, opts.max_mutating_requests_inflight))
+    compactor = Compactor(storage, opts.etcd_compaction_interval)
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", chain)
 
@@ -133,8 +137,10 @@ def build_app(storage: Etcd3Store, opts: ServingOptions, *, clock: Callable[[], 
         await bootstrap_policy(registry)  # as kube-apiserver does whenever the RBAC API is served
         await bootstrap_priority_classes(registry)
         await informer.start()
+        compactor.start()  # kube's compactor: the store's history kept one interval, compacted once per interval
 
     async def on_shutdown(app: web.Application) -> None:
+        await compactor.stop()
         await reconciler.stop()
         handler.stop_watches()
         if registry.watch_cache is not None:

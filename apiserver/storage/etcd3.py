@@ -220,6 +220,22 @@ class Etcd3Store:
         op = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=self._out(key)))
         return await self._guarded(key, expected, op, guards)
 
+    async def compact_txn(self, key: str, expect_version: int, value: bytes) -> tuple[bool, int, int, bytes]:
+        """kube's compactor Txn on `key` (taken as is, outside --etcd-prefix): If version(key) == expect_version
+        Then Put(key, value) Else Get(key). (succeeded, header revision, the key's version, its value)."""
+        k = key.encode()
+        txn = rpc_pb2.TxnRequest(
+            compare=[rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.VERSION, result=rpc_pb2.Compare.EQUAL,
+                                     version=expect_version)],
+            success=[rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=k, value=value))],
+            failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=k))])
+        resp = await self._call(self._kvs.Txn, txn)
+        rev = int(resp.header.revision)  # type: ignore[attr-defined]
+        if resp.succeeded:  # type: ignore[attr-defined]
+            return True, rev, expect_version + 1, value
+        kvs = resp.responses[0].response_range.kvs  # type: ignore[attr-defined]
+        return False, rev, (int(kvs[0].version) if kvs else 0), (bytes(kvs[0].value) if kvs else b"")
+
     async def compact(self, revision: int) -> None:
         """Compact history up to `revision` (kube-apiserver does this every --etcd-compaction-interval)."""
         await self._call(self._kvs.Compact, rpc_pb2.CompactionRequest(revision=revision, physical=True))

@@ -11,7 +11,7 @@ CORES = ["apiserver/request_info.py", "apiserver/selectors.py", "apiserver/patch
          "apiserver/api/discovery.py", "apiserver/api/openapi.py", "apiserver/api/tables.py",
          "apiserver/http/negotiation.py", "apiserver/protobuf.py", "apiserver/api/fieldvalidation.py",
          "apiserver/storage/lister.py",
-         "apiserver/storage/watchwindow.py", "apiserver/managedfields.py",
+         "apiserver/storage/watchwindow.py", "apiserver/storage/compaction.py", "apiserver/managedfields.py",
          "apiserver/registry/allocation.py", "apiserver/registry/kubernetes_service.py",
          "apiserver/registry/defaults.py", "apiserver/flags.py"]
 FORBIDDEN = {"asyncio", "grpc", "socket", "time", "random", "os", "threading", "subprocess", "aiohttp", "ssl"}
