@@ -2,7 +2,9 @@
 
 Mirrors kube-controller-manager's `controller_utils.go`: the pod a controller creates from its template
 (GetPodFromTemplate + the controller reference), which pods count as active, terminating or ready, the order in
-which surplus pods are deleted (ActivePods), and RFC 3339 times. Pure: times are epoch seconds passed in.
+which surplus pods are deleted (ActivePods), and RFC 3339 times. Every controller that asks these of a pod (the
+ReplicaSet, Deployment, Endpoints, EndpointSlice and disruption cores too) imports them from here. Pure: times are
+epoch seconds passed in, or timezone-aware datetimes for the cores that take `now` as one (ReplicaSet, Deployment).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import datetime
 from typing import Any
 
 Obj = dict[str, Any]
+EPOCH = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)  # Go's zero time: "no timestamp" sorts as the oldest possible
+
 
 def meta(obj: Obj) -> Obj:
     return obj.get("metadata") or {}
@@ -30,11 +34,22 @@ def rfc3339(t: float) -> str:
     return datetime.datetime.fromtimestamp(int(t), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(s: str | None) -> float | None:
-    """An RFC 3339 timestamp (as the API server writes them) to epoch seconds; None stays None."""
+def format_datetime(t: datetime.datetime) -> str:
+    """metav1.Time's wire form of a datetime: second precision, UTC, 'Z'."""
+    return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(s: str | None) -> datetime.datetime | None:
+    """An RFC 3339 timestamp as the API server writes it (seconds, or fractional for MicroTime); None stays None."""
     if not s:
         return None
-    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def parse_time(s: str | None) -> float | None:
+    """An RFC 3339 timestamp (as the API server writes them) to epoch seconds; None stays None."""
+    t = parse_datetime(s)
+    return None if t is None else t.timestamp()
 
 
 def controller_ref(owner: Obj, api_version: str, kind: str) -> Obj:
@@ -102,15 +117,26 @@ def is_ready(pod: Obj) -> bool:
     return c is not None and c.get("status") == "True"
 
 
-def is_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
-    """podutil.IsPodAvailable: ready for at least minReadySeconds (by the Ready condition's transition time)."""
+def ready_time(pod: Obj) -> datetime.datetime | None:
+    """When the pod last became Ready (the Ready condition's lastTransitionTime), None if not ready or unknown."""
+    c = condition(pod, "Ready")
+    if c is None or c.get("status") != "True":
+        return None
+    return parse_datetime(c.get("lastTransitionTime"))
+
+
+def is_available(pod: Obj, min_ready_seconds: int, now: float | datetime.datetime) -> bool:
+    """podutil.IsPodAvailable: Ready, and Ready for longer than minReadySeconds (strictly, as Time.Before)."""
     if not is_ready(pod):
         return False
     if min_ready_seconds <= 0:
         return True
-    c = condition(pod, "Ready") or {}
-    since = parse_time(c.get("lastTransitionTime"))
-    return since is not None and since + min_ready_seconds <= now
+    since = ready_time(pod)
+    if since is None:
+        return False
+    if isinstance(now, datetime.datetime):
+        return since + datetime.timedelta(seconds=min_ready_seconds) < now
+    return since.timestamp() + min_ready_seconds < now
 
 
 def restart_count(pod: Obj) -> int:

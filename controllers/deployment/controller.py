@@ -15,7 +15,7 @@ from controllers.machinery.client import APIError
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, perform
 from controllers.machinery.resources import DEPLOYMENTS, PODS, REPLICASETS
-from controllers.replicaset.podutil import controller_ref, meta
+from controllers.podcontrol import controller_of, meta
 from controllers.replicaset.reconcile import is_adoption
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class DeploymentController(Controller):
         if meta(rs).get("deletionTimestamp"):
             self._rs_deleted(rs)
             return
-        ref = controller_ref(rs)
+        ref = controller_of(rs)
         if ref is not None:
             d = self._owner(rs, ref)
             if d is not None:
@@ -79,7 +79,7 @@ class DeploymentController(Controller):
     def _rs_updated(self, old: Object, cur: Object) -> None:
         if meta(old).get("resourceVersion") == meta(cur).get("resourceVersion"):
             return
-        cur_ref, old_ref = controller_ref(cur), controller_ref(old)
+        cur_ref, old_ref = controller_of(cur), controller_of(old)
         if old_ref is not None and old_ref != cur_ref:
             d = self._owner(old, old_ref)
             if d is not None:
@@ -94,19 +94,19 @@ class DeploymentController(Controller):
                 self.enqueue(d)
 
     def _rs_deleted(self, rs: Object) -> None:
-        d = self._owner(rs, controller_ref(rs))
+        d = self._owner(rs, controller_of(rs))
         if d is not None:
             self.enqueue(d)
 
     def _pod_deleted(self, pod: Object) -> None:
         """Recreate waits for the old pods to be gone: their deletion may unblock the rollout."""
-        rs_ref = controller_ref(pod)
+        rs_ref = controller_of(pod)
         if rs_ref is None or rs_ref.get("kind") != "ReplicaSet":
             return
         rs = self.replicasets.store.get_by(meta(pod).get("namespace"), str(rs_ref.get("name")))
         if rs is None or meta(rs).get("uid") != rs_ref.get("uid"):
             return
-        d = self._owner(rs, controller_ref(rs))
+        d = self._owner(rs, controller_of(rs))
         if d is not None and ((d.get("spec") or {}).get("strategy") or {}).get("type") == "Recreate":
             self.enqueue(d)
 
@@ -157,7 +157,7 @@ class DeploymentController(Controller):
         selector = labels.from_label_selector((d.get("spec") or {}).get("selector"))
         by_uid: dict[str, list[Object]] = {str(meta(rs).get("uid")): [] for rs in rss if meta(rs).get("uid")}
         for pod in self.pods.store.by_index("namespace", str(meta(d).get("namespace"))):
-            ref = controller_ref(pod)
+            ref = controller_of(pod)
             if ref is None or not selector.matches(meta(pod).get("labels") or {}):
                 continue
             if ref.get("uid") in by_uid:

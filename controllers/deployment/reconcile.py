@@ -21,7 +21,7 @@ from controllers.deployment.hashing import compute_hash
 from controllers.machinery import labels
 from controllers.machinery.actions import Action, Create, Delete, Event, Patch, Update
 from controllers.machinery.resources import DEPLOYMENTS, REPLICASETS
-from controllers.replicaset.podutil import controller_ref, parse_time
+from controllers.podcontrol import controller_of, parse_datetime
 
 Object = dict[str, Any]
 EventType = Literal["Normal", "Warning"]
@@ -422,7 +422,7 @@ class _Sync:
             return
         if u.deployment_complete(d, status) or current.get("reason") == u.TIMED_OUT:
             return
-        last = parse_time(current.get("lastUpdateTime"))
+        last = parse_datetime(current.get("lastUpdateTime"))
         if last is None:
             return
         after = (last - self.now).total_seconds() + int(d["spec"]["progressDeadlineSeconds"])
@@ -496,7 +496,7 @@ def sync_deployment(d: Object, rss: Sequence[Object], pod_map: PodMap, now: date
 def create_collided(d: Object, existing: Object) -> list[Action]:
     """The new set's name is taken. Ours with the same template: nothing to do (the cache was behind). Else a
     hash collision: bump status.collisionCount so the next sync hashes differently."""
-    ref = controller_ref(existing)
+    ref = controller_of(existing)
     if ref is not None and ref.get("uid") == d["metadata"].get("uid") and \
             u.equal_ignore_hash((d.get("spec") or {}).get("template"), (existing.get("spec") or {}).get("template")):
         return []
@@ -539,7 +539,7 @@ def claim_replicasets(d: Object, rss: Sequence[Object]) -> Claim:
     for rs in rss:
         m = rs.get("metadata") or {}
         matches = selector.matches(m.get("labels") or {})
-        ref = controller_ref(rs)
+        ref = controller_of(rs)
         if ref is not None:
             if ref.get("uid") != uid:
                 continue

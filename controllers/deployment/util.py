@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from controllers.replicaset.podutil import EPOCH, format_time, parse_time
+from controllers.podcontrol import EPOCH, format_datetime, parse_datetime
 
 Object = dict[str, Any]
 
@@ -218,7 +218,7 @@ def by_creation(rss: Sequence[Object]) -> list[Object]:
 
 
 def _created(obj: Object) -> datetime:
-    t = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    t = parse_datetime((obj.get("metadata") or {}).get("creationTimestamp"))
     return t if t is not None else EPOCH
 
 
@@ -343,7 +343,7 @@ def get_condition(status: Object, ctype: str) -> Object | None:
 
 
 def new_condition(ctype: str, status: str, reason: str, message: str, now: datetime) -> Object:
-    t = format_time(now)
+    t = format_datetime(now)
     return {"type": ctype, "status": status, "lastUpdateTime": t, "lastTransitionTime": t, "reason": reason,
             "message": message}
 
@@ -393,7 +393,7 @@ def deployment_timed_out(d: Object, new_status: Object, now: datetime) -> bool:
         return False
     if cond.get("reason") == TIMED_OUT:
         return True
-    last = parse_time(cond.get("lastUpdateTime"))
+    last = parse_datetime(cond.get("lastUpdateTime"))
     if last is None:
         return False
     return last + timedelta(seconds=int(d["spec"]["progressDeadlineSeconds"])) < now

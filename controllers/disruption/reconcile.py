@@ -21,6 +21,7 @@ from typing import Any
 from controllers.machinery.actions import Action, Event, Update
 from controllers.machinery.labels import SelectorError, from_label_selector
 from controllers.machinery.resources import PODDISRUPTIONBUDGETS
+from controllers.podcontrol import is_ready
 
 Object = dict[str, Any]
 PDBS = PODDISRUPTIONBUDGETS
@@ -137,11 +138,6 @@ def expected_counts(pdb: Object, pods: list[Object], lookup: Lookup) -> tuple[in
         expected, unmanaged = expected_scale(pdb, pods, lookup)
         return expected, scaled_value(min_available, expected), unmanaged
     return 0, 0, []
-
-
-def is_ready(pod: Object) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def disrupted_pod_map(pdb: Object, pods: list[Object], now: dt.datetime) -> tuple[dict[str, str], list[Action],

@@ -9,12 +9,12 @@ from typing import Any
 
 from controllers.endpoints import podutil, triggertime
 from controllers.endpoints import reconcile as core
-from controllers.endpoints.podutil import meta
 from controllers.machinery.actions import Create, Delete, Event
 from controllers.machinery.client import APIError, has_status_cause
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute
 from controllers.machinery.resources import ENDPOINTS, PODS, SERVICES
+from controllers.podcontrol import meta
 
 log = logging.getLogger(__name__)
 Object = dict[str, Any]

@@ -8,22 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-Obj = dict[str, Any]
+from controllers.podcontrol import Obj, condition, is_terminal, meta, spec, status
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
-
-
-def meta(obj: Obj) -> Obj:
-    return obj.get("metadata") or {}
-
-
-def spec(obj: Obj) -> Obj:
-    return obj.get("spec") or {}
-
-
-def status(obj: Obj) -> Obj:
-    return obj.get("status") or {}
 
 
 def service_selector(service: Obj) -> dict[str, str] | None:
@@ -49,15 +37,6 @@ def selected_pods(service: Obj, pods: list[Obj]) -> list[Obj]:
     return [p for p in pods if meta(p).get("namespace", ns) == ns and selects(selector, p)]
 
 
-def is_pod_ready(pod: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in status(pod).get("conditions") or [])
-
-
-def is_pod_terminal(pod: Obj) -> bool:
-    return status(pod).get("phase") in ("Succeeded", "Failed")
-
-
 def pod_ips(pod: Obj) -> list[str]:
     """status.podIPs in order; status.podIP alone when an agent set only that."""
     ips = [p["ip"] for p in status(pod).get("podIPs") or [] if p.get("ip")]
@@ -69,7 +48,7 @@ def pod_ips(pod: Obj) -> list[str]:
 def should_pod_be_in_endpoints(pod: Obj, include_terminating: bool) -> bool:
     """Terminal pods and pods without an IP never serve; terminating ones only when asked (publishNotReadyAddresses
     for Endpoints; always for EndpointSlices, which report them with terminating=true)."""
-    if is_pod_terminal(pod) or not pod_ips(pod):
+    if is_terminal(pod) or not pod_ips(pod):
         return False
     return include_terminating or meta(pod).get("deletionTimestamp") is None
 
@@ -131,10 +110,8 @@ def target_ref(pod: Obj) -> Obj:
 
 def ready_transition_time(pod: Obj) -> str | None:
     """When the pod's Ready condition last changed: the moment that changed its Endpoints (the trigger time)."""
-    for c in status(pod).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return c.get("lastTransitionTime") or None
-    return None
+    c = condition(pod, "Ready")
+    return (c.get("lastTransitionTime") or None) if c is not None else None
 
 
 def semantic(value: Any) -> Any:

@@ -23,9 +23,10 @@ import math
 from typing import Any
 
 from controllers.endpoints import podutil
-from controllers.endpoints.podutil import HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION, Obj, meta, semantic, spec
+from controllers.endpoints.podutil import HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION, semantic
 from controllers.machinery.actions import Action, Create, Delete, Update
 from controllers.machinery.resources import ENDPOINTS
+from controllers.podcontrol import Obj, is_ready, meta, spec
 
 MAX_CAPACITY = 1000
 OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"
@@ -74,7 +75,7 @@ def desired_subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
         address = endpoint_address(service, pod)
         if address is None:
             continue
-        field = "addresses" if publish or podutil.is_pod_ready(pod) else "notReadyAddresses"
+        field = "addresses" if publish or is_ready(pod) else "notReadyAddresses"
         if not ports:
             if headless:
                 subsets.append({field: [address]})

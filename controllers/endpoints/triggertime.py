@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from controllers.endpoints.podutil import meta, ready_transition_time
+from controllers.endpoints.podutil import ready_transition_time
+from controllers.podcontrol import meta
 
 Obj = dict[str, Any]
 

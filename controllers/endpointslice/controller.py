@@ -10,7 +10,6 @@ from typing import Any
 
 from controllers.endpoints import podutil, triggertime
 from controllers.endpoints.controller import error_text, services_selecting
-from controllers.endpoints.podutil import meta
 from controllers.endpointslice import reconcile as core
 from controllers.endpointslice.tracker import SliceTracker
 from controllers.machinery.actions import Create, Delete, Event, Update
@@ -18,6 +17,7 @@ from controllers.machinery.client import APIError, has_status_cause
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, perform
 from controllers.machinery.resources import ENDPOINTSLICES, NODES, PODS, SERVICES
+from controllers.podcontrol import meta
 
 log = logging.getLogger(__name__)
 Object = dict[str, Any]

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controllers.endpoints import podutil
-from controllers.endpoints.podutil import HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION, Obj, meta, semantic, spec
+from controllers.endpoints.podutil import HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION, semantic
 from controllers.endpointslice import topology
 from controllers.machinery.actions import Action, Create, Delete, Event, Update
 from controllers.machinery.resources import ENDPOINTSLICES
+from controllers.podcontrol import Obj, is_ready, meta, spec
 
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
 LABEL_SERVICE_NAME = "kubernetes.io/service-name"
@@ -115,7 +116,7 @@ def equal_beyond_key(a: Obj, b: Obj) -> bool:
 
 
 def pod_to_endpoint(pod: Obj, node: Obj | None, service: Obj, address_type: str) -> Obj:
-    serving = podutil.is_pod_ready(pod)
+    serving = is_ready(pod)
     terminating = meta(pod).get("deletionTimestamp") is not None
     # ready is never true for a terminating pod, unless the Service publishes not-ready addresses
     ready = bool(spec(service).get("publishNotReadyAddresses")) or (serving and not terminating)

@@ -14,8 +14,8 @@ from controllers.machinery.executor import execute, execute_slow_start, perform
 from controllers.machinery.expectations import UIDTrackingControllerExpectations
 from controllers.machinery.labels import SelectorError
 from controllers.machinery.resources import PODS
+from controllers.podcontrol import controller_of, is_ready, meta
 from controllers.replicaset import reconcile as core
-from controllers.replicaset.podutil import controller_ref, is_ready, meta
 from controllers.replicaset.reconcile import is_adoption
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class ReplicaController(Controller):
         if meta(pod).get("deletionTimestamp"):
             self._pod_deleted(pod)
             return
-        ref = controller_ref(pod)
+        ref = controller_of(pod)
         if ref is not None:
             owner = self._resolve(pod, ref)
             if owner is not None:
@@ -98,7 +98,7 @@ class ReplicaController(Controller):
             if labels_changed:
                 self._pod_deleted(old)
             return
-        cur_ref, old_ref = controller_ref(cur), controller_ref(old)
+        cur_ref, old_ref = controller_of(cur), controller_of(old)
         if old_ref is not None and old_ref != cur_ref:
             previous = self._resolve(old, old_ref)
             if previous is not None:
@@ -117,7 +117,7 @@ class ReplicaController(Controller):
                 self.enqueue(owner)
 
     def _pod_deleted(self, pod: Object) -> None:
-        owner = self._resolve(pod, controller_ref(pod))
+        owner = self._resolve(pod, controller_of(pod))
         if owner is None:
             return
         key = self.key_of(owner)
@@ -182,12 +182,12 @@ class ReplicaController(Controller):
 
     def _related_pods(self, owner: Object) -> list[Object]:
         """getIndirectlyRelatedPods: pods of every set under the same controller (or of this set alone)."""
-        ref = controller_ref(owner)
+        ref = controller_of(owner)
         if ref is None:
             sets = [owner]
         else:
             sets = [o for o in self.owners.store.by_index("namespace", str(meta(owner).get("namespace")))
-                    if (controller_ref(o) or {}).get("uid") == ref.get("uid")]
+                    if (controller_of(o) or {}).get("uid") == ref.get("uid")]
         pods: dict[str, Object] = {}
         for rs in sets:
             for pod in self.pods.store.by_index("owner_uid", str(meta(rs).get("uid"))):

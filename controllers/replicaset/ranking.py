@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import cmp_to_key
 from typing import Any
 
-from controllers.replicaset.podutil import is_active, is_ready, meta, parse_time, ready_time
+from controllers.podcontrol import is_active, is_ready, meta, parse_datetime, ready_time
 
 Object = dict[str, Any]
 PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
@@ -99,7 +99,7 @@ def _less(a: Object, b: Object, rank_a: int, rank_b: int, now: datetime) -> bool
         return restarts_a[0] > restarts_b[0]
     if restarts_a[1] != restarts_b[1]:
         return restarts_a[1] > restarts_b[1]
-    ct_a, ct_b = parse_time(meta(a).get("creationTimestamp")), parse_time(meta(b).get("creationTimestamp"))
+    ct_a, ct_b = parse_datetime(meta(a).get("creationTimestamp")), parse_datetime(meta(b).get("creationTimestamp"))
     if ct_a != ct_b:
         return _time_less(ct_a, ct_b, uid_a, uid_b, now)
     return False

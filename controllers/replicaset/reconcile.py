@@ -14,17 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from controllers import podcontrol as pc
 from controllers.machinery import labels
 from controllers.machinery.actions import Action, Create, Delete, Event, Patch, Update
 from controllers.machinery.resources import PODS, REPLICASETS, REPLICATIONCONTROLLERS, Resource
-from controllers.replicaset.podutil import (
-    controller_ref,
-    format_time,
-    is_active,
-    is_available,
-    is_ready,
-    meta,
-)
+from controllers.podcontrol import controller_of, format_datetime, is_active, is_available, is_ready, meta
 from controllers.replicaset.ranking import pods_to_delete
 
 Object = dict[str, Any]
@@ -68,9 +62,7 @@ def replicas_of(owner: Object) -> int:
 
 def controller_ref_to(kind: Kind, owner: Object) -> Object:
     """metav1.NewControllerRef: what every pod the owner creates or adopts points back with."""
-    m = meta(owner)
-    return {"apiVersion": kind.api_version, "kind": kind.kind, "name": m["name"], "uid": m["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return pc.controller_ref(owner, kind.api_version, kind.kind)
 
 
 def _pod_labels(pod: Object) -> dict[str, str]:
@@ -99,7 +91,7 @@ def claim_pods(kind: Kind, owner: Object, selector: labels.Selector, pods: Seque
     deleting = bool(owner_meta.get("deletionTimestamp"))
     for pod in pods:
         pm = meta(pod)
-        ref = controller_ref(pod)
+        ref = controller_of(pod)
         matches = selector.matches(_pod_labels(pod))
         if ref is not None:
             if ref.get("uid") != uid:
@@ -150,18 +142,13 @@ def pod_name_prefix(owner_name: str) -> str:
 
 
 def pod_from_template(kind: Kind, owner: Object) -> Object:
-    """GetPodFromTemplate: the template's labels, annotations and finalizers, generateName, the controller ref."""
+    """GetPodFromTemplate: the template's labels, annotations and finalizers, generateName, the controller ref (the
+    namespace goes with the Create, as CreatePods passes it)."""
     template = (owner.get("spec") or {}).get("template") or {}
-    tmeta = template.get("metadata") or {}
-    pod_meta: Object = {"generateName": pod_name_prefix(meta(owner)["name"]),
-                        "ownerReferences": [controller_ref_to(kind, owner)]}
-    for key in ("labels", "annotations"):
-        if tmeta.get(key):
-            pod_meta[key] = dict(tmeta[key])
-    if tmeta.get("finalizers"):
-        pod_meta["finalizers"] = list(tmeta["finalizers"])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
-            "spec": copy.deepcopy(template.get("spec") or {})}
+    pod = pc.pod_from_template(template, owner, kind.api_version, kind.kind,
+                               generate_name=pod_name_prefix(meta(owner)["name"]))
+    del pod["metadata"]["namespace"]
+    return pod
 
 
 def manage_replicas(kind: Kind, owner: Object, active: Sequence[Object], related: Sequence[Object], now: datetime,
@@ -216,7 +203,7 @@ def calculate_status(owner: Object, pods: Sequence[Object], manage_error: str | 
     if manage_error is not None and failure is None:
         diff = len(pods) - replicas_of(owner)
         reason = "FailedCreate" if diff < 0 else "FailedDelete" if diff > 0 else ""
-        conditions.append({"type": REPLICA_FAILURE, "status": "True", "lastTransitionTime": format_time(now),
+        conditions.append({"type": REPLICA_FAILURE, "status": "True", "lastTransitionTime": format_datetime(now),
                            "reason": reason, "message": manage_error})
     elif manage_error is None and failure is not None:
         conditions = [c for c in conditions if c.get("type") != REPLICA_FAILURE]

@@ -26,7 +26,6 @@ def cores() -> list[pathlib.Path]:
     # pure helpers the endpoints, endpointslice cores share or their adapters drive
     files += [ROOT / "controllers" / p for p in ("endpoints/podutil.py", "endpoints/triggertime.py",
                                                   "endpointslice/tracker.py", "endpointslice/topology.py",
-                                                  "replicaset/podutil.py",
                                                   "replicaset/ranking.py", "deployment/util.py",
                                                   "deployment/hashing.py", "podcontrol.py", "job/indexes.py",
                                                   "job/ttlcore.py", "cronjob/schedule.py", "history.py")]
