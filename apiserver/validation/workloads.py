@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from apiserver import cron
 from apiserver.errors import Cause
 from apiserver.validation import core, names
 from apiserver.validation.field import (
@@ -154,68 +155,12 @@ def job(obj: dict[str, Any]) -> list[Cause]:
     return job_spec(obj.get("spec"), "spec")
 
 
-# robfig/cron's standard parser (what kube-apiserver uses for CronJob schedules), with its error texts.
-_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("dom", 1, 31, {}),
-                ("month", 1, 12, {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul",
-                                                                  "aug", "sep", "oct", "nov", "dec"))}),
-                ("dow", 0, 6, {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}))
-_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
-
-
-def _cron_number(text: str, named: dict[str, int]) -> int:
-    if text.lower() in named:
-        return named[text.lower()]
-    if not re.fullmatch(r"[0-9]+", text):
-        raise ValueError(f'failed to parse int from {text}: strconv.Atoi: parsing "{text}": invalid syntax')
-    return int(text)
-
-
-def _cron_field(expr: str, lo: int, hi: int, named: dict[str, int]) -> None:
-    for part in expr.split(","):
-        range_step = part.split("/")
-        if len(range_step) > 2:
-            raise ValueError(f"too many slashes: {part}")
-        bounds = range_step[0].split("-")
-        if len(bounds) > 2:
-            raise ValueError(f"too many hyphens: {part}")
-        if bounds[0] in ("*", "?"):
-            start, end = lo, hi
-        else:
-            start = _cron_number(bounds[0], named)
-            end = _cron_number(bounds[1], named) if len(bounds) == 2 else start
-        if len(range_step) == 2:
-            step = _cron_number(range_step[1], named)
-            if step <= 0:
-                raise ValueError(f"step of range should be a positive number: {part}")
-        if start < lo:
-            raise ValueError(f"beginning of range ({start}) below minimum ({lo}): {part}")
-        if end > hi:
-            raise ValueError(f"end of range ({end}) above maximum ({hi}): {part}")
-        if start > end:
-            raise ValueError(f"beginning of range ({start}) beyond end of range ({end}): {part}")
-
-
 def cron_error(schedule: str) -> str:
-    """robfig/cron ParseStandard's error for `schedule`, or "" when it parses."""
-    spec = schedule
-    if spec.startswith(("TZ=", "CRON_TZ=")):
-        tz, _, spec = spec.partition(" ")
-        spec = spec.strip()
-    if not spec:
-        return "empty spec string"
-    if spec.startswith("@"):
-        if spec.startswith("@every "):
-            return "" if _DURATION.match(spec[len("@every "):].strip()) else \
-                f"failed to parse duration {spec}: time: invalid duration \"{spec[len('@every '):].strip()}\""
-        return "" if spec in _DESCRIPTORS else f"unrecognized descriptor: {spec}"
-    fields = spec.split()
-    if len(fields) != 5:
-        return f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"  # Go's %s of a []string
+    """robfig/cron ParseStandard's error for `schedule` (the parser the CronJob controller runs too), or "" when it
+    parses."""
     try:
-        for text, (_, lo, hi, named) in zip(fields, _CRON_FIELDS, strict=True):
-            _cron_field(text, lo, hi, named)
-    except ValueError as e:
+        cron.parse(schedule)
+    except cron.ScheduleError as e:
         return str(e)
     return ""
 

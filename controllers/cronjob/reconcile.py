@@ -15,8 +15,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from apiserver import cron
 from controllers import podcontrol as pc
-from controllers.cronjob import schedule as cron
 from controllers.machinery.actions import Create, Delete, Event
 from controllers.machinery.resources import CRONJOBS, JOBS
 

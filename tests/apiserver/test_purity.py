@@ -13,7 +13,7 @@ CORES = ["apiserver/request_info.py", "apiserver/selectors.py", "apiserver/patch
          "apiserver/storage/lister.py",
          "apiserver/storage/watchwindow.py", "apiserver/storage/compaction.py", "apiserver/managedfields.py",
          "apiserver/registry/allocation.py", "apiserver/registry/kubernetes_service.py",
-         "apiserver/registry/defaults.py", "apiserver/flags.py"]
+         "apiserver/registry/defaults.py", "apiserver/flags.py", "apiserver/cron.py"]
 FORBIDDEN = {"asyncio", "grpc", "socket", "time", "random", "os", "threading", "subprocess", "aiohttp", "ssl"}
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from apiserver import cron
 from controllers import podcontrol as pc
 from controllers.cronjob import reconcile as cr
-from controllers.cronjob import schedule as cron
 
 pytestmark = pytest.mark.unit
 Obj = dict[str, Any]

@@ -28,7 +28,7 @@ def cores() -> list[pathlib.Path]:
                                                   "endpointslice/tracker.py", "endpointslice/topology.py",
                                                   "replicaset/ranking.py", "deployment/util.py",
                                                   "deployment/hashing.py", "podcontrol.py", "job/indexes.py",
-                                                  "job/ttlcore.py", "cronjob/schedule.py", "history.py")]
+                                                  "job/ttlcore.py", "history.py")]
     return files
 
 

@@ -1,9 +1,12 @@
-"""Cron schedules as the CronJob controller parses them (robfig/cron v3 `ParseStandard`), pure.
+"""Cron schedules as kube-apiserver validates them and the CronJob controller reads them (robfig/cron v3
+`ParseStandard`), pure; the one parser of both (`apiserver.validation.workloads.cron_error`,
+`controllers.cronjob.reconcile`).
 
 Five fields (minute hour day-of-month month day-of-week) with `*`, `?`, ranges, steps, lists and month/day names;
 the descriptors @yearly @annually @monthly @weekly @daily @midnight @hourly and `@every <duration>`; an optional
 `TZ=`/`CRON_TZ=` prefix (which the API server refuses on create, and the controller warns about). Error texts
-are robfig's, because the controller puts them in its UnparseableSchedule event.
+are robfig's, because the API server returns them in its Invalid causes and the controller puts them in its
+UnparseableSchedule event.
 
 `Schedule.next(t)` is the first activation strictly after `t` (epoch seconds), found field by field in the
 schedule's time zone as robfig does, or None when none exists within five years (e.g. "0 0 31 2 *").
@@ -167,12 +170,12 @@ def _descriptor(spec: str, tz: datetime.tzinfo) -> Schedule:
     raise ScheduleError(f"unrecognized descriptor: {spec}")
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
 def _duration(text: str) -> float | None:
-    """Go's time.ParseDuration for the units a schedule can use (h, m, s, ms)."""
+    """Go's time.ParseDuration for unsigned durations (h, m, s, ms, us, µs, ns)."""
     pos, total = 0, 0.0
     for m in _DURATION.finditer(text):
         if m.start() != pos:
