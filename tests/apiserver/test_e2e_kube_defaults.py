@@ -25,6 +25,7 @@ from apiserver.kubeconfig import write_kubeconfig
 from apiserver.registry import allocation
 from raftkv import pki
 from tests.apiserver.fixtures import APIServer, EtcdTLS, apiserver, etcd
+from tests.apiserver.test_e2e_serving import COMPACTION_FLAG, assert_compacted_once_per_interval
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (shutil.which("etcd") and shutil.which("kubectl")),
                                                   reason="needs etcd and kubectl")]
@@ -92,14 +93,25 @@ class User:
 
 
 @pytest.fixture(scope="module")
-def kube() -> Iterator[tuple[APIServer, str]]:
+def kube_tmp() -> Iterator[str]:
     tmp = tempfile.mkdtemp(prefix="apiserver-kube-defaults-")
     try:
-        with raftkv_member(tmp) as (url, tls), apiserver(tmp, url, etcd_client=tls, kube_flags_only=True,
-                                                         extra_args=kube_flags(tls)) as srv:
-            yield srv, tmp
+        yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def member(kube_tmp: str) -> Iterator[tuple[str, EtcdTLS]]:
+    with raftkv_member(kube_tmp) as (url, tls):
+        yield url, tls
+
+
+@pytest.fixture(scope="module")
+def kube(kube_tmp: str, member: tuple[str, EtcdTLS]) -> Iterator[tuple[APIServer, str]]:
+    url, tls = member
+    with apiserver(kube_tmp, url, etcd_client=tls, kube_flags_only=True, extra_args=kube_flags(tls)) as srv:
+        yield srv, kube_tmp
 
 
 @pytest.fixture(scope="module")
@@ -402,3 +414,28 @@ def test_a_quota_is_enforced_from_its_status_only(admin):
     assert code == 201
     code, q = admin.request("GET", f"{base}/resourcequotas/q")
     assert q["status"]["used"] == {"configmaps": "2", "secrets": "1"}
+
+
+def test_a_node_keeps_its_status_on_create(admin):
+    """As kubelets register: 1.32's nodeStrategy keeps a Node's status on create (a pod's or a quota's is reset)."""
+    status = {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+              "addresses": [{"type": "InternalIP", "address": "10.9.0.7"}],
+              "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "ok",
+                              "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+                              "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    code, node = admin.request("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
+                                                         "metadata": {"name": "registered"}, "status": status})
+    assert code == 201, node
+    assert node["status"]["capacity"] == status["capacity"] and node["status"]["allocatable"] == status["capacity"]
+    assert node["status"]["addresses"] == status["addresses"] and node["status"]["conditions"] == status["conditions"]
+    assert "10.9.0.7" in admin.ok("get", "node", "registered", "-o", "wide")
+    admin.ok("delete", "node", "registered")
+
+
+def test_two_api_servers_on_raftkv_compact_it_once_per_interval(kube, member):
+    """kube-apiserver's compactor on the module's raftkv member (last here: it compacts the member's history)."""
+    (url, tls), tmp = member, kube[1]
+    with apiserver(tmp, url, etcd_client=tls, name="compact-a", controllers=(), extra_args=[COMPACTION_FLAG]) as a, \
+            apiserver(tmp, url, etcd_client=tls, name="compact-b", controllers=(), extra_args=[COMPACTION_FLAG]) as b:
+        assert_compacted_once_per_interval(a, b, [f"--endpoints={url}", f"--cacert={tls.ca}", f"--cert={tls.cert}",
+                                                  f"--key={tls.key}"])

@@ -12,10 +12,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 
 import pytest
 
-from tests.apiserver.fixtures import apiserver, etcd, etcd_tls
+from tests.apiserver.fixtures import APIServer, apiserver, etcd, etcd_tls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not shutil.which("etcd"), reason="needs etcd")]
 
@@ -113,49 +114,55 @@ def test_requests_beyond_max_in_flight_get_429_with_retry_after():
 
 
 COMPACTION_INTERVAL_S = 0.5
+COMPACTION_FLAG = f"--etcd-compaction-interval={int(COMPACTION_INTERVAL_S * 1000)}ms"
 
 
-def _etcd_key(url: str, key: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["etcdctl", f"--endpoints={url}", "get", key, *args], capture_output=True, text=True,
+def _etcd_key(etcdctl: Sequence[str], key: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["etcdctl", *etcdctl, "get", key, *args], capture_output=True, text=True,
                           env={**os.environ, "ETCDCTL_API": "3"}, timeout=30)
 
 
-def _compact_rev_key(url: str) -> tuple[int, int]:
+def _compact_rev_key(etcdctl: Sequence[str]) -> tuple[int, int]:
     """(compact_rev_key's version, the revision its value names: the last compaction)."""
-    kvs = json.loads(_etcd_key(url, "compact_rev_key", "-w", "json").stdout).get("kvs") or []
+    kvs = json.loads(_etcd_key(etcdctl, "compact_rev_key", "-w", "json").stdout).get("kvs") or []
     return (int(kvs[0]["version"]), int(base64.b64decode(kvs[0]["value"]))) if kvs else (0, 0)
+
+
+def assert_compacted_once_per_interval(a: APIServer, b: APIServer, etcdctl: Sequence[str]) -> None:
+    """a and b run with COMPACTION_FLAG on one store (`etcdctl`: the flags that reach it)."""
+    body = json.dumps({"metadata": {"name": "before-compaction"}}).encode()
+    req = urllib.request.Request(f"{a.url}/api/v1/namespaces/default/configmaps", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=a.ssl_context(), timeout=10) as r:
+        rv = int(json.loads(r.read())["metadata"]["resourceVersion"])
+    start, (version0, _) = time.monotonic(), _compact_rev_key(etcdctl)
+    deadline = start + 20
+    while True:
+        version, compacted = _compact_rev_key(etcdctl)
+        elapsed = time.monotonic() - start
+        if compacted > rv + 1 and elapsed >= 4 * COMPACTION_INTERVAL_S:
+            break
+        assert time.monotonic() < deadline, f"no compaction past {rv}: compact_rev_key at {compacted}"
+        time.sleep(0.05)
+    # successive wins are an interval apart whichever server wins: not one per server per interval
+    assert 1 <= version - version0 <= elapsed / COMPACTION_INTERVAL_S + 1, (version0, version, elapsed)
+    old = _etcd_key(etcdctl, "/registry/configmaps/default/before-compaction", f"--rev={rv}")
+    assert old.returncode != 0 and "required revision has been compacted" in old.stderr
+    watch = f"{b.url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=5"
+    with urllib.request.urlopen(watch, context=b.ssl_context(), timeout=10) as r:
+        event = json.loads(r.readline())
+    assert event["type"] == "ERROR" and (event["object"]["code"], event["object"]["reason"]) == (410, "Expired")
+    assert event["object"]["message"].startswith(f"too old resource version: {rv} (")
 
 
 def test_two_api_servers_compact_the_store_once_per_interval_and_old_watches_expire():
     """kube-apiserver's compactor: each interval one Txn on compact_rev_key's version wins across the servers
-    and compacts to the revision seen one interval earlier; a watch from before that is 410 Expired."""
+    and compacts to the revision seen one interval earlier; a watch from before that is 410 Expired. (On raftkv:
+    test_e2e_kube_defaults.py.)"""
     tmp = tempfile.mkdtemp(prefix="apiserver-compact-")
-    flag = [f"--etcd-compaction-interval={int(COMPACTION_INTERVAL_S * 1000)}ms"]
     try:
-        with etcd(tmp) as url, apiserver(tmp, url, name="a", controllers=(), extra_args=flag) as a, \
-                apiserver(tmp, url, name="b", controllers=(), extra_args=flag) as b:
-            body = json.dumps({"metadata": {"name": "old"}}).encode()
-            req = urllib.request.Request(f"{a.url}/api/v1/namespaces/default/configmaps", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(req, context=a.ssl_context(), timeout=10) as r:
-                rv = int(json.loads(r.read())["metadata"]["resourceVersion"])
-            start, (version0, _) = time.monotonic(), _compact_rev_key(url)
-            deadline = start + 20
-            while True:
-                version, compacted = _compact_rev_key(url)
-                elapsed = time.monotonic() - start
-                if compacted > rv + 1 and elapsed >= 4 * COMPACTION_INTERVAL_S:
-                    break
-                assert time.monotonic() < deadline, f"no compaction past {rv}: compact_rev_key at {compacted}"
-                time.sleep(0.05)
-            # successive wins are an interval apart whichever server wins: not one per server per interval
-            assert 1 <= version - version0 <= elapsed / COMPACTION_INTERVAL_S + 1, (version0, version, elapsed)
-            old = _etcd_key(url, "/registry/configmaps/default/old", f"--rev={rv}")
-            assert old.returncode != 0 and "required revision has been compacted" in old.stderr
-            watch = f"{b.url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=5"
-            with urllib.request.urlopen(watch, context=b.ssl_context(), timeout=10) as r:
-                event = json.loads(r.readline())
-            assert event["type"] == "ERROR" and (event["object"]["code"], event["object"]["reason"]) == (410, "Expired")
-            assert event["object"]["message"].startswith(f"too old resource version: {rv} (")
+        with etcd(tmp) as url, apiserver(tmp, url, name="a", controllers=(), extra_args=[COMPACTION_FLAG]) as a, \
+                apiserver(tmp, url, name="b", controllers=(), extra_args=[COMPACTION_FLAG]) as b:
+            assert_compacted_once_per_interval(a, b, [f"--endpoints={url}"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
