@@ -49,15 +49,21 @@ async def claim(client: RESTClient, kind: Kind, owner: Obj, pods: list[Obj], *,
         if pc.meta(fresh).get("uid") != md.get("uid") or pc.meta(fresh).get("deletionTimestamp"):
             raise RuntimeError(f"{kind.kind} {md.get('namespace')}/{md.get('name')} is gone or being deleted: "
                                "no adoption")
+    return await execute_claim(client, result.actions, result.pods)
+
+
+async def execute_claim(client: RESTClient, actions: list[Action], claimed: list[Obj]) -> list[Obj]:
+    """Performs a claim's adoption and release patches (for pods, or a Deployment's ReplicaSets); returns `claimed`
+    without the objects that vanished meanwhile (neither adopted nor released). Any other error raises."""
     lost: set[str] = set()
-    for outcome in await execute(client, result.actions):
+    for outcome in await execute(client, actions):
         if outcome.error is None:
             continue
         if isinstance(outcome.error, APIError) and outcome.error.not_found:
             lost.add(getattr(outcome.action, "name", ""))
             continue
         raise outcome.error
-    return [p for p in result.pods if pc.meta(p).get("name") not in lost]
+    return [o for o in claimed if pc.meta(o).get("name") not in lost]
 
 
 def _with_finalizer(action: Action, finalizer: str) -> Action:

@@ -8,12 +8,13 @@ import copy
 import logging
 from typing import Any
 
+from controllers import adoption
 from controllers.deployment import reconcile as core
 from controllers.machinery import labels
 from controllers.machinery.actions import Action, Delete, Event, Update
 from controllers.machinery.client import APIError
 from controllers.machinery.controller import Controller, ControllerContext
-from controllers.machinery.executor import execute, perform
+from controllers.machinery.executor import perform
 from controllers.machinery.resources import DEPLOYMENTS, PODS, REPLICASETS
 from controllers.podcontrol import controller_of, meta
 from controllers.replicaset.reconcile import is_adoption
@@ -131,15 +132,7 @@ class DeploymentController(Controller):
             return claim.replicasets
         if any(is_adoption(a) for a in claim.actions):  # canAdopt is asked only before an adoption, as in kube
             await self._recheck(d)
-        lost: set[str] = set()
-        for outcome in await execute(self.ctx.client, claim.actions):
-            if outcome.error is None:
-                continue
-            if isinstance(outcome.error, APIError) and outcome.error.not_found:
-                lost.add(getattr(outcome.action, "name", ""))
-                continue
-            raise outcome.error
-        return [rs for rs in claim.replicasets if meta(rs).get("name") not in lost]
+        return await adoption.execute_claim(self.ctx.client, claim.actions, claim.replicasets)
 
     async def _recheck(self, d: Object) -> None:
         """RecheckDeletionTimestamp: a live read, so a just-deleted or re-created Deployment never adopts."""

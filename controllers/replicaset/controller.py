@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from controllers import adoption
 from controllers.machinery.actions import Create, Delete, Event, Outcome, Update
 from controllers.machinery.client import APIError
 from controllers.machinery.controller import Controller, ControllerContext
@@ -158,15 +159,7 @@ class ReplicaController(Controller):
             return claim.pods
         if any(is_adoption(a) for a in claim.actions):  # canAdopt is asked only before an adoption, as in kube
             await self._recheck_owner(owner)
-        lost: set[str] = set()
-        for outcome in await execute(self.ctx.client, claim.actions):
-            if outcome.error is None:
-                continue
-            if isinstance(outcome.error, APIError) and outcome.error.not_found:
-                lost.add(getattr(outcome.action, "name", ""))  # the pod is gone: neither adopted nor released
-                continue
-            raise outcome.error
-        return [p for p in claim.pods if meta(p).get("name") not in lost]
+        return await adoption.execute_claim(self.ctx.client, claim.actions, claim.pods)
 
     async def _recheck_owner(self, owner: Object) -> None:
         """canAdopt: a live read, so a just-deleted or re-created owner never adopts (RecheckDeletionTimestamp)."""
