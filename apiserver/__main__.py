@@ -7,7 +7,6 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
 from typing import NoReturn
 
 from aiohttp import web
@@ -30,15 +29,6 @@ def _bool(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
-
-
-def _duration(flag: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            return compaction.parse_duration(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f'invalid argument "{text}" for "--{flag}" flag: {e}') from e
-    return parse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,7 +82,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="CA that kubelets' serving certificates must chain to (unverified when empty)")
     p.add_argument("--kubelet-preferred-address-types", default=",".join(DEFAULT_ADDRESS_TYPES),
                    help="node address types to reach kubelets at, in order")
-    p.add_argument("--etcd-compaction-interval", type=_duration("etcd-compaction-interval"), default=300.0,
+    p.add_argument("--etcd-compaction-interval", default="5m0s",
                    help="how often the store's history is compacted (Go duration, default 5m0s; 0 disables)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity")
     implemented = {opt[2:] for action in p._actions for opt in action.option_strings if opt.startswith("--")}
@@ -107,6 +97,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown:
         p.error(f'"raftkv-apiserver" does not take any arguments, got {unknown}')
     args.no_effect = list(dict.fromkeys(a.name for a in accepted))
+    try:
+        args.etcd_compaction_interval = compaction.parse_duration(args.etcd_compaction_interval)
+    except ValueError as e:  # pflag's words for a bad duration
+        p.error(f'invalid argument "{args.etcd_compaction_interval}" for "--etcd-compaction-interval" flag: {e}')
     try:
         allocation.IPRange.parse(args.service_cluster_ip_range)
         allocation.PortRange.parse(args.service_node_port_range)

@@ -70,8 +70,12 @@ def parse_duration(text: str) -> float:
         while k < len(s) and not (s[k].isdigit() or s[k] == "."):
             k += 1
         number, unit = s[i:j], s[j:k]
-        if not number or number == "." or unit not in units:
+        if not number or number == "." or number.count(".") > 1:
             raise ValueError(f'time: invalid duration "{text}"')
+        if not unit:
+            raise ValueError(f'time: missing unit in duration "{text}"')
+        if unit not in units:
+            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
         total += float(number) * units[unit]
         i = k
     return sign * total

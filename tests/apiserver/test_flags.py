@@ -55,6 +55,16 @@ def test_parse_args_refuses_unknown_and_abbreviated_flags(capsys: pytest.Capture
         assert capsys.readouterr().err.startswith(message)
 
 
+def test_etcd_compaction_interval_is_a_go_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_args(BASE).etcd_compaction_interval == 300.0  # kube-apiserver's 5m0s
+    assert parse_args([*BASE, "--etcd-compaction-interval=0"]).etcd_compaction_interval == 0.0  # disabled
+    assert parse_args([*BASE, "--etcd-compaction-interval", "1m30s"]).etcd_compaction_interval == 90.0
+    with pytest.raises(SystemExit) as e:
+        parse_args([*BASE, "--etcd-compaction-interval=5"])
+    assert e.value.code == 1 and capsys.readouterr().err == (
+        'Error: invalid argument "5" for "--etcd-compaction-interval" flag: time: missing unit in duration "5"\n')
+
+
 def _sa_keys(d: str) -> tuple[str, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
