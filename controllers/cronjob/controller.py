@@ -17,17 +17,13 @@ from typing import Any
 from controllers import podcontrol as pc
 from controllers.cronjob import reconcile as core
 from controllers.machinery.actions import Update
-from controllers.machinery.client import APIError, has_status_cause
+from controllers.machinery.client import APIError, error_text, has_status_cause
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, perform
 from controllers.machinery.resources import CRONJOBS, JOBS
 
 Obj = dict[str, Any]
 CLOCK_OFFSET_ENV = "RAFTKV_CRONJOB_CLOCK_OFFSET_S"
-
-
-def error_text(e: BaseException) -> str:
-    return e.message if isinstance(e, APIError) and e.message else str(e)
 
 
 class CronJobController(Controller):

@@ -13,7 +13,7 @@ from controllers import adoption, revisions
 from controllers import podcontrol as pc
 from controllers.daemonset import reconcile as core
 from controllers.machinery.actions import Create, Delete
-from controllers.machinery.client import APIError, has_status_cause
+from controllers.machinery.client import APIError, error_text, has_status_cause
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, execute_slow_start, perform
 from controllers.machinery.expectations import ControllerExpectations
@@ -22,10 +22,6 @@ from controllers.replicaset.reconcile import Kind
 
 Obj = dict[str, Any]
 KIND = Kind(DAEMONSETS, "daemonset-controller", map_selector=False)
-
-
-def error_text(e: BaseException) -> str:
-    return e.message if isinstance(e, APIError) and e.message else str(e)
 
 
 class DaemonSetController(Controller):

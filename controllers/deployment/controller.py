@@ -12,7 +12,7 @@ from controllers import adoption
 from controllers.deployment import reconcile as core
 from controllers.machinery import labels
 from controllers.machinery.actions import Action, Delete, Event, Update
-from controllers.machinery.client import APIError
+from controllers.machinery.client import APIError, error_text
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import perform
 from controllers.machinery.resources import DEPLOYMENTS, PODS, REPLICASETS
@@ -22,10 +22,6 @@ from controllers.replicaset.reconcile import is_adoption
 log = logging.getLogger(__name__)
 Object = dict[str, Any]
 MAX_RETRIES = 15  # kube's deployment controller drops a key after 15 failed syncs
-
-
-def error_text(e: BaseException) -> str:
-    return e.message if isinstance(e, APIError) and e.message else str(e)
 
 
 class DeploymentController(Controller):

@@ -10,7 +10,7 @@ from typing import Any
 from controllers.endpoints import podutil, triggertime
 from controllers.endpoints import reconcile as core
 from controllers.machinery.actions import Create, Delete, Event
-from controllers.machinery.client import APIError, has_status_cause
+from controllers.machinery.client import APIError, error_text, has_status_cause
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute
 from controllers.machinery.resources import ENDPOINTS, PODS, SERVICES
@@ -19,11 +19,6 @@ from controllers.podcontrol import meta
 log = logging.getLogger(__name__)
 Object = dict[str, Any]
 COMPONENT = "endpoint-controller"
-
-
-def error_text(e: BaseException) -> str:
-    """Go's err.Error() for an API error: the Status message."""
-    return e.message if isinstance(e, APIError) and e.message else str(e)
 
 
 def services_selecting(services: list[Object], pod: Object) -> list[Object]:

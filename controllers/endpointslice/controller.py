@@ -9,11 +9,11 @@ import logging
 from typing import Any
 
 from controllers.endpoints import podutil, triggertime
-from controllers.endpoints.controller import error_text, services_selecting
+from controllers.endpoints.controller import services_selecting
 from controllers.endpointslice import reconcile as core
 from controllers.endpointslice.tracker import SliceTracker
 from controllers.machinery.actions import Create, Delete, Event, Update
-from controllers.machinery.client import APIError, has_status_cause
+from controllers.machinery.client import APIError, error_text, has_status_cause
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, perform
 from controllers.machinery.resources import ENDPOINTSLICES, NODES, PODS, SERVICES

@@ -16,7 +16,7 @@ from controllers import adoption
 from controllers import podcontrol as pc
 from controllers.job import reconcile as core
 from controllers.machinery.actions import Create, Outcome, Patch
-from controllers.machinery.client import APIError, has_status_cause
+from controllers.machinery.client import APIError, error_text, has_status_cause
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, execute_slow_start, perform
 from controllers.machinery.expectations import ControllerExpectations
@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 ORPHAN = "pod:"
 KIND = Kind(JOBS, "job-controller", map_selector=False)
-
-
-def error_text(e: BaseException) -> str:
-    return e.message if isinstance(e, APIError) and e.message else str(e)
 
 
 class JobController(Controller):

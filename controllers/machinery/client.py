@@ -90,6 +90,11 @@ def is_already_exists(e: BaseException) -> bool:
     return isinstance(e, APIError) and e.already_exists
 
 
+def error_text(e: BaseException) -> str:
+    """What Go's err.Error() prints for an API error: the Status message (the text controllers put in events)."""
+    return e.message if isinstance(e, APIError) and e.message else str(e)
+
+
 def has_status_cause(e: BaseException, cause: str) -> bool:
     """apierrors.HasStatusCause: the Status names `cause` among its details.causes (e.g. "NamespaceTerminating",
     which controllers drop instead of retrying)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from controllers import adoption
 from controllers.machinery.actions import Create, Delete, Event, Outcome, Update
-from controllers.machinery.client import APIError
+from controllers.machinery.client import APIError, error_text
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, execute_slow_start, perform
 from controllers.machinery.expectations import UIDTrackingControllerExpectations
@@ -21,11 +21,6 @@ from controllers.replicaset.reconcile import is_adoption
 
 log = logging.getLogger(__name__)
 Object = dict[str, Any]
-
-
-def error_text(e: BaseException) -> str:
-    """What Go's err.Error() prints for an API error: the Status message."""
-    return e.message if isinstance(e, APIError) and e.message else str(e)
 
 
 def pod_key(pod: Object) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from controllers import adoption, revisions
 from controllers import podcontrol as pc
 from controllers.machinery.actions import Create
-from controllers.machinery.client import APIError
+from controllers.machinery.client import APIError, error_text
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.executor import execute, perform
 from controllers.machinery.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
@@ -18,10 +18,6 @@ from controllers.statefulset import reconcile as core
 
 Obj = dict[str, Any]
 KIND = Kind(STATEFULSETS, "statefulset-controller", map_selector=False)
-
-
-def error_text(e: BaseException) -> str:
-    return e.message if isinstance(e, APIError) and e.message else str(e)
 
 
 def _benign(e: Exception | None, *, exists: bool = False, missing: bool = False) -> bool:
