@@ -224,6 +224,7 @@ def _run(d: str, args: argparse.Namespace, layout: Layout, avail: Available, fre
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started in the background, where SIGINT comes ignored
     try:
         try:
             sup.start_all()
