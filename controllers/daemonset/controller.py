@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from controllers import adoption, revisions
+from controllers import adoption, podwrites, revisions
 from controllers import podcontrol as pc
 from controllers.daemonset import reconcile as core
-from controllers.machinery.actions import Create, Delete
-from controllers.machinery.client import APIError, error_text, has_status_cause
+from controllers.machinery.client import APIError
 from controllers.machinery.controller import Controller, ControllerContext
-from controllers.machinery.executor import execute, execute_slow_start, perform
+from controllers.machinery.executor import execute, perform
 from controllers.machinery.expectations import ControllerExpectations
 from controllers.machinery.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from controllers.replicaset.reconcile import Kind
@@ -108,11 +107,13 @@ class DaemonSetController(Controller):
         await revisions.write(self.ctx.client, DAEMONSETS, ds, result.revisions)
         errors: list[Exception] = []
         pod_deletes = [d for d in result.deletes if d.resource == PODS]
-        await self._delete(key, ds, pod_deletes, errors)
+        await podwrites.delete_pods(self.ctx.client, self.recorder, self.expectations, key, ds, pod_deletes,
+                                    self.ctx.clock(), errors)
         for o in await execute(self.ctx.client, [d for d in result.deletes if d.resource != PODS]):
             if o.error is not None and not (isinstance(o.error, APIError) and o.error.not_found):
                 errors.append(o.error)
-        await self._create(key, ds, result.creates, now, errors)
+        await podwrites.create_pods(self.ctx.client, self.recorder, self.expectations, key, ds, result.creates, now,
+                                    errors)
         update = core.status_update(ds, result.status) if result.status is not None else None
         if update is not None:
             outcome = await perform(self.ctx.client, update, None)
@@ -122,40 +123,6 @@ class DaemonSetController(Controller):
             self.enqueue_after(key, max(result.requeue_after, 0.0))
         if errors:
             raise errors[0]
-
-    async def _delete(self, key: str, ds: Obj, deletes: list[Delete], errors: list[Exception]) -> None:
-        if not deletes:
-            return
-        self.expectations.expect_deletions(key, len(deletes), self.ctx.clock())
-        for o in await execute(self.ctx.client, deletes, concurrency=16):
-            name = getattr(o.action, "name", "")
-            if o.error is None:
-                self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
-                continue
-            self.expectations.deletion_observed(key)
-            if isinstance(o.error, APIError) and o.error.not_found:
-                continue
-            self.recorder.event(ds, "Warning", "FailedDelete", f"Error deleting: {error_text(o.error)}")
-            errors.append(o.error)
-
-    async def _create(self, key: str, ds: Obj, creates: list[Create], now: float, errors: list[Exception]) -> None:
-        if not creates:
-            return
-        self.expectations.expect_creations(key, len(creates), now)
-        outcomes = await execute_slow_start(self.ctx.client, creates)
-        missing = len(creates) - len(outcomes)
-        for o in outcomes:
-            if o.error is None:
-                self.recorder.event(ds, "Normal", "SuccessfulCreate",
-                                    f"Created pod: {pc.meta(o.object or {}).get('name', '')}")
-                continue
-            missing += 1
-            if has_status_cause(o.error, "NamespaceTerminating"):
-                continue
-            self.recorder.event(ds, "Warning", "FailedCreate", f"Error creating: {error_text(o.error)}")
-            errors.append(o.error)
-        for _ in range(missing):
-            self.expectations.creation_observed(key)
 
 
 def new_controller(ctx: ControllerContext) -> DaemonSetController:

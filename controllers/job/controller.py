@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from controllers import adoption
+from controllers import adoption, podwrites
 from controllers import podcontrol as pc
 from controllers.job import reconcile as core
-from controllers.machinery.actions import Create, Outcome, Patch
-from controllers.machinery.client import APIError, error_text, has_status_cause
+from controllers.machinery.actions import Patch
+from controllers.machinery.client import APIError
 from controllers.machinery.controller import Controller, ControllerContext
-from controllers.machinery.executor import execute, execute_slow_start, perform
+from controllers.machinery.executor import execute, perform
 from controllers.machinery.expectations import ControllerExpectations
 from controllers.machinery.resources import JOBS, PODS
 from controllers.replicaset.reconcile import Kind
@@ -119,8 +119,10 @@ class JobController(Controller):
         for e in plan.events:
             self.recorder.event(e.involved, e.type, e.reason, e.message)
         errors: list[Exception] = []
-        await self._delete(key, job, plan, errors)
-        failed_creates = await self._create(key, job, plan.creates, now, errors)
+        await podwrites.delete_pods(self.ctx.client, self.recorder, self.expectations, key, job, plan.deletes,
+                                    self.ctx.clock(), errors, first=plan.pre_delete_removals)
+        failed_creates = await podwrites.create_pods(self.ctx.client, self.recorder, self.expectations, key, job,
+                                                     plan.creates, now, errors)
         if errors and plan.finished is not None:
             raise errors[0]  # kube declares nothing finished until every active pod is deleted
         written = job
@@ -149,45 +151,6 @@ class JobController(Controller):
         if outcome.error is not None:
             raise outcome.error  # a conflict means a stale cache: the retry reads the newer Job
         return outcome.object or job
-
-    async def _delete(self, key: str, job: Obj, plan: core.Plan, errors: list[Exception]) -> None:
-        if not plan.deletes:
-            return
-        self.expectations.expect_deletions(key, len(plan.deletes), self.ctx.clock())
-        for o in await execute(self.ctx.client, plan.pre_delete_removals, concurrency=16):
-            if o.error is not None and not (isinstance(o.error, APIError) and o.error.not_found):
-                errors.append(o.error)
-        for o in await execute(self.ctx.client, plan.deletes, concurrency=16):
-            name = getattr(o.action, "name", "")
-            if o.error is None:
-                self.recorder.event(job, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
-                continue
-            self.expectations.deletion_observed(key)
-            if isinstance(o.error, APIError) and o.error.not_found:
-                continue
-            self.recorder.event(job, "Warning", "FailedDelete", f"Error deleting: {error_text(o.error)}")
-            errors.append(o.error)
-
-    async def _create(self, key: str, job: Obj, creates: list[Create], now: float, errors: list[Exception]) -> int:
-        """Slow-start creations with their events; returns how many pods were not created."""
-        if not creates:
-            return 0
-        self.expectations.expect_creations(key, len(creates), now)
-        outcomes: list[Outcome] = await execute_slow_start(self.ctx.client, creates)
-        missing = len(creates) - len(outcomes)
-        for o in outcomes:
-            if o.error is None:
-                name = pc.meta(o.object or {}).get("name", "")
-                self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {name}")
-                continue
-            missing += 1
-            if has_status_cause(o.error, "NamespaceTerminating"):
-                continue
-            self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {error_text(o.error)}")
-            errors.append(o.error)
-        for _ in range(missing):
-            self.expectations.creation_observed(key)
-        return missing
 
     async def _remove_finalizers(self, key: str, removals: list[Patch], errors: list[Exception]) -> set[str]:
         """Pods whose finalizer is gone (or who are gone) may be counted; returns their UIDs."""
