@@ -13,6 +13,8 @@ import copy
 import datetime
 from typing import Any
 
+from controllers.machinery import labels
+
 Obj = dict[str, Any]
 EPOCH = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)  # Go's zero time: "no timestamp" sorts as the oldest possible
 
@@ -68,6 +70,15 @@ def controller_of(obj: Obj) -> Obj | None:
 def is_controlled_by(obj: Obj, owner: Obj) -> bool:
     ref = controller_of(obj)
     return ref is not None and ref.get("uid") == meta(owner).get("uid")
+
+
+def owned_pods(owner: Obj, pods: list[Obj]) -> list[Obj]:
+    """The pods of the owner's namespace it controls and its label selector still selects (a selector that does not
+    parse raises `labels.SelectorError`)."""
+    selector = labels.from_label_selector(spec(owner).get("selector"))
+    ns = meta(owner).get("namespace")
+    return [p for p in pods if meta(p).get("namespace") == ns and is_controlled_by(p, owner)
+            and selector.matches(meta(p).get("labels"))]
 
 
 def pod_from_template(template: Obj, owner: Obj, api_version: str, kind: str, *, generate_name: str | None = None,

@@ -17,7 +17,6 @@ from typing import Any
 
 from controllers import history
 from controllers import podcontrol as pc
-from controllers.machinery import labels
 from controllers.machinery.actions import Create, Delete, Event, Update
 from controllers.machinery.resources import CONTROLLERREVISIONS, DAEMONSETS, PODS
 
@@ -211,13 +210,6 @@ def _oldest_first(pod: Obj) -> tuple[Any, ...]:
             str(pc.meta(pod).get("name")))
 
 
-def owned_pods(ds: Obj, pods: list[Obj]) -> list[Obj]:
-    selector = labels.from_label_selector(pc.spec(ds).get("selector"))
-    ns = pc.meta(ds).get("namespace")
-    return [p for p in pods if pc.meta(p).get("namespace") == ns and pc.is_controlled_by(p, ds)
-            and selector.matches(pc.meta(p).get("labels"))]
-
-
 def _delete(pod: Obj) -> Delete:
     md = pc.meta(pod)
     return Delete(PODS, md.get("namespace"), str(md.get("name")), uid=md.get("uid"))
@@ -280,7 +272,7 @@ def sync(ds: Obj, nodes: list[Obj], pods: list[Obj], revisions: list[Obj], now: 
         return out
     out.hash = hash_ = _history(ds, revisions, out)
     generation = pc.meta(ds).get("generation")
-    pods = owned_pods(ds, pods)
+    pods = pc.owned_pods(ds, pods)
     node_names = {pc.meta(n).get("name") for n in nodes}
     by_node: dict[str, list[Obj]] = {}
     for p in pods:

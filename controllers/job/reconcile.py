@@ -281,12 +281,9 @@ def next_backoff(old: Backoff, succeeded: list[Obj], failed: list[Obj]) -> Backo
 def owned_pods(job: Obj, pods: list[Obj]) -> list[Obj]:
     """The pods this Job controls and still selects (adoption of orphans is not done here)."""
     try:
-        selector = labels.from_label_selector(pc.spec(job).get("selector"))
+        return pc.owned_pods(job, pods)
     except labels.SelectorError:
         return []
-    ns = pc.meta(job).get("namespace")
-    return [p for p in pods if pc.meta(p).get("namespace") == ns and pc.is_controlled_by(p, job)
-            and selector.matches(pc.meta(p).get("labels"))]
 
 
 def generate_name_with_index(job_name: str, index: int) -> str:

@@ -21,7 +21,6 @@ from typing import Any
 
 from controllers import history
 from controllers import podcontrol as pc
-from controllers.machinery import labels
 from controllers.machinery.actions import Create, Delete, Event, Patch, Update
 from controllers.machinery.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
 
@@ -72,13 +71,6 @@ def is_healthy(pod: Obj) -> bool:
 
 def claim_name(template: Obj, set_name: str, n: int) -> str:
     return f"{pc.meta(template).get('name')}-{set_name}-{n}"
-
-
-def owned_pods(sts: Obj, pods: list[Obj]) -> list[Obj]:
-    selector = labels.from_label_selector(pc.spec(sts).get("selector"))
-    ns = pc.meta(sts).get("namespace")
-    return [p for p in pods if pc.meta(p).get("namespace") == ns and pc.is_controlled_by(p, sts)
-            and selector.matches(pc.meta(p).get("labels"))]
 
 
 def template_of(revision: Obj) -> Obj:
@@ -206,7 +198,7 @@ def sync(sts: Obj, pods: list[Obj], claims: list[Obj], revisions: list[Obj], now
     rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
     partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0) if rolling else 0
     min_ready = int(spec.get("minReadySeconds") or 0)
-    pods = owned_pods(sts, pods)
+    pods = pc.owned_pods(sts, pods)
     status = _status(sts, pods, current_name, update_name, collisions, now)
 
     slots: dict[int, Obj] = {}
