@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controllers.endpoints.podutil import ready_transition_time
-from controllers.podcontrol import meta
+from controllers.podcontrol import meta, parse_datetime
 
 Obj = dict[str, Any]
 
@@ -24,12 +24,6 @@ class TriggerState:
     """What one Service's last sync saw: its trigger time and each selected pod's (by pod name)."""
     service_time: datetime | None = None
     pod_times: dict[str, datetime] = field(default_factory=dict)
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def format_rfc3339nano(t: datetime) -> str:
@@ -49,7 +43,7 @@ def compute(service: Obj, pods: list[Obj], state: TriggerState | None) -> tuple[
     previous = state or TriggerState()
     pod_times: dict[str, datetime] = {}
     for pod in pods:
-        t = parse_time(ready_transition_time(pod))
+        t = parse_datetime(ready_transition_time(pod))
         if t is None:
             continue
         name = meta(pod).get("name", "")
@@ -57,7 +51,7 @@ def compute(service: Obj, pods: list[Obj], state: TriggerState | None) -> tuple[
         last = previous.pod_times.get(name)
         if last is None or t > last:
             changed = t if changed is None or t < changed else changed
-    service_time = parse_time(meta(service).get("creationTimestamp"))
+    service_time = parse_datetime(meta(service).get("creationTimestamp"))
     if service_time is not None and (previous.service_time is None or service_time > previous.service_time):
         changed = service_time if changed is None or service_time < changed else changed
     new_state = TriggerState(service_time=service_time, pod_times=pod_times)
