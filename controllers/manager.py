@@ -12,8 +12,6 @@ import asyncio
 import importlib
 import logging
 import socket
-import ssl
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +20,13 @@ from typing import Any
 from aiohttp import web
 
 from controllers.credentials import ServiceAccountTokenSource
+from controllers.machinery import kubeconfig
 from controllers.machinery.client import USER_AGENT, RESTClient
 from controllers.machinery.controller import Controller, ControllerContext
 from controllers.machinery.informer import SharedInformerFactory
-from controllers.machinery.kubeconfig import ClientConfig, load_kubeconfig
+from controllers.machinery.kubeconfig import ClientConfig
 from controllers.machinery.leaderelection import LeaderElector
+from controllers.machinery.serving import serving_ssl
 from controllers.options import SERVICE_ACCOUNTS, ControllerManagerOptions
 from controllers.registry import CONTROLLERS
 
@@ -175,20 +175,6 @@ class Manager:
 
 
 # -------------------------------------------------------------------- /healthz
-def _serving_ssl(o: ControllerManagerOptions) -> ssl.SSLContext:
-    """The given serving certificate, or a self-signed one made at start (as kube-controller-manager does)."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    if o.tls_cert_file:
-        ctx.load_cert_chain(o.tls_cert_file, o.tls_private_key_file)
-        return ctx
-    from raftkv import pki
-    with tempfile.TemporaryDirectory(prefix="kcm-serving-") as d:
-        pki.init_ca(d)
-        issued = pki.issue(d, "server", "kube-controller-manager", hosts=["localhost", "127.0.0.1"])
-        ctx.load_cert_chain(issued.cert, issued.key)
-    return ctx
-
-
 async def serve_health(o: ControllerManagerOptions, manager: Manager) -> web.AppRunner | None:
     if o.secure_port == 0:
         return None
@@ -215,20 +201,14 @@ async def serve_health(o: ControllerManagerOptions, manager: Manager) -> web.App
         app.router.add_get(path, ok)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, o.bind_address, o.secure_port, ssl_context=_serving_ssl(o)).start()
+    await web.TCPSite(runner, o.bind_address, o.secure_port, ssl_context=serving_ssl(
+        "kube-controller-manager", o.tls_cert_file, o.tls_private_key_file)).start()
     log.info("Serving securely on %s:%d", o.bind_address, o.secure_port)
     return runner
 
 
 def client_config(o: ControllerManagerOptions) -> ClientConfig:
-    if o.kubeconfig:
-        cfg = load_kubeconfig(o.kubeconfig)
-    else:
-        cfg = ClientConfig(server=o.master)
-    if o.master:
-        from dataclasses import replace
-        cfg = replace(cfg, server=o.master.rstrip("/"))
-    return cfg
+    return kubeconfig.client_config(o.kubeconfig, o.master)
 
 
 async def run(o: ControllerManagerOptions, stop: asyncio.Event | None = None) -> int:

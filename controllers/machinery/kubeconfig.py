@@ -131,3 +131,10 @@ def load_kubeconfig(path: str, context: str = "") -> ClientConfig:
         key_file=resolve(user.get("client-key")), key_data=_data(user, "client-key"),
         token=user.get("token") or "", token_file=resolve(user.get("tokenFile")),
         namespace=ctx.get("namespace") or "default")
+
+
+def client_config(kubeconfig: str, master: str) -> ClientConfig:
+    """clientcmd.BuildConfigFromFlags: the `--kubeconfig` file with `--master` (when given) as its server, or
+    `--master` alone."""
+    cfg = load_kubeconfig(kubeconfig) if kubeconfig else ClientConfig(server=master)
+    return replace(cfg, server=master.rstrip("/")) if master else cfg

@@ -8,19 +8,17 @@ import asyncio
 import logging
 import signal
 import socket
-import ssl
 import sys
-import tempfile
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
 from controllers.machinery.client import RESTClient
 from controllers.machinery.informer import SharedInformerFactory
-from controllers.machinery.kubeconfig import ClientConfig, load_kubeconfig
+from controllers.machinery.kubeconfig import client_config
 from controllers.machinery.leaderelection import LeaderElector
+from controllers.machinery.serving import serving_ssl
 from controllers.scheduler.options import SchedulerOptions, parse_options
 from controllers.scheduler.scheduler import Scheduler
 from raftkv import eventloop
@@ -28,16 +26,6 @@ from raftkv import eventloop
 log = logging.getLogger("scheduler")
 EXIT_LEADERSHIP_LOST = 1
 USER_AGENT = "kube-scheduler/v1.32.0 (linux/amd64) raftkv"
-
-
-def _serving_ssl() -> ssl.SSLContext:
-    from raftkv import pki
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    with tempfile.TemporaryDirectory(prefix="scheduler-serving-") as d:
-        pki.init_ca(d)
-        issued = pki.issue(d, "server", "kube-scheduler", hosts=["localhost", "127.0.0.1"])
-        ctx.load_cert_chain(issued.cert, issued.key)
-    return ctx
 
 
 async def _serve(o: SchedulerOptions, sched: Scheduler) -> web.AppRunner | None:
@@ -56,18 +44,13 @@ async def _serve(o: SchedulerOptions, sched: Scheduler) -> web.AppRunner | None:
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, o.bind_address, o.secure_port, ssl_context=_serving_ssl()).start()
+    await web.TCPSite(runner, o.bind_address, o.secure_port, ssl_context=serving_ssl("kube-scheduler")).start()
     log.info("Serving securely on %s:%d", o.bind_address, o.secure_port)
     return runner
 
 
-def _client_config(o: SchedulerOptions) -> ClientConfig:
-    cfg = load_kubeconfig(o.kubeconfig) if o.kubeconfig else ClientConfig(server=o.master)
-    return replace(cfg, server=o.master.rstrip("/")) if o.master else cfg
-
-
 async def run(o: SchedulerOptions, stop: asyncio.Event) -> int:
-    cfg = _client_config(o)
+    cfg = client_config(o.kubeconfig, o.master)
     client = RESTClient(cfg, qps=o.kube_api_qps, burst=o.kube_api_burst, user_agent=USER_AGENT)
     event_client = RESTClient(cfg, qps=o.kube_api_qps, burst=o.kube_api_burst, user_agent=USER_AGENT)
     informers = SharedInformerFactory(client)
