@@ -14,6 +14,8 @@ import datetime
 from typing import Any
 
 from controllers.machinery import labels
+from controllers.machinery.actions import Update
+from controllers.machinery.resources import Resource
 
 Obj = dict[str, Any]
 EPOCH = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)  # Go's zero time: "no timestamp" sorts as the oldest possible
@@ -70,6 +72,14 @@ def controller_of(obj: Obj) -> Obj | None:
 def is_controlled_by(obj: Obj, owner: Obj) -> bool:
     ref = controller_of(obj)
     return ref is not None and ref.get("uid") == meta(owner).get("uid")
+
+
+def status_put(resource: Resource, owner: Obj, status: Obj) -> Update:
+    """PUT /status of a workload object with its resourceVersion (a stale cache gets a conflict and is retried)."""
+    md = meta(owner)
+    body = {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": copy.deepcopy(md),
+            "spec": spec(owner), "status": status}
+    return Update(resource, md.get("namespace"), str(md.get("name")), body, "status")
 
 
 def owned_pods(owner: Obj, pods: list[Obj]) -> list[Obj]:

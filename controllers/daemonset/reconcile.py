@@ -496,7 +496,4 @@ def status_update(ds: Obj, status: Obj) -> Update | None:
     """UpdateStatus only when something changed."""
     if status == pc.status(ds):
         return None
-    md = pc.meta(ds)
-    body = {"apiVersion": DAEMONSETS.api_version, "kind": DAEMONSETS.kind, "metadata": copy.deepcopy(md),
-            "spec": pc.spec(ds), "status": status}
-    return Update(DAEMONSETS, md.get("namespace"), str(md.get("name")), body, "status")
+    return pc.status_put(DAEMONSETS, ds, status)

@@ -396,10 +396,7 @@ def match_success_policy(policy: Obj | None, total: int, succeeded: set[int]) ->
 
 def status_update(job: Obj, status: Obj) -> Update:
     """PUT /status with the Job's resourceVersion: a stale cache gets a conflict and the key is retried."""
-    body = {"apiVersion": JOBS.api_version, "kind": JOBS.kind, "metadata": copy.deepcopy(pc.meta(job)),
-            "spec": pc.spec(job), "status": _wire_status(status)}
-    md = pc.meta(job)
-    return Update(JOBS, md.get("namespace"), str(md.get("name")), body, "status")
+    return pc.status_put(JOBS, job, _wire_status(status))
 
 
 def _wire_status(status: Obj) -> Obj:

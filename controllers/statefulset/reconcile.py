@@ -368,7 +368,4 @@ def _status(sts: Obj, pods: list[Obj], current: str, update: str, collisions: in
 def status_update(sts: Obj, status: Obj) -> Update | None:
     if status == pc.status(sts):
         return None
-    md = pc.meta(sts)
-    body = {"apiVersion": STATEFULSETS.api_version, "kind": STATEFULSETS.kind, "metadata": copy.deepcopy(md),
-            "spec": pc.spec(sts), "status": status}
-    return Update(STATEFULSETS, md.get("namespace"), str(md.get("name")), body, "status")
+    return pc.status_put(STATEFULSETS, sts, status)
