@@ -41,6 +41,9 @@ class KubeletConfig:
     cgroup_root: str = ""
     pod_pids_limit: int = -1  # podPidsLimit / --pod-max-pids: pids.max of each pod's cgroup (-1: unlimited)
     capacity_cpu: str = ""
+    cluster_dns: list[str] = field(default_factory=list)  # clusterDNS / --cluster-dns (comma-separated IPs)
+    cluster_domain: str = ""  # clusterDomain / --cluster-domain
+    resolv_conf: str = "/etc/resolv.conf"  # resolvConf / --resolv-conf
     capacity_memory: str = ""
 
     @property
@@ -56,7 +59,8 @@ _FILE_KEYS = {  # KubeletConfiguration field -> our attribute
     "fileCheckFrequency": "file_check_frequency", "podLogsDir": "pod_logs_dir",
     "tlsCertFile": "tls_cert_file", "tlsPrivateKeyFile": "tls_private_key_file",
     "containerRuntimeEndpoint": "container_runtime_endpoint", "cgroupRoot": "cgroup_root",
-    "podPidsLimit": "pod_pids_limit",
+    "podPidsLimit": "pod_pids_limit", "clusterDNS": "cluster_dns", "clusterDomain": "cluster_domain",
+    "resolvConf": "resolv_conf",
 }
 _DURATIONS = {"node_status_update_frequency", "node_status_report_frequency", "sync_frequency",
               "file_check_frequency"}
@@ -140,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pod-logs-dir", default=None, help="(KubeletConfiguration podLogsDir)")
     p.add_argument("--cgroup-root", default=None)
     p.add_argument("--pod-max-pids", type=int, default=None)
+    p.add_argument("--cluster-dns", default=None, help="comma-separated IPs (KubeletConfiguration clusterDNS)")
+    p.add_argument("--cluster-domain", default=None)
+    p.add_argument("--resolv-conf", default=None)
     p.add_argument("--authorization-mode", choices=("AlwaysAllow", "Webhook"), default=None)
     p.add_argument("--anonymous-auth", default=None, help="true|false")
     p.add_argument("-v", "--v", type=int, default=0)
@@ -157,7 +164,8 @@ def load(argv: list[str] | None = None) -> tuple[KubeletConfig, argparse.Namespa
               "static_pod_path": ns.pod_manifest_path, "max_pods": ns.max_pods, "port": ns.port,
               "address": ns.address, "tls_cert_file": ns.tls_cert_file,
               "tls_private_key_file": ns.tls_private_key_file, "client_ca_file": ns.client_ca_file,
-              "pod_logs_dir": ns.pod_logs_dir, "cgroup_root": ns.cgroup_root, "pod_pids_limit": ns.pod_max_pids}
+              "pod_logs_dir": ns.pod_logs_dir, "cgroup_root": ns.cgroup_root, "pod_pids_limit": ns.pod_max_pids,
+              "cluster_domain": ns.cluster_domain, "resolv_conf": ns.resolv_conf}
     for attr, value in simple.items():
         if value is not None:
             setattr(cfg, attr, value)
@@ -169,6 +177,8 @@ def load(argv: list[str] | None = None) -> tuple[KubeletConfig, argparse.Namespa
         cfg.authorization_mode = ns.authorization_mode
     if ns.anonymous_auth is not None:
         cfg.anonymous_auth = ns.anonymous_auth.lower() in ("1", "true", "yes")
+    if ns.cluster_dns is not None:
+        cfg.cluster_dns = [ip.strip() for ip in ns.cluster_dns.split(",") if ip.strip()]
     if ns.node_labels is not None:
         cfg.node_labels = parse_labels(ns.node_labels)
     if ns.register_with_taints is not None:

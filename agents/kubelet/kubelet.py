@@ -94,7 +94,8 @@ class Kubelet:
         self.node_ctx = NodeContext(node_ip=node_ip, root_dir=self.cfg.root_dir, log_root=self.cfg.pod_logs_dir,
                                     memory_capacity=machine.memory_bytes(),
                                     runtime_prefix=f"{version.runtime_name}://", cgroup_root=self.cfg.cgroup_root,
-                                    pod_pids_limit=self.cfg.pod_pids_limit)
+                                    pod_pids_limit=self.cfg.pod_pids_limit, cluster_dns=list(self.cfg.cluster_dns),
+                                    cluster_domain=self.cfg.cluster_domain, resolv_conf=self.cfg.resolv_conf)
         self.pods_informer.add_handlers(on_add=self._on_pod, on_update=lambda old, new: self._on_pod(new),
                                         on_delete=self._on_pod_deleted)
         self.services.start()

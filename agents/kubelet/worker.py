@@ -18,6 +18,7 @@ from agents.cri.client import CRIError
 from agents.kubelet import cgroups, pullsecrets, volume_io
 from agents.kubelet.backoff import Backoff, check_restart, container_key
 from agents.kubelet.crimap import Runtime, container_config, inspect, sandbox_config
+from agents.kubelet.dns import hosts_file, pod_dns
 from agents.kubelet.durations import go_ms
 from agents.kubelet.envvars import ConfigError, EnvSources, container_env, expand_command
 from agents.kubelet.podsync import compute_actions, restart_count
@@ -51,6 +52,9 @@ class NodeContext:
     runtime_prefix: str = "containerd://"
     cgroup_root: str = ""  # --cgroup-root: pods go under <root>/kubepods
     pod_pids_limit: int = -1
+    cluster_dns: list[str] = field(default_factory=list)  # clusterDNS / --cluster-dns
+    cluster_domain: str = ""  # clusterDomain / --cluster-domain
+    resolv_conf: str = "/etc/resolv.conf"  # resolvConf / --resolv-conf ("": no host DNS)
 
 
 def pod_full_name(pod: Obj) -> str:
@@ -148,8 +152,41 @@ class PodWorker:
         return frozenset(cid for (cid, k), w in self.probes.items() if k == kind and w.failed)
 
     # ---------------------------------------------------------------- sandbox and volumes
+    def _dns(self, pod: Obj, events: bool = False) -> api.DNSConfig:
+        """The pod's DNS (dns.pod_dns over the node's --resolv-conf), as the CRI DNSConfig."""
+        host: str | None = None
+        if self.node.resolv_conf:
+            try:
+                with open(self.node.resolv_conf) as f:
+                    host = f.read()
+            except OSError as e:
+                log.warning("resolv conf %s: %s", self.node.resolv_conf, e)
+                host = ""
+        d = pod_dns(pod, self.node.cluster_dns, self.node.cluster_domain, host, [self.node.node_ip])
+        for reason, msg in d.warnings if events else []:
+            self.host.event(pod, "", "Warning", reason, msg)
+        return api.DNSConfig(servers=d.config.servers, searches=d.config.searches, options=d.config.options)
+
+    def _hosts_path(self) -> str:
+        return os.path.join(self.node.root_dir, "pods", self.uid, "etc-hosts")
+
+    def _write_hosts(self, pod: Obj) -> None:
+        """The kubelet's managed /etc/hosts (<root>/pods/<uid>/etc-hosts), bound into each container."""
+        ips = [s.ip for s in self.rt.sandboxes if s.ready and s.ip][:1]
+        node_hosts = ""
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            try:
+                with open("/etc/hosts") as f:
+                    node_hosts = f.read()
+            except OSError:
+                pass
+        path = self._hosts_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(hosts_file(pod, ips, self.node.cluster_domain, node_hosts))
+
     async def _run_sandbox(self, pod: Obj, attempt: int) -> str:
-        cfg = sandbox_config(pod, attempt, self.node.log_root, self.node.cgroup_root)
+        cfg = sandbox_config(pod, attempt, self.node.log_root, self.node.cgroup_root, self._dns(pod, events=True))
         try:
             os.makedirs(cfg.log_directory, exist_ok=True)
             resp = await self.runtime.RunPodSandbox(api.RunPodSandboxRequest(config=cfg))
@@ -165,6 +202,10 @@ class PodWorker:
             except OSError as e:
                 log.warning("pids.max for %s: %s", cfg.linux.cgroup_parent, e)
         self.rt = await inspect(self.runtime, self.uid)
+        try:
+            self._write_hosts(pod)
+        except OSError as e:
+            log.warning("hosts file for %s: %s", pod_full_name(pod), e)
         return resp.pod_sandbox_id
 
     async def _set_up_volumes(self, pod: Obj) -> bool:
@@ -212,13 +253,16 @@ class PodWorker:
             self.host.event(pod, fp, "Warning", "Failed", f"Error: {e}")
             return
         attempt = restart_count(self.rt, name)
+        mounts = container_mounts(container, self.volumes)
+        if os.path.exists(self._hosts_path()) and not any(m[0] == "/etc/hosts" for m in mounts):
+            mounts.append(("/etc/hosts", self._hosts_path(), False))
         cfg = container_config(pod, container, attempt=attempt, env=env,
                                command=expand_command(list(container.get("command") or []), env),
                                args=expand_command(list(container.get("args") or []), env),
-                               mounts=container_mounts(container, self.volumes), image=image_ref,
+                               mounts=mounts, image=image_ref,
                                memory_capacity=self.node.memory_capacity)
         sb_cfg = sandbox_config(pod, self.rt.sandbox.attempt if self.rt.sandbox else 0, self.node.log_root,
-                                self.node.cgroup_root)
+                                self.node.cgroup_root, self._dns(pod))
         try:
             cid = (await self.runtime.CreateContainer(api.CreateContainerRequest(
                 pod_sandbox_id=sandbox_id, config=cfg, sandbox_config=sb_cfg))).container_id

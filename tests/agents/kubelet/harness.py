@@ -56,6 +56,10 @@ class Endpoint(Protocol):
     prefix: str
 
 
+CLUSTER_DNS = "10.96.0.10"
+HOST_RESOLV_CONF = "nameserver 192.0.2.53\nsearch corp.example lab.example\noptions timeout:2\n"
+
+
 class KubeletProcess:
     def __init__(self, cp: ControlPlane, cri: Endpoint, tmp: str, node: str, max_pods: int = 20) -> None:
         self.cp, self.cri, self.tmp, self.node, self.max_pods = cp, cri, tmp, node, max_pods
@@ -63,10 +67,14 @@ class KubeletProcess:
         self.manifests = os.path.join(tmp, "manifests")
         os.makedirs(self.manifests, exist_ok=True)
         self.config = os.path.join(tmp, "kubelet-config.yaml")
+        self.resolv_conf = os.path.join(tmp, "host-resolv.conf")  # the node's, for dnsPolicy Default
+        with open(self.resolv_conf, "w") as f:
+            f.write(HOST_RESOLV_CONF)
         with open(self.config, "w") as f:
             f.write("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
                     "nodeLeaseDurationSeconds: 8\nfileCheckFrequency: 1s\nnodeStatusUpdateFrequency: 2s\n"
-                    f"podLogsDir: {tmp}/pod-logs\npodPidsLimit: {PIDS_LIMIT}\n")
+                    f"podLogsDir: {tmp}/pod-logs\npodPidsLimit: {PIDS_LIMIT}\n"
+                    f"clusterDNS: [{CLUSTER_DNS}]\nclusterDomain: cluster.local\nresolvConf: {self.resolv_conf}\n")
         self.port = free_port()
         self.log_path = os.path.join(tmp, "kubelet.log")
         self.proc: subprocess.Popen[bytes] | None = None

@@ -36,3 +36,16 @@ def test_the_config_file_and_flags_over_it(tmp_path: pathlib.Path) -> None:
     f.write_text("kind: KubeProxyConfiguration\n")
     with pytest.raises(ValueError, match="is not KubeletConfiguration"):
         load(["--kubeconfig", "k", "--config", str(f)])
+
+
+def test_cluster_dns_from_the_file_and_the_flags(tmp_path: pathlib.Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("kind: KubeletConfiguration\nclusterDNS: [10.96.0.10]\nclusterDomain: cluster.local\n"
+                 "resolvConf: /run/systemd/resolve/resolv.conf\n")
+    cfg, _ = load(["--kubeconfig", "k", "--config", str(f)])
+    assert (cfg.cluster_dns, cfg.cluster_domain, cfg.resolv_conf) == (
+        ["10.96.0.10"], "cluster.local", "/run/systemd/resolve/resolv.conf")
+    cfg, _ = load(["--kubeconfig", "k", "--config", str(f), "--cluster-dns", "10.0.0.10,fd00::a",
+                   "--cluster-domain", "k8s.test", "--resolv-conf", ""])
+    assert (cfg.cluster_dns, cfg.cluster_domain, cfg.resolv_conf) == (["10.0.0.10", "fd00::a"], "k8s.test", "")
+    assert load(["--kubeconfig", "k"])[0].resolv_conf == "/etc/resolv.conf"

@@ -25,6 +25,8 @@ import pytest
 from agents.cri import api
 from raftkv import pki
 from tests.agents.kubelet.harness import (
+    CLUSTER_DNS,
+    HOST_RESOLV_CONF,
     PIDS_LIMIT,
     KubeletProcess,
     Pods,
@@ -391,3 +393,21 @@ def test_pod_pids_limit_caps_forks(env: Env) -> None:
     cid = cstatus(pod)["containerID"].split("://", 1)[1]
     log_path = env.cri.runtime.ContainerStatus(api.ContainerStatusRequest(container_id=cid), timeout=5).status.log_path
     wait_for(lambda: "can't fork" in open(log_path).read(), 20, "the shell to be refused a fork")
+
+
+def test_resolv_conf_and_hosts_as_the_kubelet_writes_them(env: Env) -> None:
+    env.pod("dns", env.c("c", "sleep", "3600"), hostname="web-0", subdomain="web",
+            hostAliases=[{"ip": "10.1.2.3", "hostnames": ["foo.local", "bar"]}])
+    env.pod("dns-default", env.c("c", "sleep", "3600"), dnsPolicy="Default")
+    pod = env.pods.wait("dns", lambda p: cstatus(p).get("state", {}).get("running") and p["status"].get("podIP"),
+                        "running", 30)
+    assert _exec(env, pod, "cat", "/etc/resolv.conf") == (
+        f"search {env.ns}.svc.cluster.local svc.cluster.local cluster.local corp.example lab.example\n"
+        f"nameserver {CLUSTER_DNS}\noptions ndots:5\n")
+    hosts = _exec(env, pod, "cat", "/etc/hosts")
+    assert hosts.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
+    assert hosts.endswith(f"{pod['status']['podIP']}\tweb-0.web.{env.ns}.svc.cluster.local\tweb-0\n\n"
+                          "# Entries added by HostAliases.\n10.1.2.3\tfoo.local\tbar\n")
+    default = env.pods.wait("dns-default", lambda p: cstatus(p).get("state", {}).get("running"), "running", 30)
+    assert _exec(env, default, "cat", "/etc/resolv.conf") == (
+        "search corp.example lab.example\nnameserver 192.0.2.53\noptions timeout:2\n") != HOST_RESOLV_CONF

@@ -11,7 +11,7 @@ from tests.test_purity import FORBIDDEN, imported_roots
 pytestmark = pytest.mark.unit
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 CORES = ["backoff", "podsync", "probes", "status", "envvars", "volumes", "runtimeview", "qos", "quantity",
-         "durations", "pullsecrets"]
+         "durations", "pullsecrets", "dns"]
 
 
 @pytest.mark.parametrize("name", CORES)

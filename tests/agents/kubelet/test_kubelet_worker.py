@@ -60,7 +60,8 @@ class World:
         self.cri = FakeRuntime(clock=self.clock)
         self.host = FakeHost(root)
         self.node = NodeContext(node_ip="10.0.0.5", root_dir=root, log_root=root + "/logs",
-                                memory_capacity=8 << 30, runtime_prefix="fake://")
+                                memory_capacity=8 << 30, runtime_prefix="fake://",
+                                cluster_dns=["10.96.0.10"], cluster_domain="cluster.local")
         self.shared = Shared()
 
     def worker(self, uid: str = "u1") -> PodWorker:
@@ -472,3 +473,17 @@ def test_a_sidecar_runs_beside_the_main_container_and_stops_after_it(world: Worl
     assert ("spec.initContainers{side}", "Normal", "Killing", "Stopping container side") in world.host.events
     s = world.sync(w, pod)
     assert s["phase"] == "Succeeded"
+
+
+def test_the_sandbox_gets_the_pods_dns_and_containers_the_managed_hosts_file(world: World) -> None:
+    w, pod = world.worker(), mkpod(C, hostAliases=[{"ip": "10.1.2.3", "hostnames": ["foo"]}])
+    s = world.sync(w, pod)
+    (sb,) = world.cri.sandboxes.values()
+    assert list(sb.config.dns_config.servers) == ["10.96.0.10"]
+    assert list(sb.config.dns_config.searches)[:3] == ["ns.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+    assert list(sb.config.dns_config.options) == ["ndots:5"]
+    (c,) = world.cri.containers.values()
+    (hosts,) = [m for m in c.config.mounts if m.container_path == "/etc/hosts"]
+    assert hosts.host_path == f"{world.node.root_dir}/pods/u1/etc-hosts"
+    text = open(hosts.host_path).read()
+    assert f"{s['podIP']}\tp\n" in text and text.endswith("# Entries added by HostAliases.\n10.1.2.3\tfoo\n")
