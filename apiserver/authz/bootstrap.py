@@ -225,6 +225,13 @@ def cluster_roles() -> list[Obj]:
             rule(READ, ["storage.k8s.io"], ["csinodes", "csidrivers", "csistoragecapacities", "storageclasses"]),
             rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
             rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"])]),
+        # kube-proxy's: informers on services, endpoints and endpointslices (list/watch, never get), its node,
+        # and its events
+        cluster_role("system:node-proxier", [
+            rule(["list", "watch"], [""], ["services", "endpoints"]),
+            rule(READ, [""], ["nodes"]),
+            EVENTS,
+            rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"])]),
         cluster_role("system:kube-controller-manager", [
             rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
             rule(["create"], ["coordination.k8s.io"], ["leases"]),
@@ -251,6 +258,7 @@ def cluster_role_bindings() -> list[Obj]:
         # Since 1.8 system:node is bound to nobody: the Node authorizer grants kubelets their rights.
         cluster_role_binding("system:node", "system:node", []),
         cluster_role_binding("system:kube-scheduler", "system:kube-scheduler", [user("system:kube-scheduler")]),
+        cluster_role_binding("system:node-proxier", "system:node-proxier", [user("system:kube-proxy")]),
         cluster_role_binding("system:kube-controller-manager", "system:kube-controller-manager",
                              [user("system:kube-controller-manager")]),
         *[cluster_role_binding(f"system:controller:{name}", f"system:controller:{name}", [sa("kube-system", name)])

@@ -297,6 +297,34 @@ def test_bootstrap_controller_roles(controller: str, attrs: tuple[str, str, str,
     assert (decision == Decision.ALLOW) is allowed
 
 
+PROXY_GRID = [("", r) for r in ("services", "endpoints", "nodes", "events", "pods", "secrets", "configmaps")] + [
+    ("discovery.k8s.io", "endpointslices"), ("events.k8s.io", "events"), ("apps", "deployments")]
+PROXY_ALLOWED = {("", "services"): {"list", "watch"}, ("", "endpoints"): {"list", "watch"},
+                 ("discovery.k8s.io", "endpointslices"): {"list", "watch"}, ("", "nodes"): {"get", "list", "watch"},
+                 ("", "events"): {"create", "update", "patch"}, ("events.k8s.io", "events"): {"create", "update", "patch"}}
+
+
+def test_kube_proxy_identity_gets_the_node_proxier_role_and_nothing_more() -> None:
+    objs = bootstrap.policy_objects()
+    role = next(o for o in objs if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "system:node-proxier")
+    assert role["rules"] == [
+        {"verbs": ["list", "watch"], "apiGroups": [""], "resources": ["services", "endpoints"]},
+        {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["nodes"]},
+        {"verbs": ["create", "patch", "update"], "apiGroups": ["", "events.k8s.io"], "resources": ["events"]},
+        {"verbs": ["list", "watch"], "apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"]}]
+    crb = next(o for o in objs if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"] == "system:node-proxier")
+    assert crb["roleRef"]["name"] == "system:node-proxier"
+    assert crb["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:kube-proxy"}]
+    authz = RBACAuthorizer(DictLister(objs))
+    proxy = UserInfo("system:kube-proxy", groups=("system:authenticated",))
+    for group, resource in PROXY_GRID:
+        for verb in ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"):
+            for ns in ("", "kube-system"):
+                got = authz.authorize(Attributes(proxy, verb, group, resource, "", ns))[0] == Decision.ALLOW
+                assert got is (verb in PROXY_ALLOWED.get((group, resource), set())), (verb, group, resource, ns)
+    assert authz.authorize(res("update", "services", "ns", sub="status", user=proxy))[0] != Decision.ALLOW
+
+
 def test_authorize_request_glue() -> None:
     from dataclasses import dataclass
 
