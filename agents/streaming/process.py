@@ -56,7 +56,8 @@ class HostProcess:
     @classmethod
     async def _start_tty(cls, argv: list[str], *, cwd: str | None, env: Mapping[str, str] | None) -> HostProcess:
         """With a terminal the command waits (in a host shell, before exec) until `release`: the client's first
-        resize comes just after the upgrade, and a program reading its size at once must not see 0x0."""
+        resize comes just after the upgrade, and a program reading its size at once must not see 0x0. Input that
+        arrives first (kubectl sends stdin and the size concurrently) waits in the terminal, as typed ahead."""
         master, slave = os.openpty()
         gate_r, gate_w = os.pipe()
         wrapped = ["/bin/sh", "-c", f'read -r _ < /proc/self/fd/{gate_r}; exec "$@"', "sh", *argv]

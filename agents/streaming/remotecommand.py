@@ -19,7 +19,7 @@ from agents.streaming.channels import V4, V5
 from agents.streaming.process import Process
 
 log = logging.getLogger("agents.streaming")
-RELEASE_AFTER_S = 1.0  # a terminal session whose client sends nothing starts anyway after this
+RELEASE_AFTER_S = 1.0  # a terminal session whose client sends no size starts anyway after this
 
 
 def choose_protocol(request: web.Request, supported: tuple[str, ...]) -> str | None:
@@ -58,15 +58,16 @@ async def _read_client(ws: web.WebSocketResponse, proc: Process, protocol: str) 
         if m is None:
             continue
         if m.channel == channels.STDIN and m.data:
+            # typed ahead of the size: the terminal buffers it (and echoes it) until the command reads it
             await proc.write_stdin(m.data)
         elif m.channel == channels.RESIZE:
             size = channels.parse_resize(m.data)
             if size:
                 proc.resize(*size)
+            if release is not None:  # a terminal's command starts once the client's size is set
+                release()
         elif m.channel == channels.CLOSE and protocol == V5 and m.data[:1] == bytes([channels.STDIN]):
             await proc.close_stdin()
-        if release is not None:  # a terminal's command starts once the client's first message (its size) is in
-            release()
 
 
 async def serve(request: web.Request, proc: Process, protocol: str, command: list[str], *,

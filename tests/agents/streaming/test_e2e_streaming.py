@@ -230,6 +230,28 @@ def test_exec_with_a_terminal(world: World) -> None:
     assert "command terminated with exit code 4" in out.stdout
 
 
+def test_exec_with_a_terminal_starts_on_the_size_not_on_input_typed_ahead(world: World) -> None:
+    """kubectl sends stdin and the size concurrently: a keystroke may arrive first. The command still starts
+    only once the size is set; the keystroke waits in the terminal (echoed, as typed ahead)."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    world.pod("typeahead", ["c"])
+    api = client.CoreV1Api(config.new_client_from_config(world.cp.admin_kubeconfig))
+    try:
+        tty = stream(api.connect_get_namespaced_pod_exec, "typeahead", NS, command=["sh", "-c", "stty size"],
+                     stderr=True, stdin=True, stdout=True, tty=True, _preload_content=False)
+        tty.write_stdin("\x00")
+        time.sleep(0.3)  # the keystroke is in well before the size
+        tty.write_channel(4, '{"Width":91,"Height":33}')
+        tty.run_forever(timeout=30)
+        out = tty.read_stdout() if tty.peek_stdout() else ""
+        assert "33 91" in out, out
+        tty.close()
+    finally:
+        api.api_client.close()
+
+
 def exec_in_terminal(cp: ControlPlane, ns: str, pod: str, script: str) -> subprocess.CompletedProcess[str]:
     """`kubectl exec -it` inside script(1), whose terminal is 91x33."""
     cmd = (f"stty cols 91 rows 33; kubectl --kubeconfig {cp.admin_kubeconfig} -n {ns} exec -it {pod} -- "
