@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 from apiserver.errors import Cause
-from apiserver.validation import names
+from apiserver.validation import core, names
 from apiserver.validation.field import (
     as_dict,
     as_list,
+    duplicate,
     invalid,
     nonnegative,
     not_supported,
@@ -100,40 +103,153 @@ def lease(obj: dict[str, Any]) -> list[Cause]:
 
 
 ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
-MAX_ENDPOINTS, MAX_PORTS, MAX_ADDRESSES = 1000, 20000, 100
+MAX_ENDPOINTS, MAX_PORTS, MAX_ADDRESSES, MAX_TOPOLOGY, MAX_ZONE_HINTS = 1000, 20000, 100, 16, 8
+ZONE_LABEL = "topology.kubernetes.io/zone"
+# kube also refuses unspecified, loopback and link-local endpoint addresses (ValidateNonSpecialIP); not yet here:
+# raftkv's own `kubernetes` slice carries a 127.0.0.1 advertise address in every test cluster (kube's reconciler
+# would be refused the same way), so the check is off until the reconciler skips such addresses.
+SPECIAL_IPS_REFUSED = False
+_SLOPPY_V4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+def _too_many(path: str, n: int, limit: int) -> Cause:
+    return Cause("FieldValueTooMany", f"Too many: {n}: must have at most {limit} items", path)
+
+
+def parse_ip_sloppy(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """netutils.ParseIPSloppy: Go's net.ParseIP, which also takes IPv4 fields with leading zeros (as decimal);
+    an IPv4-mapped IPv6 address is IPv4 (To4), zones are refused."""
+    if _SLOPPY_V4.match(value):
+        parts = [int(x) for x in value.split(".")]
+        return ipaddress.IPv4Address(".".join(map(str, parts))) if max(parts) <= 255 else None
+    if "%" in value or ":" not in value:
+        return None
+    try:
+        ip = ipaddress.IPv6Address(value)
+    except ValueError:
+        return None
+    return ip.ipv4_mapped or ip
+
+
+def non_special_ip(value: str, path: str) -> list[Cause]:
+    """ValidateNonSpecialIP."""
+    ip = parse_ip_sloppy(value)
+    if ip is None:
+        return [invalid(path, value, "must be a valid IP address")]
+    causes = []
+    if ip.is_unspecified:
+        causes.append(invalid(path, value, f"may not be unspecified ({value})"))
+    if ip.is_loopback:
+        causes.append(invalid(path, value, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
+    if ip in ipaddress.ip_network("169.254.0.0/16") or ip in ipaddress.ip_network("fe80::/10"):
+        causes.append(invalid(path, value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
+    # Go's IsLinkLocalMulticast: 224.0.0.0/24, or ff02::/16 under any flags (ffX2::)
+    if (ip in ipaddress.ip_network("224.0.0.0/24") if ip.version == 4 else
+            ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02):
+        causes.append(invalid(path, value, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"))
+    return causes
+
+
+def fqdn(value: str, path: str) -> list[Cause]:
+    """validation.IsFullyQualifiedDomainName (a trailing dot allowed)."""
+    if not value:
+        return [required(path)]
+    name = value.removesuffix(".")
+    errs = names.dns1123_subdomain(name)
+    if errs:
+        return [invalid(path, name, ",".join(errs))]
+    if len(name.split(".")) < 2:
+        return [invalid(path, name, "should be a domain with at least two segments separated by dots")]
+    for label in name.split("."):
+        errs = names.dns1123_label(label)
+        if errs:
+            return [invalid(path, label, ",".join(errs))]
+    return []
+
+
+def _address(address_type: Any, addr: Any, path: str) -> list[Cause]:
+    addr = str(addr)
+    if address_type == "IPv4":
+        ip = parse_ip_sloppy(addr)
+        if ip is None or ip.version != 4:
+            return [invalid(path, addr, "must be a valid IPv4 address")]
+        return non_special_ip(addr, path) if SPECIAL_IPS_REFUSED else []
+    if address_type == "IPv6":
+        ip = parse_ip_sloppy(addr)
+        bad = [invalid(path, addr, "must be a valid IPv6 address")] if ip is None or ip.version != 6 else []
+        return bad + (non_special_ip(addr, path) if SPECIAL_IPS_REFUSED else [])
+    if address_type == "FQDN":
+        return fqdn(addr, path)
+    return []  # an unknown type is reported on addressType alone
+
+
+def _endpoint(ep: dict[str, Any], p: str, address_type: Any) -> list[Cause]:
+    causes = []
+    addresses = as_list(ep.get("addresses"))
+    if not addresses:
+        causes.append(required(f"{p}.addresses", "must contain at least 1 address"))
+    elif len(addresses) > MAX_ADDRESSES:
+        causes.append(_too_many(f"{p}.addresses", len(addresses), MAX_ADDRESSES))
+    for j, addr in enumerate(addresses):
+        causes += _address(address_type, addr, f"{p}.addresses[{j}]")
+    if ep.get("nodeName") is not None:
+        causes += [invalid(f"{p}.nodeName", ep["nodeName"], m) for m in names.dns1123_subdomain(str(ep["nodeName"]))]
+    topology = as_dict(ep.get("deprecatedTopology"))
+    tp = f"{p}.deprecatedTopology"
+    if len(topology) > MAX_TOPOLOGY:
+        causes.append(_too_many(tp, len(topology), MAX_TOPOLOGY))
+    causes += core.labels(topology, tp)
+    if ZONE_LABEL in topology:
+        causes.append(Cause("InternalError", "Internal error: reserved key, use zone instead",
+                            f"{tp}[{ZONE_LABEL}]"))
+    if ep.get("zone") is not None:
+        causes += [invalid(f"{p}.zone", ep["zone"], m) for m in names.label_value(str(ep["zone"]))]
+    if ep.get("hints") is not None:
+        zones = as_list(as_dict(ep["hints"]).get("forZones"))
+        fz = f"{p}.hints.forZones"
+        if len(zones) > MAX_ZONE_HINTS:
+            return causes + [_too_many(fz, len(zones), MAX_ZONE_HINTS)]
+        seen: set[str] = set()
+        for k, z in enumerate(zones):
+            zp, zname = f"{fz}[{k}].name", str(as_dict(z).get("name") or "")
+            if zname in seen:
+                causes.append(duplicate(zp, zname))
+            seen.add(zname)
+            causes += [invalid(zp, zname, m) for m in names.label_value(zname)]
+    return causes
 
 
 def endpoint_slice(obj: dict[str, Any]) -> list[Cause]:
+    """ValidateEndpointSlice (pkg/apis/discovery/validation, 1.32). Its `kubernetes.io/service-name` label gets
+    ObjectMeta's label checks only (a label value: at most 63 characters); port numbers are not range-checked."""
     address_type = obj.get("addressType")
     causes = one_of(obj, "addressType", "", ADDRESS_TYPES, required_=True)
-    for i, ep in enumerate(as_list(obj.get("endpoints"))):
-        p = f"endpoints[{i}]"
-        addresses = as_list(as_dict(ep).get("addresses"))
-        if not addresses:
-            causes.append(required(f"{p}.addresses", "must contain at least 1 address"))
-        elif len(addresses) > MAX_ADDRESSES:
-            causes.append(Cause("FieldValueTooMany", f"Too many: {len(addresses)}: must have at most "
-                                f"{MAX_ADDRESSES} items", f"{p}.addresses"))
-        for j, addr in enumerate(addresses):
-            ap = f"{p}.addresses[{j}]"
-            if address_type in ("IPv4", "IPv6"):
-                causes += [invalid(ap, addr, m) for m in names.ip_address(str(addr), address_type)]
-            elif address_type == "FQDN":
-                causes += [invalid(ap, addr, m) for m in names.dns1123_subdomain(str(addr))]
+    endpoints = as_list(obj.get("endpoints"))
+    if len(endpoints) > MAX_ENDPOINTS:
+        causes.append(_too_many("endpoints", len(endpoints), MAX_ENDPOINTS))
+    else:
+        for i, ep in enumerate(endpoints):
+            causes += _endpoint(as_dict(ep), f"endpoints[{i}]", address_type)
+    ports = as_list(obj.get("ports"))
+    if len(ports) > MAX_PORTS:
+        return causes + [_too_many("ports", len(ports), MAX_PORTS)]
     seen: set[str] = set()
-    for i, port in enumerate(as_list(obj.get("ports"))):
+    for i, port in enumerate(ports):
         p = f"ports[{i}]"
         port = as_dict(port)
-        name = port.get("name") or ""
+        name = str(port.get("name") or "")
         if name:
-            causes += [invalid(f"{p}.name", name, m) for m in names.dns1123_label(str(name))]
+            causes += [invalid(f"{p}.name", name, m) for m in names.dns1123_label(name)]
         if name in seen:
-            causes.append(Cause("FieldValueDuplicate", f'Duplicate value: "{name}"', f"{p}.name"))
+            causes.append(duplicate(f"{p}.name", name))
         seen.add(name)
-        number = port.get("port")
-        if isinstance(number, int) and not isinstance(number, bool):
-            causes += [invalid(f"{p}.port", number, m) for m in names.port_number(number)]
-        causes += one_of(port, "protocol", p, ("SCTP", "TCP", "UDP"))
+        if port.get("protocol") is None:
+            causes.append(required(f"{p}.protocol"))
+        else:
+            causes += one_of(port, "protocol", p, ("SCTP", "TCP", "UDP"))
+        if port.get("appProtocol") is not None:
+            causes += [invalid(f"{p}.appProtocol", port["appProtocol"], m)
+                       for m in names.qualified_name(str(port["appProtocol"]))]
     return causes
 
 
