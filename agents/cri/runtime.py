@@ -43,6 +43,26 @@ MAX_EXEC_OUTPUT = 16 << 20
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 
 
+def wait_until_inside_container(pid: int, cid: str, deadline_s: float = 10.0) -> None:
+    """The shim records its child's PID before the child has joined the pod's namespaces, mounted /proc and
+    chrooted; an exec entering it in that window would run on the host. Wait until the PID's mount namespace and
+    root are no longer the runtime's own, else refuse the exec."""
+    def inside() -> bool:
+        try:
+            if os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt"):
+                return False
+            own, theirs = os.stat("/"), os.stat(f"/proc/{pid}/root")
+            return (own.st_dev, own.st_ino) != (theirs.st_dev, theirs.st_ino)
+        except OSError:
+            return False
+    end = time.monotonic() + deadline_s
+    while not inside():
+        if time.monotonic() > end:
+            raise CRIFailure(grpc.StatusCode.UNKNOWN, f"container {cid} is not ready for exec: its process has not "
+                                                      "entered the container yet")
+        time.sleep(0.01)
+
+
 class CRIFailure(Exception):
     """A CRI call that fails: the gRPC code and containerd's wording."""
 
@@ -786,7 +806,9 @@ class ProcessRuntime:
                     "-r", "-w"]
             if c.uid or c.gid:
                 argv += ["-S", str(c.uid), "-G", str(c.gid)]
-            return argv + ["--", *cmd], c.env, c.cgroup
+            result = argv + ["--", *cmd], c.env, c.cgroup
+        wait_until_inside_container(pid, c.id)
+        return result
 
     def exec_sync(self, cid: str, cmd: list[str], timeout: int) -> api.ExecSyncResponse:
         argv, env, cgroup = self.exec_argv(cid, cmd)
