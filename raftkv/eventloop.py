@@ -22,3 +22,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         else:
             return uvloop.run(coro)  # type: ignore[no-any-return]
     return asyncio.run(coro)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background loop and wait until it has unwound, so its owner can close what the loop uses."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

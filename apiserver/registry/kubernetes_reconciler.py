@@ -15,6 +15,7 @@ from apiserver.registry import kubernetes_service as kube_svc
 from apiserver.registry.service_alloc import ServiceAllocator
 from apiserver.registry.store import GenericStore, ListOptions, Registry
 from apiserver.storage.errors import StorageError
+from raftkv.eventloop import cancel_and_wait
 
 log = logging.getLogger(__name__)
 RECONCILE_INTERVAL_S = 10.0
@@ -85,13 +86,8 @@ class KubernetesServiceReconciler:
         await self.allocator.repair(services)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         rounds = 0

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from apiserver.storage import compaction
 from apiserver.storage.errors import StorageError
+from raftkv.eventloop import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,8 @@ class Compactor:
             self._task = asyncio.ensure_future(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -22,6 +22,7 @@ import aiohttp
 
 from controllers.machinery.client import APIError, RESTClient
 from controllers.machinery.resources import Resource
+from raftkv.eventloop import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -238,13 +239,8 @@ class Informer:
             t.cancel()
         await asyncio.gather(*self._resyncs, return_exceptions=True)
         self._resyncs.clear()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # ---------------------------------------------------------------- reflector
     async def run(self) -> None:
